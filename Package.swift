@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layout mirrors the architecture (docs/ARCHITECTURE in README):
+//   SparseSkeleton       core, pure Swift, no GPU symbols
+//   SparseSkeletonCUDA   GPU backend: driver API + NVRTC through dlopen, kernels as .cu resources
+//   SparseSkeletonModel  GGUF, tokenizer, Llama-family prefill with pluggable attention
+//   skeleton             the command-line tool
+let package = Package(
+    name: "SparseSkeleton",
+    products: [
+        .library(name: "SparseSkeleton", targets: ["SparseSkeleton"]),
+        .library(name: "SparseSkeletonCUDA", targets: ["SparseSkeletonCUDA"]),
+        .library(name: "SparseSkeletonModel", targets: ["SparseSkeletonModel"]),
+        .executable(name: "skeleton", targets: ["skeleton"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        .target(
+            name: "SparseSkeleton",
+            dependencies: [.product(name: "Numerics", package: "swift-numerics")],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .target(
+            name: "SparseSkeletonCUDA",
+            dependencies: ["SparseSkeleton"],
+            // The .cu files are embedded into KernelSources.generated.swift by
+            // scripts/embed-kernels.sh so the static binary needs no resource folder.
+            exclude: ["Kernels"]
+        ),
+        .target(
+            name: "SparseSkeletonModel",
+            dependencies: ["SparseSkeleton"],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+        ),
+        .executableTarget(
+            name: "skeleton",
+            dependencies: [
+                "SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "SparseSkeletonTests", dependencies: ["SparseSkeleton"]),
+        .testTarget(name: "SparseSkeletonCUDATests", dependencies: ["SparseSkeletonCUDA", "SparseSkeleton"]),
+        .testTarget(name: "SparseSkeletonModelTests", dependencies: ["SparseSkeletonModel", "SparseSkeleton"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,38 @@
+/// What a mask must achieve. Every estimator maps both targets onto its own knob.
+public enum MaskTarget: Hashable, Sendable, CustomStringConvertible {
+    /// Error bound: per query block, keep blocks until the estimated kept mass is ≥ 1 − ε.
+    case errorBound(epsilon: Double)
+    /// Budget: kept causal tiles / causal tiles over all heads ≈ this density, ±1 tile per head.
+    case density(Double)
+
+    public func validated() throws -> MaskTarget {
+        switch self {
+        case .errorBound(let e): guard e > 0, e < 1, e.isFinite else { throw SkeletonError.epsilonOutOfRange(e) }
+        case .density(let d): guard d > 0, d <= 1, d.isFinite else { throw SkeletonError.budgetOutOfRange(d) }
+        }
+        return self
+    }
+
+    public var description: String {
+        switch self {
+        case .errorBound(let e): return "eps=\(e)"
+        case .density(let d): return "density=\(d)"
+        }
+    }
+}
+
+/// The result of estimating one layer's mask: the mask, plus what the estimator believes
+/// it kept (per head; nil where the estimator has no such estimate).
+public struct MaskEstimate: Sendable {
+    public let mask: BlockMask
+    public let estimatedRecall: [Double]?
+    public init(mask: BlockMask, estimatedRecall: [Double]? = nil) { self.mask = mask; self.estimatedRecall = estimatedRecall }
+}
+
+/// Anything that turns Q and K into a block mask: our skeleton, the literature baselines, the oracle.
+/// Estimation is separate from the attention kernel (the MInference split).
+public protocol MaskEstimator: Sendable {
+    /// Short name used on the command line and in tables ("skeleton", "minference", ...).
+    var name: String { get }
+    func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate
+}

@@ -1,0 +1,2 @@
+/// Real-model path: GGUF reader, BPE tokenizer, Llama-family prefill with pluggable attention.
+public enum SparseSkeletonModel {}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import SparseSkeleton
+
+@main
+struct Skeleton: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "skeleton",
+        abstract: "Training-free dynamic sparse attention for long-context prefill (slash / vertical / horizontal skeleton).",
+        version: SparseSkeletonVersion.string,
+        subcommands: [MaskEval.self, Capture.self, Perplexity.self, Niah.self, Doctor.self, GPUCheck.self, GPUBench.self]
+    )
+}

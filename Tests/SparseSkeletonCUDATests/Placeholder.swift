@@ -1,0 +1,2 @@
+import XCTest
+final class CUDAPlaceholderTests: XCTestCase { func testBuilds() {} }

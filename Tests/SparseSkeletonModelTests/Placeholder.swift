@@ -1,0 +1,2 @@
+import XCTest
+final class ModelPlaceholderTests: XCTestCase { func testBuilds() {} }
