@@ -1,0 +1,149 @@
+import Foundation
+
+/// The skeleton estimator (DESIGN §2): per query head, A[i, j] ≈ h[i] · v[j] · s[i − j] fitted from
+/// exact probe rows, turned into per-tile masses, then thresholded.
+///
+/// Steps per head (choices the abstract leaves open are ours, made by measurement — docs/METHOD.md):
+/// 1. **Probes** (`ProbeSet`): the last `lastRows` rows + one fit row per `probeStride` rows, and a
+///    disjoint held-out check row per `probeStride` rows. Exact softmax rows, O(P·N·d).
+/// 2. **Factors** v, s by mass-matching IPF on the fit rows (`SkeletonFactors.fit`); h is the row
+///    normaliser (block granularity: each query block's modelled masses are normalised to 1).
+/// 3. **Tile masses** m̂_skel[I, J] from v and s exactly at tile granularity (prefix sums of s).
+/// 4. **Local blend**: where a query block holds fit probes, their exact tile masses m_probe[I, ·]
+///    are a direct (content-aware) sample of the block's own attention; the estimate is
+///    m̂ = (1 − α) m̂_skel + α m_probe (both normalised per block); α = `localWeight`.
+/// 5. **Threshold**: `.density(d)` → one global τ over the heads (`BudgetThreshold`);
+///    `.errorBound(ε)` → per-head **calibration**: the internal ε' is the largest value whose mask
+///    keeps ≥ 1 − ε + `calibrationMargin` of the held-out check probes' true mass (they are exact,
+///    so this checks the promise on real rows while the mask is built), then `ErrorBoundThreshold`.
+/// 6. Optionally the union over each KV group (`shareGroupMask`), so a K/V tile is loaded once.
+/// Sink block(s) and the local band are always kept (`alwaysKeep`).
+public struct SkeletonEstimator: MaskEstimator {
+    public var lastRows = 64
+    public var probeStride = 64
+    public var fitSweeps = 4
+    public var localWeight = 0.5
+    public var calibrate = true
+    public var calibrationMargin = 0.0
+    public var shareGroupMask = false
+    public var alwaysKeep = AlwaysKeep.standard
+    public var name: String { "skeleton" }
+
+    public init() {}
+
+    public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
+        let target = try target.validated()
+        let fits = try fitHeads(inputs, geometry: geometry)
+        var masses = try TileMasses(geometry: geometry, heads: inputs.shape.queryHeads)
+        for (h, f) in fits.enumerated() {
+            let base = h * masses.tilesPerHead
+            for t in 0..<masses.tilesPerHead { masses.values[base + t] = f.tileEstimate[t] }
+        }
+        var result: MaskEstimate
+        switch target {
+        case .density(let d):
+            result = try BudgetThreshold.mask(masses, density: d, alwaysKeep: alwaysKeep)
+        case .errorBound(let e):
+            var eps = [Double](repeating: e, count: fits.count)
+            var recall = [Double](repeating: 0, count: fits.count)
+            for (h, f) in fits.enumerated() {
+                (eps[h], recall[h]) = calibratedEpsilon(f, masses: masses, head: h, epsilon: e)
+            }
+            let m = try ErrorBoundThreshold.mask(masses, epsilons: eps, alwaysKeep: alwaysKeep)
+            result = MaskEstimate(mask: m.mask, estimatedRecall: calibrate ? recall : m.estimatedRecall)
+        }
+        if shareGroupMask, inputs.shape.groupSize > 1 {
+            result = MaskEstimate(mask: try result.mask.unionPerGroup(groupSize: inputs.shape.groupSize),
+                                  estimatedRecall: result.estimatedRecall)
+        }
+        return result
+    }
+
+    /// Fits every head (public for plots and tests).
+    public func fitHeads(_ x: AttentionInputs, geometry g: TileGeometry) throws -> [SkeletonHeadFit] {
+        guard g.tokens == x.shape.tokens else {
+            throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
+        }
+        guard lastRows >= 1, probeStride >= 2 else {
+            throw SkeletonError.invalidArgument("skeleton probes need lastRows ≥ 1 and probeStride ≥ 2 (got \(lastRows), \(probeStride))")
+        }
+        guard localWeight >= 0, localWeight <= 1 else {
+            throw SkeletonError.invalidArgument("skeleton localWeight \(localWeight) is outside [0, 1]")
+        }
+        let n = g.tokens
+        let probes = ProbeSet(tokens: n, lastRows: lastRows, stride: probeStride,
+                              fitOffset: probeStride / 2, checkOffset: probeStride / 4)
+        var scratch = try TileMasses(geometry: g, heads: 1)
+        var fits: [SkeletonHeadFit] = []
+        for h in 0..<x.shape.queryHeads {
+            let fitP = try ExactRows.probabilities(x, head: h, rows: probes.fitRows)
+            let factors = SkeletonFactors.fit(probs: fitP.p, width: fitP.width, rows: probes.fitRows, tokens: n, sweeps: fitSweeps)
+            factors.tileMasses(into: &scratch, head: 0)
+            var est = scratch.normalisedPerQueryBlock()
+            if localWeight > 0 { blendLocal(&est, probs: fitP.p, width: fitP.width, rows: probes.fitRows) }
+            let checkP = try ExactRows.probabilities(x, head: h, rows: probes.checkRows)
+            var checkMass: [[Double]] = []
+            for (ci, r) in probes.checkRows.enumerated() {
+                checkMass.append(Self.rowTileMass(checkP.p, offset: ci * checkP.width, row: r, geometry: g))
+            }
+            fits.append(SkeletonHeadFit(vertical: factors.v, slash: factors.s, checkRows: probes.checkRows,
+                                        checkTileMass: checkMass, tileEstimate: est.values))
+        }
+        return fits
+    }
+
+    /// Mass of one exact row per causal key block of its query block.
+    static func rowTileMass(_ p: [Float], offset: Int, row r: Int, geometry g: TileGeometry) -> [Double] {
+        let qb = r / g.queryTile
+        var out = [Double](repeating: 0, count: g.lastCausalKeyBlock(qb) + 1)
+        for j in 0...r { out[j / g.keyTile] += Double(p[offset + j]) }
+        return out
+    }
+
+    /// m̂ ← (1 − α) m̂ + α · (mean exact tile masses of the block's fit probes), per block with probes.
+    func blendLocal(_ est: inout TileMasses, probs: [Float], width: Int, rows: [Int]) {
+        let g = est.geometry
+        var byBlock: [Int: [Int]] = [:]
+        for (pi, r) in rows.enumerated() { byBlock[r / g.queryTile, default: []].append(pi) }
+        for (qb, list) in byBlock {
+            var local = [Double](repeating: 0, count: est.rowLength(qb))
+            for pi in list {
+                let m = Self.rowTileMass(probs, offset: pi * width, row: rows[pi], geometry: g)
+                for (b, x) in m.enumerated() { local[b] += x / Double(list.count) }
+            }
+            let r = est.rowRange(head: 0, queryBlock: qb)
+            for (b, x) in local.enumerated() {
+                est.values[r.lowerBound + b] = (1 - localWeight) * est.values[r.lowerBound + b] + localWeight * x
+            }
+        }
+    }
+
+    /// The per-head internal ε': largest (searched over a log grid up to 4ε, capped at 0.9) whose mask
+    /// keeps ≥ 1 − ε + margin of the held-out probes' exact mass. Returns (ε', that probe recall).
+    func calibratedEpsilon(_ f: SkeletonHeadFit, masses: TileMasses, head: Int, epsilon: Double) -> (Double, Double) {
+        guard calibrate, !f.checkRows.isEmpty else { return (epsilon, 1 - epsilon) }
+        let g = masses.geometry
+        let norm = masses.normalisedPerQueryBlock()
+        func probeRecall(_ e: Double) -> Double {
+            var total = 0.0
+            var cache: [Int: [Int32]] = [:]
+            for (ci, r) in f.checkRows.enumerated() {
+                let qb = r / g.queryTile
+                let row = cache[qb] ?? ErrorBoundThreshold.keepRow(norm, head: head, queryBlock: qb, epsilon: e, alwaysKeep: alwaysKeep).0
+                cache[qb] = row
+                for b in row { total += f.checkTileMass[ci][Int(b)] }
+            }
+            return total / Double(f.checkRows.count)
+        }
+        let goal = min(1, 1 - epsilon + calibrationMargin)
+        // Recall falls monotonically as ε' grows (kept sets are prefixes): bisect on log ε'.
+        var lo = log(max(epsilon / 256, 1e-6)), hi = log(min(0.9, 4 * epsilon))
+        if probeRecall(exp(hi)) >= goal { return (exp(hi), probeRecall(exp(hi))) }
+        if probeRecall(exp(lo)) < goal { return (exp(lo), probeRecall(exp(lo))) }
+        for _ in 0..<12 {
+            let mid = (lo + hi) / 2
+            if probeRecall(exp(mid)) >= goal { lo = mid } else { hi = mid }
+        }
+        return (exp(lo), probeRecall(exp(lo)))
+    }
+}

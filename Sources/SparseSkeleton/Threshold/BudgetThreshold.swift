@@ -1,0 +1,60 @@
+/// Budget mode: ONE threshold τ for all heads (of a layer, or of many layers when their masses are
+/// concatenated) so that the total number of kept tiles equals round(d · causal tiles).
+///
+/// Masses are normalised per query block, so m[h, I, J] is tile (I, J)'s share of block I's mean
+/// recall; keeping the K globally largest masses maximises the summed estimated recall for K tiles.
+/// A concentrated head (a few big tiles) therefore gets few tiles, a diffuse head many. τ is the
+/// K-th largest mass; ties at τ are broken by (head, query block, key block) order, so the total
+/// is met exactly (well inside the promised ±1 tile per head). Always-kept tiles count towards
+/// the budget; if they alone exceed it, the mask is just the always-kept tiles.
+public enum BudgetThreshold {
+    public static func mask(_ masses: TileMasses, density: Double, alwaysKeep: AlwaysKeep = .standard) throws -> MaskEstimate {
+        _ = try MaskTarget.density(density).validated()
+        let norm = masses.normalisedPerQueryBlock()
+        let g = masses.geometry
+        let total = masses.heads * masses.tilesPerHead
+        let target = min(total, Int((density * Double(total)).rounded()))
+        var keep = [Bool](repeating: false, count: total)
+        var count = 0
+        for h in 0..<masses.heads {
+            for qb in 0..<g.queryBlocks {
+                for b in alwaysKeep.keyBlocks(queryBlock: qb, geometry: g) {
+                    keep[norm.index(head: h, queryBlock: qb, keyBlock: b)] = true; count += 1
+                }
+            }
+        }
+        if count < target {
+            let order = (0..<total).filter { !keep[$0] }.sorted {
+                norm.values[$0] != norm.values[$1] ? norm.values[$0] > norm.values[$1] : $0 < $1
+            }
+            for i in order.prefix(target - count) { keep[i] = true }
+        }
+        var rows: [[Int32]] = []
+        rows.reserveCapacity(masses.heads * g.queryBlocks)
+        var recall = [Double](repeating: 0, count: masses.heads)
+        for h in 0..<masses.heads {
+            var weighted = 0.0
+            for qb in 0..<g.queryBlocks {
+                let r = norm.rowRange(head: h, queryBlock: qb)
+                var row: [Int32] = []
+                var kept = 0.0
+                for i in r where keep[i] { row.append(Int32(i - r.lowerBound)); kept += norm.values[i] }
+                rows.append(row)
+                weighted += kept * Double(g.queryRows(qb).count)
+            }
+            recall[h] = weighted / Double(g.tokens)
+        }
+        return MaskEstimate(mask: try BlockMask(geometry: g, heads: masses.heads, rows: rows), estimatedRecall: recall)
+    }
+}
+
+/// Applies either threshold mode to estimated masses: the common last step of every estimator
+/// that yields per-tile masses.
+public enum TileThreshold {
+    public static func mask(_ masses: TileMasses, target: MaskTarget, alwaysKeep: AlwaysKeep = .standard) throws -> MaskEstimate {
+        switch try target.validated() {
+        case .errorBound(let e): return try ErrorBoundThreshold.mask(masses, epsilon: e, alwaysKeep: alwaysKeep)
+        case .density(let d): return try BudgetThreshold.mask(masses, density: d, alwaysKeep: alwaysKeep)
+        }
+    }
+}

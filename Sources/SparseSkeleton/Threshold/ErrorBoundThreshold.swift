@@ -1,0 +1,62 @@
+/// Error-bound mode: per (head, query block), keep the always-kept tiles, then add tiles in
+/// decreasing estimated mass until the kept estimated mass is ≥ 1 − ε (masses normalised per
+/// query block first). Greedy by mass is the smallest set reaching the bound *for the estimate*
+/// (a knapsack with unit costs), so density can only fall as ε grows: the kept set for a larger ε
+/// is a prefix of the same ordering.
+public enum ErrorBoundThreshold {
+    /// One ε for every head.
+    public static func mask(_ masses: TileMasses, epsilon: Double, alwaysKeep: AlwaysKeep = .standard) throws -> MaskEstimate {
+        _ = try MaskTarget.errorBound(epsilon: epsilon).validated()
+        return try mask(masses, epsilons: [Double](repeating: epsilon, count: masses.heads), alwaysKeep: alwaysKeep)
+    }
+
+    /// A separate ε per head (used by calibration: a head whose estimate is over-confident gets a
+    /// tighter internal ε). Each ε must lie in [0, 1); ε = 0 keeps every tile with positive mass.
+    public static func mask(_ masses: TileMasses, epsilons: [Double], alwaysKeep: AlwaysKeep = .standard) throws -> MaskEstimate {
+        guard epsilons.count == masses.heads else {
+            throw SkeletonError.shapeMismatch("\(epsilons.count) epsilons for \(masses.heads) heads")
+        }
+        for e in epsilons where !(e >= 0 && e < 1) { throw SkeletonError.epsilonOutOfRange(e) }
+        let norm = masses.normalisedPerQueryBlock()
+        let g = masses.geometry
+        var rows: [[Int32]] = []
+        rows.reserveCapacity(masses.heads * g.queryBlocks)
+        var recall = [Double](repeating: 0, count: masses.heads)
+        for h in 0..<masses.heads {
+            var weighted = 0.0
+            for qb in 0..<g.queryBlocks {
+                let (row, kept) = keepRow(norm, head: h, queryBlock: qb, epsilon: epsilons[h], alwaysKeep: alwaysKeep)
+                rows.append(row)
+                weighted += kept * Double(g.queryRows(qb).count)
+            }
+            recall[h] = weighted / Double(g.tokens)
+        }
+        return MaskEstimate(mask: try BlockMask(geometry: g, heads: masses.heads, rows: rows), estimatedRecall: recall)
+    }
+
+    /// The kept key blocks of one row and their estimated mass (of a normalised row).
+    static func keepRow(_ norm: TileMasses, head h: Int, queryBlock qb: Int, epsilon: Double,
+                        alwaysKeep: AlwaysKeep) -> ([Int32], Double) {
+        let range = norm.rowRange(head: h, queryBlock: qb)
+        let n = range.count
+        var keep = [Bool](repeating: false, count: n)
+        var kept = 0.0
+        for b in alwaysKeep.keyBlocks(queryBlock: qb, geometry: norm.geometry) {
+            keep[b] = true; kept += norm.values[range.lowerBound + b]
+        }
+        let goal = 1 - epsilon
+        if kept < goal {
+            let order = (0..<n).filter { !keep[$0] }.sorted {
+                let a = norm.values[range.lowerBound + $0], b = norm.values[range.lowerBound + $1]
+                return a != b ? a > b : $0 < $1
+            }
+            for b in order {
+                if kept >= goal { break }
+                keep[b] = true; kept += norm.values[range.lowerBound + b]
+            }
+        }
+        var row: [Int32] = []
+        for b in 0..<n where keep[b] { row.append(Int32(b)) }
+        return (row, min(1, kept))
+    }
+}
