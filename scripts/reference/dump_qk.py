@@ -1,0 +1,78 @@
+"""Dump the real post-RoPE Q, K and V of every layer of the reference model for one text window.
+
+Writes <out>/layer<LL>_{q,k,v}.npy (float32, C order, .npy v1.0, shapes [N, 9, 64] / [N, 3, 64] / [N, 3, 64])
+and <out>/meta.json. Q and K are in the half-split RoPE layout (GGUF's row permutation undone), so
+q_h . k_g / sqrt(64) are the model's true attention logits (head h uses KV head g = h // 3).
+
+Usage: python3 dump_qk.py --text pride_and_prejudice --tokens 4096 --out data/qk/pride_4096
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from gguf_tokenizer import build_tokenizer
+from gguf_weights import load_llama
+from llama_numpy import forward_hidden
+from text_window import DEFAULT_MODEL, read_text, token_window
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--text", required=True, help="name under data/texts (no .txt) or a path")
+    parser.add_argument("--tokens", type=int, required=True)
+    parser.add_argument("--start-char", type=int, default=5000)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    config, weights = load_llama(args.model)
+    tokenizer, info = build_tokenizer(args.model)
+    if args.tokens > config.context:
+        sys.exit(f"error: {args.tokens} tokens exceed the model's context {config.context}")
+    ids = token_window(tokenizer, info, read_text(args.text), args.tokens, args.start_char)
+    os.makedirs(args.out, exist_ok=True)
+
+    def capture(layer, q, k, v):
+        for name, array in (("q", q), ("k", k), ("v", v)):
+            np.save(os.path.join(args.out, f"layer{layer:02d}_{name}.npy"), np.ascontiguousarray(array, dtype="<f4"))
+
+    started = time.time()
+    forward_hidden(config, weights, ids, capture=capture,
+                   progress=lambda l: print(f"  layer {l + 1}/{config.layers} ({time.time() - started:.0f} s)",
+                                            file=sys.stderr, flush=True))
+    meta = {
+        "text": args.text,
+        "start_char": args.start_char,
+        "tokens": args.tokens,
+        "bos_first": True,
+        "bos_token_id": info["bos_token_id"],
+        "token_ids": ids,
+        "model": os.path.basename(args.model),
+        "layers": config.layers,
+        "query_heads": config.heads,
+        "kv_heads": config.kv_heads,
+        "head_dim": config.head_dim,
+        "gqa": "query head h uses kv head h // (query_heads / kv_heads)",
+        "rope_base": config.rope_base,
+        "rope_convention": "half-split (NeoX / Hugging Face): dim i pairs with i + head_dim/2, angle = pos * "
+                           "base^(-2i/head_dim); GGUF's Q/K row permutation undone; q.k/sqrt(head_dim) = true logits",
+        "text_format": "lines joined with spaces, paragraphs separated by a blank line",
+        "dtype": "float32 little-endian, C order, .npy v1.0",
+        "files": "layer<LL>_{q,k,v}.npy, shapes [N, query_heads, head_dim] / [N, kv_heads, head_dim]",
+        "producer": "scripts/reference/dump_qk.py (numpy reference forward pass)",
+        "created": datetime.date.today().isoformat(),
+    }
+    with open(os.path.join(args.out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"wrote {config.layers} layers of Q/K/V for {args.tokens} tokens to {args.out} "
+          f"in {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
