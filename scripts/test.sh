@@ -1,5 +1,17 @@
 #!/usr/bin/env bash
-# The test command (README): builds and runs every test. Placeholder until the setup lands.
+# The README's test command (CI runs exactly this through .ci/run).
+# 1. test dependencies: the GGUF model (tokenizer/model tests), OpenBLAS (optional: Gemm falls back
+#    to Swift), and NVRTC from PyPI so every CUDA kernel is compiled for sm_90a without a GPU;
+# 2. swift test, all targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift test 2>&1
+
+bash scripts/setup.sh --all
+
+NVRTC_LIB=$(ls -d data/nvrtc/nvidia/cu*/lib 2>/dev/null | head -n1 || true)
+if [ -n "$NVRTC_LIB" ]; then
+  export LD_LIBRARY_PATH="$PWD/$NVRTC_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "test.sh: NVRTC from $NVRTC_LIB"
+fi
+swift build --build-tests 2>&1
+swift test --skip-build 2>&1
