@@ -105,9 +105,11 @@ public struct MInferenceEstimator: MaskEstimator {
         }
     }
 
-    /// The mask for one explicit scale α of the default counts (frontier sweeps use this).
-    public func estimate(_ x: AttentionInputs, geometry g: TileGeometry, scale a: Double) throws -> MaskEstimate {
+    /// Masks for explicit scales α of the default counts, scores computed once (frontier sweeps).
+    public func masks(_ x: AttentionInputs, geometry g: TileGeometry, scales: [Double]) throws -> [BlockMask] {
         let all = try (0..<x.shape.queryHeads).map { try scores(x, head: $0) }
-        return MaskEstimate(mask: try mask(all, counts: { _ in (Int((a * Double(verticalCount)).rounded()), Int((a * Double(slashCount)).rounded())) }, geometry: g))
+        return try scales.map { a in
+            try mask(all, counts: { _ in (Int((a * Double(verticalCount)).rounded()), Int((a * Double(slashCount)).rounded())) }, geometry: g)
+        }
     }
 }

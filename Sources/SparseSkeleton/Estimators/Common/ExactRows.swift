@@ -50,13 +50,8 @@ enum ExactRows {
     /// Turns logits[0..<count] into probabilities, zeroes [count, width), returns the log-sum-exp.
     @inline(__always)
     static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, count: Int, width: Int) -> Double {
-        var m = -Float.infinity
-        for j in 0..<count { m = max(m, row[j]) }
-        var sum: Double = 0
-        for j in 0..<count {
-            let e = expf(row[j] - m)
-            row[j] = e; sum += Double(e)
-        }
+        let m = VectorMath.maximum(row, count: count)
+        let sum = Double(VectorMath.expShifted(row, count: count, shift: m))
         let inv = Float(1 / sum)
         for j in 0..<count { row[j] *= inv }
         for j in count..<width { row[j] = 0 }

@@ -33,30 +33,39 @@ public struct SkeletonEstimator: MaskEstimator {
 
     public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
         let target = try target.validated()
-        let fits = try fitHeads(inputs, geometry: geometry)
-        var masses = try TileMasses(geometry: geometry, heads: inputs.shape.queryHeads)
-        for (h, f) in fits.enumerated() {
-            let base = h * masses.tilesPerHead
-            for t in 0..<masses.tilesPerHead { masses.values[base + t] = f.tileEstimate[t] }
-        }
+        let (masses, fits) = try masses(inputs, geometry: geometry)
         var result: MaskEstimate
         switch target {
         case .density(let d):
             result = try BudgetThreshold.mask(masses, density: d, alwaysKeep: alwaysKeep)
         case .errorBound(let e):
-            var eps = [Double](repeating: e, count: fits.count)
-            var recall = [Double](repeating: 0, count: fits.count)
-            for (h, f) in fits.enumerated() {
-                (eps[h], recall[h]) = calibratedEpsilon(f, masses: masses, head: h, epsilon: e)
-            }
-            let m = try ErrorBoundThreshold.mask(masses, epsilons: eps, alwaysKeep: alwaysKeep)
-            result = MaskEstimate(mask: m.mask, estimatedRecall: calibrate ? recall : m.estimatedRecall)
+            result = try errorBoundMask(masses: masses, fits: fits, epsilon: e)
         }
         if shareGroupMask, inputs.shape.groupSize > 1 {
             result = MaskEstimate(mask: try result.mask.unionPerGroup(groupSize: inputs.shape.groupSize),
                                   estimatedRecall: result.estimatedRecall)
         }
         return result
+    }
+
+    /// The estimated tile masses of every head (normalised per query block) and the head fits.
+    public func masses(_ inputs: AttentionInputs, geometry: TileGeometry) throws -> (TileMasses, [SkeletonHeadFit]) {
+        let fits = try fitHeads(inputs, geometry: geometry)
+        var masses = try TileMasses(geometry: geometry, heads: inputs.shape.queryHeads)
+        for (h, f) in fits.enumerated() {
+            let base = h * masses.tilesPerHead
+            for t in 0..<masses.tilesPerHead { masses.values[base + t] = f.tileEstimate[t] }
+        }
+        return (masses, fits)
+    }
+
+    /// Error-bound mask from already-fitted heads (calibrated per head when `calibrate`).
+    public func errorBoundMask(masses: TileMasses, fits: [SkeletonHeadFit], epsilon e: Double) throws -> MaskEstimate {
+        var eps = [Double](repeating: e, count: fits.count)
+        var recall = [Double](repeating: 0, count: fits.count)
+        for (h, f) in fits.enumerated() { (eps[h], recall[h]) = calibratedEpsilon(f, masses: masses, head: h, epsilon: e) }
+        let m = try ErrorBoundThreshold.mask(masses, epsilons: eps, alwaysKeep: alwaysKeep)
+        return MaskEstimate(mask: m.mask, estimatedRecall: calibrate ? recall : m.estimatedRecall)
     }
 
     /// Fits every head (public for plots and tests).

@@ -1,0 +1,111 @@
+import Dispatch
+
+/// Exact attention of ONE query head, kept at tile granularity so any mask can be scored without
+/// recomputing attention:
+///
+///     mass[i, J]    = Σ_{j∈J, j≤i} A[i, j]                    (N × keyBlocks)
+///     partial[i, J] = Σ_{j∈J, j≤i} A[i, j] · v_j              (N × keyBlocks × d, when V is given)
+///
+/// For a mask M, row i's recall is Σ_{J∈M(I)} mass[i, J], and the masked attention output (softmax
+/// restricted to the kept tiles, as the block-sparse kernel computes it) is exactly
+///
+///     Ô_i = Σ_{J∈M(I)} partial[i, J] / Σ_{J∈M(I)} mass[i, J],
+///
+/// because the masked softmax is the dense one renormalised over the kept keys. The dense output is
+/// the sum over all causal J. Memory: N·N/B·(d + 1) floats (≈ 270 MB at N = 8192, B = 64, d = 64),
+/// one head at a time. Cost: one dense pass (Gemm for Q·Kᵀ and per-tile P·V).
+public struct AttentionTruth: Sendable {
+    public let geometry: TileGeometry
+    public let head: Int
+    public let headDim: Int
+    public let mass: [Float]
+    public let partial: [Float]?
+
+    public init(_ x: AttentionInputs, head: Int, geometry g: TileGeometry, withOutputs: Bool = true) throws {
+        guard g.tokens == x.shape.tokens else {
+            throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
+        }
+        guard head >= 0, head < x.shape.queryHeads else {
+            throw SkeletonError.invalidArgument("head \(head) is outside 0..<\(x.shape.queryHeads)")
+        }
+        let n = g.tokens, kb = g.keyBlocks, d = x.shape.headDim
+        let kvh = x.shape.kvHead(forQueryHead: head)
+        let useV = withOutputs && x.v != nil
+        var mass = [Float](repeating: 0, count: n * kb)
+        var partial = [Float](repeating: 0, count: useV ? n * kb * d : 0)
+        for qb in 0..<g.queryBlocks {
+            let rows = Array(g.queryRows(qb))
+            let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows)
+            for (r, i) in rows.enumerated() {
+                for b in 0...g.lastCausalKeyBlock(qb) {
+                    var t: Float = 0
+                    for j in g.keyColumns(b) where j < width { t += p[r * width + j] }
+                    mass[i * kb + b] = t
+                }
+            }
+            guard useV, let v = x.v else { continue }
+            try p.withUnsafeBufferPointer { pa in
+                try v.withUnsafeBufferPointer { va in
+                    try partial.withUnsafeMutableBufferPointer { oa in
+                        for b in 0...g.lastCausalKeyBlock(qb) {
+                            let cols = g.keyColumns(b)
+                            let w = min(cols.upperBound, width) - cols.lowerBound
+                            guard w > 0 else { continue }
+                            try Gemm.multiply(m: rows.count, n: d, k: w,
+                                              a: pa.baseAddress! + cols.lowerBound, lda: width,
+                                              b: va.baseAddress! + x.kOffset(token: cols.lowerBound, kvHead: kvh), ldb: x.shape.kvHeads * d,
+                                              c: oa.baseAddress! + (rows[0] * kb + b) * d, ldc: kb * d)
+                        }
+                    }
+                }
+            }
+        }
+        self.geometry = g; self.head = head; headDim = d; self.mass = mass; self.partial = useV ? partial : nil
+    }
+
+    /// The head's true tile masses in TileMasses layout (mean over each query block's rows).
+    public func tileMasses(into out: inout TileMasses, as outHead: Int) {
+        let g = geometry, kb = g.keyBlocks
+        for qb in 0..<g.queryBlocks {
+            let rows = g.queryRows(qb)
+            for b in 0...g.lastCausalKeyBlock(qb) {
+                var s = 0.0
+                for i in rows { s += Double(mass[i * kb + b]) }
+                out[outHead, qb, b] = s / Double(rows.count)
+            }
+        }
+    }
+
+    /// How one head of a mask fares against the truth.
+    public struct Score: Sendable {
+        public var recallMin: Double
+        public var recallMean: Double
+        /// Σ_i ‖O_i − Ô_i‖² and Σ_i ‖O_i‖² (add over heads, then relative error = √(a/b)).
+        public var errorSquared: Double
+        public var outputSquared: Double
+        public var keptTiles: Int
+    }
+
+    /// Recall per row (min and mean) and, with `outputs`, the output error of `mask`'s head `maskHead`.
+    public func score(_ mask: BlockMask, maskHead: Int, outputs: Bool) -> Score {
+        let g = geometry, kb = g.keyBlocks, d = headDim
+        var rmin = Double.infinity, rsum = 0.0, e2 = 0.0, o2 = 0.0
+        var oHat = [Float](repeating: 0, count: d), oFull = [Float](repeating: 0, count: d)
+        for qb in 0..<g.queryBlocks {
+            let kept = mask.keyBlocks(head: maskHead, queryBlock: qb)
+            for i in g.queryRows(qb) {
+                var r: Float = 0
+                for b in kept { r += mass[i * kb + Int(b)] }
+                rmin = min(rmin, Double(r)); rsum += Double(r)
+                guard outputs, let partial else { continue }
+                for t in 0..<d { oHat[t] = 0; oFull[t] = 0 }
+                for b in kept { let o = (i * kb + Int(b)) * d; for t in 0..<d { oHat[t] += partial[o + t] } }
+                for b in 0...g.lastCausalKeyBlock(qb) { let o = (i * kb + b) * d; for t in 0..<d { oFull[t] += partial[o + t] } }
+                let inv: Float = r > 0 ? 1 / r : 0
+                for t in 0..<d { let diff = Double(oFull[t] - oHat[t] * inv); e2 += diff * diff; o2 += Double(oFull[t]) * Double(oFull[t]) }
+            }
+        }
+        return Score(recallMin: rmin, recallMean: rsum / Double(g.tokens), errorSquared: e2, outputSquared: o2,
+                     keptTiles: mask.keptTiles(head: maskHead))
+    }
+}
