@@ -24,11 +24,11 @@ def rms_norm(x: np.ndarray, gain: np.ndarray, eps: float) -> np.ndarray:
     return (x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)) * gain
 
 
-def rope_tables(n: int, head_dim: int, base: float):
-    """cos/sin [N, d/2] in float64 then float32: angle(pos, i) = pos * base^(-2i/d)."""
+def rope_tables(n: int, head_dim: int, base: float, dtype=np.float32):
+    """cos/sin [N, d/2] computed in float64, returned in dtype: angle(pos, i) = pos * base^(-2i/d)."""
     inv_freq = base ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
     angles = np.arange(n, dtype=np.float64)[:, None] * inv_freq[None, :]
-    return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
+    return np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)
 
 
 def apply_rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
@@ -64,13 +64,14 @@ def silu(x: np.ndarray) -> np.ndarray:
     return x / (1.0 + np.exp(-x))
 
 
-def forward_hidden(config, weights, tokens, capture=None, progress=None) -> np.ndarray:
-    """Final normalised hidden states [N, dim] (before the output head)."""
+def forward_hidden(config, weights, tokens, capture=None, progress=None, dtype=np.float32) -> np.ndarray:
+    """Final normalised hidden states [N, dim] (before the output head). dtype is the activation
+    precision (float32 normally; float64 with float64 weights to measure float32's rounding error)."""
     n = len(tokens)
     d, heads, kv_heads = config.head_dim, config.heads, config.kv_heads
     embed = weights["token_embd.weight"]
-    x = embed[np.asarray(tokens)].astype(np.float32)
-    cos, sin = rope_tables(n, d, config.rope_base)
+    x = embed[np.asarray(tokens)].astype(dtype)
+    cos, sin = rope_tables(n, d, config.rope_base, dtype)
     for layer in range(config.layers):
         w = lambda name: weights[f"blk.{layer}.{name}"]  # noqa: E731
         a = rms_norm(x, w("attn_norm.weight"), config.rms_eps)
