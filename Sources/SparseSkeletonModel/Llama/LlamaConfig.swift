@@ -1,0 +1,83 @@
+/// The hyper-parameters of a Llama-family model, read from GGUF metadata keys
+/// `<arch>.block_count`, `<arch>.embedding_length`, … (arch = `general.architecture`).
+public struct LlamaConfig: Equatable, Sendable {
+    public static let supportedArchitectures = ["llama"]
+
+    public let architecture: String
+    public let layers: Int
+    public let contextLength: Int
+    public let embedding: Int
+    public let feedForward: Int
+    public let heads: Int
+    public let kvHeads: Int
+    public let headDim: Int
+    public let rmsEpsilon: Float
+    /// RoPE base θ: pair i of a head rotates by position · θ^(−2i/d).
+    public let ropeBase: Double
+    /// Linear RoPE scaling: positions are divided by this factor (1 = none).
+    public let ropeLinearFactor: Double
+    public let vocabSize: Int
+
+    public init(architecture: String, layers: Int, contextLength: Int, embedding: Int, feedForward: Int,
+                heads: Int, kvHeads: Int, headDim: Int, rmsEpsilon: Float, ropeBase: Double,
+                ropeLinearFactor: Double, vocabSize: Int) {
+        self.architecture = architecture; self.layers = layers; self.contextLength = contextLength
+        self.embedding = embedding; self.feedForward = feedForward; self.heads = heads; self.kvHeads = kvHeads
+        self.headDim = headDim; self.rmsEpsilon = rmsEpsilon; self.ropeBase = ropeBase
+        self.ropeLinearFactor = ropeLinearFactor; self.vocabSize = vocabSize
+    }
+
+    public init(gguf: GGUFFile) throws {
+        let arch = try gguf.string("general.architecture")
+        guard Self.supportedArchitectures.contains(arch) else { throw ModelError.unsupportedArchitecture(arch) }
+        architecture = arch
+        func positive(_ key: String) throws -> Int {
+            let v = try gguf.int("\(arch).\(key)")
+            guard v > 0 else { throw ModelError.invalidMetadata(key: "\(arch).\(key)", reason: "\(v) must be positive") }
+            return v
+        }
+        layers = try positive("block_count")
+        contextLength = try positive("context_length")
+        embedding = try positive("embedding_length")
+        feedForward = try positive("feed_forward_length")
+        heads = try positive("attention.head_count")
+        kvHeads = gguf.metadata["\(arch).attention.head_count_kv"] == nil ? heads : try positive("attention.head_count_kv")
+        guard heads % kvHeads == 0 else {
+            throw ModelError.invalidMetadata(key: "\(arch).attention.head_count_kv",
+                                             reason: "\(heads) query heads are not a multiple of \(kvHeads) KV heads")
+        }
+        guard embedding % heads == 0 else {
+            throw ModelError.invalidMetadata(key: "\(arch).embedding_length", reason: "\(embedding) is not divisible by \(heads) heads")
+        }
+        headDim = embedding / heads
+        if gguf.metadata["\(arch).rope.dimension_count"] != nil {
+            let rd = try positive("rope.dimension_count")
+            guard rd == headDim else {
+                throw ModelError.invalidMetadata(key: "\(arch).rope.dimension_count",
+                                                 reason: "partial rotary (\(rd) of \(headDim) dims) is not supported")
+            }
+        }
+        rmsEpsilon = Float(try gguf.double("\(arch).attention.layer_norm_rms_epsilon"))
+        ropeBase = gguf.metadata["\(arch).rope.freq_base"] == nil ? 10000 : try gguf.double("\(arch).rope.freq_base")
+        guard ropeBase > 1, ropeBase.isFinite else {
+            throw ModelError.invalidMetadata(key: "\(arch).rope.freq_base", reason: "\(ropeBase) must be > 1")
+        }
+        let scaling = gguf.metadata["\(arch).rope.scaling.type"]?.stringValue ?? "none"
+        switch scaling {
+        case "none": ropeLinearFactor = 1
+        case "linear":
+            let f = try gguf.double("\(arch).rope.scaling.factor")
+            guard f > 0, f.isFinite else {
+                throw ModelError.invalidMetadata(key: "\(arch).rope.scaling.factor", reason: "\(f) must be positive")
+            }
+            ropeLinearFactor = f
+        default:
+            throw ModelError.invalidMetadata(key: "\(arch).rope.scaling.type", reason: "'\(scaling)' is not supported; supported: none, linear")
+        }
+        if let tokens = gguf.metadata["tokenizer.ggml.tokens"]?.arrayValue {
+            vocabSize = tokens.count
+        } else {
+            vocabSize = try positive("vocab_size")
+        }
+    }
+}
