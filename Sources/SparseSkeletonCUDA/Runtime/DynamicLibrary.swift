@@ -1,0 +1,58 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A shared library opened with dlopen, and typed look-ups of its entry points.
+/// Nothing CUDA is linked at build time: the package builds and the CPU path runs anywhere.
+final class DynamicLibrary: @unchecked Sendable {
+    let path: String
+    private let handle: UnsafeMutableRawPointer
+
+    private init(path: String, handle: UnsafeMutableRawPointer) { self.path = path; self.handle = handle }
+
+    /// Tries each candidate (a bare soname goes through the loader's own search) and returns
+    /// the first that opens, or nil plus everything tried.
+    static func open(candidates: [String]) -> (DynamicLibrary?, [String]) {
+        var tried: [String] = []
+        for c in candidates where !tried.contains(c) {
+            tried.append(c)
+            if let h = dlopen(c, RTLD_NOW | RTLD_GLOBAL) { return (DynamicLibrary(path: c, handle: h), tried) }
+        }
+        return (nil, tried)
+    }
+
+    /// The first of `names` the library exports, cast to the C function type `T`.
+    func symbol<T>(_ names: String..., as type: T.Type) throws -> T {
+        for name in names {
+            if let p = dlsym(handle, name) { return unsafeBitCast(p, to: type) }
+        }
+        throw CUDAError.symbolMissing(library: path, symbol: names.joined(separator: " / "))
+    }
+
+    /// Whether the library exports `name` (for optional entry points).
+    func has(_ name: String) -> Bool { dlsym(handle, name) != nil }
+}
+
+/// Environment variable, or nil.
+func environment(_ name: String) -> String? {
+    guard let p = getenv(name) else { return nil }
+    return String(cString: p)
+}
+
+/// Files in `dir` (non-recursive), or [] if it cannot be read.
+func listDirectory(_ dir: String) -> [String] {
+    guard let d = opendir(dir) else { return [] }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafePointer(to: e.pointee.d_name) { ptr in
+            ptr.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        }
+        if name != "." && name != ".." { out.append(name) }
+    }
+    return out.sorted()
+}
+
+func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }

@@ -1,0 +1,69 @@
+/// A loaded kernel: module + function, its resource report and the occupancy the driver sees.
+public final class GPUKernel: @unchecked Sendable {
+    let device: GPUDevice
+    let module: CUhandle
+    let function: CUhandle
+    public let compiled: CompiledKernel
+    public let threads: Int
+    public let sharedBytes: Int
+
+    /// Loads `compiled` into the current context and raises its dynamic shared-memory limit.
+    public init(device: GPUDevice, compiled: CompiledKernel, threads: Int, sharedBytes: Int) throws {
+        guard sharedBytes <= device.maxSharedMemoryPerBlock else {
+            throw CUDAError.unsupported("\(compiled.name) needs \(sharedBytes) B shared memory per block; \(device.name) allows \(device.maxSharedMemoryPerBlock)")
+        }
+        self.device = device; self.compiled = compiled; self.threads = threads; self.sharedBytes = sharedBytes
+        var m: CUhandle = nil
+        try compiled.cubin.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, raw.count > 0 else { throw CUDAError.unsupported("\(compiled.name): empty cubin") }
+            try device.api.check(device.api.cuModuleLoadData(&m, base), "cuModuleLoadData(\(compiled.name))")
+        }
+        module = m
+        var f: CUhandle = nil
+        try device.api.check(device.api.cuModuleGetFunction(&f, m, compiled.entry), "cuModuleGetFunction(\(compiled.entry))")
+        function = f
+        try device.api.check(device.api.cuFuncSetAttribute(f, DriverAPI.funcAttrMaxDynamicSharedSizeBytes, Int32(sharedBytes)),
+                             "cuFuncSetAttribute(max dynamic shared = \(sharedBytes))")
+    }
+
+    deinit { _ = device.api.cuModuleUnload(module) }
+
+    /// Resident blocks per multiprocessor at this block size and shared memory.
+    public func blocksPerMultiprocessor() throws -> Int {
+        var n: Int32 = 0
+        try device.api.check(device.api.cuOccupancyMaxActiveBlocksPerMultiprocessor(&n, function, Int32(threads), sharedBytes), "cuOccupancyMaxActiveBlocksPerMultiprocessor")
+        return Int(n)
+    }
+
+    /// Launches on `stream` with `args` (each a value the kernel takes by value: UInt64 device
+    /// pointers, Int32, Float). The argument pointers live for the duration of the call.
+    public func launch(grid: (Int, Int, Int), stream: GPUStream, args: [KernelArgument]) throws {
+        let storage = args.map { $0.boxed() }
+        defer { storage.forEach { $0.deallocate() } }
+        var pointers: [UnsafeMutableRawPointer?] = storage.map { Optional($0) }
+        let r = pointers.withUnsafeMutableBufferPointer { p in
+            device.api.cuLaunchKernel(function, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(threads), 1, 1,
+                                      UInt32(sharedBytes), stream.handle, p.baseAddress, nil)
+        }
+        try device.api.check(r, "cuLaunchKernel(\(compiled.name), grid \(grid), \(threads) threads, \(sharedBytes) B shared)")
+    }
+}
+
+/// One kernel argument, passed by value.
+public enum KernelArgument {
+    case pointer(UInt64)
+    case int32(Int32)
+    case float(Float)
+
+    public static func buffer(_ b: DeviceBuffer?) -> KernelArgument { .pointer(b?.pointer ?? 0) }
+
+    func boxed() -> UnsafeMutableRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+        switch self {
+        case .pointer(let v): p.storeBytes(of: v, as: UInt64.self)
+        case .int32(let v): p.storeBytes(of: v, as: Int32.self)
+        case .float(let v): p.storeBytes(of: v, as: Float.self)
+        }
+        return p
+    }
+}

@@ -1,0 +1,112 @@
+/// NVRTC (the run-time CUDA C++ compiler) loaded with dlopen, and a compile to cubin for the
+/// device's architecture with the ptxas resource report captured from the log.
+typealias NVRTCResult = Int32
+
+struct NVRTC: @unchecked Sendable {
+    let library: DynamicLibrary
+    let version: (major: Int, minor: Int)
+    private let nvrtcGetErrorString: @convention(c) (NVRTCResult) -> UnsafePointer<CChar>?
+    private let nvrtcCreateProgram: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UnsafePointer<CChar>, UnsafePointer<CChar>?, Int32,
+                                                    UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?) -> NVRTCResult
+    private let nvrtcDestroyProgram: @convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> NVRTCResult
+    private let nvrtcCompileProgram: @convention(c) (OpaquePointer?, Int32, UnsafePointer<UnsafePointer<CChar>?>?) -> NVRTCResult
+    private let nvrtcGetProgramLogSize: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int>) -> NVRTCResult
+    private let nvrtcGetProgramLog: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>) -> NVRTCResult
+    private let nvrtcGetCUBINSize: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int>) -> NVRTCResult
+    private let nvrtcGetCUBIN: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>) -> NVRTCResult
+
+    /// Every place we look for libnvrtc, in order: SKELETON_NVRTC (a file or a folder), the
+    /// loader's search (LD_LIBRARY_PATH, ldconfig), LD_LIBRARY_PATH explicitly, CUDA installs,
+    /// the pip wheel `nvidia-cuda-nvrtc` (./data/nvrtc, site-packages of common Pythons).
+    static var candidates: [String] {
+        let names = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
+        var dirs: [String] = []
+        if let o = environment("SKELETON_NVRTC") {
+            if o.hasSuffix(".so") || o.contains(".so.") { dirs.append("=" + o) } else { dirs.append(o) }
+        }
+        dirs.append("")  // bare soname: the loader's own search
+        if let ld = environment("LD_LIBRARY_PATH") { dirs += ld.split(separator: ":").map(String.init) }
+        dirs += ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64"]
+        var sitePackages = ["data/nvrtc", "/opt/torch/.venv/lib/python3.12/site-packages", "/usr/local/lib/python3.12/dist-packages",
+                            "/usr/lib/python3/dist-packages"]
+        if let venv = environment("VIRTUAL_ENV") { sitePackages.append(venv + "/lib/python3.12/site-packages") }
+        for root in ["/usr/local/lib", "/usr/lib", "/opt/torch/.venv/lib"] {
+            for py in listDirectory(root) where py.hasPrefix("python3") {
+                sitePackages += ["\(root)/\(py)/site-packages", "\(root)/\(py)/dist-packages"]
+            }
+        }
+        for sp in sitePackages {
+            for sub in listDirectory(sp + "/nvidia") { dirs.append("\(sp)/nvidia/\(sub)/lib") }
+        }
+        var out: [String] = []
+        for d in dirs {
+            if d.hasPrefix("=") { out.append(String(d.dropFirst())); continue }
+            for n in names {
+                if d.isEmpty { out.append(n) } else if fileExists(d + "/" + n) { out.append(d + "/" + n) }
+            }
+        }
+        return out
+    }
+
+    static let installHint = """
+        Install NVRTC from PyPI: python3 -m pip install --target data/nvrtc "nvidia-cuda-nvrtc==13.0.*" \
+        and run with LD_LIBRARY_PATH=$PWD/data/nvrtc/nvidia/cu13/lib (or set SKELETON_NVRTC to that folder).
+        """
+
+    static func load() throws -> NVRTC {
+        let (lib, tried) = DynamicLibrary.open(candidates: candidates)
+        guard let lib else { throw CUDAError.libraryNotFound(library: "libnvrtc (NVRTC)", searched: tried, hint: installHint) }
+        let versionFn = try lib.symbol("nvrtcVersion", as: (@convention(c) (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> NVRTCResult).self)
+        var ma: Int32 = 0, mi: Int32 = 0
+        _ = versionFn(&ma, &mi)
+        return try NVRTC(
+            library: lib, version: (Int(ma), Int(mi)),
+            nvrtcGetErrorString: lib.symbol("nvrtcGetErrorString", as: (@convention(c) (NVRTCResult) -> UnsafePointer<CChar>?).self),
+            nvrtcCreateProgram: lib.symbol("nvrtcCreateProgram", as: (@convention(c) (UnsafeMutablePointer<OpaquePointer?>, UnsafePointer<CChar>, UnsafePointer<CChar>?, Int32,
+                                                                                       UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?) -> NVRTCResult).self),
+            nvrtcDestroyProgram: lib.symbol("nvrtcDestroyProgram", as: (@convention(c) (UnsafeMutablePointer<OpaquePointer?>) -> NVRTCResult).self),
+            nvrtcCompileProgram: lib.symbol("nvrtcCompileProgram", as: (@convention(c) (OpaquePointer?, Int32, UnsafePointer<UnsafePointer<CChar>?>?) -> NVRTCResult).self),
+            nvrtcGetProgramLogSize: lib.symbol("nvrtcGetProgramLogSize", as: (@convention(c) (OpaquePointer?, UnsafeMutablePointer<Int>) -> NVRTCResult).self),
+            nvrtcGetProgramLog: lib.symbol("nvrtcGetProgramLog", as: (@convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>) -> NVRTCResult).self),
+            nvrtcGetCUBINSize: lib.symbol("nvrtcGetCUBINSize", as: (@convention(c) (OpaquePointer?, UnsafeMutablePointer<Int>) -> NVRTCResult).self),
+            nvrtcGetCUBIN: lib.symbol("nvrtcGetCUBIN", as: (@convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>) -> NVRTCResult).self))
+    }
+
+    private func check(_ r: NVRTCResult, _ call: String) throws {
+        if r != 0 {
+            let name = nvrtcGetErrorString(r).map { String(cString: $0) } ?? "nvrtcResult \(r)"
+            throw CUDAError.nvrtc(call: call, code: r, name: name)
+        }
+    }
+
+    /// A compiled kernel image plus the compiler's log (the ptxas report with -v).
+    struct Output { let cubin: [UInt8]; let log: String }
+
+    /// Compiles `source` to a cubin with `options` (which must name the architecture).
+    /// NVRTC_ERROR_COMPILATION (6) becomes `compileFailed` carrying the log.
+    func compile(source: String, name: String, options: [String]) throws -> Output {
+        var prog: OpaquePointer? = nil
+        try check(nvrtcCreateProgram(&prog, source, name, 0, nil, nil), "nvrtcCreateProgram(\(name))")
+        defer { _ = nvrtcDestroyProgram(&prog) }
+        let cOptions = options.map { strdup($0) }
+        defer { cOptions.forEach { free($0) } }
+        let constOptions = cOptions.map { UnsafePointer<CChar>($0) }
+        let r = constOptions.withUnsafeBufferPointer { nvrtcCompileProgram(prog, Int32(options.count), $0.baseAddress) }
+        var logSize = 0
+        _ = nvrtcGetProgramLogSize(prog, &logSize)
+        var logBytes = [CChar](repeating: 0, count: max(logSize, 1))
+        if logSize > 0 { _ = nvrtcGetProgramLog(prog, &logBytes) }
+        let log = String(cString: logBytes)
+        if r == 6 { throw CUDAError.compileFailed(kernel: name, options: options, log: log) }
+        try check(r, "nvrtcCompileProgram(\(name))")
+        var size = 0
+        try check(nvrtcGetCUBINSize(prog, &size), "nvrtcGetCUBINSize")
+        var bytes = [CChar](repeating: 0, count: size)
+        try check(nvrtcGetCUBIN(prog, &bytes), "nvrtcGetCUBIN")
+        return Output(cubin: bytes.map { UInt8(bitPattern: $0) }, log: log)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,2 +1,0 @@
-import XCTest
-final class CUDAPlaceholderTests: XCTestCase { func testBuilds() {} }
