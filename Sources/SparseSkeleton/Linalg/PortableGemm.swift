@@ -19,6 +19,7 @@ enum PortableGemm {
     /// Below this many multiply-adds the product runs on the calling thread.
     static let parallelThreshold = 1 << 18
 
+    @_optimize(speed)
     static func run(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                     alpha: Float, a: UnsafePointer<Float>, lda: Int,
                     b: UnsafePointer<Float>, ldb: Int,
@@ -85,7 +86,7 @@ enum PortableGemm {
     }
 
     /// op(B)[k0 + t, j0 + u] → packed[t · paddedWidth + u], zero for u ≥ width.
-    @inline(__always)
+    @_optimize(speed)
     static func packB(transB: Bool, b: UnsafePointer<Float>, ldb: Int, k0: Int, depth: Int,
                       j0: Int, width: Int, paddedWidth: Int, into packed: UnsafeMutablePointer<Float>) {
         for t in 0..<depth {
@@ -101,7 +102,7 @@ enum PortableGemm {
     }
 
     /// op(A)[i0 + 4g + r, k0 + t] → packed[g · 4 · depth + t · 4 + r], zero rows past `rows`.
-    @inline(__always)
+    @_optimize(speed)
     static func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, i0: Int, rows: Int,
                       k0: Int, depth: Int, into packed: UnsafeMutablePointer<Float>) {
         let groups = (rows + 3) / 4
@@ -123,7 +124,7 @@ enum PortableGemm {
     }
 
     /// 4 rows × 16 columns of C from packed operands; writes only `rows` × `cols` of them.
-    @inline(__always)
+    @_optimize(speed)
     static func microKernel(depth: Int, packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
                             bStride: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                             rows: Int, cols: Int, alpha: Float, beta: Float) {
@@ -147,7 +148,7 @@ enum PortableGemm {
     }
 
     /// out[0..<cols] = α·acc + β·out (β = 0: out is not read).
-    @inline(__always)
+    @_optimize(speed)
     static func store(_ acc: SIMD16<Float>, into out: UnsafeMutablePointer<Float>, cols: Int, alpha: Float, beta: Float) {
         if cols == 16 {
             let raw = UnsafeMutableRawPointer(out)
