@@ -1,0 +1,88 @@
+import Foundation
+import SparseSkeleton
+
+/// Greedy generation after a prefill, one token at a time against the K/V cache.
+///
+/// Decode attention is a single query row against all cached keys — a different operation from
+/// prefill's causal N×N attention (and always dense here: sparse *prefill* is what is evaluated),
+/// so it is computed directly: s_j = q·k_j/√d, p = softmax(s), o = Σ p_j v_j, in Double.
+public struct GreedyDecoder {
+    public let model: LlamaModel
+    public init(model: LlamaModel) { self.model = model }
+
+    /// Generates `count` tokens after the prompt whose prefill (with `keepCache: true`) is given;
+    /// stops early at `stopTokens`.
+    public func generate(after prefill: PrefillResult, lastPromptRow: Int? = nil, count: Int,
+                         stopTokens: Set<Int32> = []) throws -> [Int32] {
+        guard var cache = prefill.cache else {
+            throw ModelError.invalidRequest("greedy decoding needs a prefill run with keepCache: true")
+        }
+        let config = model.config
+        let row = lastPromptRow ?? (prefill.tokens - 1)
+        var next = try argmax(model.logits(prefill, rows: row..<(row + 1)))
+        var out: [Int32] = []
+        while out.count < count {
+            out.append(next)
+            if stopTokens.contains(next) || out.count == count { break }
+            guard cache.count < config.contextLength else { break }
+            let hidden = try step(token: next, cache: &cache)
+            let one = PrefillResult(tokens: 1, hidden: hidden, layerDensities: [], cache: nil)
+            next = try argmax(model.logits(one, rows: 0..<1))
+        }
+        return out
+    }
+
+    func argmax(_ logits: [Float]) -> Int32 {
+        var best = 0
+        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+        return Int32(best)
+    }
+
+    /// One token through every layer at position `cache.count`; returns its final hidden state.
+    func step(token: Int32, cache: inout KVCache) throws -> [Float] {
+        let c = model.config, w = model.weights
+        let e = c.embedding, d = c.headDim, hq = c.heads, hkv = c.kvHeads, group = hq / hkv
+        let pos = cache.count
+        try model.checkTokens([token], startPosition: pos)
+        let rope = LlamaOps.RoPETable(positions: pos..<(pos + 1), headDim: d, base: c.ropeBase, linearFactor: c.ropeLinearFactor)
+        var x = model.embed([token])
+        for (l, lw) in w.layers.enumerated() {
+            let h = LlamaOps.rmsNorm(x, rows: 1, width: e, gain: lw.attentionNorm, epsilon: c.rmsEpsilon)
+            var q = try LlamaModel.linear(h, rows: 1, inDim: e, lw.wq, outDim: hq * d)
+            var k = try LlamaModel.linear(h, rows: 1, inDim: e, lw.wk, outDim: hkv * d)
+            let v = try LlamaModel.linear(h, rows: 1, inDim: e, lw.wv, outDim: hkv * d)
+            LlamaOps.applyRoPE(&q, tokens: 1, heads: hq, headDim: d, table: rope)
+            LlamaOps.applyRoPE(&k, tokens: 1, heads: hkv, headDim: d, table: rope)
+            cache.append(layer: l, k: k, v: v, tokens: 1)
+            let keys = pos + 1
+            var o = [Float](repeating: 0, count: hq * d)
+            let scale = 1 / Double(d).squareRoot()
+            for head in 0..<hq {
+                let g = head / group
+                var s = [Double](repeating: 0, count: keys)
+                for j in 0..<keys {
+                    var dot = 0.0
+                    let kb = (j * hkv + g) * d
+                    for t in 0..<d { dot += Double(q[head * d + t]) * Double(cache.k[l][kb + t]) }
+                    s[j] = dot * scale
+                }
+                let m = s.max() ?? 0
+                var sum = 0.0
+                for j in 0..<keys { s[j] = Foundation.exp(s[j] - m); sum += s[j] }
+                var acc = [Double](repeating: 0, count: d)
+                for j in 0..<keys {
+                    let vb = (j * hkv + g) * d
+                    for t in 0..<d { acc[t] += s[j] * Double(cache.v[l][vb + t]) }
+                }
+                for t in 0..<d { o[head * d + t] = Float(acc[t] / sum) }
+            }
+            try LlamaModel.linear(o, rows: 1, inDim: hq * d, lw.wo, outDim: e, into: &x, accumulate: true)
+            let h2 = LlamaOps.rmsNorm(x, rows: 1, width: e, gain: lw.ffnNorm, epsilon: c.rmsEpsilon)
+            var gate = try LlamaModel.linear(h2, rows: 1, inDim: e, lw.gate, outDim: c.feedForward)
+            let up = try LlamaModel.linear(h2, rows: 1, inDim: e, lw.up, outDim: c.feedForward)
+            LlamaOps.siluMultiply(&gate, up)
+            try LlamaModel.linear(gate, rows: 1, inDim: c.feedForward, lw.down, outDim: e, into: &x, accumulate: true)
+        }
+        return LlamaOps.rmsNorm(x, rows: 1, width: e, gain: w.outputNorm, epsilon: c.rmsEpsilon)
+    }
+}
