@@ -55,7 +55,7 @@ for arg in "$@"; do
   esac
 done
 
-command -v "$PY" >/dev/null || fail "python3 is required (set PYTHON=... to choose another)"
+command -v "$PY" >/dev/null || fail "python3 is required: $PY not found (set PYTHON=... to choose another)"
 command -v sha256sum >/dev/null || fail "sha256sum is required (coreutils)"
 need_pip() { "$PY" -m pip --version >/dev/null 2>&1 || fail "pip is required to fetch from PyPI ($PY -m pip not found)"; }
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/skeleton-setup.XXXXXX")"
