@@ -25,7 +25,7 @@ struct MaskEval: ParsableCommand {
     @Option(name: .customLong("kv-heads"), help: "Generated KV heads.") var kvHeads: Int = 3
     @Option(name: .customLong("head-dim"), help: "Generated head dim.") var headDim: Int = 64
     @Option(help: "Generator seed.") var seed: UInt64 = 1
-    @Option(help: "skeleton | minference | flexprefill | xattention | oracle | all") var estimator: String = "all"
+    @Option(help: "skeleton | minference | flexprefill | xattention | oracle | all, or a comma list") var estimator: String = "all"
     @Option(help: "Tile size 64 or 128 (query and key).") var tile: Int = 64
     @Option(help: "Comma-separated error bounds ε.") var epsilons: String = "0.02,0.05,0.1"
     @Option(help: "Comma-separated densities for budget mode.") var densities: String = "0.1,0.2,0.3"
@@ -35,6 +35,10 @@ struct MaskEval: ParsableCommand {
     @Option(help: "PNG of one head: true attention (log), skeleton estimate, kept tiles.") var png: String?
     @Option(help: "Head drawn by --png.") var head: Int = 0
     @Flag(name: .customLong("share-group"), help: "Skeleton: one mask per KV group (union).") var shareGroup = false
+    @Option(name: .customLong("probe-stride"), help: "Skeleton: one fit and one check probe row every this many rows.") var probeStride: Int = 64
+    @Option(name: .customLong("last-rows"), help: "Skeleton: exact probe rows at the end of the sequence.") var lastRows: Int = 64
+    @Option(name: .customLong("local-weight"), help: "Skeleton: weight α of the probes' own tile masses in [0, 1].") var localWeight: Double = 0.5
+    @Option(name: .customLong("confidence-z"), help: "Skeleton: z of the calibration's lower confidence bound (0 = mean).") var confidenceZ: Double = 1.645
 
     func run() throws {
         do { try execute() } catch let e as SkeletonError {
@@ -67,7 +71,7 @@ struct MaskEval: ParsableCommand {
     func execute() throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let all = ["skeleton", "minference", "flexprefill", "xattention", "oracle"]
-        let names = estimator == "all" ? all : [estimator]
+        let names = estimator == "all" ? all : estimator.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         for n in names where !all.contains(n) {
             throw SkeletonError.invalidArgument("unknown estimator '\(n)'; use \(all.joined(separator: ", ")) or all")
         }
@@ -76,6 +80,8 @@ struct MaskEval: ParsableCommand {
             + Self.parseList(densities, what: "density").map { try MaskTarget.density($0).validated() }
         var skeleton = SkeletonEstimator()
         skeleton.shareGroupMask = shareGroup
+        skeleton.probeStride = probeStride; skeleton.lastRows = lastRows
+        skeleton.localWeight = localWeight; skeleton.confidenceZ = confidenceZ
         let src = try source()
         let layerNames = try src.layerNames()
 

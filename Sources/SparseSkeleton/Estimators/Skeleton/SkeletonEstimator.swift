@@ -25,6 +25,7 @@ public struct SkeletonEstimator: MaskEstimator {
     public var localWeight = 0.5
     public var calibrate = true
     public var calibrationMargin = 0.0
+    public var confidenceZ = 1.645
     public var shareGroupMask = false
     public var alwaysKeep = AlwaysKeep.standard
     public var name: String { "skeleton" }
@@ -127,32 +128,41 @@ public struct SkeletonEstimator: MaskEstimator {
         }
     }
 
-    /// The per-head internal ε': largest (searched over a log grid up to 4ε, capped at 0.9) whose mask
-    /// keeps ≥ 1 − ε + margin of the held-out probes' exact mass. Returns (ε', that probe recall).
+    /// The per-head internal ε': the largest value (bisection on log ε' over [ε/256, min(0.9, 4ε)])
+    /// whose mask passes the held-out check probes' exact mass with a one-sided lower confidence
+    /// bound: mean − z · sd / √n ≥ 1 − ε + margin, with n check rows, their per-row recalls' mean and
+    /// standard deviation, z = `confidenceZ` (1.645 ≈ 95 %). The bound is what makes the promise hold
+    /// per head and not just on average over heads. Returns (ε', the probe mean recall at ε').
     func calibratedEpsilon(_ f: SkeletonHeadFit, masses: TileMasses, head: Int, epsilon: Double) -> (Double, Double) {
         guard calibrate, !f.checkRows.isEmpty else { return (epsilon, 1 - epsilon) }
         let g = masses.geometry
         let norm = masses.normalisedPerQueryBlock()
-        func probeRecall(_ e: Double) -> Double {
-            var total = 0.0
+        let n = Double(f.checkRows.count)
+        func probeRecall(_ e: Double) -> (mean: Double, bound: Double) {
+            var sum = 0.0, sum2 = 0.0
             var cache: [Int: [Int32]] = [:]
             for (ci, r) in f.checkRows.enumerated() {
                 let qb = r / g.queryTile
                 let row = cache[qb] ?? ErrorBoundThreshold.keepRow(norm, head: head, queryBlock: qb, epsilon: e, alwaysKeep: alwaysKeep).0
                 cache[qb] = row
-                for b in row { total += f.checkTileMass[ci][Int(b)] }
+                var t = 0.0
+                for b in row { t += f.checkTileMass[ci][Int(b)] }
+                sum += t; sum2 += t * t
             }
-            return total / Double(f.checkRows.count)
+            let mean = sum / n
+            let sd = n > 1 ? max(0, (sum2 - n * mean * mean) / (n - 1)).squareRoot() : 0
+            return (mean, mean - confidenceZ * sd / n.squareRoot())
         }
         let goal = min(1, 1 - epsilon + calibrationMargin)
-        // Recall falls monotonically as ε' grows (kept sets are prefixes): bisect on log ε'.
+        // The bound falls monotonically as ε' grows (kept sets are prefixes): bisect on log ε'.
         var lo = log(max(epsilon / 256, 1e-6)), hi = log(min(0.9, 4 * epsilon))
-        if probeRecall(exp(hi)) >= goal { return (exp(hi), probeRecall(exp(hi))) }
-        if probeRecall(exp(lo)) < goal { return (exp(lo), probeRecall(exp(lo))) }
+        let top = probeRecall(exp(hi))
+        if top.bound >= goal { return (exp(hi), top.mean) }
+        if probeRecall(exp(lo)).bound < goal { return (exp(lo), probeRecall(exp(lo)).mean) }
         for _ in 0..<12 {
             let mid = (lo + hi) / 2
-            if probeRecall(exp(mid)) >= goal { lo = mid } else { hi = mid }
+            if probeRecall(exp(mid)).bound >= goal { lo = mid } else { hi = mid }
         }
-        return (exp(lo), probeRecall(exp(lo)))
+        return (exp(lo), probeRecall(exp(lo)).mean)
     }
 }
