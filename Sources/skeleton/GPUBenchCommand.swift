@@ -1,6 +1,82 @@
 import ArgumentParser
+import Foundation
+import SparseSkeleton
+import SparseSkeletonCUDA
 
+/// `skeleton gpu-bench`: our dense and block-sparse attention kernels timed with CUDA events
+/// (median of many runs), effective TFLOP/s = 4 · d · computed causal pairs / time, peak
+/// device memory; JSON for bench/gpu/merge.py.
 struct GPUBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "gpu-bench", abstract: "(being built)")
-    func run() throws { throw ValidationError("'gpu-bench' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "gpu-bench", abstract: "Time the GPU attention kernels (dense and sparse) and write JSON.")
+
+    @Option(help: "Comma-separated sequence lengths (K = 1024 suffix allowed).") var tokens: String = "8K,32K"
+    @Option(help: "Query heads.") var heads: Int = 32
+    @Option(name: .customLong("kv-heads"), help: "KV heads.") var kvHeads: Int = 8
+    @Option(name: .customLong("head-dims"), help: "Comma-separated head dims.") var headDims: String = "128"
+    @Option(help: "bf16 or f16.") var dtype: String = "bf16"
+    @Option(help: "Comma-separated sparse densities (empty: dense only).") var densities: String = "0.5,0.2,0.1,0.05,0.02"
+    @Option(name: .customLong("max-density-long"), help: "At N ≥ 512K only densities up to this are run (host CSR size).") var maxDensityLong: Double = 0.1
+    @Option(help: "Query tile × key tile, e.g. 128x64.") var tile: String = "128x64"
+    @Flag(name: .customLong("variants"), help: "Also time the other d=128 dense kernel layouts (128x128, two tiles per warp).") var variants = false
+    @Option(help: "Seconds spent per timed configuration.") var seconds: Double = 1.0
+    @Option(help: "Write records as JSON here.") var json: String?
+    @Flag(help: "Keep the records already in --json and add to them.") var append = false
+
+    static func parseTokens(_ s: String) throws -> [Int] {
+        try s.split(separator: ",").map { part in
+            let p = part.trimmingCharacters(in: .whitespaces).uppercased()
+            let mult = p.hasSuffix("K") ? 1024 : (p.hasSuffix("M") ? 1024 * 1024 : 1)
+            guard let v = Int(mult == 1 ? p : String(p.dropLast())), v > 0 else { throw ValidationError("bad length '\(part)'") }
+            return v * mult
+        }
+    }
+
+    func run() throws {
+        let dt = try DType(parsing: dtype)
+        let lengths = try Self.parseTokens(tokens)
+        let dims = try headDims.split(separator: ",").map { s -> Int in
+            guard let d = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad head dim '\(s)'") }
+            return d
+        }
+        let dens = try densities.split(separator: ",").map { s -> Double in
+            guard let d = Double(s.trimmingCharacters(in: .whitespaces)), d > 0, d <= 1 else { throw ValidationError("bad density '\(s)'") }
+            return d
+        }
+        let tiles = tile.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard tiles.count == 2 else { throw ValidationError("--tile must look like 128x64") }
+        let session: GPUSession
+        do { session = try GPUSession() } catch {
+            print("gpu-bench: no GPU path here — \(error)")
+            throw ExitCode.failure
+        }
+        print("gpu-bench on \(session.banner)")
+        let bench = AttentionBench(session: session, secondsPerMeasurement: seconds) { print($0); fflush(stdout) }
+        if append, let json, let data = try? Data(contentsOf: URL(fileURLWithPath: json)) {
+            bench.records = (try? JSONDecoder().decode([BenchRecord].self, from: data)) ?? []
+        }
+        for n in lengths {
+            for d in dims {
+                var extra: [FlashKernelTraits] = []
+                if variants && d == 128 {
+                    extra = [try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: dt)]
+                }
+                let use = n >= 512 * 1024 ? dens.filter { $0 <= maxDensityLong } : dens
+                do {
+                    try bench.run(tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dt, geometryTiles: (tiles[0], tiles[1]),
+                                  densities: use, extraVariants: extra)
+                } catch {
+                    print("N=\(n) d=\(d): skipped — \(error)")
+                }
+                if let json { try write(bench.records, to: json) }  // after every shape: a killed run keeps what it measured
+            }
+        }
+    }
+
+    func write(_ records: [BenchRecord], to path: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(records).write(to: URL(fileURLWithPath: path))
+    }
 }

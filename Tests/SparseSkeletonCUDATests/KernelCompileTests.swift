@@ -39,6 +39,12 @@ final class KernelCompileTests: XCTestCase {
             XCTAssertGreaterThan(k.report.registers, 0, "\(traits): no ptxas register report in the log (is --ptxas-options=-v accepted?)")
             XCTAssertFalse(k.fromCache)
         }
+        let fillSource = try XCTUnwrap(KernelSources.files["fill_random.cu"])
+        for bf16 in ["1", "0"] {
+            let k = try compiler.compile(name: "fill_random", entry: "fill_random", source: fillSource, arch: "sm_90a", defines: ["SK_BF16": bf16])
+            print("sm_90a fill_random bf16=\(bf16): \(k.report)")
+            XCTAssertGreaterThan(k.report.registers, 0)
+        }
     }
 
     /// A kernel with a syntax error must surface as compileFailed carrying the compiler's log.

@@ -17,11 +17,16 @@ public final class SparseFlashAttention: @unchecked Sendable {
     public static let sourceFile = "sparse_flash_attention.cu"
     public static let entry = "sparse_flash_fwd"
 
+    /// The kernel's source text as embedded in the binary.
+    public static func embeddedSource() throws -> String {
+        guard let src = KernelSources.files[sourceFile] else { throw CUDAError.unsupported("kernel source \(sourceFile) is not embedded") }
+        return src
+    }
+
     /// Compiles (or fetches) and loads the kernel for `traits`.
     public func kernel(_ traits: FlashKernelTraits) throws -> GPUKernel {
         if let k = kernels[traits] { return k }
-        guard let src = KernelSources.files[Self.sourceFile] else { throw CUDAError.unsupported("kernel source \(Self.sourceFile) is not embedded") }
-        let compiled = try compiler.compile(name: "sparse_flash_fwd[\(traits)]", entry: Self.entry, source: src,
+        let compiled = try compiler.compile(name: "sparse_flash_fwd[\(traits)]", entry: Self.entry, source: Self.embeddedSource(),
                                             arch: device.arch, defines: traits.defines)
         let k = try GPUKernel(device: device, compiled: compiled, threads: traits.threads, sharedBytes: traits.sharedBytes)
         kernels[traits] = k

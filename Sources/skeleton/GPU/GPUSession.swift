@@ -1,0 +1,70 @@
+import SparseSkeleton
+import SparseSkeletonCUDA
+
+/// Everything a GPU command holds: the device, the compiler, one stream, the attention op and
+/// the random filler; plus host <-> device helpers for 16-bit tensors.
+final class GPUSession {
+    let device: GPUDevice
+    let compiler: KernelCompiler
+    let stream: GPUStream
+    let attention: SparseFlashAttention
+    let fill: GPUFill
+
+    init() throws {
+        device = try GPUDevice()
+        compiler = try KernelCompiler()
+        stream = try GPUStream(device: device)
+        attention = SparseFlashAttention(device: device, compiler: compiler)
+        fill = GPUFill(device: device, compiler: compiler)
+    }
+
+    var banner: String {
+        "\(device.name) \(device.arch), \(device.multiprocessors) SMs, driver \(device.driverVersionString), NVRTC \(compiler.nvrtcVersion.major).\(compiler.nvrtcVersion.minor)"
+    }
+
+    /// Uploads a 16-bit host tensor (its raw bits).
+    func upload(_ t: HeadTensor) throws -> DeviceBuffer {
+        guard case .bits16(let bits) = t.storage else { throw CUDAError.unsupported("\(t.name) must be f16/bf16 for the GPU") }
+        let b = try DeviceBuffer(device: device, byteCount: bits.count * 2)
+        try b.upload(bits)
+        return b
+    }
+
+    /// Downloads `count` 16-bit values and widens them to Float.
+    func downloadFloats(_ b: DeviceBuffer, count: Int, dtype: DType) throws -> [Float] {
+        let bits = try b.download(UInt16.self, count: count)
+        return dtype == .bf16 ? bits.map(HalfBits.bf16ToFloat) : bits.map(HalfBits.f16ToFloat)
+    }
+}
+
+/// SplitMix64: a small seeded generator so every check prints the seed that reproduces it.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+    /// Approximately standard normal (sum of 4 uniforms, rescaled).
+    mutating func normal() -> Float {
+        var s: Float = 0
+        for _ in 0..<4 { s += Float.random(in: 0..<1, using: &self) }
+        return (s - 2) * 1.7320508
+    }
+}
+
+extension Double {
+    func f(_ digits: Int) -> String { fixed(self, digits) }
+    /// Scientific notation with 2 significant decimals ("3.14e-03").
+    var sci: String {
+        guard self.isFinite, self != 0 else { return self == 0 ? "0" : "\(self)" }
+        var e = 0, m = abs(self)
+        while m >= 10 { m /= 10; e += 1 }
+        while m < 1 { m *= 10; e -= 1 }
+        let es = e < 0 ? "-" + (abs(e) < 10 ? "0" : "") + "\(abs(e))" : "+" + (e < 10 ? "0" : "") + "\(e)"
+        return (self < 0 ? "-" : "") + fixed(m, 2) + "e" + es
+    }
+}

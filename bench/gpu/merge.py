@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Merges gpu-bench's and torch_sdpa.py's JSON records into one markdown table per head dim:
+cuDNN, PyTorch flash, our dense (every kernel variant), our sparse per density, with
+effective TFLOP/s (useful FLOPs / time), speed-up over cuDNN, and the sparse tile rate as a
+fraction of our dense rate (the issue's >= 85% target)."""
+import json, sys
+from collections import defaultdict
+
+recs = []
+for p in sys.argv[1:]:
+    try:
+        recs += json.load(open(p))
+    except Exception as e:
+        print(f"(could not read {p}: {e})")
+
+def fmt_n(n):
+    return f"{n // (1024 * 1024)}M" if n % (1024 * 1024) == 0 else f"{n // 1024}K"
+
+by = defaultdict(list)
+for r in recs:
+    by[(r["headDim"], r["tokens"])].append(r)
+
+for d in sorted({k[0] for k in by}):
+    print(f"\n### d = {d}\n")
+    print("| N | impl | variant | density | time ms | eff. TFLOP/s | vs cuDNN | tile rate vs our dense | peak GiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n in sorted({k[1] for k in by if k[0] == d}):
+        rows = by[(d, n)]
+        cud = next((r for r in rows if r["impl"] == "cudnn"), None)
+        ours_dense = next((r for r in rows if r["impl"] == "ours" and r["mode"] == "dense"), None)
+        order = sorted(rows, key=lambda r: (r["impl"] != "cudnn", r["impl"] != "flash", r["mode"] != "dense", -r["density"]))
+        for r in order:
+            vs = f"{cud['msMedian'] / r['msMedian']:.2f}x" if cud else "-"
+            rate = f"{r['tflops'] / ours_dense['tflops'] * 100:.0f}%" if (ours_dense and r["impl"] == "ours") else "-"
+            print(f"| {fmt_n(n)} | {r['impl']} | {r['variant']} | {r['density']:.3f} | {r['msMedian']:.3f} | {r['tflops']:.1f} | {vs} | {rate} | {r['peakBytes'] / 2**30:.2f} |")
