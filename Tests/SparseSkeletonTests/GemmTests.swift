@@ -115,6 +115,14 @@ final class GemmTests: XCTestCase {
         } }) { XCTAssertTrue("\($0)".contains("leading dimension"), "\($0)") }
     }
 
+    func testSingleThreadedBLASRegionRestoresThreadCount() throws {
+        guard let lib = BLASLibrary.shared, let get = lib.getThreads else { throw XCTSkip("no OpenBLAS loaded") }
+        let before = get()
+        let inside = Gemm.withSingleThreadedBLAS { Gemm.withSingleThreadedBLAS { get() } }
+        XCTAssertEqual(inside, 1)
+        XCTAssertEqual(get(), before)
+    }
+
     func testBackendDescriptionNamesTheBackend() {
         XCTAssertTrue(Gemm.backendDescription.contains(Gemm.blasAvailable ? "BLAS" : "portable"))
         XCTAssertNil(BLASLibrary.load(environment: "none"))

@@ -99,7 +99,7 @@ final class ReferenceAttentionTests: XCTestCase {
     func testMaskedUnderFullMaskEqualsDense() throws {
         // MHA and GQA, N not a multiple of the tile, square and mixed tiles.
         let cases: [(n: Int, hq: Int, hkv: Int, qt: Int, kt: Int)] = [
-            (200, 2, 2, 64, 64), (200, 4, 1, 64, 64), (300, 4, 2, 128, 128), (333, 3, 3, 128, 64), (130, 2, 1, 64, 128),
+            (200, 2, 2, 64, 64), (150, 4, 1, 64, 64), (260, 2, 1, 128, 128), (201, 3, 3, 128, 64), (130, 2, 1, 64, 128),
         ]
         for c in cases {
             let x = try RefTestData.inputs(tokens: c.n, queryHeads: c.hq, kvHeads: c.hkv)

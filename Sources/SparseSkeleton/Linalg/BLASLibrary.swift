@@ -21,6 +21,7 @@ struct BLASLibrary: @unchecked Sendable {
         Float, UnsafeMutablePointer<Float>?, Int32
     ) -> Void
     typealias SetThreadsFunction = @convention(c) (Int32) -> Void
+    typealias GetThreadsFunction = @convention(c) () -> Int32
 
     // CBLAS enum values (cblas.h).
     static let rowMajor: Int32 = 101
@@ -31,6 +32,8 @@ struct BLASLibrary: @unchecked Sendable {
     let sgemm: SgemmFunction
     /// `openblas_set_num_threads`, present only in OpenBLAS.
     let setThreads: SetThreadsFunction?
+    /// `openblas_get_num_threads`, present only in OpenBLAS.
+    let getThreads: GetThreadsFunction?
 
     static let candidates = ["libopenblas.so.0", "libopenblas.so", "libblas.so.3", "libblas.so"]
 
@@ -56,6 +59,8 @@ struct BLASLibrary: @unchecked Sendable {
             return nil
         }
         let threads = dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreadsFunction.self) }
-        return BLASLibrary(path: path, sgemm: unsafeBitCast(sym, to: SgemmFunction.self), setThreads: threads)
+        let getThreads = dlsym(handle, "openblas_get_num_threads").map { unsafeBitCast($0, to: GetThreadsFunction.self) }
+        return BLASLibrary(path: path, sgemm: unsafeBitCast(sym, to: SgemmFunction.self), setThreads: threads,
+                           getThreads: getThreads)
     }
 }

@@ -12,7 +12,7 @@ public enum VectorMath {
     @inline(__always)
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let lowCut: Float = -87.0, highCut: Float = 88.7
-        let xc = x.clamped(lowerBound: SIMD8(repeating: lowCut), upperBound: SIMD8(repeating: highCut))
+        let xc = lanewiseMin(lanewiseMax(x, SIMD8(repeating: lowCut)), SIMD8(repeating: highCut))
         let magic: Float = 12_582_912.0  // 1.5 · 2²³
         let t = xc * 1.442_695_04 + magic
         let n = t - magic
@@ -72,13 +72,21 @@ public enum VectorMath {
         var acc = SIMD8<Float>(repeating: -.infinity)
         var i = 0
         while i + 8 <= count {
-            acc = pointwiseMax(acc, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
+            acc = lanewiseMax(acc, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
             i += 8
         }
-        var m = acc.max()
+        var m = Swift.max(Swift.max(Swift.max(acc[0], acc[1]), Swift.max(acc[2], acc[3])),
+                          Swift.max(Swift.max(acc[4], acc[5]), Swift.max(acc[6], acc[7])))
         while i < count { m = Swift.max(m, p[i]); i += 1 }
         return m
     }
+
+    /// Lane-wise max/min written as compare + select, which the compiler turns into vector
+    /// instructions (the standard library's generic `pointwiseMax` stays an out-of-line lane loop).
+    @inline(__always)
+    static func lanewiseMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .> a) }
+    @inline(__always)
+    static func lanewiseMin(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { a.replacing(with: b, where: b .< a) }
 
     /// Σ p[0..<count] with 8 float partial sums.
     @inline(__always)

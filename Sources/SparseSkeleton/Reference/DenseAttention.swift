@@ -26,7 +26,7 @@ public enum ReferenceAttention {
     public static func dense(_ inputs: AttentionInputs, precision: Precision = .float32) throws -> AttentionResult {
         let v = try inputs.requireV()
         switch precision {
-        case .float32: return try denseFloat32(inputs, v: v)
+        case .float32: return try Gemm.withSingleThreadedBLAS { try denseFloat32(inputs, v: v) }
         case .float64: return denseFloat64(inputs, v: v)
         }
     }

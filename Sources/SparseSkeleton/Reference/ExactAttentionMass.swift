@@ -26,6 +26,12 @@ public enum ExactAttentionMass {
                 throw SkeletonError.shapeMismatch("mask geometry \(mask.geometry) differs from \(geometry)")
             }
         }
+        return try Gemm.withSingleThreadedBLAS { try computeBody(inputs, geometry: geometry, masks: masks) }
+    }
+
+    private static func computeBody(_ inputs: AttentionInputs, geometry: TileGeometry,
+                                    masks: [BlockMask]) throws -> (masses: BlockMassTable, recalls: [MaskRecall]) {
+        let shape = inputs.shape, heads = shape.queryHeads
         let qBlocks = geometry.queryBlocks
         let starts = BlockMassTable.rowStarts(geometry)
         let tilesPerHead = geometry.causalTilesPerHead

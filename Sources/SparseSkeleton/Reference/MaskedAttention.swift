@@ -32,13 +32,20 @@ extension ReferenceAttention {
         guard mask.geometry.tokens == shape.tokens else {
             throw SkeletonError.shapeMismatch("mask covers \(mask.geometry.tokens) tokens but the inputs have \(shape.tokens)")
         }
+        return try Gemm.withSingleThreadedBLAS {
+            try maskedBody(q: inputs.q, k: inputs.k, v: v, shape: shape, mask: mask)
+        }
+    }
+
+    private static func maskedBody(q qArray: [Float], k kArray: [Float], v: [Float], shape: AttentionShape,
+                                   mask: BlockMask) throws -> AttentionResult {
         let g = mask.geometry
         let n = shape.tokens, hq = shape.queryHeads, d = shape.headDim
         var output = [Float](repeating: 0, count: n * hq * d)
         var lse = [Float](repeating: -.infinity, count: hq * n)
         let failure = FirstError()
-        inputs.q.withUnsafeBufferPointer { qb in
-            inputs.k.withUnsafeBufferPointer { kb in
+        qArray.withUnsafeBufferPointer { qb in
+            kArray.withUnsafeBufferPointer { kb in
                 v.withUnsafeBufferPointer { vb in
                     output.withUnsafeMutableBufferPointer { ob in
                         lse.withUnsafeMutableBufferPointer { lb in
