@@ -1,0 +1,49 @@
+/// Everything the benchmarks report about one mask on one layer's Q/K/V:
+/// - density: kept causal tiles / causal tiles (overall and per head);
+/// - recall: per row, the exact attention mass the mask keeps (min and mean, per head and overall);
+/// - output error: ‖O − Ô‖/‖O‖ of block-sparse attention under the mask against dense attention;
+/// - FLOPs: useful attention FLOPs the mask computes, next to dense causal.
+public struct MaskQuality: Sendable {
+    public let density: Double
+    public let perHeadDensity: [Double]
+    public let recall: MaskRecall
+    public let outputError: OutputError
+    public let flops: AttentionFLOPs
+
+    public init(density: Double, perHeadDensity: [Double], recall: MaskRecall, outputError: OutputError, flops: AttentionFLOPs) {
+        self.density = density; self.perHeadDensity = perHeadDensity; self.recall = recall
+        self.outputError = outputError; self.flops = flops
+    }
+
+    /// The quality of `mask` on `inputs` (which must carry V).
+    /// - Parameters:
+    ///   - dense: dense attention on the same inputs, to reuse across masks (computed when nil).
+    ///   - recall: the mask's row recall if already known (e.g. from one
+    ///     `ExactAttentionMass.compute(recallOf:)` pass over many masks); computed when nil.
+    public static func evaluate(_ inputs: AttentionInputs, mask: BlockMask,
+                                dense: AttentionResult? = nil, recall: MaskRecall? = nil) throws -> MaskQuality {
+        let shape = inputs.shape
+        guard mask.heads == shape.queryHeads, mask.geometry.tokens == shape.tokens else {
+            throw SkeletonError.shapeMismatch("mask is \(mask.heads) heads over \(mask.geometry.tokens) tokens, the inputs \(shape)")
+        }
+        let reference = try dense ?? ReferenceAttention.dense(inputs)
+        let sparse = try ReferenceAttention.masked(inputs, mask: mask)
+        let error = try OutputError.relative(sparse.output, reference: reference.output, shape: shape)
+        let rowRecall = try recall ?? ExactAttentionMass.recall(inputs, masks: [mask])[0]
+        guard rowRecall.perHeadMean.count == shape.queryHeads else {
+            throw SkeletonError.shapeMismatch("recall has \(rowRecall.perHeadMean.count) heads, the inputs \(shape.queryHeads)")
+        }
+        return MaskQuality(density: mask.density, perHeadDensity: (0..<mask.heads).map { mask.density(head: $0) },
+                           recall: rowRecall, outputError: error,
+                           flops: AttentionFLOPs.of(mask, headDim: shape.headDim))
+    }
+
+    /// Quality of several masks (same heads and geometry) with one dense pass and one exact-mass
+    /// pass shared by all of them.
+    public static func evaluate(_ inputs: AttentionInputs, masks: [BlockMask]) throws -> [MaskQuality] {
+        guard let geometry = masks.first?.geometry else { return [] }
+        let dense = try ReferenceAttention.dense(inputs)
+        let recalls = try ExactAttentionMass.compute(inputs, geometry: geometry, recallOf: masks).recalls
+        return try zip(masks, recalls).map { try evaluate(inputs, mask: $0, dense: dense, recall: $1) }
+    }
+}
