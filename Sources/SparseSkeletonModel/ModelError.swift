@@ -3,7 +3,7 @@
 /// model cannot serve. Each message names the field, the value and (where it helps) what is supported,
 /// so the CLI prints it as one line and exits non-zero.
 public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
-    case fileNotFound(path: String, what: String)
+    case fileNotFound(path: String, what: String, hint: String = "")
     case truncated(path: String, field: String, offset: Int, needed: Int, fileSize: Int)
     case corrupted(path: String, field: String, reason: String)
     case unsupportedVersion(path: String, version: UInt32)
@@ -19,7 +19,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case .fileNotFound(let p, let what): return "\(what) '\(p)' does not exist"
+        case .fileNotFound(let p, let what, let hint): return "\(what) '\(p)' does not exist" + (hint.isEmpty ? "" : " (\(hint))")
         case .truncated(let p, let f, let o, let n, let s):
             return "GGUF '\(p)' is truncated: field \(f) needs \(n) bytes at offset \(o), file has \(s) bytes"
         case .corrupted(let p, let f, let r): return "GGUF '\(p)' is corrupted: field \(f): \(r)"

@@ -1,6 +1,85 @@
 import ArgumentParser
+import Foundation
+import SparseSkeleton
+import SparseSkeletonModel
 
+/// `skeleton ppl`: perplexity of the real model on one window of a long text, dense against
+/// sparse attention (error-bound and budget targets), with the density each layer used.
 struct Perplexity: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ppl", abstract: "(being built)")
-    func run() throws { throw ValidationError("'ppl' is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "ppl",
+        abstract: "Perplexity over a long text at a given context: dense vs sparse attention, with per-layer density.",
+        discussion: """
+        The window is BOS then the text's tokens from --start-char on (N tokens in all); one forward pass, \
+        no sliding. Dense runs first as the baseline. --attention picks the mask estimator (skeleton, \
+        minference, flexprefill, xattention, oracle) with --epsilon (error bound) or --density (budget); \
+        --sweep runs ε ∈ --epsilons and densities ∈ --densities in one go.
+        """)
+
+    @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
+    @Option(help: "Text: a path, or a name under data/texts.") var text: String = "pride_and_prejudice"
+    @Option(help: "Context length N in tokens (BOS included).") var context: Int
+    @Option(help: "dense | skeleton | minference | flexprefill | xattention | oracle") var attention: String = "dense"
+    @Option(help: "Error bound ε for the sparse run.") var epsilon: Double?
+    @Option(help: "Budget density for the sparse run.") var density: Double?
+    @Flag(help: "Sweep every ε of --epsilons and every density of --densities.") var sweep = false
+    @Option(help: "ε values for --sweep.") var epsilons: String = "0.01,0.02,0.05,0.1"
+    @Option(help: "Densities for --sweep.") var densities: String = "0.5,0.3,0.2,0.1"
+    @Option(help: "Tile size (query and key) of the masks: 64 or 128.") var tile: Int = 64
+    @Option(name: .customLong("start-char"), help: "First character of the text taken.") var startChar: Int = 5000
+    @Flag(name: .customLong("per-layer"), help: "Print every layer's density.") var perLayer = false
+    @Option(help: "Also write the table as markdown to this file.") var report: String?
+
+    func run() throws {
+        guard context >= 2 else { throw SkeletonError.invalidArgument("--context must be at least 2, got \(context)") }
+        guard SkeletonError.supportedTileSizes.contains(tile) else { throw SkeletonError.unsupportedTileSize(tile) }
+        var targets: [MaskTarget] = []
+        if sweep {
+            guard attention != "dense" else { throw SkeletonError.invalidArgument("--sweep needs a sparse --attention (e.g. skeleton)") }
+            targets += try ModelSession.parseDoubles(epsilons, name: "--epsilons").map { try MaskTarget.errorBound(epsilon: $0).validated() }
+            targets += try ModelSession.parseDoubles(densities, name: "--densities").map { try MaskTarget.density($0).validated() }
+        } else if let t = try ModelSession.target(epsilon: epsilon, density: density) {
+            guard attention != "dense" else { throw SkeletonError.invalidArgument("--epsilon/--density need a sparse --attention") }
+            targets = [t]
+        } else if attention != "dense" {
+            throw SkeletonError.invalidArgument("--attention \(attention) needs --epsilon, --density or --sweep")
+        }
+        // Validate the estimator name before the long load.
+        if attention != "dense" { _ = try EvalRunner.estimator(named: attention, skeleton: SkeletonEstimator()) }
+
+        let m = try ModelSession.loadModel(model)
+        let ids = try ModelSession.window(m, text: try ModelSession.readText(text), textName: text, count: context, startChar: startChar)
+        var runs = [try PerplexityRun.measure(m, tokens: ids, backend: DenseReferenceBackend(), setting: "dense")]
+        for t in targets {
+            let backend = try ModelSession.backend(attention, target: t, tile: tile)
+            runs.append(try PerplexityRun.measure(m, tokens: ids, backend: backend, setting: "\(attention) \(t)"))
+        }
+        let dense = runs[0].perplexity
+        var lines = [
+            "| attention | perplexity | change vs dense | mean density | layer density min–max | time (s) | tok/s |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in runs {
+            let change = (r.perplexity / dense - 1) * 100
+            lines.append(String(format: "| %@ | %.4f | %+.2f%% | %.3f | %.3f–%.3f | %.1f | %.0f |", r.setting, r.perplexity, change,
+                                r.meanDensity, r.layerDensities.min() ?? 1, r.layerDensities.max() ?? 1, r.seconds, Double(context) / r.seconds))
+        }
+        if perLayer {
+            lines.append("")
+            lines.append("Per-layer density (layer 0 first):")
+            lines.append("")
+            for r in runs.dropFirst() {
+                lines.append("- \(r.setting): " + r.layerDensities.map { String(format: "%.2f", $0) }.joined(separator: " "))
+            }
+        }
+        let header = "Perplexity, \(URL(fileURLWithPath: model).lastPathComponent), text \(text) from character \(startChar), N = \(context) (BOS first, \(context - 1) predictions), tiles \(tile)×\(tile)"
+        print(header)
+        print("")
+        lines.forEach { print($0) }
+        if let report {
+            let command = "skeleton " + CommandLine.arguments.dropFirst().joined(separator: " ")
+            let body = ["## \(header)", "", "Command: `\(command)`  ", "Date: \(ISO8601DateFormatter().string(from: Date()))", ""] + lines + [""]
+            try body.joined(separator: "\n").write(toFile: report, atomically: true, encoding: .utf8)
+        }
+    }
 }
