@@ -67,7 +67,8 @@ def main():
             *table,
             "",
             f"Command: `{command}` (after `bash scripts/setup.sh`; needs `pip install numpy gguf tokenizers`)",
-            f"Date: {datetime.date.today().isoformat()}; machine: {platform.machine()}, CPU only, numpy {np.__version__}.",
+            f"Date: {datetime.date.today().isoformat()}; machine: {platform.machine()}, CPU only ({os.cpu_count()} cores, possibly "
+            f"shared: times are indicative only), numpy {np.__version__}.",
             "",
         ]
         with open(args.out, "w") as f:
