@@ -1,0 +1,104 @@
+import Foundation
+
+/// Whole-file reads and writes with typed errors, and little-endian element packing for
+/// `HeadTensor` storage. Tensor files are little-endian by definition (.npy '<', safetensors).
+enum BinaryFile {
+    static func read(_ path: String) throws -> [UInt8] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw SkeletonError.fileUnreadable(path: path, reason: "no such file")
+        }
+        guard !isDirectory.boolValue else { throw SkeletonError.fileUnreadable(path: path, reason: "is a directory") }
+        do {
+            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe))
+        } catch {
+            throw SkeletonError.fileUnreadable(path: path, reason: error.localizedDescription)
+        }
+    }
+
+    static func write(_ bytes: [UInt8], to path: String) throws {
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw SkeletonError.fileUnreadable(path: path, reason: "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    /// The tensor's elements in its own dtype, little-endian.
+    static func elementBytes(_ t: HeadTensor) -> [UInt8] {
+        var out = [UInt8]()
+        switch t.storage {
+        case .f32(let values):
+            out.reserveCapacity(values.count * 4)
+            for v in values { appendLE(&out, v.bitPattern) }
+        case .bits16(let bits):
+            out.reserveCapacity(bits.count * 2)
+            for b in bits { appendLE(&out, b) }
+        }
+        return out
+    }
+
+    static func appendLE<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
+        var v = value.littleEndian
+        withUnsafeBytes(of: &v) { out.append(contentsOf: $0) }
+    }
+
+    static func readLE<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int, as: T.Type) -> T {
+        var v: T = 0
+        for i in 0..<MemoryLayout<T>.size { v |= T(truncatingIfNeeded: bytes[offset + i]) << (8 * i) }
+        return v
+    }
+
+    /// Decodes `count` little-endian elements of `element` starting at `offset` into a HeadTensor.
+    /// f64 is narrowed to f32 storage. The caller has checked that the bytes are there.
+    static func tensor(name: String, dims: (tokens: Int, heads: Int, headDim: Int), element: ElementType,
+                       bytes: [UInt8], offset: Int) throws -> HeadTensor {
+        let count = dims.tokens * dims.heads * dims.headDim
+        switch element {
+        case .f32:
+            let values = (0..<count).map { Float(bitPattern: readLE(bytes, at: offset + 4 * $0, as: UInt32.self)) }
+            return try HeadTensor(name: name, tokens: dims.tokens, heads: dims.heads, headDim: dims.headDim, values: values)
+        case .f64:
+            let values = (0..<count).map { Float(Double(bitPattern: readLE(bytes, at: offset + 8 * $0, as: UInt64.self))) }
+            return try HeadTensor(name: name, tokens: dims.tokens, heads: dims.heads, headDim: dims.headDim, values: values)
+        case .f16, .bf16:
+            let bits = (0..<count).map { readLE(bytes, at: offset + 2 * $0, as: UInt16.self) }
+            return try HeadTensor(name: name, tokens: dims.tokens, heads: dims.heads, headDim: dims.headDim,
+                                  bits: bits, dtype: element == .f16 ? .f16 : .bf16)
+        }
+    }
+
+    /// Element types the tensor files may hold.
+    enum ElementType {
+        case f32, f64, f16, bf16
+        var byteSize: Int {
+            switch self {
+            case .f32: return 4
+            case .f64: return 8
+            case .f16, .bf16: return 2
+            }
+        }
+    }
+
+    /// [N, heads, headDim] from a file's shape: rank 3, or rank 4 with a leading batch of 1.
+    static func headDims(_ shape: [Int], path: String, what: String) throws -> (tokens: Int, heads: Int, headDim: Int) {
+        var s = shape
+        if s.count == 4 {
+            guard s[0] == 1 else {
+                throw SkeletonError.invalidFileFormat(path: path, reason: "\(what) has shape \(shape): rank 4 is accepted only with batch 1 ([1, N, heads, headDim])")
+            }
+            s.removeFirst()
+        }
+        guard s.count == 3 else {
+            throw SkeletonError.invalidFileFormat(path: path, reason: "\(what) has rank \(shape.count) (shape \(shape)); expected rank 3 [N, heads, headDim]")
+        }
+        guard s.allSatisfy({ $0 >= 0 }), s[1] > 0, s[2] > 0 else {
+            throw SkeletonError.invalidFileFormat(path: path, reason: "\(what) has invalid shape \(shape)")
+        }
+        let (product, overflow) = s[0].multipliedReportingOverflow(by: s[1] * s[2])
+        guard !overflow, product < Int(Int32.max) * 16 else {
+            throw SkeletonError.invalidFileFormat(path: path, reason: "\(what) shape \(shape) is too large")
+        }
+        return (s[0], s[1], s[2])
+    }
+}
