@@ -26,6 +26,9 @@ public struct SkeletonEstimator: MaskEstimator {
     public var calibrate = true
     public var calibrationMargin = 0.0
     public var confidenceZ = 1.645
+    /// γ of the probe ratio correction (0 = off), and its floor λ as a multiple of 1/row length.
+    public var ratioPower = 0.0
+    public var ratioFloor = 0.5
     public var shareGroupMask = false
     public var alwaysKeep = AlwaysKeep.standard
     public var name: String { "skeleton" }
@@ -90,6 +93,10 @@ public struct SkeletonEstimator: MaskEstimator {
             let factors = SkeletonFactors.fit(probs: fitP.p, width: fitP.width, rows: probes.fitRows, tokens: n, sweeps: fitSweeps)
             factors.tileMasses(into: &scratch, head: 0)
             var est = scratch.normalisedPerQueryBlock()
+            if ratioPower > 0 {
+                correctByProbes(&est, factors: factors, probs: fitP.p, width: fitP.width, rows: probes.fitRows)
+                est = est.normalisedPerQueryBlock()
+            }
             if localWeight > 0 { blendLocal(&est, probs: fitP.p, width: fitP.width, rows: probes.fitRows) }
             let checkP = try ExactRows.probabilities(x, head: h, rows: probes.checkRows)
             var checkMass: [[Double]] = []
@@ -108,6 +115,37 @@ public struct SkeletonEstimator: MaskEstimator {
         var out = [Double](repeating: 0, count: g.lastCausalKeyBlock(qb) + 1)
         for j in 0...r { out[j / g.keyTile] += Double(p[offset + j]) }
         return out
+    }
+
+    /// Content correction from a block's own probe rows: the model predicts each probe row's tile
+    /// masses pred_r(J) = h_r Σ_{j∈J, j≤r} v_j s_{r−j}; the exact row gives obs_r(J). Their ratio is
+    /// what the separable model misses for this block (content), so
+    ///     m̂[I, J] ← m̂[I, J] · ((obs + λ) / (pred + λ))^γ,
+    /// averaged in log space over the block's probes; λ = `ratioFloor` / (causal key blocks of I)
+    /// keeps tiny, noisy tiles from swinging. Unlike the linear blend, the model still supplies the
+    /// block's geometry (e.g. the part of the diagonal tile the mid-block probe row cannot see).
+    func correctByProbes(_ est: inout TileMasses, factors: SkeletonFactors, probs: [Float], width: Int, rows: [Int]) {
+        let g = est.geometry
+        var byBlock: [Int: [Int]] = [:]
+        for (pi, r) in rows.enumerated() { byBlock[r / g.queryTile, default: []].append(pi) }
+        for (qb, list) in byBlock {
+            let len = est.rowLength(qb)
+            let lambda = ratioFloor / Double(len)
+            var logRatio = [Double](repeating: 0, count: len)
+            for pi in list {
+                let r = rows[pi]
+                let obs = Self.rowTileMass(probs, offset: pi * width, row: r, geometry: g)
+                var pred = [Double](repeating: 0, count: len)
+                var z = 0.0
+                for j in 0...r { let t = factors.v[j] * factors.s[r - j]; pred[j / g.keyTile] += t; z += t }
+                for b in 0..<len {
+                    let p = z > 0 ? pred[b] / z : 0
+                    logRatio[b] += log((obs[b] + lambda) / (p + lambda)) / Double(list.count)
+                }
+            }
+            let rr = est.rowRange(head: 0, queryBlock: qb)
+            for b in 0..<len { est.values[rr.lowerBound + b] *= exp(ratioPower * logRatio[b]) }
+        }
     }
 
     /// m̂ ← (1 − α) m̂ + α · (mean exact tile masses of the block's fit probes), per block with probes.
