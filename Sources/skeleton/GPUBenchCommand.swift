@@ -22,6 +22,8 @@ struct GPUBench: ParsableCommand {
     @Option(help: "Seconds spent per timed configuration.") var seconds: Double = 1.0
     @Option(help: "Write records as JSON here.") var json: String?
     @Flag(help: "Keep the records already in --json and add to them.") var append = false
+    @Option(name: .customLong("budget-ms"), help: "Time-budget mode: ';'-separated ms lists, one per --tokens length (e.g. '20,10,5;200,100,50'); calibrates the cost model at --calibrate-tokens first and runs nothing else.") var budgetMs: String?
+    @Option(name: .customLong("calibrate-tokens"), help: "N at which the time-budget cost model is measured.") var calibrateTokens: String = "32K"
 
     static func parseTokens(_ s: String) throws -> [Int] {
         try s.split(separator: ",").map { part in
@@ -55,12 +57,30 @@ struct GPUBench: ParsableCommand {
         if append, let json, let data = try? Data(contentsOf: URL(fileURLWithPath: json)) {
             bench.records = (try? JSONDecoder().decode([BenchRecord].self, from: data)) ?? []
         }
+        if let budgetMs {
+            let lists = try budgetMs.split(separator: ";").map { part in
+                try part.split(separator: ",").map { x -> Double in
+                    guard let v = Double(x.trimmingCharacters(in: .whitespaces)), v > 0 else { throw ValidationError("bad budget '\(x)'") }
+                    return v
+                }
+            }
+            guard let cal = try Self.parseTokens(calibrateTokens).first, !lists.isEmpty else { throw ValidationError("--budget-ms needs values") }
+            for d in dims {
+                try bench.runBudgets(tokens: lengths, budgetsMs: lists, calibrationTokens: cal, heads: heads, kvHeads: kvHeads, headDim: d,
+                                     dtype: dt, geometryTiles: (tiles[0], tiles[1]))
+                if let json { try write(bench.records, to: json) }
+            }
+            return
+        }
         for n in lengths {
             for d in dims {
                 var extra: [FlashKernelTraits] = []
                 if variants && d == 128 {
                     extra = [try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt),
-                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: dt)]
+                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, minBlocksPerSM: 3, dtype: dt)]
                 }
                 let use = n >= 512 * 1024 ? dens.filter { $0 <= maxDensityLong } : dens
                 do {

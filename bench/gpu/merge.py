@@ -17,8 +17,10 @@ def fmt_n(n):
     return f"{n // (1024 * 1024)}M" if n % (1024 * 1024) == 0 else f"{n // 1024}K"
 
 by = defaultdict(list)
+budget = [r for r in recs if r["mode"] == "budget"]
 for r in recs:
-    by[(r["headDim"], r["tokens"])].append(r)
+    if r["mode"] != "budget":
+        by[(r["headDim"], r["tokens"])].append(r)
 
 for d in sorted({k[0] for k in by}):
     print(f"\n### d = {d}\n")
@@ -33,3 +35,13 @@ for d in sorted({k[0] for k in by}):
             vs = f"{cud['msMedian'] / r['msMedian']:.2f}x" if cud else "-"
             rate = f"{r['tflops'] / ours_dense['tflops'] * 100:.0f}%" if (ours_dense and r["impl"] == "ours") else "-"
             print(f"| {fmt_n(n)} | {r['impl']} | {r['variant']} | {r['density']:.3f} | {r['msMedian']:.3f} | {r['tflops']:.1f} | {vs} | {rate} | {r['peakBytes'] / 2**30:.2f} |")
+
+if budget:
+    print("\n### Time-budget mode (cost model calibrated at 32K; strided masks; estimation time 0: no GPU estimator)\n")
+    print("| N | d | asked ms | density chosen | predicted / achieved | achieved / asked |")
+    print("|---|---|---|---|---|---|")
+    for r in budget:
+        note = r["note"]
+        asked = float(note.split("asked ")[1].split(" ms")[0])
+        pred = float(note.split("predicted ")[1].split(" ms")[0])
+        print(f"| {fmt_n(r['tokens'])} | {r['headDim']} | {asked:.2f} | {r['density']:.4f} | {pred:.2f} / {r['msMedian']:.2f} | {r['msMedian'] / asked * 100:.0f}% |")

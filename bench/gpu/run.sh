@@ -36,6 +36,10 @@ VFLAG=""; [ "$VARIANTS" = 1 ] && VFLAG="--variants"
     stamp "gpu-bench d=$OTHER_DIMS"
     "$BIN" gpu-bench --tokens "$DIM_TOKENS" --head-dims "$OTHER_DIMS" --densities 0.2,0.05 --seconds "$SECONDS_PER" --json "$OUT/ours.json" --append
   fi
+  if [ "${SK_BUDGET:-1}" = 1 ]; then
+    stamp "time-budget mode"
+    "$BIN" gpu-bench --tokens 32K,128K --head-dims 128 --budget-ms "20,10,5,2;300,100,50,20" --calibrate-tokens 32K --seconds "$SECONDS_PER" --json "$OUT/ours.json" --append
+  fi
 } 2>&1 | tee "$OUT/bench.txt"
 {
   stamp "torch sdpa d=128"

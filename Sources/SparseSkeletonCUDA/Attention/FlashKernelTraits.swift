@@ -45,7 +45,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Every variant the CLI runs and CI compiles: both dtypes × every head dim × the 64×64 and
-    /// 128×64 tiles, plus the 128×128 tile and the two-tiles-per-warp layout (bf16, d = 128).
+    /// 128×64 tiles, plus, for bf16 d = 128, the 128×128 tile, the two-tiles-per-warp layout and
+    /// the register-capped layouts (2 or 3 resident blocks per SM).
     public static var ciVariants: [FlashKernelTraits] {
         var out: [FlashKernelTraits] = []
         for dt in [DType.bf16, .f16] {
@@ -57,6 +58,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16) { out.append(t) }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: .bf16) { out.append(t) }
+        if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16) { out.append(t) }
+        if let t = try? FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, minBlocksPerSM: 3, dtype: .bf16) { out.append(t) }
         return out
     }
 }

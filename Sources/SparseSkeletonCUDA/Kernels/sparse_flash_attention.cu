@@ -56,6 +56,9 @@ static_assert(BN % 16 == 0, "BN must be a multiple of 16");
 
 // Element offset of (row, 16-byte chunk) in a swizzled [rows, D] tile.
 SK_DEVICE int swz(int row, int chunk) { return row * D + ((chunk ^ (row & 7)) << 3); }
+// The same when the caller knows row & 7 (every ldmatrix row address is 8·k + lane % 8, so the
+// XOR term is one per-thread constant and the compiler can fold the rest into immediates).
+SK_DEVICE int swz_known(int row, int chunk, int row7) { return row * D + ((chunk ^ row7) << 3); }
 
 // Asynchronously copies rows [row0, row0 + ROWS) of one head (row stride `stride` elements)
 // into a swizzled tile; rows at or past N are zero-filled.
@@ -121,6 +124,8 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
     sk_cp_async_commit();
 
     const int warpRow0 = qb * BM + warp * WARP_ROWS;  // first query row of this warp
+    const int lane7 = lane & 7;
+    const u32 sQaddr = sk_smem_addr(sQ), sKaddr = sk_smem_addr(sK), sVaddr = sk_smem_addr(sV);
 
     for (int i = 0; i < count; ++i) {
         const int kb = rowOffsets != nullptr ? keyBlocks[begin + i] : i;
@@ -143,13 +148,13 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt) {
                 const int row = warp * WARP_ROWS + mt * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
-                sk_ldsm_x4(qa[mt], sk_smem_addr(sQ + swz(row, kc * 2 + lane / 16)));
+                sk_ldsm_x4(qa[mt], sQaddr + 2 * swz_known(row, kc * 2 + lane / 16, lane7));
             }
 #pragma unroll
             for (int nt = 0; nt < BN / 8; nt += 2) {
                 u32 b[4];
                 const int krow = nt * 8 + (lane % 8) + (lane / 16) * 8;
-                sk_ldsm_x4(b, sk_smem_addr(sK + swz(krow, kc * 2 + (lane / 8) % 2)));
+                sk_ldsm_x4(b, sKaddr + 2 * swz_known(krow, kc * 2 + (lane / 8) % 2, lane7));
 #pragma unroll
                 for (int mt = 0; mt < MT; ++mt) {
                     sk_mma16816(s[mt][nt], qa[mt], b[0], b[1]);
@@ -224,7 +229,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
             for (int dt = 0; dt < D / 8; dt += 2) {
                 u32 b[4];
                 const int vrow = kc * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
-                sk_ldsm_x4_trans(b, sk_smem_addr(sV + swz(vrow, dt + lane / 16)));
+                sk_ldsm_x4_trans(b, sVaddr + 2 * swz_known(vrow, dt + lane / 16, lane7));
 #pragma unroll
                 for (int mt = 0; mt < MT; ++mt) {
                     sk_mma16816(accO[mt][dt], pa[mt], b[0], b[1]);

@@ -98,6 +98,57 @@ final class AttentionBench {
         }
     }
 
+    /// Calibrates the cost model at `calibrationTokens` (dense + two strided densities), then, at
+    /// each N in `tokens`, turns each asked budget (ms) into a density, builds that mask and
+    /// times it: asked vs predicted vs achieved. No GPU estimator yet: estimation time is 0 and
+    /// the masks are strided (the model is about tile throughput).
+    func runBudgets(tokens: [Int], budgetsMs: [[Double]], calibrationTokens: Int, heads: Int, kvHeads: Int, headDim d: Int,
+                    dtype: DType, geometryTiles: (Int, Int)) throws {
+        let traits = try FlashKernelTraits(headDim: d, blockM: geometryTiles.0, blockN: geometryTiles.1, dtype: dtype)
+        var model: TileCostModel? = nil
+        for (idx, n) in ([calibrationTokens] + tokens).enumerated() {
+            let shape = try AttentionShape(tokens: n, queryHeads: heads, kvHeads: kvHeads, headDim: d)
+            let qCount = n * heads * d, kvCount = n * kvHeads * d
+            let q = try DeviceBuffer(device: s.device, byteCount: qCount * 2), o = try DeviceBuffer(device: s.device, byteCount: qCount * 2)
+            let k = try DeviceBuffer(device: s.device, byteCount: kvCount * 2), v = try DeviceBuffer(device: s.device, byteCount: kvCount * 2)
+            let lse = try DeviceBuffer(device: s.device, byteCount: n * heads * 4)
+            try s.fill.random(q, count: qCount, dtype: dtype, seed: 5, scale: 1, stream: s.stream)
+            try s.fill.random(k, count: kvCount, dtype: dtype, seed: 6, scale: 1, stream: s.stream)
+            try s.fill.random(v, count: kvCount, dtype: dtype, seed: 7, scale: 1, stream: s.stream)
+            let geometry = try TileGeometry(tokens: n, queryTile: geometryTiles.0, keyTile: geometryTiles.1)
+            let causal = heads * geometry.causalTilesPerHead
+            func timeMask(_ density: Double) throws -> (ms: Double, tiles: Int) {
+                let m = StridedMask(geometry: geometry, heads: heads, density: density)
+                let dm = try DeviceBlockMask(device: s.device, geometry: geometry, heads: heads, rowOffsets: m.offsets, keyBlocks: m.indices,
+                                             computedPairs: m.computedPairs, validate: false)
+                let t = try time { try s.attention.forward(shape: shape, traits: traits, q: q, k: k, v: v, o: o, lse: lse, mask: dm, stream: s.stream) }
+                return (t.median, dm.keptTiles)
+            }
+            if idx == 0 {
+                var pts: [(tiles: Double, ms: Double)] = []
+                for dens in [1.0, 0.3, 0.1] { let r = try timeMask(dens); pts.append((Double(r.tiles), r.ms)) }
+                let m = try TileCostModel.fit(headDim: d, dtype: dtype, tokens: n, points: pts)
+                model = m
+                log(m.description)
+                continue
+            }
+            guard let model else { continue }
+            let minimum = StridedMask(geometry: geometry, heads: heads, density: 0).indices.count
+            for budget in budgetsMs[min(idx - 1, budgetsMs.count - 1)] {
+                let dens = model.density(budgetMs: budget, estimationMs: 0, causalTiles: causal, minimumTiles: minimum)
+                let r = try timeMask(dens)
+                let predicted = model.predictMs(tiles: r.tiles)
+                let flops = 4.0 * Double(d) * Double(StridedMask(geometry: geometry, heads: heads, density: dens).computedPairs)
+                let rec = BenchRecord(impl: "ours", variant: traits.description, mode: "budget", tokens: n, heads: heads, kvHeads: kvHeads,
+                                      headDim: d, dtype: dtype.rawValue, density: Double(r.tiles) / Double(causal), usefulFlops: flops,
+                                      msMedian: r.ms, msMin: r.ms, reps: 0, tflops: flops / (r.ms * 1e9), peakBytes: 0,
+                                      note: "asked \(fixed(budget, 2)) ms, predicted \(fixed(predicted, 2)) ms, achieved \(fixed(r.ms, 2)) ms")
+                records.append(rec)
+                log("budget N=\(n) d=\(d): asked \(fixed(budget, 2)) ms → density \(fixed(rec.density, 4)) → predicted \(fixed(predicted, 2)) ms, achieved \(fixed(r.ms, 2)) ms (\(fixed(r.ms / budget * 100, 0))% of budget)")
+            }
+        }
+    }
+
     func report(_ r: BenchRecord) {
         log("ours \(r.mode) N=\(r.tokens) d=\(r.headDim) \(r.variant) density \(r.density.f(3)): \(r.msMedian.f(3)) ms (min \(r.msMin.f(3)), \(r.reps) reps) \(r.tflops.f(1)) TFLOP/s, peak \(formatBytes(r.peakBytes)) [\(r.note)]")
     }
