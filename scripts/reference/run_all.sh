@@ -12,3 +12,4 @@ for text in pride_and_prejudice:pride emma:emma; do
   done
 done
 python3 perplexity.py --text pride_and_prejudice --contexts 1024,4096,8192 --out "$REPO/bench/results/reference-ppl.md"
+python3 dump_qk.py --text persuasion --tokens 4096 --out "$REPO/data/qk/persuasion_4096"
