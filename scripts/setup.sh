@@ -123,8 +123,17 @@ fetch_essays() {
   say "haystack: ok (sha256 verified)"
 }
 
+# libopenblas.so.0 visible to the dynamic loader (ldconfig may live in /sbin, off a user's PATH)
+has_openblas() {
+  local ldc
+  for ldc in ldconfig /sbin/ldconfig /usr/sbin/ldconfig; do
+    if command -v "$ldc" >/dev/null 2>&1; then "$ldc" -p 2>/dev/null | grep -q 'libopenblas\.so\.0' && return 0; fi
+  done
+  compgen -G '/usr/lib/*/libopenblas.so.0' >/dev/null || compgen -G '/usr/lib/libopenblas.so.0' >/dev/null
+}
+
 ensure_openblas() {
-  if ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0'; then say "openblas: ok (libopenblas.so.0 present)"; return; fi
+  if has_openblas; then say "openblas: ok (libopenblas.so.0 present)"; return; fi
   say "openblas: installing Debian libopenblas0"
   [[ "$(id -u)" == 0 ]] || fail "Debian package libopenblas0 is missing and installing it needs root: sudo apt-get install libopenblas0"
   (apt-get install -y --no-install-recommends libopenblas0 >"$TMP/apt-blas.log" 2>&1 \
