@@ -22,7 +22,7 @@ public struct SkeletonEstimator: MaskEstimator {
     public var lastRows = 64
     public var probeStride = 64
     public var fitSweeps = 4
-    public var localWeight = 0.5
+    public var localWeight = 0.75
     public var calibrate = true
     public var calibrationMargin = 0.0
     public var confidenceZ = 1.645
