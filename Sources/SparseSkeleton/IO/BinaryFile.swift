@@ -26,16 +26,12 @@ enum BinaryFile {
 
     /// The tensor's elements in its own dtype, little-endian.
     static func elementBytes(_ t: HeadTensor) -> [UInt8] {
-        var out = [UInt8]()
         switch t.storage {
         case .f32(let values):
-            out.reserveCapacity(values.count * 4)
-            for v in values { appendLE(&out, v.bitPattern) }
+            return values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Array($0) }
         case .bits16(let bits):
-            out.reserveCapacity(bits.count * 2)
-            for b in bits { appendLE(&out, b) }
+            return bits.map { $0.littleEndian }.withUnsafeBytes { Array($0) }
         }
-        return out
     }
 
     static func appendLE<T: FixedWidthInteger>(_ out: inout [UInt8], _ value: T) {
@@ -56,15 +52,24 @@ enum BinaryFile {
         let count = dims.tokens * dims.heads * dims.headDim
         switch element {
         case .f32:
-            let values = (0..<count).map { Float(bitPattern: readLE(bytes, at: offset + 4 * $0, as: UInt32.self)) }
+            let values = decode(bytes, offset: offset, count: count, as: UInt32.self) { Float(bitPattern: $0) }
             return try HeadTensor(name: name, tokens: dims.tokens, heads: dims.heads, headDim: dims.headDim, values: values)
         case .f64:
-            let values = (0..<count).map { Float(Double(bitPattern: readLE(bytes, at: offset + 8 * $0, as: UInt64.self))) }
+            let values = decode(bytes, offset: offset, count: count, as: UInt64.self) { Float(Double(bitPattern: $0)) }
             return try HeadTensor(name: name, tokens: dims.tokens, heads: dims.heads, headDim: dims.headDim, values: values)
         case .f16, .bf16:
-            let bits = (0..<count).map { readLE(bytes, at: offset + 2 * $0, as: UInt16.self) }
+            let bits = decode(bytes, offset: offset, count: count, as: UInt16.self) { $0 }
             return try HeadTensor(name: name, tokens: dims.tokens, heads: dims.heads, headDim: dims.headDim,
                                   bits: bits, dtype: element == .f16 ? .f16 : .bf16)
+        }
+    }
+
+    /// `count` little-endian words from `offset` (unaligned loads), each passed through `convert`.
+    /// The caller has checked bounds.
+    static func decode<W: FixedWidthInteger, T>(_ bytes: [UInt8], offset: Int, count: Int, as: W.Type,
+                                                 _ convert: (W) -> T) -> [T] {
+        bytes.withUnsafeBytes { raw in
+            (0..<count).map { convert(W(littleEndian: raw.loadUnaligned(fromByteOffset: offset + $0 * MemoryLayout<W>.size, as: W.self))) }
         }
     }
 
