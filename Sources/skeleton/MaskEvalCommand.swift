@@ -10,14 +10,15 @@ struct MaskEval: ParsableCommand {
         commandName: "mask-eval",
         abstract: "Evaluate sparse-attention masks (skeleton, baselines, oracle) against exact attention.",
         discussion: """
-        Inputs: --q/--k[/--v] .npy files [N, heads, headDim]; or --dir with captured layerLL_{q,k,v}.npy files \
+        Inputs: --q/--k[/--v] .npy files [N, heads, headDim] (or .safetensors with --layer); or --dir with captured layerLL_{q,k,v}.npy files \
         (per-layer and overall rows); or the generator (--tokens --heads --kv-heads --head-dim --seed). \
         --frontier prints, per estimator, the mean density needed for mean recall 0.90/0.95/0.99 (knob tuned per head).
         """)
 
-    @Option(help: "Query tensor (.npy, [N, heads, headDim]).") var q: String?
-    @Option(help: "Key tensor (.npy, [N, kvHeads, headDim]).") var k: String?
-    @Option(help: "Value tensor (.npy); without it no output error is reported.") var v: String?
+    @Option(help: "Query tensor (.npy or .safetensors, [N, heads, headDim]).") var q: String?
+    @Option(help: "Key tensor (.npy or .safetensors, [N, kvHeads, headDim]).") var k: String?
+    @Option(help: "Value tensor; without it no output error is reported.") var v: String?
+    @Option(help: "Layer of a .safetensors file (tensors layer{L}.q / .k / .v).") var layer: Int?
     @Option(help: "Directory of captured layers (layerLL_q.npy, layerLL_k.npy, layerLL_v.npy).") var dir: String?
     @Option(help: "Comma-separated layer numbers to take from --dir (default: all).") var layers: String?
     @Option(help: "Generated sequence length.") var tokens: Int = 4096
@@ -64,7 +65,7 @@ struct MaskEval: ParsableCommand {
         }
         if q != nil || k != nil {
             guard let q, let k else { throw SkeletonError.invalidArgument("--q and --k must be given together") }
-            return .files(q: q, k: k, v: v)
+            return .files(q: q, k: k, v: v, layer: layer)
         }
         guard tokens > 0 else { throw SkeletonError.emptySequence("--tokens") }
         return .generated(tokens: tokens, heads: heads, kvHeads: kvHeads, headDim: headDim, seed: seed)

@@ -8,16 +8,19 @@ struct EvalLayer {
 }
 
 /// Where `mask-eval` gets its layers: explicit files, a directory of captured layers
-/// (`layerLL_{q,k,v}.npy`, as written by `skeleton capture` and scripts/data), or the generator.
+/// (`layerLL_{q,k,v}.npy`, as written by `skeleton capture` and scripts/data), or the core's seeded
+/// structured generator (`StructuredAttentionGenerator`: synthetic, not real data). Files are read by
+/// the core's `TensorFiles` (.npy, or .safetensors with tensor `layer{L}.q` etc. when --layer is given).
 enum LayerSource {
-    case files(q: String, k: String, v: String?)
+    case files(q: String, k: String, v: String?, layer: Int?)
     case directory(String, layers: [Int]?)
     case generated(tokens: Int, heads: Int, kvHeads: Int, headDim: Int, seed: UInt64)
 
     /// Layer names in order, so a directory run can load one layer at a time (memory).
     func layerNames() throws -> [String] {
         switch self {
-        case .files(let q, _, _): return [URL(fileURLWithPath: q).deletingPathExtension().lastPathComponent]
+        case .files(let q, _, _, let layer):
+            return [URL(fileURLWithPath: q).deletingPathExtension().lastPathComponent + (layer.map { ".layer\($0)" } ?? "")]
         case .generated: return ["generated"]
         case .directory(let dir, let only):
             guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
@@ -40,17 +43,16 @@ enum LayerSource {
 
     func load(_ name: String) throws -> EvalLayer {
         switch self {
-        case .files(let q, let k, let v):
-            return EvalLayer(name: name, inputs: try AttentionInputs(q: try NpyLoader.load(q, name: "Q"), k: try NpyLoader.load(k, name: "K"),
-                                                                      v: try v.map { try NpyLoader.load($0, name: "V") }))
+        case .files(let q, let k, let v, let layer):
+            return EvalLayer(name: name, inputs: try TensorFiles.loadInputs(q: q, k: k, v: v, layer: layer))
         case .directory(let dir, _):
             let base = URL(fileURLWithPath: dir).appendingPathComponent(name).path
             let vPath = base + "_v.npy"
-            let v = FileManager.default.fileExists(atPath: vPath) ? try NpyLoader.load(vPath, name: "\(name)_v") : nil
-            return EvalLayer(name: name, inputs: try AttentionInputs(q: try NpyLoader.load(base + "_q.npy", name: "\(name)_q"),
-                                                                      k: try NpyLoader.load(base + "_k.npy", name: "\(name)_k"), v: v))
+            let v = FileManager.default.fileExists(atPath: vPath) ? vPath : nil
+            return EvalLayer(name: name, inputs: try TensorFiles.loadInputs(q: base + "_q.npy", k: base + "_k.npy", v: v))
         case .generated(let n, let h, let kvh, let d, let seed):
-            return EvalLayer(name: name, inputs: try SyntheticLayer.make(tokens: n, heads: h, kvHeads: kvh, headDim: d, seed: seed))
+            let config = StructuredAttentionGenerator.Config(tokens: n, queryHeads: h, kvHeads: kvh, headDim: d, seed: seed)
+            return EvalLayer(name: name, inputs: try StructuredAttentionGenerator(config).inputs())
         }
     }
 }
