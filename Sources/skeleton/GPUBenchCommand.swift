@@ -18,7 +18,7 @@ struct GPUBench: ParsableCommand {
     @Option(help: "Comma-separated sparse densities (empty: dense only).") var densities: String = "0.5,0.2,0.1,0.05,0.02"
     @Option(name: .customLong("max-density-long"), help: "At N ≥ 512K only densities up to this are run (host CSR size).") var maxDensityLong: Double = 0.1
     @Option(help: "Query tile × key tile, e.g. 128x64.") var tile: String = "128x64"
-    @Flag(name: .customLong("variants"), help: "Also time the other d=128 dense kernel layouts (128x128, two tiles per warp).") var variants = false
+    @Flag(name: .customLong("variants"), help: "Also time the other d=128 dense kernel layouts (one or two row tiles per warp, 128x128, register caps).") var variants = false
     @Option(help: "Seconds spent per timed configuration.") var seconds: Double = 1.0
     @Option(help: "Write records as JSON here.") var json: String?
     @Flag(help: "Keep the records already in --json and add to them.") var append = false
@@ -76,7 +76,8 @@ struct GPUBench: ParsableCommand {
             for d in dims {
                 var extra: [FlashKernelTraits] = []
                 if variants && d == 128 {
-                    extra = [try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt),
+                    extra = [try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 1, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt),
                              try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: dt),
                              try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: dt),
                              try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, dtype: dt),

@@ -26,9 +26,14 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
     }
 
-    /// The default kernel for a mask geometry: one 16-row tile per warp (4 or 8 warps).
+    /// The default kernel for a mask geometry, as measured on the H100 (bench/NOTES.md, v2): with
+    /// 128-row query tiles and d ≤ 128, 4 warps × 32 rows (two 16-row MMA tiles per warp: each K/V
+    /// fragment read from shared memory feeds two MMAs) ran 16% faster than 8 warps × 16 rows;
+    /// d = 256 keeps one tile per warp (its O accumulator alone is 128 registers per thread).
     public static func `default`(headDim: Int, geometry: TileGeometry, dtype: DType) throws -> FlashKernelTraits {
-        try FlashKernelTraits(headDim: headDim, blockM: geometry.queryTile, blockN: geometry.keyTile, dtype: dtype)
+        let twoTiles = geometry.queryTile == 128 && headDim <= 128
+        return try FlashKernelTraits(headDim: headDim, blockM: geometry.queryTile, blockN: geometry.keyTile,
+                                     warpTiles: twoTiles ? 2 : 1, dtype: dtype)
     }
 
     public var warps: Int { blockM / (16 * warpTiles) }
@@ -45,8 +50,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Every variant the CLI runs and CI compiles: both dtypes × every head dim × the 64×64 and
-    /// 128×64 tiles, plus, for bf16 d = 128, the 128×128 tile, the two-tiles-per-warp layout and
-    /// the register-capped layouts (2 or 3 resident blocks per SM).
+    /// 128×64 tiles (and the two-tiles-per-warp default for d ≤ 128), plus, for bf16 d = 128, the
+    /// 128×128 tile and the register-capped layouts (2 or 3 resident blocks per SM).
     public static var ciVariants: [FlashKernelTraits] {
         var out: [FlashKernelTraits] = []
         for dt in [DType.bf16, .f16] {
@@ -54,10 +59,10 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                 for (m, n) in [(64, 64), (128, 64)] {
                     if let t = try? FlashKernelTraits(headDim: d, blockM: m, blockN: n, dtype: dt) { out.append(t) }
                 }
+                if d <= 128, let t = try? FlashKernelTraits(headDim: d, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt) { out.append(t) }
             }
         }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16) { out.append(t) }
-        if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: .bf16) { out.append(t) }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16) { out.append(t) }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, minBlocksPerSM: 3, dtype: .bf16) { out.append(t) }
         return out

@@ -74,8 +74,8 @@ final class AttentionBench {
 
         let geometry = try TileGeometry(tokens: n, queryTile: geometryTiles.0, keyTile: geometryTiles.1)
         let denseFlops = 4.0 * Double(d) * Double(n) * Double(n + 1) / 2 * Double(heads)
-        let mainTraits = try FlashKernelTraits(headDim: d, blockM: geometryTiles.0, blockN: geometryTiles.1, dtype: dtype)
-        for traits in [mainTraits] + extraVariants {
+        let mainTraits = try FlashKernelTraits.default(headDim: d, geometry: geometry, dtype: dtype)
+        for traits in [mainTraits] + extraVariants.filter({ $0 != mainTraits }) {
             _ = try s.attention.kernel(traits)
             let t = try time { try s.attention.forward(shape: shape, traits: traits, q: q, k: k, v: v, o: o, lse: lse, mask: nil, stream: s.stream) }
             let occ = (try? s.attention.kernel(traits).blocksPerMultiprocessor()) ?? 0
@@ -104,7 +104,7 @@ final class AttentionBench {
     /// the masks are strided (the model is about tile throughput).
     func runBudgets(tokens: [Int], budgetsMs: [[Double]], calibrationTokens: Int, heads: Int, kvHeads: Int, headDim d: Int,
                     dtype: DType, geometryTiles: (Int, Int)) throws {
-        let traits = try FlashKernelTraits(headDim: d, blockM: geometryTiles.0, blockN: geometryTiles.1, dtype: dtype)
+        let traits = try FlashKernelTraits.default(headDim: d, geometry: try TileGeometry(tokens: calibrationTokens, queryTile: geometryTiles.0, keyTile: geometryTiles.1), dtype: dtype)
         var model: TileCostModel? = nil
         for (idx, n) in ([calibrationTokens] + tokens).enumerated() {
             let shape = try AttentionShape(tokens: n, queryHeads: heads, kvHeads: kvHeads, headDim: d)

@@ -57,6 +57,10 @@ enum AttentionCheck {
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16), mask: mask))
             cases.append(AttentionCheckCase(dtype: .bf16, tokens: 900, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: .bf16), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .f16, tokens: 450, queryHeads: 8, kvHeads: 2,
+                                            traits: try FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, warpTiles: 2, dtype: .f16), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .f16, tokens: 777, queryHeads: 4, kvHeads: 4,
+                                            traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: .f16), mask: mask))
             cases.append(AttentionCheckCase(dtype: .bf16, tokens: 800, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16), mask: mask))
             cases.append(AttentionCheckCase(dtype: .bf16, tokens: 650, queryHeads: 4, kvHeads: 2,
