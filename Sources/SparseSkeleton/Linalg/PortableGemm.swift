@@ -4,18 +4,21 @@ import Dispatch
 ///
 /// Classic three-level blocking (the GotoBLAS scheme): for each panel of `panelColumns` columns of
 /// C and each depth block of `depthBlock` steps of the sum,
-///   1. op(B)[k0..<k1, j0..<j1] is packed once, row-major, padded with zeros to a multiple of 16
-///      columns (so the inner loop always loads whole 16-float vectors);
+///   1. op(B)[k0..<k1, j0..<j1] is packed once, row-major, padded with zeros to a multiple of 8
+///      columns (so the inner loop always loads whole 8-float vectors);
 ///   2. the rows of C are cut into chunks of `rowChunk`; chunks run in parallel (Dispatch); each packs
-///      its slice of op(A) k-major in groups of 4 rows (padded with zero rows);
-///   3. a 4×16 micro-kernel keeps 4 `SIMD16<Float>` accumulators and adds a(r,k)·b(k, 0..<16)
-///      for every k of the block, then writes C = α·acc + β·C (first depth block) or C += α·acc.
+///      its slice of op(A) k-major in groups of 6 rows (padded with zero rows);
+///   3. a 6×8 micro-kernel keeps 6 `SIMD8<Float>` accumulators (12 SSE registers, so nothing spills
+///      on baseline x86-64) and adds a(r,k)·b(k, 0..<8) for every k of the block, then writes
+///      C = α·acc + β·C (first depth block) or C += α·acc.
 /// Packing makes every transpose case the same inner loop. β = 0 never reads C (BLAS semantics,
 /// so NaN garbage in C is overwritten).
 enum PortableGemm {
     static let panelColumns = 256
     static let depthBlock = 256
-    static let rowChunk = 64
+    static let rowChunk = 66  // a multiple of the micro-kernel's 6 rows
+    /// Micro-kernel rows and columns.
+    static let mr = 6, nr = 8
     /// Below this many multiply-adds the product runs on the calling thread.
     static let parallelThreshold = 1 << 18
 
@@ -37,7 +40,7 @@ enum PortableGemm {
 
         for j0 in stride(from: 0, to: n, by: panelColumns) {
             let width = min(panelColumns, n - j0)
-            let paddedWidth = (width + 15) & ~15
+            let paddedWidth = (width + 7) & ~7
             for k0 in stride(from: 0, to: k, by: depthBlock) {
                 let depth = min(depthBlock, k - k0)
                 packB(transB: transB, b: b, ldb: ldb, k0: k0, depth: depth, j0: j0, width: width,
@@ -49,17 +52,17 @@ enum PortableGemm {
                     let rows = min(rowChunk, m - i0)
                     let cOut = UnsafeMutablePointer<Float>(bitPattern: cAddress)!
                     let bPacked = UnsafePointer<Float>(bitPattern: bAddress)!
-                    let groups = (rows + 3) / 4
-                    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: groups * 4 * depth)
+                    let groups = (rows + mr - 1) / mr
+                    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: groups * mr * depth)
                     defer { packedA.deallocate() }
                     packA(transA: transA, a: a, lda: lda, i0: i0, rows: rows, k0: k0, depth: depth, into: packedA)
                     for g in 0..<groups {
-                        let validRows = min(4, rows - g * 4)
-                        for jj in stride(from: 0, to: width, by: 16) {
-                            microKernel(depth: depth, packedA: packedA + g * 4 * depth,
+                        let validRows = min(mr, rows - g * mr)
+                        for jj in stride(from: 0, to: width, by: nr) {
+                            microKernel(depth: depth, packedA: packedA + g * mr * depth,
                                         packedB: bPacked + jj, bStride: paddedWidth,
-                                        c: cOut + (i0 + g * 4) * ldc + j0 + jj, ldc: ldc,
-                                        rows: validRows, cols: min(16, width - jj),
+                                        c: cOut + (i0 + g * mr) * ldc + j0 + jj, ldc: ldc,
+                                        rows: validRows, cols: min(nr, width - jj),
                                         alpha: alpha, beta: firstDepthBlock ? beta : 1)
                         }
                     }
@@ -101,63 +104,68 @@ enum PortableGemm {
         }
     }
 
-    /// op(A)[i0 + 4g + r, k0 + t] → packed[g · 4 · depth + t · 4 + r], zero rows past `rows`.
+    /// op(A)[i0 + 6g + r, k0 + t] → packed[g · 6 · depth + t · 6 + r], zero rows past `rows`.
     @_optimize(speed)
     static func packA(transA: Bool, a: UnsafePointer<Float>, lda: Int, i0: Int, rows: Int,
                       k0: Int, depth: Int, into packed: UnsafeMutablePointer<Float>) {
-        let groups = (rows + 3) / 4
+        let groups = (rows + mr - 1) / mr
         for g in 0..<groups {
-            let dst = packed + g * 4 * depth
-            for r in 0..<4 {
-                let i = g * 4 + r
+            let dst = packed + g * mr * depth
+            for r in 0..<mr {
+                let i = g * mr + r
                 if i >= rows {
-                    for t in 0..<depth { dst[t * 4 + r] = 0 }
+                    for t in 0..<depth { dst[t * mr + r] = 0 }
                 } else if transA {
                     // op(A)[i, kk] = A[kk, i]
-                    for t in 0..<depth { dst[t * 4 + r] = a[(k0 + t) * lda + i0 + i] }
+                    for t in 0..<depth { dst[t * mr + r] = a[(k0 + t) * lda + i0 + i] }
                 } else {
                     let src = a + (i0 + i) * lda + k0
-                    for t in 0..<depth { dst[t * 4 + r] = src[t] }
+                    for t in 0..<depth { dst[t * mr + r] = src[t] }
                 }
             }
         }
     }
 
-    /// 4 rows × 16 columns of C from packed operands; writes only `rows` × `cols` of them.
+    /// 6 rows × 8 columns of C from packed operands; writes only `rows` × `cols` of them.
     @_optimize(speed)
     static func microKernel(depth: Int, packedA: UnsafePointer<Float>, packedB: UnsafePointer<Float>,
                             bStride: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                             rows: Int, cols: Int, alpha: Float, beta: Float) {
-        var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>(), acc2 = SIMD16<Float>(), acc3 = SIMD16<Float>()
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>(), acc2 = SIMD8<Float>()
+        var acc3 = SIMD8<Float>(), acc4 = SIMD8<Float>(), acc5 = SIMD8<Float>()
         var pa = packedA
         var pb = UnsafeRawPointer(packedB)
         let step = bStride * MemoryLayout<Float>.stride
         for _ in 0..<depth {
-            let bv = pb.loadUnaligned(as: SIMD16<Float>.self)
+            let bv = pb.loadUnaligned(as: SIMD8<Float>.self)
             acc0 += pa[0] * bv
             acc1 += pa[1] * bv
             acc2 += pa[2] * bv
             acc3 += pa[3] * bv
-            pa += 4
+            acc4 += pa[4] * bv
+            acc5 += pa[5] * bv
+            pa += 6
             pb += step
         }
         store(acc0, into: c, cols: cols, alpha: alpha, beta: beta)
         if rows > 1 { store(acc1, into: c + ldc, cols: cols, alpha: alpha, beta: beta) }
         if rows > 2 { store(acc2, into: c + 2 * ldc, cols: cols, alpha: alpha, beta: beta) }
         if rows > 3 { store(acc3, into: c + 3 * ldc, cols: cols, alpha: alpha, beta: beta) }
+        if rows > 4 { store(acc4, into: c + 4 * ldc, cols: cols, alpha: alpha, beta: beta) }
+        if rows > 5 { store(acc5, into: c + 5 * ldc, cols: cols, alpha: alpha, beta: beta) }
     }
 
     /// out[0..<cols] = α·acc + β·out (β = 0: out is not read).
     @_optimize(speed)
-    static func store(_ acc: SIMD16<Float>, into out: UnsafeMutablePointer<Float>, cols: Int, alpha: Float, beta: Float) {
-        if cols == 16 {
+    static func store(_ acc: SIMD8<Float>, into out: UnsafeMutablePointer<Float>, cols: Int, alpha: Float, beta: Float) {
+        if cols == 8 {
             let raw = UnsafeMutableRawPointer(out)
             let scaled = alpha * acc
             if beta == 0 {
-                raw.storeBytes(of: scaled, as: SIMD16<Float>.self)
+                raw.storeBytes(of: scaled, as: SIMD8<Float>.self)
             } else {
-                let old = UnsafeRawPointer(out).loadUnaligned(as: SIMD16<Float>.self)
-                raw.storeBytes(of: beta == 1 ? scaled + old : scaled + beta * old, as: SIMD16<Float>.self)
+                let old = UnsafeRawPointer(out).loadUnaligned(as: SIMD8<Float>.self)
+                raw.storeBytes(of: beta == 1 ? scaled + old : scaled + beta * old, as: SIMD8<Float>.self)
             }
             return
         }
