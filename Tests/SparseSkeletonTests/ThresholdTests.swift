@@ -81,7 +81,9 @@ final class ThresholdTests: XCTestCase {
             let est = try BudgetThreshold.mask(m, density: d)
             let target = Int((d * Double(total)).rounded())
             XCTAssertLessThanOrEqual(abs(est.mask.keptTiles - target), 3, "density \(d)")
-            if d < 0.8 { XCTAssertLessThan(est.mask.keptTiles(head: 0), est.mask.keptTiles(head: 2), "density \(d)") }
+            // Once τ falls below the diffuse head's flat level, the diffuse head takes more tiles than the
+            // concentrated one (at tiny budgets both get only their biggest tiles, the sharp head's first).
+            if d == 0.5 { XCTAssertLessThan(est.mask.keptTiles(head: 0), est.mask.keptTiles(head: 2), "density \(d)") }
             // one global threshold: every dropped optional tile has mass ≤ every kept optional tile
             var minKept = Double.infinity, maxDropped = 0.0
             for h in 0..<3 {
