@@ -11,8 +11,19 @@ struct GPUCheck: ParsableCommand {
 
     @Option(help: "Seed for the random inputs (default: fresh each run; printed).") var seed: UInt64?
     @Option(help: "Run only cases whose description contains this text.") var filter: String?
+    @Option(name: .customLong("qk-dir"), help: "Also check on captured real Q/K/V: a directory of layerLL_{q,k,v}.npy (skeleton capture).") var qkDir: String?
+    @Option(help: "Comma-separated layers to take from --qk-dir.") var layers: String = "0"
 
     func run() throws {
+        var cases = try AttentionCheck.defaultCases()
+        if let dir = qkDir {
+            for part in layers.split(separator: ",") {
+                guard let l = Int(part.trimmingCharacters(in: .whitespaces)), l >= 0 else { throw ValidationError("bad layer '\(part)'") }
+                let tag = l < 10 ? "0\(l)" : "\(l)"
+                let x = try TensorFiles.loadInputs(q: "\(dir)/layer\(tag)_q.npy", k: "\(dir)/layer\(tag)_k.npy", v: "\(dir)/layer\(tag)_v.npy")
+                cases += try AttentionCheck.capturedCases(inputs: x, name: "real layer \(l)")
+            }
+        }
         let session: GPUSession
         do { session = try GPUSession() } catch {
             print("gpu-check: no GPU path here — \(error)")
@@ -22,7 +33,7 @@ struct GPUCheck: ParsableCommand {
         print("gpu-check on \(session.banner); seed \(seed)")
         print("case | kept | rel.err | tol | LSE max|err| | NaN | full==dense | verdict")
         var failures = 0, ran = 0
-        for (i, c) in try AttentionCheck.defaultCases().enumerated() {
+        for (i, c) in cases.enumerated() {
             if let f = filter, !c.description.contains(f) { continue }
             ran += 1
             do {

@@ -8,11 +8,15 @@
 # + low densities); SK_SECONDS time per configuration; SK_VARIANTS=1 times extra kernel layouts.
 # Build + call (from the repo root, here):
 #   swift build -c release --static-swift-stdlib --scratch-path .build-gpu --product skeleton
-#   mkdir -p .carry && cp .build-gpu/release/skeleton .carry/skeleton
+#   mkdir -p .carry && strip -o .carry/skeleton .build-gpu/release/skeleton   (or gzip it to .carry/skeleton.gz)
+#   optional real Q/K: cp data/qk/pride_4096/layer{00,15}_{q,k,v}.npy .carry/qk/
 #   run(command: "bash bench/gpu/run.sh", carry: [".carry"])
 set -u
 OUT=${OUT:-/tmp/skeleton-out}; mkdir -p "$OUT"
 BIN=${SK_BIN:-.carry/skeleton}
+# the binary may travel gzipped (the carry limit is 64 MiB); captured real Q/K may travel in .carry/qk
+if [ -f .carry/skeleton.gz ]; then gzip -dc .carry/skeleton.gz > /tmp/skeleton && chmod +x /tmp/skeleton && BIN=/tmp/skeleton; fi
+QKARGS=""; [ -d .carry/qk ] && QKARGS="--qk-dir .carry/qk --layers ${SK_QK_LAYERS:-0,15}"
 export SKELETON_CACHE=${SKELETON_CACHE:-/tmp/skeleton-cache}
 export PYTHONUNBUFFERED=1
 TOKENS=${SK_TOKENS:-8K,32K,128K}
@@ -26,7 +30,7 @@ stamp() { echo "== $1 (t+$(( $(date +%s) - started ))s)"; }
 
 { stamp doctor; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used,memory.total --format=csv; "$BIN" doctor --compile; } 2>&1 | tee "$OUT/doctor.txt"
 if [ "${SK_CHECK:-1}" = 1 ]; then
-  stamp gpu-check; "$BIN" gpu-check 2>&1 | tee "$OUT/check.txt"
+  stamp gpu-check; "$BIN" gpu-check $QKARGS 2>&1 | tee "$OUT/check.txt"
 fi
 VFLAG=""; [ "$VARIANTS" = 1 ] && VFLAG="--variants"
 {

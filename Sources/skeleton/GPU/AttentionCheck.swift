@@ -11,9 +11,11 @@ struct AttentionCheckCase: CustomStringConvertible {
     let kvHeads: Int
     let traits: FlashKernelTraits
     let mask: MaskKind
+    /// Real inputs (captured Q, K, V as floats, [N, heads, d]) instead of random ones, and their name.
+    var given: (q: [Float], k: [Float], v: [Float], name: String)? = nil
 
     var description: String {
-        "\(traits) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(mask.rawValue)"
+        "\(traits) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(mask.rawValue)" + (given.map { " [\($0.name)]" } ?? "")
     }
 
     /// Largest relative error allowed: ‖O − ref‖ / ‖ref‖.
@@ -71,9 +73,26 @@ enum AttentionCheck {
         return cases
     }
 
+    /// Cases on captured real Q/K/V (one layer): bf16 and fp16, full and sparse mask, default kernel.
+    static func capturedCases(inputs x: AttentionInputs, name: String) throws -> [AttentionCheckCase] {
+        guard let v = x.v else { throw SkeletonError.invalidArgument("\(name): captured V is missing") }
+        let sh = x.shape
+        var out: [AttentionCheckCase] = []
+        for dtype in [DType.bf16, .f16] {
+            for mask in [AttentionCheckCase.MaskKind.full, .sparse] {
+                let g = try TileGeometry(tokens: sh.tokens, queryTile: 128, keyTile: 64)
+                var c = AttentionCheckCase(dtype: dtype, tokens: sh.tokens, queryHeads: sh.queryHeads, kvHeads: sh.kvHeads,
+                                           traits: try FlashKernelTraits.default(headDim: sh.headDim, geometry: g, dtype: dtype), mask: mask)
+                c.given = (x.q, x.k, v, name)
+                out.append(c)
+            }
+        }
+        return out
+    }
+
     /// A random causal mask keeping ~35% of tiles; the diagonal tile is dropped for ~20% of
     /// rows and one row is left empty, so rows with no visible key (O = 0, LSE = −∞) are tested.
-    static func randomMask(geometry: TileGeometry, heads: Int, rng: inout SplitMix64) throws -> BlockMask {
+    static func randomMask(geometry: TileGeometry, heads: Int, rng: inout CheckRandom) throws -> BlockMask {
         var rows: [[Int32]] = []
         for h in 0..<heads {
             for qb in 0..<geometry.queryBlocks {
@@ -89,12 +108,15 @@ enum AttentionCheck {
     }
 
     static func run(_ c: AttentionCheckCase, session s: GPUSession, seed: UInt64) throws -> AttentionCheckResult {
-        var rng = SplitMix64(seed: seed)
+        var rng = CheckRandom(seed: seed)
         let shape = try AttentionShape(tokens: c.tokens, queryHeads: c.queryHeads, kvHeads: c.kvHeads, headDim: c.traits.headDim)
         let d = shape.headDim, n = shape.tokens
         func tensor(_ name: String, _ heads: Int, scale: Float) throws -> HeadTensor {
-            try HeadTensor(name: name, tokens: n, heads: heads, headDim: d,
-                           values: (0..<(n * heads * d)).map { _ in rng.normal() * scale }, dtype: c.dtype)
+            if let g = c.given {
+                return try HeadTensor(name: name, tokens: n, heads: heads, headDim: d, values: name == "Q" ? g.q : (name == "K" ? g.k : g.v), dtype: c.dtype)
+            }
+            return try HeadTensor(name: name, tokens: n, heads: heads, headDim: d,
+                                  values: (0..<(n * heads * d)).map { _ in rng.normal() * scale }, dtype: c.dtype)
         }
         // logits with standard deviation ~2: peaked enough that a wrong max/rescale shows
         let q = try tensor("Q", shape.queryHeads, scale: 1.2), k = try tensor("K", shape.kvHeads, scale: 1.2)

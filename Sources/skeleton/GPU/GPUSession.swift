@@ -37,8 +37,8 @@ final class GPUSession {
     }
 }
 
-/// SplitMix64: a small seeded generator so every check prints the seed that reproduces it.
-struct SplitMix64: RandomNumberGenerator {
+/// CheckRandom: a small seeded generator so every check prints the seed that reproduces it.
+struct CheckRandom: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
