@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SparseSkeleton", targets: ["SparseSkeleton"]),
         .library(name: "SparseSkeletonCUDA", targets: ["SparseSkeletonCUDA"]),
         .library(name: "SparseSkeletonModel", targets: ["SparseSkeletonModel"]),
+        .library(name: "SparseSkeletonModelCUDA", targets: ["SparseSkeletonModelCUDA"]),
         .executable(name: "skeleton", targets: ["skeleton"]),
     ],
     dependencies: [
@@ -36,15 +37,21 @@ let package = Package(
             dependencies: ["SparseSkeleton"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        // The real model's prefill on the GPU: GGUF weights (Model) run through the CUDA backend.
+        .target(
+            name: "SparseSkeletonModelCUDA",
+            dependencies: ["SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel"]
+        ),
         .executableTarget(
             name: "skeleton",
             dependencies: [
-                "SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel",
+                "SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel", "SparseSkeletonModelCUDA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "SparseSkeletonTests", dependencies: ["SparseSkeleton"]),
         .testTarget(name: "SparseSkeletonCUDATests", dependencies: ["SparseSkeletonCUDA", "SparseSkeleton"]),
+        .testTarget(name: "SparseSkeletonModelCUDATests", dependencies: ["SparseSkeletonModelCUDA"]),
         .testTarget(name: "SparseSkeletonModelTests", dependencies: ["SparseSkeletonModel", "SparseSkeleton"]),
     ],
     swiftLanguageModes: [.v5]
