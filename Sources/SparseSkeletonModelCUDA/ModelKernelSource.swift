@@ -1,0 +1,94 @@
+/// CUDA C++ of the model's element-wise kernels, compiled at run time by NVRTC (through the
+/// project's `KernelCompiler`, which prepends its include-free prelude). Kept here as a string so
+/// the static binary needs no resource folder and no other target's files change.
+///
+/// Layouts (row-major, batch 1, N tokens): x [N, E] fp32 residual stream; activations handed to
+/// cuBLAS are bf16 bit patterns (u16); qkv [N, (H + 2·Hkv)·d] fp32 = [q | k | v] per row;
+/// gu [N, 2F] fp32 = [gate | up] per row.
+enum ModelKernelSource {
+    static let entries = ["model_embed", "model_rmsnorm_bf16", "model_rope_split", "model_swiglu"]
+
+    static let text = #"""
+// fp32 -> bf16 bits, round to nearest even (NaN kept quiet).
+__device__ __forceinline__ u16 mk_bf16(float f) {
+    u32 u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (u16)(u >> 16);
+}
+
+// x[t, :] = table[ids[t], :]. grid (N), block 256.
+extern "C" __global__ void model_embed(const int* ids, const float* table, float* x, int n, int e, int vocab) {
+    int t = blockIdx.x;
+    if (t >= n) return;
+    int id = ids[t];
+    if (id < 0 || id >= vocab) id = 0;  // ids are validated on the host; never read out of range
+    const float* src = table + (long long)id * e;
+    float* dst = x + (long long)t * e;
+    for (int c = threadIdx.x; c < e; c += blockDim.x) dst[c] = src[c];
+}
+
+// y[r, :] = bf16( x[r0 + r, :] * rsqrt(mean(x²) + eps) * gain ). grid (rows), block 256.
+// The mean of squares is summed per thread in fp32, then across the block (warp shuffles).
+extern "C" __global__ void model_rmsnorm_bf16(const float* x, const float* gain, u16* y, int rows, int width,
+                                              float eps, int firstRow) {
+    int r = blockIdx.x;
+    if (r >= rows) return;
+    const float* row = x + (long long)(firstRow + r) * width;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) { float v = row[c]; s += v * v; }
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    __shared__ float partial[32];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) partial[warp] = s;
+    __syncthreads();
+    if (warp == 0) {
+        int warps = (blockDim.x + 31) >> 5;
+        s = lane < warps ? partial[lane] : 0.f;
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0) partial[0] = s;
+    }
+    __syncthreads();
+    float scale = rsqrtf(partial[0] / (float)width + eps);
+    u16* out = y + (long long)r * width;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) out[c] = mk_bf16(row[c] * scale * gain[c]);
+}
+
+// Splits qkv into Q [N, H, d], K [N, Hkv, d], V [N, Hkv, d] (bf16) and rotates Q and K with the
+// half-split RoPE: for pair (i, i + d/2) of a head at position t,
+//   (a, b) <- (a cos θ - b sin θ, a sin θ + b cos θ),  θ = angle table [t, i].
+// One thread per (token, head of H + 2·Hkv, pair i < d/2).
+extern "C" __global__ void model_rope_split(const float* qkv, const float* cosT, const float* sinT,
+                                            u16* q, u16* k, u16* v, int n, int hq, int hkv, int d) {
+    int half = d >> 1, heads = hq + 2 * hkv;
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    long long total = (long long)n * heads * half;
+    if (idx >= total) return;
+    int i = (int)(idx % half);
+    int h = (int)((idx / half) % heads);
+    int t = (int)(idx / ((long long)half * heads));
+    const float* src = qkv + (long long)t * heads * d + (long long)h * d;
+    float a = src[i], b = src[i + half];
+    if (h < hq + hkv) {
+        float c = cosT[(long long)t * half + i], s = sinT[(long long)t * half + i];
+        float ra = a * c - b * s, rb = a * s + b * c;
+        a = ra; b = rb;
+    }
+    u16* dst;
+    if (h < hq) dst = q + ((long long)t * hq + h) * d;
+    else if (h < hq + hkv) dst = k + ((long long)t * hkv + (h - hq)) * d;
+    else dst = v + ((long long)t * hkv + (h - hq - hkv)) * d;
+    dst[i] = mk_bf16(a);
+    dst[i + half] = mk_bf16(b);
+}
+
+// a[t, j] = bf16( silu(g) * u ), g = gu[t, j], u = gu[t, F + j], silu(z) = z / (1 + e^-z).
+extern "C" __global__ void model_swiglu(const float* gu, u16* a, int n, int f) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long)n * f) return;
+    long long t = idx / f, j = idx % f;
+    float g = gu[t * 2 * f + j], u = gu[t * 2 * f + f + j];
+    a[idx] = mk_bf16(g / (1.f + __expf(-g)) * u);
+}
+"""#
+}
