@@ -85,7 +85,7 @@ public struct SkeletonEstimator: MaskEstimator {
         }
         let n = g.tokens
         let probes = ProbeSet(tokens: n, lastRows: lastRows, stride: probeStride,
-                              fitOffset: probeStride / 2, checkOffset: probeStride / 4)
+                              fitOffset: probeStride / 2, checkOffset: -1)
         var scratch = try TileMasses(geometry: g, heads: 1)
         var fits: [SkeletonHeadFit] = []
         for h in 0..<x.shape.queryHeads {
