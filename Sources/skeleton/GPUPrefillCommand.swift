@@ -32,6 +32,8 @@ struct GPUPrefill: ParsableCommand {
     @Option(help: "Untimed warm-up runs (kernel compilation, cuBLAS heuristics).") var warmup: Int = 1
     @Option(help: "Timed runs; the table shows the median TTFT run.") var repeats: Int = 3
     @Flag(help: "Compare with the CPU model (use a small --tokens, e.g. 256).") var check = false
+    @Flag(name: .customLong("kernel-check"), help: "First check every model kernel and the cuBLAS product against float64 on random inputs.")
+    var kernelCheck = false
     @Option(name: .customLong("max-error"), help: "--check fails above this relative error of the last logits.") var maxError: Double = 2e-2
 
     func run() throws {
@@ -50,6 +52,13 @@ struct GPUPrefill: ParsableCommand {
         }
         let device = try GPUDevice()
         let compiler = try KernelCompiler()
+        if kernelCheck {
+            let outcomes = try ModelKernelSelfCheck.run(device: device, compiler: compiler)
+            for o in outcomes { print("kernel-check \(o)") }
+            guard outcomes.allSatisfy(\.passed) else {
+                throw SkeletonError.invalidArgument("gpu-prefill --kernel-check failed: \(outcomes.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
+            }
+        }
         let m = try ModelSession.loadModel(model)
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()

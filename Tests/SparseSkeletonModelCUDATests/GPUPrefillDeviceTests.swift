@@ -1,0 +1,42 @@
+import XCTest
+import SparseSkeleton
+import SparseSkeletonCUDA
+import SparseSkeletonModel
+@testable import SparseSkeletonModelCUDA
+
+/// Runs only where a CUDA GPU is present; elsewhere prints "no GPU: skipped ..." and skips.
+/// (CI has no GPU; on the device the same checks run through `skeleton gpu-prefill --kernel-check --check`.)
+final class GPUPrefillDeviceTests: XCTestCase {
+    func gpu() throws -> (GPUDevice, KernelCompiler) {
+        do { return (try GPUDevice(), try KernelCompiler()) } catch {
+            print("no GPU: skipped \(name) (\(error))")
+            throw XCTSkip("no GPU: \(error)")
+        }
+    }
+
+    /// Element-wise kernels and the cuBLAS product against float64 on fresh random inputs.
+    func testDeviceRoutinesMatchFloat64() throws {
+        let (device, compiler) = try gpu()
+        let outcomes = try ModelKernelSelfCheck.run(device: device, compiler: compiler)
+        XCTAssertFalse(outcomes.isEmpty)
+        for o in outcomes { print(o); XCTAssertTrue(o.passed, o.description) }
+    }
+
+    /// The whole prefill at N = 64 against the CPU model's dense prefill (needs the model file).
+    func testPrefillMatchesCPUModel() throws {
+        let (device, compiler) = try gpu()
+        let path = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        guard FileManager.default.fileExists(atPath: path) else {
+            print("no model file: skipped \(name) (run scripts/setup.sh)")
+            throw XCTSkip("no model at \(path)")
+        }
+        let model = try LlamaModel(path: path)
+        let ids: [Int32] = (0..<64).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
+        let gpu = try GPULlamaPrefill(device: device, compiler: compiler, weights: model.weights)
+        let result = try gpu.prefill(tokens: ids, attention: .dense)
+        let cpu = try model.logits(try model.prefill(tokens: ids, attention: DenseReferenceBackend()), rows: 63..<64)
+        var num = 0.0, den = 0.0
+        for i in 0..<cpu.count { let d = Double(result.lastLogits[i] - cpu[i]); num += d * d; den += Double(cpu[i] * cpu[i]) }
+        XCTAssertLessThan((num / den).squareRoot(), 2e-2)
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class ModelCUDAPlaceholderTests: XCTestCase { func testBuilds() {} }
