@@ -20,6 +20,8 @@ public struct AttentionTruth: Sendable {
     public let headDim: Int
     public let mass: [Float]
     public let partial: [Float]?
+    /// Dense output O_i = Σ_J partial[i, J] (N × d), cached for scoring.
+    public let dense: [Float]?
 
     public init(_ x: AttentionInputs, head: Int, geometry g: TileGeometry, withOutputs: Bool = true) throws {
         guard g.tokens == x.shape.tokens else {
@@ -61,6 +63,13 @@ public struct AttentionTruth: Sendable {
             }
         }
         self.geometry = g; self.head = head; headDim = d; self.mass = mass; self.partial = useV ? partial : nil
+        if useV {
+            var o = [Float](repeating: 0, count: n * d)
+            for i in 0..<n {
+                for b in 0...(i / g.keyTile) { let p = (i * kb + b) * d; for t in 0..<d { o[i * d + t] += partial[p + t] } }
+            }
+            dense = o
+        } else { dense = nil }
     }
 
     /// The head's true tile masses in TileMasses layout (mean over each query block's rows).
@@ -97,10 +106,9 @@ public struct AttentionTruth: Sendable {
                 var r: Float = 0
                 for b in kept { r += mass[i * kb + Int(b)] }
                 rmin = min(rmin, Double(r)); rsum += Double(r)
-                guard outputs, let partial else { continue }
-                for t in 0..<d { oHat[t] = 0; oFull[t] = 0 }
+                guard outputs, let partial, let dense else { continue }
+                for t in 0..<d { oHat[t] = 0; oFull[t] = dense[i * d + t] }
                 for b in kept { let o = (i * kb + Int(b)) * d; for t in 0..<d { oHat[t] += partial[o + t] } }
-                for b in 0...g.lastCausalKeyBlock(qb) { let o = (i * kb + b) * d; for t in 0..<d { oFull[t] += partial[o + t] } }
                 let inv: Float = r > 0 ? 1 / r : 0
                 for t in 0..<d { let diff = Double(oFull[t] - oHat[t] * inv); e2 += diff * diff; o2 += Double(oFull[t]) * Double(oFull[t]) }
             }
