@@ -23,6 +23,8 @@ struct GPUBench: ParsableCommand {
     @Option(help: "Write records as JSON here.") var json: String?
     @Flag(help: "Keep the records already in --json and add to them.") var append = false
     @Option(name: .customLong("budget-ms"), help: "Time-budget mode: ';'-separated ms lists, one per --tokens length (e.g. '20,10,5;200,100,50'); calibrates the cost model at --calibrate-tokens first and runs nothing else.") var budgetMs: String?
+    @Option(help: "Estimated-mask mode: error bound ε for our skeleton estimator on generated structured Q/K at each --tokens (runs nothing else).") var epsilon: Double?
+    @Flag(name: .customLong("estimate-only"), help: "With --epsilon: generate and estimate on the CPU, print the time, touch no GPU.") var estimateOnly = false
     @Option(name: .customLong("calibrate-tokens"), help: "N at which the time-budget cost model is measured.") var calibrateTokens: String = "32K"
 
     static func parseTokens(_ s: String) throws -> [Int] {
@@ -47,6 +49,13 @@ struct GPUBench: ParsableCommand {
         }
         let tiles = tile.lowercased().split(separator: "x").compactMap { Int($0) }
         guard tiles.count == 2 else { throw ValidationError("--tile must look like 128x64") }
+        if let epsilon, estimateOnly {
+            for n in lengths {
+                _ = try EstimatedMaskBench.prepare(tokens: n, heads: heads, kvHeads: kvHeads, headDim: dims.first ?? 128, dtype: dt,
+                                                   tiles: (tiles[0], tiles[1]), epsilon: epsilon) { print($0) }
+            }
+            return
+        }
         let session: GPUSession
         do { session = try GPUSession() } catch {
             print("gpu-bench: no GPU path here — \(error)")
@@ -56,6 +65,18 @@ struct GPUBench: ParsableCommand {
         let bench = AttentionBench(session: session, secondsPerMeasurement: seconds) { print($0); fflush(stdout) }
         if append, let json, let data = try? Data(contentsOf: URL(fileURLWithPath: json)) {
             bench.records = (try? JSONDecoder().decode([BenchRecord].self, from: data)) ?? []
+        }
+        if let epsilon {
+            for n in lengths {
+                for d in dims {
+                    do {
+                        _ = try EstimatedMaskBench.run(session: session, tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dt,
+                                                       tiles: (tiles[0], tiles[1]), epsilon: epsilon, bench: bench)
+                    } catch { print("estimated mask N=\(n) d=\(d): skipped — \(error)") }
+                    if let json { try write(bench.records, to: json) }
+                }
+            }
+            return
         }
         if let budgetMs {
             let lists = try budgetMs.split(separator: ";").map { part in
