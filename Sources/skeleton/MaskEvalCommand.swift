@@ -36,7 +36,7 @@ struct MaskEval: ParsableCommand {
     @Option(help: "PNG of one head: true attention (log), skeleton estimate, kept tiles.") var png: String?
     @Option(help: "Head drawn by --png.") var head: Int = 0
     @Flag(name: .customLong("share-group"), help: "Skeleton: one mask per KV group (union).") var shareGroup = false
-    @Option(name: .customLong("probe-stride"), help: "Skeleton: one fit and one check probe row every this many rows.") var probeStride: Int = 64
+    @Option(name: .customLong("probe-stride"), help: "Skeleton: one fit and one check probe row every this many rows.") var probeStride: Int = 32
     @Option(name: .customLong("last-rows"), help: "Skeleton: exact probe rows at the end of the sequence.") var lastRows: Int = 64
     @Option(name: .customLong("local-weight"), help: "Skeleton: weight α of the probes' own tile masses in [0, 1].") var localWeight: Double = 0.75
     @Option(name: .customLong("ratio-power"), help: "Skeleton: γ of the probe ratio correction (0 = off).") var ratioPower: Double = 0

@@ -20,7 +20,7 @@ import Foundation
 /// Sink block(s) and the local band are always kept (`alwaysKeep`).
 public struct SkeletonEstimator: MaskEstimator {
     public var lastRows = 64
-    public var probeStride = 64
+    public var probeStride = 32
     public var fitSweeps = 4
     public var localWeight = 0.75
     public var calibrate = true
