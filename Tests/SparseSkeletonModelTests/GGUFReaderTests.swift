@@ -67,6 +67,19 @@ final class GGUFReaderTests: XCTestCase {
         }
     }
 
+    /// A file cut exactly where the second tensor's data begins: that tensor's data is missing.
+    func testTensorWhollyPastTheEnd() throws {
+        let full = SyntheticGGUF.make(kvCount: 0, writeKVs: { _ in }, tensors: [
+            .init(name: "t", dims: [64], type: 0, data: [UInt8](repeating: 0, count: 256)),
+            .init(name: "u", dims: [64], type: 0, data: [UInt8](repeating: 0, count: 256)),
+        ])
+        let path = try SyntheticGGUF.write(Array(full.prefix(full.count - 256)), name: "cut-u")
+        defer { unlink(path) }
+        XCTAssertThrowsError(try GGUFFile(path: path)) { error in
+            XCTAssertTrue("\(error)".contains("truncated") && "\(error)".contains("tensor[u].data"), "\(error)")
+        }
+    }
+
     func testBadMagicVersionAndQuantType() throws {
         var notGGUF = SyntheticGGUF.make(kvCount: 0, writeKVs: { _ in }, tensors: [])
         notGGUF[0] = UInt8(ascii: "X")
