@@ -28,11 +28,9 @@ if [ -z "${SKELETON_CUBLAS:-}" ]; then
 fi
 echo "SKELETON_CUBLAS=${SKELETON_CUBLAS:-unset}"
 M="--model $W/model.gguf --text $B/pride.txt"
-run() { echo; echo "== gpu-prefill $*"; timeout 300 $W/skeleton gpu-prefill $M "$@"; echo "rc=$?"; }
+run() { echo; echo "== gpu-prefill $*"; timeout 150 $W/skeleton gpu-prefill $M "$@"; echo "rc=$?"; }
 run --tokens 256 --attention dense --check --kernel-check
 run --tokens 256 --attention skeleton --epsilon 0.05 --check
-run --tokens 8192 --attention dense --repeats 5
-run --tokens 8192 --attention skeleton --epsilon 0.05 --repeats 2
-run --tokens 4096 --attention dense --repeats 5
-run --tokens 4096 --attention skeleton --epsilon 0.05 --repeats 2
+run --tokens 8192 --attention dense --repeats 3
+run --tokens 8192 --attention skeleton --epsilon 0.05 --repeats 1
 } 2>&1 | tee "$OUT/gpu-prefill.log"
