@@ -14,8 +14,10 @@ import Foundation
 ///    m̂ = (1 − α) m̂_skel + α m_probe (both normalised per block); α = `localWeight`.
 /// 5. **Threshold**: `.density(d)` → one global τ over the heads (`BudgetThreshold`);
 ///    `.errorBound(ε)` → per-head **calibration**: the internal ε' is the largest value whose mask
-///    keeps ≥ 1 − ε + `calibrationMargin` of the held-out check probes' true mass (they are exact,
-///    so this checks the promise on real rows while the mask is built), then `ErrorBoundThreshold`.
+///    passes a lower confidence bound on the held-out check probes' true recall,
+///    mean − z·sd/√n ≥ 1 − ε + `calibrationMargin` (z = `confidenceZ`; the probes are exact, so this
+///    checks the promise on real rows while the mask is built), then `ErrorBoundThreshold`.
+/// Defaults (α = 0.75, stride 32, z = 1.645) were chosen on SmolLM2's real attention (METHOD.md).
 /// 6. Optionally the union over each KV group (`shareGroupMask`), so a K/V tile is loaded once.
 /// Sink block(s) and the local band are always kept (`alwaysKeep`).
 public struct SkeletonEstimator: MaskEstimator {
