@@ -44,10 +44,7 @@ public final class CUBLASLibrary: @unchecked Sendable {
                                             hint: "install the nvidia-cublas wheel or the CUDA toolkit, or set SKELETON_CUBLAS to the library's path")
         }
         path = lib.path
-        func symbol<T>(_ name: String, _ type: T.Type) throws -> T {
-            guard let p = dlsym(lib.handle, name) else { throw CUDAError.symbolMissing(library: lib.path, symbol: name) }
-            return unsafeBitCast(p, to: type)
-        }
+        func symbol<T>(_ name: String, _ type: T.Type) throws -> T { try lib.symbol(name, as: type) }
         let create = try symbol("cublasCreate_v2", Create.self)
         let setStream = try symbol("cublasSetStream_v2", SetStream.self)
         destroy = try symbol("cublasDestroy_v2", Destroy.self)
@@ -104,48 +101,26 @@ public final class CUBLASLibrary: @unchecked Sendable {
         if let env = getenv("SKELETON_CUBLAS") { out.append(String(cString: env)) }
         let names = ["libcublas.so.13", "libcublas.so.12", "libcublas.so"]
         out += names
-        var dirs = ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu"]
-        var roots: [String] = []
-        for prefix in ["/opt/torch/.venv/lib", "/usr/local/lib", "/usr/lib", "/opt/conda/lib"] {
-            for py in listDirectory(prefix) where py.hasPrefix("python3") {
-                for sp in ["site-packages", "dist-packages"] { roots.append("\(prefix)/\(py)/\(sp)") }
-            }
-        }
-        roots.append("/usr/lib/python3/dist-packages")
-        for root in roots { dirs += ["\(root)/nvidia/cu13/lib", "\(root)/nvidia/cublas/lib"] }
+        let dirs = ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu"]
+            + nvidiaWheelLibraryDirectories()
         for dir in dirs { for n in names { out.append("\(dir)/\(n)") } }
         return out
     }
 
-    struct Opened { let path: String; let handle: UnsafeMutableRawPointer }
-
-    static func open() -> (Opened?, [String]) {
+    /// Opens the first candidate that loads; before trying a path, libcublasLt from the same folder
+    /// is opened (globally), so a wheel without an $ORIGIN rpath still resolves it.
+    static func open() -> (DynamicLibrary?, [String]) {
         var tried: [String] = []
         for c in candidates() where !tried.contains(c) {
             tried.append(c)
             if c.contains("/") {
-                guard access(c, F_OK) == 0 else { continue }
+                guard fileExists(c) else { continue }
                 let dir = String(c[..<(c.lastIndex(of: "/") ?? c.endIndex)])
-                let lt = c.replacingLastComponent(in: dir)
-                if let lt { _ = dlopen(lt, RTLD_NOW | RTLD_GLOBAL) }
+                if let lt = c.replacingLastComponent(in: dir) { _ = DynamicLibrary.open(candidates: [lt]) }
             }
-            if let h = dlopen(c, RTLD_NOW | RTLD_GLOBAL) { return (Opened(path: c, handle: h), tried) }
+            if let lib = DynamicLibrary.open(candidates: [c]).0 { return (lib, tried) }
         }
         return (nil, tried)
-    }
-
-    /// Files in `dir`, or [] when unreadable.
-    static func listDirectory(_ dir: String) -> [String] {
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { ptr in
-                ptr.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out
     }
 }
 

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import SparseSkeletonCUDA
 @testable import SparseSkeletonModelCUDA
 
@@ -33,15 +34,25 @@ final class ModelKernelCompileTests: XCTestCase {
         }
     }
 
-    /// SKELETON_CUBLAS is tried first; the pip wheel folders are on the list.
-    func testCuBLASSearchOrder() {
+    /// SKELETON_CUBLAS is tried first, then the sonames; the lib folders of NVIDIA pip wheels that
+    /// exist (here: a fake virtual environment holding nvidia/cublas/lib and nvidia/cu13/lib) follow.
+    func testCuBLASSearchOrder() throws {
+        let venv = FileManager.default.temporaryDirectory.appendingPathComponent("sk-venv-\(UUID().uuidString)").path
+        for sub in ["cublas", "cu13"] {
+            try FileManager.default.createDirectory(atPath: "\(venv)/lib/python3.12/site-packages/nvidia/\(sub)/lib",
+                                                    withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(atPath: venv) }
         setenv("SKELETON_CUBLAS", "/nowhere/libcublas.so.99", 1)
-        defer { unsetenv("SKELETON_CUBLAS") }
+        setenv("VIRTUAL_ENV", venv, 1)
+        defer { unsetenv("SKELETON_CUBLAS"); unsetenv("VIRTUAL_ENV") }
         let c = CUBLASLibrary.candidates()
         XCTAssertEqual(c.first, "/nowhere/libcublas.so.99")
         XCTAssertTrue(c.contains("libcublas.so.13") && c.contains("libcublas.so.12"))
-        XCTAssertTrue(c.contains { $0.hasSuffix("nvidia/cu13/lib/libcublas.so.13") }, "pip cu13 folder not searched")
-        XCTAssertTrue(c.contains { $0.hasSuffix("nvidia/cublas/lib/libcublas.so.12") }, "pip cublas folder not searched")
+        let site = "\(venv)/lib/python3.12/site-packages/nvidia"
+        XCTAssertTrue(c.contains("\(site)/cu13/lib/libcublas.so.13"), "pip cu13 folder not searched")
+        XCTAssertTrue(c.contains("\(site)/cublas/lib/libcublas.so.12"), "pip cublas folder not searched")
+        XCTAssertLessThan(c.firstIndex(of: "libcublas.so.13")!, c.firstIndex(of: "\(site)/cu13/lib/libcublas.so.13")!)
         XCTAssertEqual(CUBLASLibrary.statusName(7), "CUBLAS_STATUS_INVALID_VALUE")
     }
 }

@@ -6,15 +6,15 @@ import Darwin
 
 /// A shared library opened with dlopen, and typed look-ups of its entry points.
 /// Nothing CUDA is linked at build time: the package builds and the CPU path runs anywhere.
-final class DynamicLibrary: @unchecked Sendable {
-    let path: String
+public final class DynamicLibrary: @unchecked Sendable {
+    public let path: String
     private let handle: UnsafeMutableRawPointer
 
     private init(path: String, handle: UnsafeMutableRawPointer) { self.path = path; self.handle = handle }
 
     /// Tries each candidate (a bare soname goes through the loader's own search) and returns
     /// the first that opens, or nil plus everything tried.
-    static func open(candidates: [String]) -> (DynamicLibrary?, [String]) {
+    public static func open(candidates: [String]) -> (DynamicLibrary?, [String]) {
         var tried: [String] = []
         for c in candidates where !tried.contains(c) {
             tried.append(c)
@@ -24,7 +24,7 @@ final class DynamicLibrary: @unchecked Sendable {
     }
 
     /// The first of `names` the library exports, cast to the C function type `T`.
-    func symbol<T>(_ names: String..., as type: T.Type) throws -> T {
+    public func symbol<T>(_ names: String..., as type: T.Type) throws -> T {
         for name in names {
             if let p = dlsym(handle, name) { return unsafeBitCast(p, to: type) }
         }
@@ -32,7 +32,7 @@ final class DynamicLibrary: @unchecked Sendable {
     }
 
     /// Whether the library exports `name` (for optional entry points).
-    func has(_ name: String) -> Bool { dlsym(handle, name) != nil }
+    public func has(_ name: String) -> Bool { dlsym(handle, name) != nil }
 }
 
 /// Environment variable, or nil.
@@ -42,7 +42,7 @@ func environment(_ name: String) -> String? {
 }
 
 /// Files in `dir` (non-recursive), or [] if it cannot be read.
-func listDirectory(_ dir: String) -> [String] {
+public func listDirectory(_ dir: String) -> [String] {
     guard let d = opendir(dir) else { return [] }
     defer { closedir(d) }
     var out: [String] = []
@@ -55,4 +55,24 @@ func listDirectory(_ dir: String) -> [String] {
     return out.sorted()
 }
 
-func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+public func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+/// The `lib` folders of NVIDIA's pip wheels (`<site-packages>/nvidia/<package>/lib`, e.g.
+/// nvidia/cu13/lib, nvidia/cublas/lib) under ./data/nvrtc, $VIRTUAL_ENV and every Python of the
+/// usual prefixes: where NVRTC and cuBLAS live on machines that have CUDA only through PyTorch.
+public func nvidiaWheelLibraryDirectories() -> [String] {
+    var sitePackages = ["data/nvrtc", "/usr/lib/python3/dist-packages"]
+    if let venv = environment("VIRTUAL_ENV") {
+        for py in listDirectory(venv + "/lib") where py.hasPrefix("python3") { sitePackages.append("\(venv)/lib/\(py)/site-packages") }
+    }
+    for root in ["/usr/local/lib", "/usr/lib", "/opt/torch/.venv/lib", "/opt/conda/lib"] {
+        for py in listDirectory(root) where py.hasPrefix("python3") {
+            sitePackages += ["\(root)/\(py)/site-packages", "\(root)/\(py)/dist-packages"]
+        }
+    }
+    var dirs: [String] = []
+    for sp in sitePackages {
+        for sub in listDirectory(sp + "/nvidia") { dirs.append("\(sp)/nvidia/\(sub)/lib") }
+    }
+    return dirs
+}

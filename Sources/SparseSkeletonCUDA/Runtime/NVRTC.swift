@@ -27,17 +27,7 @@ struct NVRTC: @unchecked Sendable {
         dirs.append("")  // bare soname: the loader's own search
         if let ld = environment("LD_LIBRARY_PATH") { dirs += ld.split(separator: ":").map(String.init) }
         dirs += ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64"]
-        var sitePackages = ["data/nvrtc", "/opt/torch/.venv/lib/python3.12/site-packages", "/usr/local/lib/python3.12/dist-packages",
-                            "/usr/lib/python3/dist-packages"]
-        if let venv = environment("VIRTUAL_ENV") { sitePackages.append(venv + "/lib/python3.12/site-packages") }
-        for root in ["/usr/local/lib", "/usr/lib", "/opt/torch/.venv/lib"] {
-            for py in listDirectory(root) where py.hasPrefix("python3") {
-                sitePackages += ["\(root)/\(py)/site-packages", "\(root)/\(py)/dist-packages"]
-            }
-        }
-        for sp in sitePackages {
-            for sub in listDirectory(sp + "/nvidia") { dirs.append("\(sp)/nvidia/\(sub)/lib") }
-        }
+        dirs += nvidiaWheelLibraryDirectories()
         var out: [String] = []
         for d in dirs {
             if d.hasPrefix("=") { out.append(String(d.dropFirst())); continue }
@@ -53,9 +43,20 @@ struct NVRTC: @unchecked Sendable {
         and run with LD_LIBRARY_PATH=$PWD/data/nvrtc/nvidia/cu13/lib (or set SKELETON_NVRTC to that folder).
         """
 
+    /// NVRTC dlopens libnvrtc-builtins by soname at compile time; when NVRTC itself was found by a
+    /// path the loader does not search (a pip wheel folder), open the builtins from that folder
+    /// first so compiling works without LD_LIBRARY_PATH.
+    private static func preloadBuiltins(besides path: String) {
+        guard let slash = path.lastIndex(of: "/") else { return }
+        let dir = String(path[..<slash])
+        let builtins = listDirectory(dir).filter { $0.hasPrefix("libnvrtc-builtins.so") }
+        _ = DynamicLibrary.open(candidates: builtins.map { dir + "/" + $0 })
+    }
+
     static func load() throws -> NVRTC {
         let (lib, tried) = DynamicLibrary.open(candidates: candidates)
         guard let lib else { throw CUDAError.libraryNotFound(library: "libnvrtc (NVRTC)", searched: tried, hint: installHint) }
+        preloadBuiltins(besides: lib.path)
         let versionFn = try lib.symbol("nvrtcVersion", as: (@convention(c) (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>) -> NVRTCResult).self)
         var ma: Int32 = 0, mi: Int32 = 0
         _ = versionFn(&ma, &mi)
