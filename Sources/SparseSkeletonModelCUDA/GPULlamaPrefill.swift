@@ -82,7 +82,7 @@ public final class GPULlamaPrefill: @unchecked Sendable {
         for t in [queryTile, keyTile] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
         self.queryTile = queryTile; self.keyTile = keyTile
         stream = try GPUStream(device: device)
-        blas = try CUBLASLibrary(stream: try StreamHandle.raw(stream))
+        blas = try CUBLASLibrary(stream: stream.rawHandle)
         kernels = try ModelKernels(device: device, compiler: compiler)
         attention = SparseFlashAttention(device: device, compiler: compiler)
         self.weights = try GPULlamaWeights(device: device, weights: weights)

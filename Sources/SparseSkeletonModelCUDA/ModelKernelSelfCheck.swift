@@ -33,7 +33,7 @@ public enum ModelKernelSelfCheck {
     public static func run(device: GPUDevice, compiler: KernelCompiler) throws -> [Outcome] {
         let kernels = try ModelKernels(device: device, compiler: compiler)
         let stream = try GPUStream(device: device)
-        let blas = try CUBLASLibrary(stream: try StreamHandle.raw(stream))
+        let blas = try CUBLASLibrary(stream: stream.rawHandle)
         func upload<T>(_ a: [T]) throws -> DeviceBuffer {
             let b = try DeviceBuffer(device: device, byteCount: a.count * MemoryLayout<T>.stride); try b.upload(a); return b
         }

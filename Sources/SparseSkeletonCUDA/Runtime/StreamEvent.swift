@@ -10,6 +10,9 @@ public final class GPUStream: @unchecked Sendable {
     }
     deinit { _ = device.api.cuStreamDestroy(handle) }
     public func synchronize() throws { try device.api.check(device.api.cuStreamSynchronize(handle), "cuStreamSynchronize") }
+    /// The CUstream itself (the same object as a cudaStream_t), for libraries such as cuBLAS that
+    /// must queue their work on this stream. Valid while this object lives.
+    public var rawHandle: OpaquePointer? { handle }
 }
 
 /// A CUDA event for timing on a stream; destroyed on deinit.
