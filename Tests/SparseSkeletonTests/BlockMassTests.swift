@@ -93,34 +93,4 @@ final class BlockMassTests: XCTestCase {
         let table = try ExactAttentionMass.compute(x, geometry: g).masses
         XCTAssertThrowsError(try table.meanRecall(of: try BlockMask.full(geometry: other, heads: 2)))
     }
-
-    /// Benchmark, not a test of speed: skipped unless SKELETON_BENCH=1. Run in release:
-    ///   SKELETON_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter BlockMassTests/testBenchmarkAtN8192
-    /// Prints the time of the exact block masses (+ row recall of one mask), dense and masked
-    /// reference attention at N = 8192, 9/3 heads, d = 64 on generated data, and checks the results.
-    func testBenchmarkAtN8192() throws {
-        guard ProcessInfo.processInfo.environment["SKELETON_BENCH"] == "1" else { throw XCTSkip("set SKELETON_BENCH=1 to run") }
-        func seconds(_ body: () throws -> Void) rethrows -> Double {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        }
-        var x: AttentionInputs!
-        let tGen = try seconds { x = try StructuredAttentionGenerator(.init(tokens: 8192, seed: 1)).inputs() }
-        let g = try TileGeometry(tokens: 8192)
-        let full = try BlockMask.full(geometry: g, heads: 9)
-        var result: (masses: BlockMassTable, recalls: [MaskRecall])!
-        let tMass = try seconds { result = try ExactAttentionMass.compute(x, geometry: g, recallOf: [full]) }
-        var dense: AttentionResult!, masked: AttentionResult!
-        let tDense = try seconds { dense = try ReferenceAttention.dense(x) }
-        let tMasked = try seconds { masked = try ReferenceAttention.masked(x, mask: full) }
-        let err = try OutputError.relative(masked.output, reference: dense.output, shape: x.shape).overall
-        print("""
-            [bench] \(Gemm.backendDescription)
-            [bench] N=8192 heads 9/3 d=64: generate \(tGen) s, exact block masses + recall \(tMass) s, \
-            dense f32 \(tDense) s, masked (full mask) \(tMasked) s; masked vs dense rel. error \(err)
-            """)
-        XCTAssertEqual(result.recalls[0].min, 1, accuracy: 1e-4)
-        XCTAssertLessThan(err, 1e-5)
-    }
 }
