@@ -25,7 +25,7 @@ struct GPUPrefill: ParsableCommand {
     @Option(help: "Text: a path, or a name under data/texts.") var text: String = "pride_and_prejudice"
     @Option(help: "Prompt length N in tokens (BOS included).") var tokens: Int
     @Option(help: "dense | skeleton | minference | flexprefill | xattention | oracle") var attention: String = "dense"
-    @Option(help: "Error bound ε of a sparse run (default 0.05 when neither --epsilon nor --density is given).") var epsilon: Double?
+    @Option(help: "Error bound ε of a sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
     @Option(help: "Budget density of a sparse run.") var density: Double?
     @Option(name: .customLong("query-tile"), help: "Query tile of the masks and the kernel: 64 or 128 (key tile 64).") var queryTile: Int = 128
     @Option(name: .customLong("start-char"), help: "First character of the text taken.") var startChar: Int = 5000
@@ -46,7 +46,7 @@ struct GPUPrefill: ParsableCommand {
             guard epsilon == nil, density == nil else { throw SkeletonError.invalidArgument("--epsilon/--density need a sparse --attention") }
             mode = .dense
         } else {
-            let t = try ModelSession.target(epsilon: epsilon, density: density) ?? MaskTarget.errorBound(epsilon: 0.05)
+            let t = try ModelSession.target(epsilon: epsilon, density: density) ?? MaskTarget.recommended
             target = t
             mode = .estimated(try EvalRunner.estimator(named: attention, skeleton: SkeletonEstimator()), t)
         }

@@ -24,7 +24,7 @@ struct Niah: ParsableCommand {
     @Option(help: "Text the answer must contain.") var expect: String = "4721"
     @Option(name: .customLong("new-tokens"), help: "Tokens to decode.") var newTokens: Int = 8
     @Option(help: "Sparse attention: skeleton | minference | flexprefill | xattention | oracle (or 'none' for dense only).") var attention: String = "skeleton"
-    @Option(help: "Error bound ε of the sparse run.") var epsilon: Double?
+    @Option(help: "Error bound ε of the sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
     @Option(help: "Budget density of the sparse run.") var density: Double?
     @Option(help: "Tile size 64 or 128.") var tile: Int = 64
     @Option(help: "Also write the table as markdown to this file.") var report: String?
@@ -37,7 +37,7 @@ struct Niah: ParsableCommand {
         guard newTokens > 0 else { throw SkeletonError.invalidArgument("--new-tokens must be positive") }
         var sparseTarget: MaskTarget?
         if attention != "none" {
-            sparseTarget = try ModelSession.target(epsilon: epsilon, density: density) ?? .errorBound(epsilon: 0.05)
+            sparseTarget = try ModelSession.target(epsilon: epsilon, density: density) ?? .recommended
             _ = try EvalRunner.estimator(named: attention, skeleton: SkeletonEstimator())
         }
         let m = try ModelSession.loadModel(model)

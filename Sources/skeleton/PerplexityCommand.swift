@@ -20,7 +20,7 @@ struct Perplexity: ParsableCommand {
     @Option(help: "Text: a path, or a name under data/texts.") var text: String = "pride_and_prejudice"
     @Option(help: "Context length N in tokens (BOS included).") var context: Int
     @Option(help: "dense | skeleton | minference | flexprefill | xattention | oracle") var attention: String = "dense"
-    @Option(help: "Error bound ε for the sparse run.") var epsilon: Double?
+    @Option(help: "Error bound ε for the sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
     @Option(help: "Budget density for the sparse run.") var density: Double?
     @Flag(help: "Sweep every ε of --epsilons and every density of --densities.") var sweep = false
     @Option(help: "ε values for --sweep.") var epsilons: String = "0.01,0.02,0.05,0.1"
@@ -42,7 +42,7 @@ struct Perplexity: ParsableCommand {
             guard attention != "dense" else { throw SkeletonError.invalidArgument("--epsilon/--density need a sparse --attention") }
             targets = [t]
         } else if attention != "dense" {
-            throw SkeletonError.invalidArgument("--attention \(attention) needs --epsilon, --density or --sweep")
+            targets = [.recommended]
         }
         // Validate the estimator name before the long load.
         if attention != "dense" { _ = try EvalRunner.estimator(named: attention, skeleton: SkeletonEstimator()) }

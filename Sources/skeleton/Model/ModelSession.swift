@@ -58,12 +58,11 @@ enum ModelSession {
         return ids
     }
 
-    /// The attention backend for `--attention` with its target (`--epsilon` or `--density`).
+    /// The attention backend for `--attention` with its target (`--epsilon` or `--density`;
+    /// `MaskTarget.recommended` when neither is given).
     static func backend(_ name: String, target: MaskTarget?, tile: Int) throws -> AttentionBackend {
         if name == "dense" { return DenseReferenceBackend() }
-        guard let target else {
-            throw SkeletonError.invalidArgument("--attention \(name) needs --epsilon or --density")
-        }
+        let target = target ?? .recommended
         let estimator = try EvalRunner.estimator(named: name, skeleton: SkeletonEstimator())
         return try MaskedReferenceBackend(estimator: estimator, target: target, queryTile: tile, keyTile: tile)
     }
