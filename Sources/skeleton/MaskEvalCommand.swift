@@ -117,6 +117,7 @@ struct MaskEval: ParsableCommand {
             }
         }
         let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        fflush(stdout)  // the table first: stdout is buffered, stderr is not
         FileHandle.standardError.write(Data(String(format: "mask-eval: %d layer(s), elapsed %.1f s\n", layerNames.count, secs).utf8))
     }
 }
