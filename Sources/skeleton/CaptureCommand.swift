@@ -41,7 +41,7 @@ struct Capture: ParsableCommand {
             let n = qkv.shape.tokens
             for (name, values, heads) in [("q", qkv.q, c.heads), ("k", qkv.k, c.kvHeads), ("v", qkv.v, c.kvHeads)] {
                 let path = URL(fileURLWithPath: out).appendingPathComponent(String(format: "layer%02d_%@.npy", qkv.layer, name)).path
-                try NpyWriter.write(values, shape: [n, heads, c.headDim], to: path)
+                try NPYFile.write(HeadTensor(name: name, tokens: n, heads: heads, headDim: c.headDim, values: values), to: path)
             }
         }, progress: ModelSession.progress(tokens: tokens, label: "capture"))
         let meta: [String: Any] = [
