@@ -92,7 +92,7 @@ enum AttentionCheck {
 
     /// A random causal mask keeping ~35% of tiles; the diagonal tile is dropped for ~20% of
     /// rows and one row is left empty, so rows with no visible key (O = 0, LSE = −∞) are tested.
-    static func randomMask(geometry: TileGeometry, heads: Int, rng: inout CheckRandom) throws -> BlockMask {
+    static func randomMask(geometry: TileGeometry, heads: Int, rng: inout SplitMix64) throws -> BlockMask {
         var rows: [[Int32]] = []
         for h in 0..<heads {
             for qb in 0..<geometry.queryBlocks {
@@ -108,7 +108,7 @@ enum AttentionCheck {
     }
 
     static func run(_ c: AttentionCheckCase, session s: GPUSession, seed: UInt64) throws -> AttentionCheckResult {
-        var rng = CheckRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let shape = try AttentionShape(tokens: c.tokens, queryHeads: c.queryHeads, kvHeads: c.kvHeads, headDim: c.traits.headDim)
         let d = shape.headDim, n = shape.tokens
         func tensor(_ name: String, _ heads: Int, scale: Float) throws -> HeadTensor {
@@ -116,7 +116,7 @@ enum AttentionCheck {
                 return try HeadTensor(name: name, tokens: n, heads: heads, headDim: d, values: name == "Q" ? g.q : (name == "K" ? g.k : g.v), dtype: c.dtype)
             }
             return try HeadTensor(name: name, tokens: n, heads: heads, headDim: d,
-                                  values: (0..<(n * heads * d)).map { _ in rng.normal() * scale }, dtype: c.dtype)
+                                  values: (0..<(n * heads * d)).map { _ in rng.roughNormal() * scale }, dtype: c.dtype)
         }
         // logits with standard deviation ~2: peaked enough that a wrong max/rescale shows
         let q = try tensor("Q", shape.queryHeads, scale: 1.2), k = try tensor("K", shape.kvHeads, scale: 1.2)

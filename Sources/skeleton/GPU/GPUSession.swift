@@ -37,19 +37,10 @@ final class GPUSession {
     }
 }
 
-/// CheckRandom: a small seeded generator so every check prints the seed that reproduces it.
-struct CheckRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-    /// Approximately standard normal (sum of 4 uniforms, rescaled).
-    mutating func normal() -> Float {
+extension SplitMix64 {
+    /// Approximately standard normal (sum of 4 uniforms, rescaled): check inputs, reproducible from
+    /// the seed each check prints.
+    mutating func roughNormal() -> Float {
         var s: Float = 0
         for _ in 0..<4 { s += Float.random(in: 0..<1, using: &self) }
         return (s - 2) * 1.7320508
