@@ -29,22 +29,13 @@ public enum BudgetThreshold {
             }
             for i in order.prefix(target - count) { keep[i] = true }
         }
-        var rows: [[Int32]] = []
-        rows.reserveCapacity(masses.heads * g.queryBlocks)
-        var recall = [Double](repeating: 0, count: masses.heads)
-        for h in 0..<masses.heads {
-            var weighted = 0.0
-            for qb in 0..<g.queryBlocks {
-                let r = norm.rowRange(head: h, queryBlock: qb)
-                var row: [Int32] = []
-                var kept = 0.0
-                for i in r where keep[i] { row.append(Int32(i - r.lowerBound)); kept += norm.values[i] }
-                rows.append(row)
-                weighted += kept * Double(g.queryRows(qb).count)
-            }
-            recall[h] = weighted / Double(g.tokens)
+        return try norm.maskFromRows { h, qb in
+            let r = norm.rowRange(head: h, queryBlock: qb)
+            var row: [Int32] = []
+            var kept = 0.0
+            for i in r where keep[i] { row.append(Int32(i - r.lowerBound)); kept += norm.values[i] }
+            return (row, kept)
         }
-        return MaskEstimate(mask: try BlockMask(geometry: g, heads: masses.heads, rows: rows), estimatedRecall: recall)
     }
 }
 

@@ -18,20 +18,9 @@ public enum ErrorBoundThreshold {
         }
         for e in epsilons where !(e >= 0 && e < 1) { throw SkeletonError.epsilonOutOfRange(e) }
         let norm = masses.normalisedPerQueryBlock()
-        let g = masses.geometry
-        var rows: [[Int32]] = []
-        rows.reserveCapacity(masses.heads * g.queryBlocks)
-        var recall = [Double](repeating: 0, count: masses.heads)
-        for h in 0..<masses.heads {
-            var weighted = 0.0
-            for qb in 0..<g.queryBlocks {
-                let (row, kept) = keepRow(norm, head: h, queryBlock: qb, epsilon: epsilons[h], alwaysKeep: alwaysKeep)
-                rows.append(row)
-                weighted += kept * Double(g.queryRows(qb).count)
-            }
-            recall[h] = weighted / Double(g.tokens)
+        return try norm.maskFromRows { h, qb in
+            keepRow(norm, head: h, queryBlock: qb, epsilon: epsilons[h], alwaysKeep: alwaysKeep)
         }
-        return MaskEstimate(mask: try BlockMask(geometry: g, heads: masses.heads, rows: rows), estimatedRecall: recall)
     }
 
     /// The kept key blocks of one row and their estimated mass (of a normalised row).

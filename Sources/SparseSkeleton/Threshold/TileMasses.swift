@@ -74,3 +74,25 @@ public struct TileMasses: Sendable {
         return total / Double(geometry.tokens)
     }
 }
+
+extension TileMasses {
+    /// Builds the mask from one kept row per (head, query block) — `row` returns the kept key
+    /// blocks and their estimated mass in a per-block normalised table — and the estimated recall
+    /// per head: the kept mass averaged over the head's rows (a query block weighs its row count).
+    func maskFromRows(_ row: (_ head: Int, _ queryBlock: Int) -> ([Int32], Double)) throws -> MaskEstimate {
+        let g = geometry
+        var rows: [[Int32]] = []
+        rows.reserveCapacity(heads * g.queryBlocks)
+        var recall = [Double](repeating: 0, count: heads)
+        for h in 0..<heads {
+            var weighted = 0.0
+            for qb in 0..<g.queryBlocks {
+                let (kept, mass) = row(h, qb)
+                rows.append(kept)
+                weighted += mass * Double(g.queryRows(qb).count)
+            }
+            recall[h] = weighted / Double(g.tokens)
+        }
+        return MaskEstimate(mask: try BlockMask(geometry: g, heads: heads, rows: rows), estimatedRecall: recall)
+    }
+}
