@@ -92,7 +92,7 @@ final class AttentionBench {
             let t = try time { try s.attention.forward(shape: shape, traits: mainTraits, q: q, k: k, v: v, o: o, lse: lse, mask: dm, stream: s.stream) }
             let flops = 4.0 * Double(d) * Double(m.computedPairs)
             let rec = BenchRecord(impl: "ours", variant: mainTraits.description, mode: "sparse", tokens: n, heads: heads, kvHeads: kvHeads,
-                                  headDim: d, dtype: dtype.rawValue, density: dm.density, usefulFlops: flops, msMedian: t.median, msMin: t.min,
+                                  headDim: d, dtype: dtype.rawValue, density: try dm.stats().density, usefulFlops: flops, msMedian: t.median, msMin: t.min,
                                   reps: t.reps, tflops: flops / (t.median * 1e9), peakBytes: try peak(), note: "strided mask, asked \(density)")
             records.append(rec); report(rec)
         }
@@ -122,7 +122,7 @@ final class AttentionBench {
                 let dm = try DeviceBlockMask(device: s.device, geometry: geometry, heads: heads, rowOffsets: m.offsets, keyBlocks: m.indices,
                                              computedPairs: m.computedPairs, validate: false)
                 let t = try time { try s.attention.forward(shape: shape, traits: traits, q: q, k: k, v: v, o: o, lse: lse, mask: dm, stream: s.stream) }
-                return (t.median, dm.keptTiles)
+                return (t.median, try dm.stats().keptTiles)
             }
             if idx == 0 {
                 var pts: [(tiles: Double, ms: Double)] = []

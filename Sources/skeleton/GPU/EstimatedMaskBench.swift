@@ -51,14 +51,15 @@ enum EstimatedMaskBench {
         var num = 0.0, den = 0.0
         for (x, y) in zip(a, b) { num += Double(x - y) * Double(x - y); den += Double(x) * Double(x) }
         let rel = (num / max(den, 1e-30)).squareRoot()
-        let flops = 4.0 * Double(d) * Double(dm.computedPairs)
+        let st = try dm.stats()
+        let flops = 4.0 * Double(d) * Double(st.computedPairs)
         let rec = BenchRecord(impl: "ours", variant: traits.description, mode: "estimated", tokens: n, heads: heads, kvHeads: kvHeads, headDim: d,
-                              dtype: dtype.rawValue, density: dm.density, usefulFlops: flops, msMedian: ts.median, msMin: ts.min, reps: ts.reps,
+                              dtype: dtype.rawValue, density: st.density, usefulFlops: flops, msMedian: ts.median, msMin: ts.min, reps: ts.reps,
                               tflops: flops / (ts.median * 1e9), peakBytes: 0,
                               note: "skeleton eps=\(epsilon) on generated structured Q/K; CPU estimate \(fixed(p.estimateMs, 0)) ms; our dense \(fixed(td.median, 3)) ms; rel err vs dense \(rel.sci)")
         bench.records.append(rec)
-        bench.log("estimated mask N=\(n): density \(fixed(dm.density, 4)), sparse \(fixed(ts.median, 3)) ms vs our dense \(fixed(td.median, 3)) ms (\(fixed(td.median / ts.median, 2))x), output rel. error vs dense \(rel.sci); estimation \(fixed(p.estimateMs, 0)) ms on the CPU")
-        return Result(tokens: n, epsilon: epsilon, estimateMs: p.estimateMs, density: dm.density, denseMs: td.median, sparseMs: ts.median,
+        bench.log("estimated mask N=\(n): density \(fixed(st.density, 4)), sparse \(fixed(ts.median, 3)) ms vs our dense \(fixed(td.median, 3)) ms (\(fixed(td.median / ts.median, 2))x), output rel. error vs dense \(rel.sci); estimation \(fixed(p.estimateMs, 0)) ms on the CPU")
+        return Result(tokens: n, epsilon: epsilon, estimateMs: p.estimateMs, density: st.density, denseMs: td.median, sparseMs: ts.median,
                       relError: rel, record: rec)
     }
 }
