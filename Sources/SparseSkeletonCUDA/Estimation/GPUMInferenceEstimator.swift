@@ -1,0 +1,265 @@
+import Foundation
+import SparseSkeleton
+
+/// MInference's vertical-slash estimator on the GPU (Kernels/minference_estimator.cu): the same
+/// function as the core's `MInferenceEstimator` (its settings are taken from `config`), computed
+/// from device Q/K into a `DeviceBlockMask` built on the device. Nothing is read back to the host
+/// between the scores and the mask, and nothing of size N² exists: probe work is
+/// heads × L × N × d (L = `lastQueries` ≤ 64), buffers are O(heads × N) plus the CSR, whose
+/// key-block buffer is sized for every causal tile (the worst case).
+///
+/// Targets: `.scale(α)` keeps round(α·verticalCount) columns and round(α·slashCount) diagonals
+/// (α = 1: the defaults, 1000 / 6096 — the CPU's `masks(_:geometry:scales:)`); `.density(d)` is the
+/// CPU's bisection over α (`TargetSearch.knobForDensity`, 16 steps) run on the device.
+///
+/// The returned mask wraps the workspace's CSR buffers: it stays valid until the workspace is used
+/// again. All work is queued on `stream` (asynchronous).
+public final class GPUMInferenceEstimator: @unchecked Sendable {
+    public enum Target: Hashable, Sendable {
+        /// Counts scaled by α (1 = the default 1000 columns / 6096 diagonals).
+        case scale(Double)
+        /// Kept causal tiles / causal tiles of the layer ≈ d (bisection over α, as on the CPU).
+        case density(Double)
+    }
+
+    /// One compiled variant of the kernel file: head dim and 16-bit type.
+    public struct Variant: Hashable, Sendable, CustomStringConvertible {
+        public let headDim: Int
+        public let dtype: DType
+        public init(headDim: Int, dtype: DType) throws {
+            guard SkeletonError.supportedHeadDims.contains(headDim) else { throw SkeletonError.unsupportedHeadDim(headDim) }
+            guard dtype != .f32 else { throw CUDAError.unsupported("the MInference estimator takes f16 or bf16 Q/K, not f32") }
+            self.headDim = headDim; self.dtype = dtype
+        }
+        public var defines: [String: String] { ["SK_HEAD_DIM": "\(headDim)", "SK_BF16": dtype == .bf16 ? "1" : "0"] }
+        public var description: String { "\(dtype.rawValue) d\(headDim)" }
+        /// Every variant (CI compiles them all): bf16/fp16 × d 64/128/256.
+        public static var all: [Variant] {
+            [DType.bf16, .f16].flatMap { t in SkeletonError.supportedHeadDims.compactMap { try? Variant(headDim: $0, dtype: t) } }
+        }
+    }
+
+    public static let sourceFile = "minference_estimator.cu"
+    /// Kernel entries of the file with their block sizes (threads).
+    public static let entries: [(name: String, threads: Int)] = [
+        ("minf_probe_stats", probeThreads), ("minf_probe_scores", probeThreads), ("minf_lse", 256), ("minf_diag_combine", 256),
+        ("minf_select", 1024), ("minf_diag_table", 256), ("minf_mask_rows", 256), ("minf_scan", 1024), ("minf_density_step", 32),
+    ]
+    static let probeThreads = 128
+    /// Probe rows per head (the kernel's tile); `lastQueries` must not exceed it.
+    public static let maxLastQueries = 64
+    /// Keys per probe CTA (4 tiles of 64), the unit of the diagonal spill bookkeeping.
+    public static let chunkKeys = 256
+    /// Bisection steps of the density target (the CPU's TargetSearch call uses 16).
+    public static let densityIterations = 16
+
+    /// Dynamic shared memory of the probe kernels: Q and K tiles [64][d + 8] 16-bit, the
+    /// probability tile [64][65] Float, the chunk's diagonal sums (256 + 64 Float).
+    public static func probeSharedBytes(headDim d: Int) -> Int { 2 * 64 * (d + 8) * 2 + 64 * 65 * 4 + (chunkKeys + 64) * 4 }
+
+    public let device: GPUDevice
+    public let compiler: KernelCompiler
+    /// Counts, probe rows and forced entries (the CPU estimator's settings; defaults 64, 1000, 6096, 30, 100).
+    public var config: MInferenceEstimator
+    private var modules: [Variant: [String: GPUKernel]] = [:]
+
+    public init(device: GPUDevice, compiler: KernelCompiler, config: MInferenceEstimator = MInferenceEstimator()) {
+        self.device = device; self.compiler = compiler; self.config = config
+    }
+
+    public static func embeddedSource() throws -> String {
+        guard let src = KernelSources.files[sourceFile] else { throw CUDAError.unsupported("kernel source \(sourceFile) is not embedded") }
+        return src
+    }
+
+    /// Compiles `variant` once (one NVRTC run, every entry) and loads each entry.
+    public func kernels(_ variant: Variant) throws -> [String: GPUKernel] {
+        if let k = modules[variant] { return k }
+        let compiled = try compiler.compile(name: "minference_estimator[\(variant)]", entry: Self.entries[0].name,
+                                            source: Self.embeddedSource(), arch: device.arch, defines: variant.defines)
+        var out: [String: GPUKernel] = [:]
+        for (name, threads) in Self.entries {
+            let c = CompiledKernel(name: "\(name)[\(variant)]", entry: name, arch: compiled.arch, options: compiled.options,
+                                   cubin: compiled.cubin, log: compiled.log, report: compiled.report, fromCache: compiled.fromCache)
+            let shared = name.hasPrefix("minf_probe") ? Self.probeSharedBytes(headDim: variant.headDim) : 0
+            out[name] = try GPUKernel(device: device, compiled: c, threads: threads, sharedBytes: shared)
+        }
+        modules[variant] = out
+        return out
+    }
+
+    /// Sizes of one estimation's device buffers (host-side arithmetic, unit-tested on the CPU).
+    public struct Layout: Equatable, Sendable {
+        public let tokens: Int, heads: Int
+        public let chunks: Int
+        public let tableGranule: Int, tableEntries: Int
+        public let rows: Int
+        public let maxKeptTiles: Int
+        public init(shape: AttentionShape, geometry g: TileGeometry) throws {
+            guard g.tokens == shape.tokens else {
+                throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(shape.tokens)")
+            }
+            let n = shape.tokens
+            tokens = n; heads = shape.queryHeads
+            chunks = (n + GPUMInferenceEstimator.chunkKeys - 1) / GPUMInferenceEstimator.chunkKeys
+            tableGranule = min(g.queryTile, g.keyTile)
+            guard max(g.queryTile, g.keyTile) % tableGranule == 0 else {
+                throw CUDAError.unsupported("tiles \(g.queryTile)x\(g.keyTile): one must divide the other")
+            }
+            tableEntries = (n + g.queryTile) / tableGranule + 1
+            rows = heads * g.queryBlocks
+            maxKeptTiles = heads * g.causalTilesPerHead
+            guard maxKeptTiles <= Int(Int32.max), heads * (n + 1) <= Int(Int32.max) else {
+                throw CUDAError.unsupported("\(heads) heads × N = \(n): the Int32 CSR cannot index \(maxKeptTiles) tiles")
+            }
+        }
+    }
+
+    /// Every device buffer one estimation uses; reusable across calls of the same shape/geometry.
+    public final class Workspace: @unchecked Sendable {
+        public let shape: AttentionShape
+        public let geometry: TileGeometry
+        public let layout: Layout
+        /// Column scores [heads][N] and diagonal scores [heads][N] (δ = i − j), Float.
+        public let columnScores: DeviceBuffer, diagonalScores: DeviceBuffer
+        let partials, lse2, spill, columnBlocks, diagonalPrefix, diagonalTable, counts, state: DeviceBuffer
+        public let rowOffsets: DeviceBuffer, keyBlocks: DeviceBuffer
+
+        init(device: GPUDevice, shape: AttentionShape, geometry: TileGeometry) throws {
+            let l = try Layout(shape: shape, geometry: geometry)
+            self.shape = shape; self.geometry = geometry; layout = l
+            let h = l.heads, n = l.tokens
+            func buf(_ bytes: Int) throws -> DeviceBuffer { try DeviceBuffer(device: device, byteCount: bytes) }
+            partials = try buf(h * GPUMInferenceEstimator.maxLastQueries * l.chunks * 8)
+            lse2 = try buf(h * GPUMInferenceEstimator.maxLastQueries * 4)
+            columnScores = try buf(h * n * 4)
+            diagonalScores = try buf(h * n * 4)
+            spill = try buf(h * l.chunks * 64 * 4)
+            columnBlocks = try buf(h * geometry.keyBlocks * 4)
+            diagonalPrefix = try buf(h * (n + 1) * 4)
+            diagonalTable = try buf(h * l.tableEntries * 4)
+            counts = try buf(l.rows * 4)
+            state = try buf(128)
+            rowOffsets = try buf((l.rows + 1) * 4)
+            keyBlocks = try buf(max(l.maxKeptTiles, 1) * 4)
+        }
+
+        /// Fills every buffer with 0xFF bytes (NaN scores, −1 indices): a check that all is written.
+        public func poison() throws {
+            for b in [columnScores, diagonalScores, partials, lse2, spill, columnBlocks, diagonalPrefix, diagonalTable, counts, rowOffsets, keyBlocks] {
+                try b.fill8(0xFF)
+            }
+        }
+
+        /// The α the density search chose (reads 8 bytes back; for reports, after the stream is synchronized).
+        public func chosenScale() throws -> Double {
+            try state.download(Double.self, count: 6)[5]
+        }
+    }
+
+    public func makeWorkspace(shape: AttentionShape, geometry: TileGeometry) throws -> Workspace {
+        try Workspace(device: device, shape: shape, geometry: geometry)
+    }
+
+    /// Counts for a scale α, exactly as the CPU rounds them.
+    public static func counts(scale a: Double, config c: MInferenceEstimator) -> (columns: Int, diagonals: Int) {
+        (Int((a * Double(c.verticalCount)).rounded()), Int((a * Double(c.slashCount)).rounded()))
+    }
+
+    /// The CPU's upper bracket of the density bisection: N / min(counts) + 1.
+    public static func densityUpperScale(tokens: Int, config c: MInferenceEstimator) -> Double {
+        Double(tokens) / Double(min(c.verticalCount, c.slashCount)) + 1
+    }
+
+    /// Estimates the mask of one layer from device Q [N, qHeads, d] and K [N, kvHeads, d] (16-bit,
+    /// `dtype`). Queues everything on `stream`; the mask is ready when the stream reaches this point.
+    public func estimate(shape: AttentionShape, dtype: DType, q: DeviceBuffer, k: DeviceBuffer, target: Target = .scale(1),
+                         workspace w: Workspace, stream: GPUStream) throws -> DeviceBlockMask {
+        let c = config
+        guard w.shape == shape else { throw SkeletonError.shapeMismatch("workspace is for \(w.shape), inputs are \(shape)") }
+        guard (1...Self.maxLastQueries).contains(c.lastQueries) else {
+            throw CUDAError.unsupported("lastQueries \(c.lastQueries): the GPU estimator takes 1...\(Self.maxLastQueries)")
+        }
+        guard c.verticalCount > 0, c.slashCount > 0, c.forcedColumns >= 0, c.forcedDiagonals >= 0 else {
+            throw SkeletonError.invalidArgument("MInference counts must be positive")
+        }
+        let n = shape.tokens, e = dtype.byteSize
+        guard q.byteCount >= n * shape.queryHeads * shape.headDim * e, k.byteCount >= n * shape.kvHeads * shape.headDim * e else {
+            throw SkeletonError.shapeMismatch("Q/K buffers are smaller than \(shape) needs")
+        }
+        let kern = try kernels(try Variant(headDim: shape.headDim, dtype: dtype))
+        func K(_ name: String) -> GPUKernel { kern[name]! }
+        let l = w.layout, g = w.geometry
+        let lastRows = min(c.lastQueries, n)
+        let scaleLog2 = Float(1.4426950408889634 / Double(shape.headDim).squareRoot())
+        let n32 = Int32(n), h32 = Int32(shape.queryHeads), chunks32 = Int32(l.chunks)
+        let probeRows = shape.queryHeads * Self.maxLastQueries
+
+        try K("minf_probe_stats").launch(grid: (l.chunks, shape.kvHeads, 1), stream: stream, args: [
+            .buffer(q), .buffer(k), .int32(n32), .int32(h32), .int32(Int32(shape.kvHeads)), .int32(Int32(lastRows)),
+            .float(scaleLog2), .int32(chunks32), .buffer(w.partials)])
+        try K("minf_lse").launch(grid: ((probeRows * 32 + 255) / 256, 1, 1), stream: stream, args: [
+            .buffer(w.partials), .int32(chunks32), .int32(Int32(probeRows)), .buffer(w.lse2)])
+        try K("minf_probe_scores").launch(grid: (l.chunks, shape.kvHeads, 1), stream: stream, args: [
+            .buffer(q), .buffer(k), .int32(n32), .int32(h32), .int32(Int32(shape.kvHeads)), .int32(Int32(lastRows)),
+            .float(scaleLog2), .int32(chunks32), .buffer(w.lse2), .buffer(w.columnScores), .buffer(w.diagonalScores), .buffer(w.spill)])
+        try K("minf_diag_combine").launch(grid: ((n + 255) / 256, shape.queryHeads, 1), stream: stream, args: [
+            .buffer(w.diagonalScores), .buffer(w.spill), .int32(n32), .int32(chunks32)])
+
+        func select(counts: (Int, Int), state: DeviceBuffer?, evalOnly: Bool) throws {
+            try K("minf_select").launch(grid: (shape.queryHeads, 2, 1), stream: stream, args: [
+                .buffer(w.columnScores), .buffer(w.diagonalScores), .int32(n32),
+                .int32(Int32(clamping: counts.0)), .int32(Int32(clamping: counts.1)),
+                .int32(Int32(clamping: c.forcedColumns)), .int32(Int32(clamping: c.forcedDiagonals)),
+                .buffer(state), .int32(evalOnly ? 1 : 0), .int32(Int32(g.keyTile)), .int32(Int32(g.keyBlocks)),
+                .buffer(w.columnBlocks), .buffer(w.diagonalPrefix)])
+        }
+        func build(state: DeviceBuffer?, write: Bool) throws {
+            try K("minf_diag_table").launch(grid: ((l.tableEntries + 255) / 256, shape.queryHeads, 1), stream: stream, args: [
+                .buffer(w.diagonalPrefix), .int32(n32), .int32(Int32(g.queryTile)), .int32(Int32(g.keyTile)),
+                .int32(Int32(l.tableGranule)), .int32(Int32(l.tableEntries)), .buffer(state), .buffer(w.diagonalTable)])
+            func rowsPass(offsets: DeviceBuffer?, out: DeviceBuffer?) throws {
+                try K("minf_mask_rows").launch(grid: ((l.rows * 32 + 255) / 256, 1, 1), stream: stream, args: [
+                    .buffer(w.columnBlocks), .buffer(w.diagonalTable), .buffer(w.diagonalPrefix), .int32(n32), .int32(h32),
+                    .int32(Int32(g.queryTile)), .int32(Int32(g.keyTile)), .int32(Int32(l.tableGranule)), .int32(Int32(l.tableEntries)),
+                    .int32(Int32(g.keyBlocks)), .int32(Int32(g.queryBlocks)), .buffer(state), .buffer(w.counts),
+                    .buffer(offsets), .buffer(out)])
+            }
+            try rowsPass(offsets: nil, out: nil)
+            try K("minf_scan").launch(grid: (1, 1, 1), stream: stream, args: [
+                .buffer(w.counts), .int32(Int32(l.rows)), .buffer(state), .buffer(w.rowOffsets)])
+            if write { try rowsPass(offsets: w.rowOffsets, out: w.keyBlocks) }
+        }
+
+        switch target {
+        case .scale(let a):
+            guard a >= 0, a.isFinite else { throw SkeletonError.invalidArgument("count scale must be ≥ 0, got \(a)") }
+            try select(counts: Self.counts(scale: a, config: c), state: nil, evalOnly: false)
+        case .density(let d):
+            _ = try MaskTarget.density(d).validated()
+            // doubles travel as their 8-byte bit patterns (KernelArgument has no Double case)
+            func step(init first: Bool, lo: Double = 0, hi: Double = 0, target: Double = 0, causal: Double = 0) throws {
+                try K("minf_density_step").launch(grid: (1, 1, 1), stream: stream, args: [
+                    .buffer(w.state), .buffer(w.rowOffsets), .int32(Int32(l.rows)), .int32(Int32(c.verticalCount)), .int32(Int32(c.slashCount)),
+                    .pointer(lo.bitPattern), .pointer(hi.bitPattern), .pointer(target.bitPattern), .pointer(causal.bitPattern),
+                    .int32(first ? 1 : 0), .int32(Int32(Self.densityIterations))])
+            }
+            try step(init: true, lo: 0, hi: Self.densityUpperScale(tokens: n, config: c), target: d, causal: Double(l.maxKeptTiles))
+            for _ in 0..<(Self.densityIterations + 2) {  // hi, lo, then the bisection steps; finished steps skip
+                try select(counts: (0, 0), state: w.state, evalOnly: true)
+                try build(state: w.state, write: false)
+                try step(init: false)
+            }
+            try select(counts: (0, 0), state: w.state, evalOnly: false)
+        }
+        try build(state: nil, write: true)
+        return try DeviceBlockMask(geometry: g, heads: shape.queryHeads, rowOffsets: w.rowOffsets, keyBlocks: w.keyBlocks)
+    }
+
+    /// The same with a fresh workspace (allocates; for one-off calls, not for timing loops).
+    public func estimate(shape: AttentionShape, dtype: DType, q: DeviceBuffer, k: DeviceBuffer, geometry: TileGeometry,
+                         target: Target = .scale(1), stream: GPUStream) throws -> DeviceBlockMask {
+        let w = try makeWorkspace(shape: shape, geometry: geometry)
+        return try estimate(shape: shape, dtype: dtype, q: q, k: k, target: target, workspace: w, stream: stream)
+    }
+}
