@@ -3,55 +3,128 @@ import SparseSkeleton
 /// The compile-time shape of one block-sparse FlashAttention kernel (sparse_flash_attention.cu),
 /// kept apart from the algorithm so a head dim / tile size gets its own tuning.
 ///
-/// - `blockM` × `blockN` must equal the mask's query × key tile (the CSR indexes those tiles).
-/// - each warp owns `warpTiles` 16-row MMA tiles, so warps = blockM / (16 · warpTiles).
-/// - shared memory: Q tile + one K tile + one V tile, all [rows, d] 16-bit:
-///   (blockM + 2 · blockN) · d · 2 bytes (64 KiB at 128×64, d = 128).
+/// Two kernel families share the source and entry point (`SK_WGMMA`):
+/// - `.mma`: FA2-style mma.sync kernel, any sm_80+ GPU. Each warp owns `warpTiles` 16-row MMA
+///   tiles (warps = blockM / (16 · warpTiles)); shared memory Q + one K + one V tile:
+///   (blockM + 2 · blockN) · d · 2 bytes.
+/// - `.wgmma`: Hopper (sm_90a) warpgroup-MMA kernel, one warpgroup (4 warps) per 64 query rows,
+///   two K/V stages; `persistent` = a grid of resident CTAs walking (query block, head) items
+///   longest first, prefetching the next item's Q and first tile (two Q buffers). Shared memory
+///   (qBuffers · blockM + 4 · blockN) · d · 2 + 1024 (alignment) bytes.
+/// `blockM` × `blockN` must equal the mask's query × key tile (the CSR indexes those tiles).
 public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
+    public enum Family: String, Sendable { case mma, wgmma }
+
     public let headDim: Int
     public let blockM: Int
     public let blockN: Int
     public let warpTiles: Int
     public let minBlocksPerSM: Int
     public let dtype: DType
+    public let family: Family
+    public let persistent: Bool
 
-    public init(headDim: Int, blockM: Int, blockN: Int, warpTiles: Int = 1, minBlocksPerSM: Int = 1, dtype: DType) throws {
+    /// Shared memory a block may take on the H100 / H200 (227 KiB).
+    public static let hopperSharedLimit = 227 * 1024
+
+    public init(headDim: Int, blockM: Int, blockN: Int, warpTiles: Int = 1, minBlocksPerSM: Int = 1, dtype: DType,
+                family: Family = .mma, persistent: Bool = false) throws {
         guard SkeletonError.supportedHeadDims.contains(headDim) else { throw SkeletonError.unsupportedHeadDim(headDim) }
         guard dtype != .f32 else { throw CUDAError.unsupported("the attention kernel takes f16 or bf16 tensors, not f32") }
         for t in [blockM, blockN] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
-        guard [1, 2].contains(warpTiles), blockM % (16 * warpTiles) == 0 else {
-            throw CUDAError.unsupported("warpTiles \(warpTiles) with blockM \(blockM)")
+        switch family {
+        case .mma:
+            guard [1, 2].contains(warpTiles), blockM % (16 * warpTiles) == 0 else {
+                throw CUDAError.unsupported("warpTiles \(warpTiles) with blockM \(blockM)")
+            }
+            guard !persistent else { throw CUDAError.unsupported("the mma.sync kernel has no persistent grid") }
+        case .wgmma:
+            guard warpTiles == 1, [64, 128].contains(blockM), [64, 128].contains(blockN), [64, 128, 256].contains(headDim) else {
+                throw CUDAError.unsupported("wgmma kernel: blockM and blockN 64 or 128, d 64/128/256, one tile per warpgroup")
+            }
         }
         self.headDim = headDim; self.blockM = blockM; self.blockN = blockN
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
+        self.family = family; self.persistent = persistent
+        if family == .wgmma, sharedBytes > Self.hopperSharedLimit {
+            throw CUDAError.unsupported("wgmma kernel \(self) needs \(sharedBytes) B shared memory (limit \(Self.hopperSharedLimit))")
+        }
     }
 
-    /// The default kernel for a mask geometry, as measured on the H100 (bench/NOTES.md, v2): with
-    /// 128-row query tiles and d ≤ 128, 4 warps × 32 rows (two 16-row MMA tiles per warp: each K/V
-    /// fragment read from shared memory feeds two MMAs) ran 16% faster than 8 warps × 16 rows;
-    /// d = 256 keeps one tile per warp (its O accumulator alone is 128 registers per thread).
+    /// The default kernel for a mask geometry, as measured on the H100 (bench/NOTES.md, v4):
+    /// - the wgmma kernel, persistent when its two Q buffers fit (all but d = 256 with 128-row
+    ///   tiles), with a 2-blocks-per-SM register cap at d = 64 (126 registers, no spills);
+    /// - else (128×128 tiles at d = 256) the mma.sync kernel (v2/v3 layout).
+    /// `SK_FLASH_KERNEL` (environment) overrides, for side-by-side timing in one run: `mma` (the
+    /// v3 default), `wgmma` (not persistent), `wgmma-minb1` (persistent, no register cap). On a GPU
+    /// without wgmma (not sm_90a) `SparseFlashAttention` runs `portable` instead.
     public static func `default`(headDim: Int, geometry: TileGeometry, dtype: DType) throws -> FlashKernelTraits {
-        let twoTiles = geometry.queryTile == 128 && headDim <= 128
-        return try FlashKernelTraits(headDim: headDim, blockM: geometry.queryTile, blockN: geometry.keyTile,
-                                     warpTiles: twoTiles ? 2 : 1, dtype: dtype)
+        let mma = try mmaDefault(headDim: headDim, geometry: geometry, dtype: dtype)
+        let choice = environment("SK_FLASH_KERNEL") ?? "auto"
+        if choice == "mma" { return mma }
+        func wg(_ persistent: Bool, _ minBlocks: Int) -> FlashKernelTraits? {
+            try? FlashKernelTraits(headDim: headDim, blockM: geometry.queryTile, blockN: geometry.keyTile, minBlocksPerSM: minBlocks,
+                                   dtype: dtype, family: .wgmma, persistent: persistent)
+        }
+        let capped = headDim == 64 && geometry.queryTile == 128 ? 2 : 1
+        switch choice {
+        case "wgmma": return wg(false, 1) ?? mma
+        case "wgmma-minb1": return wg(true, 1) ?? wg(false, 1) ?? mma
+        default: return wg(true, capped) ?? wg(false, 1) ?? mma
+        }
     }
 
-    public var warps: Int { blockM / (16 * warpTiles) }
+    /// The v3 default (mma.sync): two 16-row tiles per warp for 128-row query tiles and d ≤ 128.
+    public static func mmaDefault(headDim: Int, geometry: TileGeometry, dtype: DType) throws -> FlashKernelTraits {
+        try mmaDefault(headDim: headDim, blockM: geometry.queryTile, blockN: geometry.keyTile, dtype: dtype)
+    }
+
+    static func mmaDefault(headDim: Int, blockM: Int, blockN: Int, dtype: DType) throws -> FlashKernelTraits {
+        let twoTiles = blockM == 128 && headDim <= 128
+        return try FlashKernelTraits(headDim: headDim, blockM: blockM, blockN: blockN, warpTiles: twoTiles ? 2 : 1, dtype: dtype)
+    }
+
+    /// The mma.sync kernel for the same tiles (what runs where wgmma does not exist).
+    public var portable: FlashKernelTraits {
+        if family == .mma { return self }
+        return (try? FlashKernelTraits.mmaDefault(headDim: headDim, blockM: blockM, blockN: blockN, dtype: dtype)) ?? self
+    }
+
+    public var warps: Int { family == .wgmma ? blockM / 64 * 4 : blockM / (16 * warpTiles) }
     public var threads: Int { warps * 32 }
-    public var sharedBytes: Int { (blockM + 2 * blockN) * headDim * 2 }
+    public var sharedBytes: Int {
+        switch family {
+        case .mma: return (blockM + 2 * blockN) * headDim * 2
+        case .wgmma: return ((persistent ? 2 : 1) * blockM + 4 * blockN) * headDim * 2 + 1024
+        }
+    }
 
     public var defines: [String: String] {
-        ["SK_HEAD_DIM": "\(headDim)", "SK_BLOCK_M": "\(blockM)", "SK_BLOCK_N": "\(blockN)", "SK_WARP_MT": "\(warpTiles)",
-         "SK_MIN_BLOCKS": "\(minBlocksPerSM)", "SK_BF16": dtype == .bf16 ? "1" : "0"]
+        var d = ["SK_HEAD_DIM": "\(headDim)", "SK_BLOCK_M": "\(blockM)", "SK_BLOCK_N": "\(blockN)",
+                 "SK_MIN_BLOCKS": "\(minBlocksPerSM)", "SK_BF16": dtype == .bf16 ? "1" : "0"]
+        switch family {
+        case .mma: d["SK_WARP_MT"] = "\(warpTiles)"
+        case .wgmma: d["SK_WGMMA"] = "1"; d["SK_PERSISTENT"] = persistent ? "1" : "0"
+        }
+        return d
     }
 
     public var description: String {
-        "\(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w mt\(warpTiles)" + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
+        switch family {
+        case .mma:
+            return "\(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w mt\(warpTiles)" + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
+        case .wgmma:
+            return "wgmma \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w" + (persistent ? " persistent" : "")
+                + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
+        }
     }
 
     /// Every variant the CLI runs and CI compiles: both dtypes × every head dim × the 64×64 and
     /// 128×64 tiles (and the two-tiles-per-warp default for d ≤ 128), plus, for bf16 d = 128, the
-    /// 128×128 tile and the register-capped layouts (2 or 3 resident blocks per SM).
+    /// 128×128 tile and the register-capped layouts (2 or 3 resident blocks per SM); and the wgmma
+    /// kernel for both dtypes × every head dim × both tiles, plain and persistent where it fits,
+    /// plus bf16 d = 128 at 128×128 and with a 2-blocks-per-SM register cap, and the d = 64 default
+    /// (persistent, 2 blocks per SM).
     public static var ciVariants: [FlashKernelTraits] {
         var out: [FlashKernelTraits] = []
         for dt in [DType.bf16, .f16] {
@@ -65,6 +138,20 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16) { out.append(t) }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16) { out.append(t) }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, minBlocksPerSM: 3, dtype: .bf16) { out.append(t) }
+        for dt in [DType.bf16, .f16] {
+            for d in [64, 128, 256] {
+                for (m, n) in [(64, 64), (128, 64)] {
+                    for p in [false, true] {
+                        if let t = try? FlashKernelTraits(headDim: d, blockM: m, blockN: n, dtype: dt, family: .wgmma, persistent: p) { out.append(t) }
+                    }
+                }
+            }
+        }
+        if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16, family: .wgmma) { out.append(t) }
+        if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma) { out.append(t) }
+        for dt in [DType.bf16, .f16] {  // the d = 64 default
+            if let t = try? FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: dt, family: .wgmma, persistent: true) { out.append(t) }
+        }
         return out
     }
 }

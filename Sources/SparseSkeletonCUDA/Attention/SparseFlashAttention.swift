@@ -5,10 +5,14 @@ import SparseSkeleton
 /// Dense attention is the same kernel with no CSR (every causal tile).
 ///
 /// Kernels are compiled on first use per `FlashKernelTraits` (NVRTC, disk-cached) and kept.
+/// wgmma traits on a GPU that is not sm_90a run their `portable` (mma.sync) equivalent.
 public final class SparseFlashAttention: @unchecked Sendable {
     public let device: GPUDevice
     public let compiler: KernelCompiler
     private var kernels: [FlashKernelTraits: GPUKernel] = [:]
+    private var residentBlocks: [FlashKernelTraits: Int] = [:]
+    /// Test hook: caps the persistent kernel's grid (CTAs) so that each CTA walks many items.
+    public var persistentGridCap: Int? = nil
 
     public init(device: GPUDevice, compiler: KernelCompiler) {
         self.device = device; self.compiler = compiler
@@ -24,13 +28,19 @@ public final class SparseFlashAttention: @unchecked Sendable {
     }
 
     /// Compiles (or fetches) and loads the kernel for `traits`.
-    public func kernel(_ traits: FlashKernelTraits) throws -> GPUKernel {
+    public func kernel(_ requested: FlashKernelTraits) throws -> GPUKernel {
+        let traits = runnable(requested)
         if let k = kernels[traits] { return k }
         let compiled = try compiler.compile(name: "sparse_flash_fwd[\(traits)]", entry: Self.entry, source: Self.embeddedSource(),
                                             arch: device.arch, defines: traits.defines)
         let k = try GPUKernel(device: device, compiled: compiled, threads: traits.threads, sharedBytes: traits.sharedBytes)
         kernels[traits] = k
         return k
+    }
+
+    /// The traits that actually run on this device (wgmma needs sm_90a).
+    public func runnable(_ traits: FlashKernelTraits) -> FlashKernelTraits {
+        traits.family == .wgmma && device.arch != "sm_90a" ? traits.portable : traits
     }
 
     /// Launches one forward pass on `stream` (asynchronous).
@@ -57,10 +67,22 @@ public final class SparseFlashAttention: @unchecked Sendable {
             }
         }
         guard n <= Int(Int32.max) / max(shape.queryHeads, 1) else { throw CUDAError.unsupported("N = \(n) too large for 32-bit LSE indexing") }
-        let kern = try kernel(traits)
+        let run = runnable(traits)
+        let kern = try kernel(run)
         let queryBlocks = (n + traits.blockM - 1) / traits.blockM
         let scaleLog2 = Float(1.4426950408889634 / Double(shape.headDim).squareRoot())
-        try kern.launch(grid: (queryBlocks, shape.queryHeads, 1), stream: stream, args: [
+        var grid = (queryBlocks, shape.queryHeads, 1)
+        if run.family == .wgmma {  // one work item per (query block, head), longest rows first
+            let items = queryBlocks * shape.queryHeads
+            grid = (items, 1, 1)
+            if run.persistent {
+                if residentBlocks[run] == nil { residentBlocks[run] = max(1, try kern.blocksPerMultiprocessor()) }
+                let resident = device.multiprocessors * (residentBlocks[run] ?? 1)
+                grid.0 = max(1, min(items, persistentGridCap ?? resident, resident))
+            }
+        }
+        guard grid.0 > 0 else { return }
+        try kern.launch(grid: grid, stream: stream, args: [
             .buffer(q), .buffer(k), .buffer(v), .buffer(o), .buffer(lse),
             .buffer(mask?.rowOffsets), .buffer(mask?.keyBlocks),
             .int32(Int32(n)), .int32(Int32(shape.queryHeads)), .int32(Int32(shape.kvHeads)), .float(scaleLog2),

@@ -13,9 +13,12 @@ struct AttentionCheckCase: CustomStringConvertible {
     let mask: MaskKind
     /// Real inputs (captured Q, K, V as floats, [N, heads, d]) instead of random ones, and their name.
     var given: (q: [Float], k: [Float], v: [Float], name: String)? = nil
+    /// Persistent kernels: at most this many CTAs, so each walks many (query block, head) items.
+    var gridCap: Int? = nil
 
     var description: String {
         "\(traits) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(mask.rawValue)" + (given.map { " [\($0.name)]" } ?? "")
+            + (gridCap.map { " grid≤\($0)" } ?? "")
     }
 
     /// Largest relative error allowed: ‖O − ref‖ / ‖ref‖.
@@ -69,6 +72,47 @@ enum AttentionCheck {
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, minBlocksPerSM: 3, dtype: .bf16), mask: mask))
             cases.append(AttentionCheckCase(dtype: .f16, tokens: 1100, queryHeads: 6, kvHeads: 3,
                                             traits: try FlashKernelTraits(headDim: 256, blockM: 128, blockN: 64, dtype: .f16), mask: mask))
+        }
+        // the wgmma (sm_90a) kernel, the default on Hopper: the same sweep, tiles alternating
+        // 64×64 / 128×64, plain and persistent alternating (persistent grids capped at 5 CTAs so
+        // that every CTA walks several items, empty sparse rows included)
+        i = 0
+        for dtype in [DType.bf16, .f16] {
+            for d in [64, 128, 256] {
+                for (hq, hkv) in [(4, 4), (8, 2)] {
+                    for mask in [AttentionCheckCase.MaskKind.full, .sparse] {
+                        let m = i % 2 == 0 ? 64 : 128
+                        let persistent = (i / 2) % 2 == 0
+                        let t: FlashKernelTraits
+                        if let p = try? FlashKernelTraits(headDim: d, blockM: m, blockN: 64, dtype: dtype, family: .wgmma, persistent: persistent) {
+                            t = p
+                        } else {
+                            t = try FlashKernelTraits(headDim: d, blockM: m, blockN: 64, dtype: dtype, family: .wgmma)
+                        }
+                        cases.append(AttentionCheckCase(dtype: dtype, tokens: lengths[i % 3], queryHeads: hq, kvHeads: hkv, traits: t, mask: mask,
+                                                        gridCap: t.persistent ? 5 : nil))
+                        i += 1
+                    }
+                }
+            }
+        }
+        for mask in [AttentionCheckCase.MaskKind.full, .sparse] {
+            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
+                                            traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma, persistent: true), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
+                                            traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .f16, tokens: 1100, queryHeads: 6, kvHeads: 3,
+                                            traits: try FlashKernelTraits(headDim: 256, blockM: 128, blockN: 64, dtype: .f16, family: .wgmma), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 700, queryHeads: 4, kvHeads: 1,
+                                            traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16, family: .wgmma), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 800, queryHeads: 4, kvHeads: 2,
+                                            traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1300, queryHeads: 8, kvHeads: 4,
+                                            traits: try FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma, persistent: true),
+                                            mask: mask, gridCap: 4))
+            cases.append(AttentionCheckCase(dtype: .f16, tokens: 2100, queryHeads: 4, kvHeads: 2,
+                                            traits: try FlashKernelTraits(headDim: 64, blockM: 64, blockN: 64, dtype: .f16, family: .wgmma, persistent: true), mask: mask,
+                                            gridCap: 3))
         }
         return cases
     }
@@ -131,6 +175,8 @@ enum AttentionCheck {
         let o = try DeviceBuffer(device: s.device, byteCount: outCount * 2)
         let lse = try DeviceBuffer(device: s.device, byteCount: n * shape.queryHeads * 4)
         let deviceMask = try DeviceBlockMask(device: s.device, mask: hostMask)
+        s.attention.persistentGridCap = c.gridCap
+        defer { s.attention.persistentGridCap = nil }
 
         func launch(_ m: DeviceBlockMask?) throws -> ([Float], [Float]) {
             try o.fill32(0xFFFF_FFFF)  // NaN in bf16 and fp16: every element must be overwritten

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Compiles a flash kernel source here (CPU only) exactly as the Swift KernelCompiler does
+(common.cuh prepended, same NVRTC options) and prints ptxas's register/spill report;
+--sass FILE writes the disassembly (needs nvdisasm, e.g. from the nvidia-cuda-nvdisasm wheel).
+usage: nvrtc_compile.py SOURCE.cu [-D K=V ...] [--sass out.sass] [--cubin out.cubin]"""
+import ctypes, glob, os, subprocess, sys
+
+def main():
+    args = sys.argv[1:]
+    src = args.pop(0)
+    defines, sass, cubin_out = [], None, None
+    while args:
+        a = args.pop(0)
+        if a == "-D": defines.append(args.pop(0))
+        elif a == "--sass": sass = args.pop(0)
+        elif a == "--cubin": cubin_out = args.pop(0)
+        else: defines.append(a[2:] if a.startswith("-D") else a)
+    root = os.path.dirname(os.path.abspath(__file__)) + "/../.."
+    kdir = root + "/Sources/SparseSkeletonCUDA/Kernels"
+    lib = glob.glob(root + "/data/nvrtc/nvidia/cu*/lib/libnvrtc.so.*")[0]
+    nv = ctypes.CDLL(lib)
+    text = open(kdir + "/common.cuh").read() + "\n" + open(src).read()
+    opts = ["--gpu-architecture=sm_90a", "-std=c++17", "--ptxas-options=-v", "-lineinfo", "--use_fast_math"]
+    opts += ["-D" + d for d in sorted(defines)]
+    prog = ctypes.c_void_p()
+    assert nv.nvrtcCreateProgram(ctypes.byref(prog), text.encode(), b"k.cu", 0, None, None) == 0
+    carr = (ctypes.c_char_p * len(opts))(*[o.encode() for o in opts])
+    rc = nv.nvrtcCompileProgram(prog, len(opts), carr)
+    n = ctypes.c_size_t()
+    nv.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
+    buf = ctypes.create_string_buffer(n.value)
+    nv.nvrtcGetProgramLog(prog, buf)
+    log = buf.value.decode()
+    print("\n".join(l for l in log.splitlines() if l.strip()))
+    if rc != 0:
+        sys.exit("compile failed")
+    nv.nvrtcGetCUBINSize(prog, ctypes.byref(n))
+    cb = ctypes.create_string_buffer(n.value)
+    nv.nvrtcGetCUBIN(prog, cb)
+    path = cubin_out or "/tmp/k.cubin"
+    open(path, "wb").write(cb.raw)
+    if sass:
+        dis = os.environ.get("NVDISASM", "nvdisasm")
+        with open(sass, "w") as f:
+            subprocess.run([dis, "-c", "-g", path], stdout=f, check=True)
+
+main()
