@@ -23,8 +23,9 @@ struct GPUBench: ParsableCommand {
     @Option(help: "Write records as JSON here.") var json: String?
     @Flag(help: "Keep the records already in --json and add to them.") var append = false
     @Option(name: .customLong("budget-ms"), help: "Time-budget mode: ';'-separated ms lists, one per --tokens length (e.g. '20,10,5;200,100,50'); calibrates the cost model at --calibrate-tokens first and runs nothing else.") var budgetMs: String?
-    @Option(help: "Estimated-mask mode: error bound ε for our skeleton estimator on generated structured Q/K at each --tokens (runs nothing else).") var epsilon: Double?
-    @Flag(name: .customLong("estimate-only"), help: "With --epsilon: generate and estimate on the CPU, print the time, touch no GPU.") var estimateOnly = false
+    @Option(help: "Estimated-mask mode: error bound ε for our GPU skeleton estimator on generated structured Q/K at each --tokens, plus its budget mode at --estimate-budgets (runs nothing else).") var epsilon: Double?
+    @Option(name: .customLong("estimate-budgets"), help: "With --epsilon: comma-separated densities for the estimator's budget mode.") var estimateBudgets: String = "0.05"
+    @Flag(name: .customLong("estimate-only"), help: "With --epsilon: generate the inputs on the host and print the time, touch no GPU.") var estimateOnly = false
     @Option(name: .customLong("calibrate-tokens"), help: "N at which the time-budget cost model is measured.") var calibrateTokens: String = "32K"
 
     static func parseTokens(_ s: String) throws -> [Int] {
@@ -49,12 +50,15 @@ struct GPUBench: ParsableCommand {
         }
         let tiles = tile.lowercased().split(separator: "x").compactMap { Int($0) }
         guard tiles.count == 2 else { throw ValidationError("--tile must look like 128x64") }
-        if let epsilon, estimateOnly {
+        if epsilon != nil, estimateOnly {
             for n in lengths {
-                _ = try EstimatedMaskBench.prepare(tokens: n, heads: heads, kvHeads: kvHeads, headDim: dims.first ?? 128, dtype: dt,
-                                                   tiles: (tiles[0], tiles[1]), epsilon: epsilon) { print($0) }
+                _ = try EstimatedMaskBench.generate(tokens: n, heads: heads, kvHeads: kvHeads, headDim: dims.first ?? 128, dtype: dt) { print($0) }
             }
             return
+        }
+        let budgets = try estimateBudgets.split(separator: ",").map { x -> Double in
+            guard let v = Double(x.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else { throw ValidationError("bad budget density '\(x)'") }
+            return v
         }
         let session: GPUSession
         do { session = try GPUSession() } catch {
@@ -70,8 +74,8 @@ struct GPUBench: ParsableCommand {
             for n in lengths {
                 for d in dims {
                     do {
-                        _ = try EstimatedMaskBench.run(session: session, tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dt,
-                                                       tiles: (tiles[0], tiles[1]), epsilon: epsilon, bench: bench)
+                        try EstimatedMaskBench.run(session: session, tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dt,
+                                                   tiles: (tiles[0], tiles[1]), epsilon: epsilon, budgets: budgets, bench: bench)
                     } catch { print("estimated mask N=\(n) d=\(d): skipped — \(error)") }
                     if let json { try write(bench.records, to: json) }
                 }

@@ -18,8 +18,9 @@ def fmt_n(n):
 
 by = defaultdict(list)
 budget = [r for r in recs if r["mode"] == "budget"]
+estimates = [r for r in recs if r["mode"] == "estimate"]
 for r in recs:
-    if r["mode"] != "budget":
+    if r["mode"] not in ("budget", "estimate"):
         by[(r["headDim"], r["tokens"])].append(r)
 
 for d in sorted({k[0] for k in by}):
@@ -45,3 +46,17 @@ if budget:
         asked = float(note.split("asked ")[1].split(" ms")[0])
         pred = float(note.split("predicted ")[1].split(" ms")[0])
         print(f"| {fmt_n(r['tokens'])} | {r['headDim']} | {asked:.2f} | {r['density']:.4f} | {pred:.2f} / {r['msMedian']:.2f} | {r['msMedian'] / asked * 100:.0f}% |")
+
+if estimates:
+    print("\n### GPU skeleton estimator end to end (generated structured Q/K, 32/8 heads; estimation + sparse attention vs cuDNN dense)\n")
+    print("| N | d | mask | density | estimate ms | sparse ms | estimate + sparse ms | cuDNN dense ms | estimate / cuDNN | end to end vs cuDNN | output rel. err vs dense |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for e in estimates:
+        label = e["note"].split(" on generated")[0]
+        att = next((r for r in recs if r["mode"] == "estimated" and r["note"] == e["note"] and r["tokens"] == e["tokens"]), None)
+        cud = next((r for r in recs if r["impl"] == "cudnn" and r["tokens"] == e["tokens"] and r["headDim"] == e["headDim"]), None)
+        err = e["note"].split("rel err vs dense ")[1] if "rel err vs dense " in e["note"] else "-"
+        sp = att["msMedian"] if att else float("nan")
+        tot = e["msMedian"] + sp
+        c = cud["msMedian"] if cud else float("nan")
+        print(f"| {fmt_n(e['tokens'])} | {e['headDim']} | {label} | {e['density']:.4f} | {e['msMedian']:.3f} | {sp:.3f} | {tot:.3f} | {c:.3f} | {e['msMedian'] / c * 100:.1f}% | {c / tot:.2f}x | {err} |")

@@ -38,6 +38,16 @@ public final class GPUKernel: @unchecked Sendable {
     /// Launches on `stream` with `args` (each a value the kernel takes by value: UInt64 device
     /// pointers, Int32, Float). The argument pointers live for the duration of the call.
     public func launch(grid: (Int, Int, Int), stream: GPUStream, args: [KernelArgument]) throws {
+        try launch(grid: grid, threads: threads, sharedBytes: sharedBytes, stream: stream, args: args)
+    }
+
+    /// Launches with a block size and dynamic shared memory of this launch (≤ the size given at
+    /// load time, which set the function's limit).
+    public func launch(grid: (Int, Int, Int), threads: Int, sharedBytes: Int, stream: GPUStream, args: [KernelArgument]) throws {
+        guard sharedBytes <= self.sharedBytes else {
+            throw CUDAError.unsupported("\(compiled.name): launch asks \(sharedBytes) B shared memory, loaded for at most \(self.sharedBytes)")
+        }
+        guard grid.0 > 0, grid.1 > 0, grid.2 > 0 else { return }  // nothing to do
         let storage = args.map { $0.boxed() }
         defer { storage.forEach { $0.deallocate() } }
         var pointers: [UnsafeMutableRawPointer?] = storage.map { Optional($0) }
@@ -53,6 +63,7 @@ public final class GPUKernel: @unchecked Sendable {
 public enum KernelArgument {
     case pointer(UInt64)
     case int32(Int32)
+    case int64(Int64)
     case float(Float)
 
     public static func buffer(_ b: DeviceBuffer?) -> KernelArgument { .pointer(b?.pointer ?? 0) }
@@ -62,6 +73,7 @@ public enum KernelArgument {
         switch self {
         case .pointer(let v): p.storeBytes(of: v, as: UInt64.self)
         case .int32(let v): p.storeBytes(of: v, as: Int32.self)
+        case .int64(let v): p.storeBytes(of: v, as: Int64.self)
         case .float(let v): p.storeBytes(of: v, as: Float.self)
         }
         return p

@@ -1,0 +1,401 @@
+// Skeleton estimator, step 3: from estimated tile masses to the CSR block mask, on the GPU —
+// the twin of Threshold/ErrorBoundThreshold (with SkeletonEstimator's per-head calibration) and
+// Threshold/BudgetThreshold. Inputs: est[h][rowStart[I] + J], each (head, query block) row
+// normalised to 1. Output: rowOffsets[heads·queryBlocks + 1], keyBlocks[...] ascending.
+//
+// Error bound: each row is sorted once (always-kept tiles first, then mass descending, ties by
+// key block), with the running mass cum[pos]. The kept set for any ε is then a prefix: the
+// shortest one (at least the always-kept tiles) whose mass reaches 1 − ε. Calibration bisects
+// each head's internal ε' on held-out check rows: per check row, the prefix sums of its exact
+// tile masses in its block's sorted order make the true recall of any prefix one lookup.
+// Budget: one threshold τ over every head: a radix select (4 passes of 8 bits over the float
+// bits, which order like the values for non-negative floats) finds the K-th largest non-always
+// mass; ties at τ are taken in (head, query block, key block) order so the total is exact.
+
+#define SK_KEY_TILE 64
+
+SK_DEVICE int row_len(int qb, int n, int queryTile) { return (min(n, (qb + 1) * queryTile) - 1) / SK_KEY_TILE + 1; }
+SK_DEVICE bool always_kept(int kb, int len, int sink, int local) { return kb < sink || kb >= len - local; }
+SK_DEVICE int always_count(int len, int sink, int local) {
+    int c = min(sink, len);
+    for (int kb = max(0, len - local); kb < len; ++kb) c += kb >= sink ? 1 : 0;
+    return c;
+}
+
+// Block-wide exclusive scan of one int per thread (any blockDim ≤ 1024); returns the total too.
+SK_DEVICE int block_exclusive_scan(int x, int* total, int* scratch /* ≥ 32 ints */) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+    int incl = x;
+    for (int o = 1; o < 32; o *= 2) {
+        const int y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += y;
+    }
+    __syncthreads();
+    if (lane == 31) scratch[warp] = incl;
+    __syncthreads();
+    if (warp == 0) {
+        int w = lane < warps ? scratch[lane] : 0;
+        for (int o = 1; o < 32; o *= 2) {
+            const int y = __shfl_up_sync(0xffffffffu, w, o);
+            if (lane >= o) w += y;
+        }
+        if (lane < warps) scratch[lane] = w;  // inclusive per warp
+    }
+    __syncthreads();
+    const int before = warp > 0 ? scratch[warp - 1] : 0;
+    *total = scratch[warps - 1];
+    return before + incl - x;
+}
+
+// Shortest kept prefix: m ≥ nA with m == len or cum[m − 1] ≥ goal.
+SK_DEVICE int kept_prefix(const float* cum, int len, int nA, float goal) {
+    int lo = nA, hi = len;  // answer in [lo, hi]
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (mid > 0 && cum[mid - 1] >= goal) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+
+// ---- error bound ----------------------------------------------------------------------------
+
+// One CTA per (query block, head): bitonic sort of the row's (always-first, mass descending,
+// key block ascending) keys in shared memory (pow2 ≥ len u64s), then the running mass.
+extern "C" __global__ void __launch_bounds__(512)
+skeleton_sort_rows(const float* __restrict__ est, const int* __restrict__ rowStart, int* __restrict__ sortedIdx,
+                   float* __restrict__ cum, int n, int queryTile, int tilesPerHead, int sink, int local) {
+    extern __shared__ unsigned long long keys[];
+    __shared__ float fscratch[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int len = row_len(qb, n, queryTile);
+    int p2 = 1;
+    while (p2 < len) p2 *= 2;
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    for (int i = threadIdx.x; i < p2; i += blockDim.x) {
+        unsigned long long key = ~0ull;
+        if (i < len) {
+            const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + i]));
+            const unsigned hi = always_kept(i, len, sink, local) ? 0u : 0xffffffffu - bits;
+            key = ((unsigned long long)hi << 32) | (unsigned)i;
+        }
+        keys[i] = key;
+    }
+    __syncthreads();
+    for (int k = 2; k <= p2; k *= 2)
+        for (int j = k / 2; j > 0; j /= 2) {
+            for (int i = threadIdx.x; i < p2; i += blockDim.x) {
+                const int l = i ^ j;
+                if (l > i) {
+                    const unsigned long long a = keys[i], b = keys[l];
+                    const bool up = (i & k) == 0;
+                    if ((a > b) == up) { keys[i] = b; keys[l] = a; }
+                }
+            }
+            __syncthreads();
+        }
+    // running mass, in chunks of blockDim positions
+    float carry = 0.f;
+    for (int start = 0; start < len; start += blockDim.x) {
+        const int pos = start + threadIdx.x;
+        const int idx = pos < len ? (int)(keys[pos] & 0xffffffffu) : 0;
+        float x = pos < len ? fmaxf(0.f, est[base + idx]) : 0.f;
+        // inclusive float scan across the block
+        const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+        float incl = x;
+        for (int o = 1; o < 32; o *= 2) {
+            const float y = __shfl_up_sync(0xffffffffu, incl, o);
+            if (lane >= o) incl += y;
+        }
+        __syncthreads();
+        if (lane == 31) fscratch[warp] = incl;
+        __syncthreads();
+        float before = 0.f;
+        for (int w = 0; w < warp; ++w) before += fscratch[w];
+        float total = 0.f;
+        for (int w = 0; w < warps; ++w) total += fscratch[w];
+        if (pos < len) {
+            sortedIdx[base + pos] = idx;
+            cum[base + pos] = carry + before + incl;
+        }
+        carry += total;
+    }
+}
+
+// One CTA per (check row c, head): the check row's exact tile masses, in its block's sorted
+// order, as running sums: checkCum[h][checkStart[c] + pos].
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_check_prefix(const int* __restrict__ checkRow, const int* __restrict__ checkProbe, const long long* __restrict__ checkStart,
+                      long long checkPerHead, const int* __restrict__ rowStart, const int* __restrict__ sortedIdx,
+                      const float* __restrict__ tileLse2, const float* __restrict__ rowLse2, int probes, int keyTiles,
+                      float* __restrict__ checkCum, int n, int queryTile, int tilesPerHead) {
+    __shared__ float fscratch[32];
+    const int c = blockIdx.x, head = blockIdx.y;
+    const int r = checkRow[c], pi = checkProbe[c];
+    const int qb = r / queryTile;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    const float lse = rowLse2[(long long)head * probes + pi];
+    const float* tl = tileLse2 + ((long long)head * probes + pi) * keyTiles;
+    float* out = checkCum + (long long)head * checkPerHead + checkStart[c];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    float carry = 0.f;
+    for (int start = 0; start < len; start += blockDim.x) {
+        const int pos = start + threadIdx.x;
+        float x = 0.f;
+        if (pos < len) {
+            const int kb = sortedIdx[base + pos];
+            x = kb <= r / SK_KEY_TILE ? sk_exp2(tl[kb] - lse) : 0.f;
+        }
+        float incl = x;
+        for (int o = 1; o < 32; o *= 2) {
+            const float y = __shfl_up_sync(0xffffffffu, incl, o);
+            if (lane >= o) incl += y;
+        }
+        __syncthreads();
+        if (lane == 31) fscratch[warp] = incl;
+        __syncthreads();
+        float before = 0.f, total = 0.f;
+        for (int w = 0; w < warps; ++w) { if (w < warp) before += fscratch[w]; total += fscratch[w]; }
+        if (pos < len) out[pos] = carry + before + incl;
+        carry += total;
+    }
+}
+
+// One CTA per head: the calibrated internal ε' (SkeletonEstimator.calibratedEpsilon): the
+// largest ε' in [ε/256, min(0.9, 4ε)] (bisection on log ε', 12 steps) whose mask keeps, on the
+// held-out check rows, mean − z · sd / √count ≥ 1 − ε + margin. Writes epsOut[h], recallOut[h].
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_calibrate(const int* __restrict__ checkRow, const long long* __restrict__ checkStart, long long checkPerHead, int checks,
+                   const int* __restrict__ rowStart, const float* __restrict__ cum, const float* __restrict__ checkCum,
+                   float epsilon, float z, float margin, float* __restrict__ epsOut, float* __restrict__ recallOut,
+                   int n, int queryTile, int tilesPerHead, int sink, int local) {
+    __shared__ double rs[2][32];
+    __shared__ double result[2];
+    const int head = blockIdx.x;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    auto evaluate = [&](double e) {  // → result[0] = mean, result[1] = bound (all threads)
+        const float goal = (float)(1.0 - e);
+        double s1 = 0.0, s2 = 0.0;
+        for (int c = threadIdx.x; c < checks; c += blockDim.x) {
+            const int qb = checkRow[c] / queryTile;
+            const int len = row_len(qb, n, queryTile);
+            const long long base = (long long)head * tilesPerHead + rowStart[qb];
+            const int m = kept_prefix(cum + base, len, always_count(len, sink, local), goal);
+            const double rec = m > 0 ? (double)checkCum[(long long)head * checkPerHead + checkStart[c] + m - 1] : 0.0;
+            s1 += rec; s2 += rec * rec;
+        }
+        for (int o = 16; o > 0; o /= 2) { s1 += __shfl_xor_sync(0xffffffffu, s1, o); s2 += __shfl_xor_sync(0xffffffffu, s2, o); }
+        __syncthreads();
+        if (lane == 0) { rs[0][warp] = s1; rs[1][warp] = s2; }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double a = 0.0, b = 0.0;
+            for (int w = 0; w < warps; ++w) { a += rs[0][w]; b += rs[1][w]; }
+            const double cnt = (double)checks;
+            const double mean = a / cnt;
+            const double sd = cnt > 1 ? sqrt(fmax(0.0, (b - cnt * mean * mean) / (cnt - 1))) : 0.0;
+            result[0] = mean;
+            result[1] = mean - (double)z * sd / sqrt(cnt);
+        }
+        __syncthreads();
+    };
+    const double goal = fmin(1.0, 1.0 - (double)epsilon + (double)margin);
+    double lo = log(fmax((double)epsilon / 256.0, 1e-6)), hi = log(fmin(0.9, 4.0 * (double)epsilon));
+    double chosen, mean;
+    evaluate(exp(hi));
+    if (result[1] >= goal) { chosen = exp(hi); mean = result[0]; }
+    else {
+        evaluate(exp(lo));
+        if (result[1] < goal) { chosen = exp(lo); mean = result[0]; }
+        else {
+            for (int it = 0; it < 12; ++it) {
+                const double mid = 0.5 * (lo + hi);
+                evaluate(exp(mid));
+                if (result[1] >= goal) lo = mid; else hi = mid;
+            }
+            chosen = exp(lo);
+            evaluate(chosen);
+            mean = result[0];
+        }
+    }
+    if (threadIdx.x == 0) { epsOut[head] = (float)chosen; recallOut[head] = (float)mean; }
+}
+
+// Kept tiles per row for the error bound: count[h·QB + I] = kept prefix at ε'_h.
+extern "C" __global__ void skeleton_count_error_bound(const int* __restrict__ rowStart, const float* __restrict__ cum,
+                                                      const float* __restrict__ epsHead, int* __restrict__ count,
+                                                      int n, int queryTile, int queryBlocks, int heads, int tilesPerHead, int sink, int local) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= heads * queryBlocks) return;
+    const int head = r / queryBlocks, qb = r % queryBlocks;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    count[r] = kept_prefix(cum + base, len, always_count(len, sink, local), 1.f - epsHead[head]);
+}
+
+// Exclusive scan of `rows` ints into offsets[rows + 1] (one CTA of 1024 threads).
+extern "C" __global__ void __launch_bounds__(1024)
+skeleton_scan_rows(const int* __restrict__ count, int* __restrict__ offsets, int rows) {
+    __shared__ int scratch[32];
+    const int per = (rows + blockDim.x - 1) / blockDim.x;
+    const int begin = min(rows, (int)threadIdx.x * per), end = min(rows, begin + per);
+    int local = 0;
+    for (int i = begin; i < end; ++i) local += count[i];
+    int total;
+    int run = block_exclusive_scan(local, &total, scratch);
+    for (int i = begin; i < end; ++i) { offsets[i] = run; run += count[i]; }
+    if (threadIdx.x == 0) offsets[rows] = total;
+}
+
+// One CTA per (query block, head): marks the first count[row] sorted tiles and writes them in
+// ascending key-block order at keyBlocks[offsets[row]...]. Shared: len ints.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_fill_error_bound(const int* __restrict__ rowStart, const int* __restrict__ sortedIdx, const int* __restrict__ count,
+                          const int* __restrict__ offsets, int* __restrict__ keyBlocks, int n, int queryTile, int queryBlocks,
+                          int tilesPerHead) {
+    extern __shared__ int flag[];
+    __shared__ int scratch[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int row = head * queryBlocks + qb;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    for (int i = threadIdx.x; i < len; i += blockDim.x) flag[i] = 0;
+    __syncthreads();
+    const int m = count[row];
+    for (int i = threadIdx.x; i < m; i += blockDim.x) flag[sortedIdx[base + i]] = 1;
+    __syncthreads();
+    const int per = (len + blockDim.x - 1) / blockDim.x;
+    const int begin = min(len, (int)threadIdx.x * per), end = min(len, begin + per);
+    int local = 0;
+    for (int i = begin; i < end; ++i) local += flag[i];
+    int total;
+    int at = offsets[row] + block_exclusive_scan(local, &total, scratch);
+    for (int i = begin; i < end; ++i) if (flag[i]) keyBlocks[at++] = i;
+}
+
+// ---- budget ---------------------------------------------------------------------------------
+
+// state[0] = prefix bits fixed so far, state[1] = mask of those bits, state[2] = how many of the
+// remaining largest values are still to take, state[3] = mode (0 select, 1 keep all, 2 keep none).
+
+extern "C" __global__ void skeleton_budget_init(int* __restrict__ state, unsigned* __restrict__ hist, int take) {
+    if (threadIdx.x < 4) state[threadIdx.x] = threadIdx.x == 2 ? take : 0;
+    hist[threadIdx.x] = 0;  // 256 threads
+}
+
+// Histogram of the next 8-bit digit of every non-always mass whose higher bits match the prefix.
+// Grid (ceil(queryBlocks / 8), heads); 256 threads; shared 256 bins, flushed where non-zero.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_budget_hist(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
+                     unsigned* __restrict__ hist, int shift, int n, int queryTile, int queryBlocks, int tilesPerHead, int sink, int local) {
+    __shared__ unsigned bins[256];
+    bins[threadIdx.x] = 0;
+    __syncthreads();
+    const unsigned prefix = (unsigned)state[0], mask = (unsigned)state[1];
+    const int head = blockIdx.y;
+    for (int qb = blockIdx.x * 8; qb < min(queryBlocks, blockIdx.x * 8 + 8); ++qb) {
+        const int len = row_len(qb, n, queryTile);
+        const long long base = (long long)head * tilesPerHead + rowStart[qb];
+        for (int kb = threadIdx.x; kb < len; kb += blockDim.x) {
+            if (always_kept(kb, len, sink, local)) continue;
+            const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
+            if ((bits & mask) == prefix) atomicAdd(&bins[(bits >> shift) & 255u], 1u);
+        }
+    }
+    __syncthreads();
+    if (bins[threadIdx.x]) atomicAdd(&hist[threadIdx.x], bins[threadIdx.x]);
+}
+
+// One thread: picks the digit where the count from the top reaches the remaining K; clears hist.
+extern "C" __global__ void skeleton_budget_pick(unsigned* __restrict__ hist, int* __restrict__ state, int shift) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    if (state[3] != 0) { for (int b = 0; b < 256; ++b) hist[b] = 0; return; }
+    unsigned long long total = 0;
+    for (int b = 0; b < 256; ++b) total += hist[b];
+    long long need = state[2];
+    if (shift == 24) {  // first pass: the whole candidate set is in the histogram
+        if (need <= 0) state[3] = 2;
+        else if ((unsigned long long)need >= total) state[3] = 1;
+    }
+    if (state[3] == 0) {
+        for (int b = 255; b >= 0; --b) {
+            if ((long long)hist[b] >= need) {
+                state[0] = (int)((unsigned)state[0] | ((unsigned)b << shift));
+                state[1] = (int)((unsigned)state[1] | (255u << shift));
+                state[2] = (int)need;
+                break;
+            }
+            need -= hist[b];
+        }
+    }
+    for (int b = 0; b < 256; ++b) hist[b] = 0;
+}
+
+// Per row: kept tiles other than ties (always + above τ), and ties (== τ) among non-always.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_budget_count(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
+                      int* __restrict__ count, int* __restrict__ ties, int n, int queryTile, int queryBlocks, int tilesPerHead,
+                      int sink, int local) {
+    __shared__ int scratch[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    const unsigned tau = (unsigned)state[0];
+    const int mode = state[3];
+    int kept = 0, tie = 0;
+    for (int kb = threadIdx.x; kb < len; kb += blockDim.x) {
+        if (always_kept(kb, len, sink, local) || mode == 1) { kept++; continue; }
+        if (mode == 2) continue;
+        const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
+        if (bits > tau) kept++;
+        else if (bits == tau) tie++;
+    }
+    int t1, t2;
+    block_exclusive_scan(kept, &t1, scratch);
+    block_exclusive_scan(tie, &t2, scratch);
+    if (threadIdx.x == 0) { count[head * queryBlocks + qb] = t1; ties[head * queryBlocks + qb] = t2; }
+}
+
+// count[row] += the ties this row takes: the first state[2] ties in row order are kept.
+extern "C" __global__ void skeleton_budget_add_ties(int* __restrict__ count, const int* __restrict__ ties,
+                                                   const int* __restrict__ tieOffset, const int* __restrict__ state, int rows) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows || state[3] != 0) return;
+    count[r] += max(0, min(ties[r], state[2] - tieOffset[r]));
+}
+
+// One CTA per (query block, head): writes the kept tiles ascending (ties by key-block order).
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_fill_budget(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
+                     const int* __restrict__ tieOffset, const int* __restrict__ offsets, int* __restrict__ keyBlocks,
+                     int n, int queryTile, int queryBlocks, int tilesPerHead, int sink, int local) {
+    __shared__ int scratch[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int row = head * queryBlocks + qb;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    const unsigned tau = (unsigned)state[0];
+    const int mode = state[3], takeTies = state[2];
+    const int per = (len + blockDim.x - 1) / blockDim.x;
+    const int begin = min(len, (int)threadIdx.x * per), end = min(len, begin + per);
+    int myTies = 0;
+    for (int kb = begin; kb < end; ++kb)
+        if (mode == 0 && !always_kept(kb, len, sink, local) && __float_as_uint(fmaxf(0.f, est[base + kb])) == tau) myTies++;
+    int total;
+    const int tieBefore = tieOffset[row] + block_exclusive_scan(myTies, &total, scratch);
+    // two walks over the same tiles in the same order: count, then write at the row's offset
+    auto kept = [&](int kb, int& tieRank) -> bool {
+        if (always_kept(kb, len, sink, local) || mode == 1) return true;
+        if (mode != 0) return false;
+        const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
+        if (bits > tau) return true;
+        return bits == tau && tieRank++ < takeTies;
+    };
+    int keep = 0, tieRank = tieBefore;
+    for (int kb = begin; kb < end; ++kb) keep += kept(kb, tieRank) ? 1 : 0;
+    int at = offsets[row] + block_exclusive_scan(keep, &total, scratch);
+    tieRank = tieBefore;
+    for (int kb = begin; kb < end; ++kb) {
+        if (kept(kb, tieRank)) keyBlocks[at++] = kb;
+    }
+}
