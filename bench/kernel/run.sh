@@ -3,7 +3,7 @@
 # (every kernel variant, wgmma included), then times the kernels side by side in ONE run:
 # dense 8K/32K/128K and strided sparse masks 0.2/0.1/0.05/0.02 at each N, d = 128 bf16 32/8 heads,
 # for each kernel in SK_KERNELS (SK_FLASH_KERNEL values: mma = the v3 default, wgmma = not persistent,
-# wgmma-minb1 = persistent without register cap, auto = the default),
+# wgmma-s2 = persistent with 2 K/V stages, auto = the default),
 # plus d = 64 / 256 at 32K, plus cuDNN and PyTorch flash (torch_sdpa.py) on the same shapes.
 # Under $OUT (at most 8 files come back): check.txt, bench.txt (all other logs), ours-<kernel>.json,
 # torch.json, table.md; the side-by-side table (bench/kernel/table.py) is printed last.
@@ -16,7 +16,7 @@ OUT=${OUT:-/tmp/kernel-out}; mkdir -p "$OUT"
 gzip -dc .carry-kernel/skeleton.gz > /tmp/sk && chmod +x /tmp/sk
 BIN=/tmp/sk
 export SKELETON_CACHE=/tmp/skeleton-cache PYTHONUNBUFFERED=1
-KERNELS=${SK_KERNELS:-mma wgmma wgmma-minb1 auto}
+KERNELS=${SK_KERNELS:-mma wgmma wgmma-s2 auto}
 TOKENS=${SK_TOKENS:-8K,32K,128K}
 SEC=${SK_SECONDS:-0.5}
 started=$(date +%s)

@@ -8,9 +8,10 @@ import SparseSkeleton
 ///   tiles (warps = blockM / (16 · warpTiles)); shared memory Q + one K + one V tile:
 ///   (blockM + 2 · blockN) · d · 2 bytes.
 /// - `.wgmma`: Hopper (sm_90a) warpgroup-MMA kernel, one warpgroup (4 warps) per 64 query rows,
-///   two K/V stages; `persistent` = a grid of resident CTAs walking (query block, head) items
-///   longest first, prefetching the next item's Q and first tile (two Q buffers). Shared memory
-///   (qBuffers · blockM + 4 · blockN) · d · 2 + 1024 (alignment) bytes.
+///   `stages` (2–4) K/V tiles resident or in flight; `persistent` = a grid of resident CTAs walking
+///   (query block, head) items longest first, loading the next item's Q and first tiles while the
+///   current item runs (two Q buffers). Shared memory (qBuffers · blockM + 2 · stages · blockN) ·
+///   d · 2 + 1024 (alignment) bytes.
 /// `blockM` × `blockN` must equal the mask's query × key tile (the CSR indexes those tiles).
 public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     public enum Family: String, Sendable { case mma, wgmma }
@@ -23,12 +24,13 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     public let dtype: DType
     public let family: Family
     public let persistent: Bool
+    public let stages: Int
 
     /// Shared memory a block may take on the H100 / H200 (227 KiB).
     public static let hopperSharedLimit = 227 * 1024
 
     public init(headDim: Int, blockM: Int, blockN: Int, warpTiles: Int = 1, minBlocksPerSM: Int = 1, dtype: DType,
-                family: Family = .mma, persistent: Bool = false) throws {
+                family: Family = .mma, persistent: Bool = false, stages: Int = 2) throws {
         guard SkeletonError.supportedHeadDims.contains(headDim) else { throw SkeletonError.unsupportedHeadDim(headDim) }
         guard dtype != .f32 else { throw CUDAError.unsupported("the attention kernel takes f16 or bf16 tensors, not f32") }
         for t in [blockM, blockN] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
@@ -37,40 +39,49 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
             guard [1, 2].contains(warpTiles), blockM % (16 * warpTiles) == 0 else {
                 throw CUDAError.unsupported("warpTiles \(warpTiles) with blockM \(blockM)")
             }
-            guard !persistent else { throw CUDAError.unsupported("the mma.sync kernel has no persistent grid") }
+            guard !persistent, stages == 2 else { throw CUDAError.unsupported("the mma.sync kernel has no persistent grid and one K/V stage pair") }
         case .wgmma:
-            guard warpTiles == 1, [64, 128].contains(blockM), [64, 128].contains(blockN), [64, 128, 256].contains(headDim) else {
-                throw CUDAError.unsupported("wgmma kernel: blockM and blockN 64 or 128, d 64/128/256, one tile per warpgroup")
+            guard warpTiles == 1, [64, 128].contains(blockM), [64, 128].contains(blockN), [64, 128, 256].contains(headDim), (2...4).contains(stages) else {
+                throw CUDAError.unsupported("wgmma kernel: blockM and blockN 64 or 128, d 64/128/256, one tile per warpgroup, 2–4 stages")
             }
         }
         self.headDim = headDim; self.blockM = blockM; self.blockN = blockN
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
-        self.family = family; self.persistent = persistent
+        self.family = family; self.persistent = persistent; self.stages = stages
         if family == .wgmma, sharedBytes > Self.hopperSharedLimit {
             throw CUDAError.unsupported("wgmma kernel \(self) needs \(sharedBytes) B shared memory (limit \(Self.hopperSharedLimit))")
         }
     }
 
-    /// The default kernel for a mask geometry, as measured on the H100 (bench/NOTES.md, v4):
-    /// - the wgmma kernel, persistent when its two Q buffers fit (all but d = 256 with 128-row
-    ///   tiles), with a 2-blocks-per-SM register cap at d = 64 (126 registers, no spills);
-    /// - else (128×128 tiles at d = 256) the mma.sync kernel (v2/v3 layout).
+    /// The default kernel for a mask geometry, as measured on the H100 (bench/NOTES.md, v4.2):
+    /// - d ≤ 128 with 128-row tiles: the wgmma kernel; d = 128 persistent with as many K/V stages
+    ///   (≤ 4) as fit (dense 380 TFLOP/s at 32K, the best sparse rates); d = 64 one item per CTA,
+    ///   2 CTAs per SM (≤ 128 registers, no spills: 372 dense, where the persistent one ran 324);
+    /// - d = 256: the wgmma kernel, one item per CTA, 2 stages (its two Q buffers do not fit);
+    /// - anything the wgmma kernel cannot take (d = 256 at 128×128) the mma.sync kernel (v2/v3).
     /// `SK_FLASH_KERNEL` (environment) overrides, for side-by-side timing in one run: `mma` (the
-    /// v3 default), `wgmma` (not persistent), `wgmma-minb1` (persistent, no register cap). On a GPU
-    /// without wgmma (not sm_90a) `SparseFlashAttention` runs `portable` instead.
+    /// v3 default), `wgmma` (one item per CTA, 2 stages), `wgmma-s2` (persistent, 2 stages). On a
+    /// GPU without wgmma (not sm_90a) `SparseFlashAttention` runs `portable` instead.
     public static func `default`(headDim: Int, geometry: TileGeometry, dtype: DType) throws -> FlashKernelTraits {
         let mma = try mmaDefault(headDim: headDim, geometry: geometry, dtype: dtype)
         let choice = environment("SK_FLASH_KERNEL") ?? "auto"
         if choice == "mma" { return mma }
-        func wg(_ persistent: Bool, _ minBlocks: Int) -> FlashKernelTraits? {
-            try? FlashKernelTraits(headDim: headDim, blockM: geometry.queryTile, blockN: geometry.keyTile, minBlocksPerSM: minBlocks,
-                                   dtype: dtype, family: .wgmma, persistent: persistent)
-        }
         let capped = headDim == 64 && geometry.queryTile == 128 ? 2 : 1
+        func wg(_ persistent: Bool, _ stages: [Int]) -> FlashKernelTraits? {
+            for st in stages {
+                guard let t = try? FlashKernelTraits(headDim: headDim, blockM: geometry.queryTile, blockN: geometry.keyTile,
+                                                     minBlocksPerSM: capped, dtype: dtype, family: .wgmma, persistent: persistent, stages: st)
+                else { continue }
+                if t.sharedBytes * capped <= 228 * 1024 - 1024 * capped { return t }
+            }
+            return nil
+        }
         switch choice {
-        case "wgmma": return wg(false, 1) ?? mma
-        case "wgmma-minb1": return wg(true, 1) ?? wg(false, 1) ?? mma
-        default: return wg(true, capped) ?? wg(false, 1) ?? mma
+        case "wgmma": return wg(false, [2]) ?? mma
+        case "wgmma-s2": return wg(true, [2]) ?? wg(false, [2]) ?? mma
+        default:
+            if headDim == 64 && geometry.queryTile == 128 { return wg(false, [2]) ?? mma }
+            return wg(true, [4, 3, 2]) ?? wg(false, [2]) ?? mma
         }
     }
 
@@ -95,7 +106,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     public var sharedBytes: Int {
         switch family {
         case .mma: return (blockM + 2 * blockN) * headDim * 2
-        case .wgmma: return ((persistent ? 2 : 1) * blockM + 4 * blockN) * headDim * 2 + 1024
+        case .wgmma: return ((persistent ? 2 : 1) * blockM + 2 * stages * blockN) * headDim * 2 + 1024
         }
     }
 
@@ -104,7 +115,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                  "SK_MIN_BLOCKS": "\(minBlocksPerSM)", "SK_BF16": dtype == .bf16 ? "1" : "0"]
         switch family {
         case .mma: d["SK_WARP_MT"] = "\(warpTiles)"
-        case .wgmma: d["SK_WGMMA"] = "1"; d["SK_PERSISTENT"] = persistent ? "1" : "0"
+        case .wgmma: d["SK_WGMMA"] = "1"; d["SK_PERSISTENT"] = persistent ? "1" : "0"; d["SK_STAGES"] = "\(stages)"
         }
         return d
     }
@@ -114,7 +125,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         case .mma:
             return "\(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w mt\(warpTiles)" + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
         case .wgmma:
-            return "wgmma \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w" + (persistent ? " persistent" : "")
+            return "wgmma \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w" + (persistent ? " persistent" : "") + (stages != 2 ? " s\(stages)" : "")
                 + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
         }
     }
@@ -149,8 +160,13 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16, family: .wgmma) { out.append(t) }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma) { out.append(t) }
-        for dt in [DType.bf16, .f16] {  // the d = 64 default
-            if let t = try? FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: dt, family: .wgmma, persistent: true) { out.append(t) }
+        for dt in [DType.bf16, .f16] {  // the defaults (4-stage persistent; d = 64 capped at 2 blocks per SM)
+            for d in [64, 128, 256] {
+                for m in [64, 128] {
+                    if let t = try? FlashKernelTraits.default(headDim: d, geometry: TileGeometry(tokens: 4096, queryTile: m, keyTile: 64), dtype: dt),
+                       !out.contains(t) { out.append(t) }
+                }
+            }
         }
         return out
     }

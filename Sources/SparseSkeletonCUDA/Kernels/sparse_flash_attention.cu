@@ -26,13 +26,13 @@
 // Shared tiles [rows, D] are stored as D/64 column blocks of [rows][64] 16-bit values (128-byte
 // rows) with the 128-byte swizzle (16-byte chunk c of row r at c ^ (r & 7)): the canonical
 // wgmma SWIZZLE_128B layout, so K-major (Q, K) and MN-major (V) descriptors address them directly.
-// Pipeline: two K/V stages; all threads load tile J+1 with cp.async while tile J is computed
-// (no producer warp, no TMA yet). SK_PERSISTENT = 1: a persistent grid whose CTAs walk the
+// Pipeline: SK_STAGES (2–4) K/V stages; all threads load tiles J+1 … J+STAGES−1 with cp.async
+// while tile J is computed (no producer warp, no TMA yet). SK_PERSISTENT = 1: a persistent grid whose CTAs walk the
 // (query block, head) items longest first and load the next item's Q and first K/V tile during
 // the current item's last tile (two Q buffers).
 //
 // Compile-time traits (-D): SK_WGMMA = 1, SK_HEAD_DIM 64/128/256, SK_BLOCK_M 64/128,
-// SK_BLOCK_N 64/128, SK_MIN_BLOCKS (__launch_bounds__), SK_PERSISTENT, SK_BF16.
+// SK_BLOCK_N 64/128, SK_STAGES, SK_MIN_BLOCKS (__launch_bounds__), SK_PERSISTENT, SK_BF16.
 
 #ifndef SK_HEAD_DIM
 #define SK_HEAD_DIM 128
@@ -61,7 +61,11 @@ constexpr int BN = SK_BLOCK_N;
 constexpr int GROUPS = BM / 64;        // warpgroups per CTA
 constexpr int THREADS = GROUPS * 128;
 constexpr int CHUNKS = D / 8;          // 16-byte chunks per row
-constexpr int STAGES = 2;
+#ifndef SK_STAGES
+#define SK_STAGES 2
+#endif
+constexpr int STAGES = SK_STAGES;  // K/V tiles resident or in flight
+static_assert(STAGES >= 2 && STAGES <= 4, "2 to 4 K/V stages");
 constexpr int Q_BUFFERS = SK_PERSISTENT ? 2 : 1;
 
 static_assert(BM == 64 || BM == 128, "BM must be 64 or 128 (one wgmma m64 tile per warpgroup)");
@@ -165,33 +169,29 @@ SK_DEVICE void mma_o(float (&o)[D / 8][4], const u32 (&a)[4], u64 b) {
 // One work item = one (query block, head); items are numbered longest rows first:
 // t -> query block qBlocks - 1 - t / qHeads, head t % qHeads.
 struct WorkItem {
-    int qb, head, begin, count, kb0, kb1;  // kb0 / kb1: the row's first two key blocks
+    int qb, head, begin, count;
 };
-SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* __restrict__ rowOffsets,
-                             const int* __restrict__ keyBlocks) {
+SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* __restrict__ rowOffsets) {
     WorkItem w;
     w.qb = qBlocks - 1 - t / qHeads;
     w.head = t % qHeads;
     w.begin = 0;
     w.count = (min((w.qb + 1) * BM, n) - 1) / BN + 1;  // every causal key block (dense)
-    w.kb0 = 0;
-    w.kb1 = 1;
     if (rowOffsets != nullptr) {
         const int r = w.head * qBlocks + w.qb;
         w.begin = rowOffsets[r];
         w.count = rowOffsets[r + 1] - w.begin;
-        if (w.count > 0) w.kb0 = keyBlocks[w.begin];
-        if (w.count > 1) w.kb1 = keyBlocks[w.begin + 1];
     }
     return w;
 }
 
 // Grid: (min(items, resident CTAs), 1, 1) with SK_PERSISTENT = 1 (CTA c takes item r·G + c in
 // even rounds r and r·G + G − 1 − c in odd ones, G = gridDim.x: a snake over the longest-first
-// order, so every CTA gets about the same number of tiles; the next item's Q is loaded from the current item's third-last
-// tile on, its first K/V tile during the current item's last tile, so short sparse rows do not pay
-// an exposed prologue), else (items, 1, 1) (one item per CTA).
-// Key-block indices are read two tiles ahead, so no CSR load sits on the critical path.
+// order, so every CTA gets about the same number of tiles), else (items, 1, 1) (one item per CTA).
+// Loads: a producer position walks the flat stream of K/V tiles — the current item's, then the
+// next item's (whose Q joins its first tile's commit group) — keeping up to STAGES tiles resident
+// or in flight (slot = flat tile number % STAGES), one cp.async group per tile; so a short sparse
+// row's prologue and the memory latency of tiles that miss L2 overlap the tiles before them.
 extern "C" __global__ void __launch_bounds__(THREADS, SK_MIN_BLOCKS)
 sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __restrict__ v,
                  u16* __restrict__ o, float* __restrict__ lse,
@@ -215,29 +215,49 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
 
     int t = blockIdx.x, round = 0;
     if (t >= items) return;
-    WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks);
+    WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets);
 
-    // loads of item w: its Q into buffer qbuf, key block kb into K/V stage st
-    auto load_q = [&](const WorkItem& w, int qbuf) {
-        load_tile<BM>(sQ0 + qbuf * Q_BYTES, q + (long long)w.head * D, w.qb * BM, n, strideQ);
+    // loads: the Q rows of (query block qb, head) into Q buffer b; key block kb of a head's K/V into stage st
+    auto load_q = [&](int head, int qb, int b) {
+        load_tile<BM>(sQ0 + b * Q_BYTES, q + (long long)head * D, qb * BM, n, strideQ);
     };
-    auto load_kv = [&](const WorkItem& w, int kb, int st) {
-        const long long off = (long long)(w.head / groupSize) * D;
+    auto load_kv = [&](int head, int kb, int st) {
+        const long long off = (long long)(head / groupSize) * D;
         load_tile<BN>(sK0 + st * KV_BYTES, k + off, kb * BN, n, strideKV);
         load_tile<BN>(sV0 + st * KV_BYTES, v + off, kb * BN, n, strideKV);
     };
 
-    int stage = 0, qbuf = 0;  // invariant: the next tile to compute sits in `stage`, its Q in `qbuf`
-    load_q(cur, 0);
-    if (cur.count > 0) load_kv(cur, cur.kb0, 0);
-    sk_cp_async_commit();
+    int issued = 0, consumed = 0;  // flat tile numbers: tiles whose loads were issued / computed
+    int pIdx = 0;                  // producer: next tile index of cur (pOnNext false) or of nxt
+    bool pOnNext = false;
+    bool loadCurQ = true;          // cur's Q still to be loaded with its first tile
+    int qbuf = 0;                  // cur's Q buffer
+    auto produce = [&](const WorkItem& cw, const WorkItem& nw, bool hasNext) {
+        while (issued - consumed < STAGES) {
+            const bool onNext = pOnNext;
+            const int wCount = onNext ? nw.count : cw.count;
+            if (pIdx >= wCount) {
+                if (!onNext && hasNext) { pOnNext = true; pIdx = 0; continue; }
+                break;  // at most one item ahead: the Q buffers hold two items
+            }
+            const int wHead = onNext ? nw.head : cw.head, wBegin = onNext ? nw.begin : cw.begin;
+            if (pIdx == 0 && (onNext || loadCurQ)) {
+                load_q(wHead, onNext ? nw.qb : cw.qb, onNext ? qbuf ^ 1 : qbuf);
+                if (!onNext) loadCurQ = false;
+            }
+            load_kv(wHead, sparse ? keyBlocks[wBegin + pIdx] : pIdx, issued % STAGES);
+            sk_cp_async_commit();
+            ++issued;
+            ++pIdx;
+        }
+    };
 
     while (true) {
         const int G = (int)gridDim.x;
         const int tn = (round + 1) * G + (((round + 1) & 1) ? G - 1 - (int)blockIdx.x : (int)blockIdx.x);
         const bool hasNext = SK_PERSISTENT && tn < items;
         WorkItem nxt = cur;
-        if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets, keyBlocks);
+        if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets);
 
         float accO[D / 8][4];
 #pragma unroll
@@ -248,38 +268,20 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
         const int row0 = cur.qb * BM + group * 64 + warp * 16 + lane / 4;  // this thread's rows: row0, row0 + 8
         const u32 qAddr = sQ0 + qbuf * Q_BYTES + group * 64 * 128;      // this warpgroup's 64 rows
 
-        if (cur.count == 0 && hasNext) {  // nothing to compute: start the next item's loads now
-            load_q(nxt, qbuf ^ 1);
-            if (nxt.count > 0) load_kv(nxt, nxt.kb0, stage);
-            sk_cp_async_commit();
-        }
-        // cp.async groups, in commit order: one per iteration (tile i+1, or the next item's first
-        // tile, or empty), plus the next item's Q as its own group right after iteration qAt's.
-        // Tile i's group is the youngest-but-one, or youngest-but-two in iterations qAt and qAt+1
-        // (the Q group then sits between), so Q has two tiles' time to arrive.
-        const int qAt = max(0, cur.count - 3);
-        int kbI = cur.kb0, kbI1 = cur.kb1;
         for (int i = 0; i < cur.count; ++i) {
-            const int kb = kbI;
-            int kbI2 = i + 2;  // read now, used next iteration
-            if (sparse && i + 2 < cur.count) kbI2 = keyBlocks[cur.begin + i + 2];
-            if (i + 1 < cur.count) {
-                load_kv(cur, kbI1, stage ^ 1);
-            } else if (hasNext && nxt.count > 0) {  // last tile of this row: the next item's first tile
-                load_kv(nxt, nxt.kb0, stage ^ 1);
+            const int kb = sparse ? keyBlocks[cur.begin + i] : i;
+            produce(cur, nxt, hasNext);
+            // tile i's group (with cur's Q for i = 0) is followed by issued - consumed - 1 groups
+            switch (issued - consumed - 1) {
+                case 0: sk_cp_async_wait<0>(); break;
+                case 1: sk_cp_async_wait<1>(); break;
+                case 2: sk_cp_async_wait<2>(); break;
+                default: sk_cp_async_wait<3>(); break;
             }
-            sk_cp_async_commit();
-            if (hasNext && i == qAt) {
-                load_q(nxt, qbuf ^ 1);
-                sk_cp_async_commit();
-            }
-            if (hasNext && (i == qAt || i == qAt + 1)) sk_cp_async_wait<2>();
-            else sk_cp_async_wait<1>();  // this thread's copies of tile i (and this item's Q) landed
-            kbI = kbI1;
-            kbI1 = kbI2;
             fence_proxy_async();
-            __syncthreads();        // everyone's copies landed and are visible to the tensor cores
+            __syncthreads();  // everyone's copies landed and are visible to the tensor cores
 
+            const int stage = consumed % STAGES;
             const u32 kAddr = sK0 + stage * KV_BYTES, vAddr = sV0 + stage * KV_BYTES;
             // ---- S = Q K^T ----
             float s[BN / 8][4];
@@ -349,7 +351,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
             wg_commit();
             wg_wait<0>();
             __syncthreads();  // every warpgroup finished reading this stage before it is refilled
-            stage ^= 1;
+            ++consumed;
         }
         // ---- epilogue: O /= l, LSE ----
 #pragma unroll
@@ -374,6 +376,12 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
         ++round;
         cur = nxt;
         qbuf ^= 1;
+        if (pOnNext) {
+            pOnNext = false;  // the producer is already inside the new cur (its Q is loading)
+        } else {
+            pIdx = 0;  // it never reached it (the old cur was empty): start it, Q first
+            loadCurQ = true;
+        }
     }
     sk_cp_async_wait<0>();
 }

@@ -74,8 +74,8 @@ enum AttentionCheck {
                                             traits: try FlashKernelTraits(headDim: 256, blockM: 128, blockN: 64, dtype: .f16), mask: mask))
         }
         // the wgmma (sm_90a) kernel, the default on Hopper: the same sweep, tiles alternating
-        // 64×64 / 128×64, plain and persistent alternating (persistent grids capped at 5 CTAs so
-        // that every CTA walks several items, empty sparse rows included)
+        // 64×64 / 128×64, plain and persistent alternating (persistent: 4 K/V stages where they fit,
+        // grids capped at 5 CTAs so that every CTA walks several items, empty sparse rows included)
         i = 0
         for dtype in [DType.bf16, .f16] {
             for d in [64, 128, 256] {
@@ -84,7 +84,10 @@ enum AttentionCheck {
                         let m = i % 2 == 0 ? 64 : 128
                         let persistent = (i / 2) % 2 == 0
                         let t: FlashKernelTraits
-                        if let p = try? FlashKernelTraits(headDim: d, blockM: m, blockN: 64, dtype: dtype, family: .wgmma, persistent: persistent) {
+                        if let p = try? FlashKernelTraits(headDim: d, blockM: m, blockN: 64, dtype: dtype, family: .wgmma, persistent: persistent,
+                                                          stages: persistent ? 4 : 2) {
+                            t = p
+                        } else if let p = try? FlashKernelTraits(headDim: d, blockM: m, blockN: 64, dtype: dtype, family: .wgmma, persistent: persistent) {
                             t = p
                         } else {
                             t = try FlashKernelTraits(headDim: d, blockM: m, blockN: 64, dtype: dtype, family: .wgmma)
@@ -107,9 +110,17 @@ enum AttentionCheck {
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16, family: .wgmma), mask: mask))
             cases.append(AttentionCheckCase(dtype: .bf16, tokens: 800, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
+                                            traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma, persistent: true, stages: 4), mask: mask))
+            cases.append(AttentionCheckCase(dtype: .f16, tokens: 1200, queryHeads: 4, kvHeads: 2,
+                                            traits: try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, dtype: .f16, family: .wgmma, persistent: true, stages: 3),
+                                            mask: mask, gridCap: 6))
             cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1300, queryHeads: 8, kvHeads: 4,
-                                            traits: try FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma, persistent: true),
+                                            traits: try FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma, persistent: true, stages: 4),
                                             mask: mask, gridCap: 4))
+            cases.append(AttentionCheckCase(dtype: .f16, tokens: 1000, queryHeads: 8, kvHeads: 2,  // the d = 64 default
+                                            traits: try FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .f16, family: .wgmma),
+                                            mask: mask))
             cases.append(AttentionCheckCase(dtype: .f16, tokens: 2100, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 64, blockM: 64, blockN: 64, dtype: .f16, family: .wgmma, persistent: true), mask: mask,
                                             gridCap: 3))
