@@ -63,7 +63,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     public static let fitSource = "skeleton_fit.cu"
     public static let maskSource = "skeleton_mask.cu"
     public static let fitEntries = ["skeleton_ipf_strided", "skeleton_ipf_tail_z", "skeleton_ipf_tail_den", "skeleton_ipf_finish_h",
-                                    "skeleton_ipf_update", "skeleton_fill_f32", "skeleton_prefix_s", "skeleton_tile_masses"]
+                                    "skeleton_ipf_update", "skeleton_fill_f32", "skeleton_prefix_s", "skeleton_tile_product", "skeleton_tile_masses"]
     public static let maskEntries = ["skeleton_sort_rows", "skeleton_check_prefix", "skeleton_calibrate", "skeleton_count_error_bound",
                                      "skeleton_scan_rows", "skeleton_fill_error_bound", "skeleton_budget_init", "skeleton_budget_hist",
                                      "skeleton_budget_pick", "skeleton_budget_count", "skeleton_budget_add_ties", "skeleton_fill_budget"]
@@ -76,23 +76,28 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     /// Every compile this estimator does for one head dim and dtype (the CI compile test runs it).
     public static func compileAll(compiler: KernelCompiler, arch: String, headDim: Int, dtype: DType) throws -> [CompiledKernel] {
         var out: [CompiledKernel] = []
-        for pass in [1, 2] {
-            out.append(try compiler.compile(name: "skeleton_probe_pass\(pass)[d\(headDim) \(dtype.rawValue)]", entry: "skeleton_probe_pass",
+        for (pass, heads) in [(1, 1), (1, 2), (1, 4), (2, 1), (2, 2)] {
+            out.append(try compiler.compile(name: "skeleton_probe_pass\(pass)[h\(heads) d\(headDim) \(dtype.rawValue)]", entry: "skeleton_probe_pass",
                                             source: source(probeSource), arch: arch,
-                                            defines: ["SK_HEAD_DIM": "\(headDim)", "SK_PROBE_PASS": "\(pass)", "SK_BF16": dtype == .bf16 ? "1" : "0"]))
+                                            defines: probeDefines(pass: pass, heads: heads, headDim: headDim, dtype: dtype)))
         }
         out.append(try compiler.compile(name: "skeleton_fit", entry: fitEntries[0], source: source(fitSource), arch: arch, defines: [:]))
         out.append(try compiler.compile(name: "skeleton_mask", entry: maskEntries[0], source: source(maskSource), arch: arch, defines: [:]))
         return out
     }
 
-    private func probeKernel(pass: Int, headDim: Int, dtype: DType, sharedBytes: Int) throws -> GPUKernel {
-        let key = "\(pass) \(headDim) \(dtype.rawValue) \(sharedBytes)"
+    static func probeDefines(pass: Int, heads: Int, headDim: Int, dtype: DType) -> [String: String] {
+        ["SK_HEAD_DIM": "\(headDim)", "SK_PROBE_PASS": "\(pass)", "SK_PROBE_HEADS": "\(heads)", "SK_BF16": dtype == .bf16 ? "1" : "0"]
+    }
+
+    private func probeKernel(pass: Int, heads: Int, headDim: Int, dtype: DType, sharedBytes: Int,
+                             entry: String = "skeleton_probe_pass", threads: Int? = nil) throws -> GPUKernel {
+        let key = "\(pass) \(heads) \(headDim) \(dtype.rawValue) \(sharedBytes) \(entry)"
         if let k = probeKernels[key] { return k }
-        let c = try compiler.compile(name: "skeleton_probe_pass\(pass)[d\(headDim) \(dtype.rawValue)]", entry: "skeleton_probe_pass",
+        let c = try compiler.compile(name: "skeleton_probe_pass\(pass)[h\(heads) d\(headDim) \(dtype.rawValue)]", entry: "skeleton_probe_pass",
                                      source: Self.source(Self.probeSource), arch: device.arch,
-                                     defines: ["SK_HEAD_DIM": "\(headDim)", "SK_PROBE_PASS": "\(pass)", "SK_BF16": dtype == .bf16 ? "1" : "0"])
-        let k = try GPUKernel(device: device, compiled: c, threads: 128, sharedBytes: sharedBytes)
+                                     defines: Self.probeDefines(pass: pass, heads: heads, headDim: headDim, dtype: dtype)).entry(entry)
+        let k = try GPUKernel(device: device, compiled: c, threads: threads ?? (heads > 2 ? 256 : 128), sharedBytes: sharedBytes)
         probeKernels[key] = k
         return k
     }
@@ -241,26 +246,50 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             try fill.launch(grid: ((count + 255) / 256, 1, 1), stream: stream, args: [.buffer(buf), .float(value), .int64(Int64(count))])
         }
 
-        // 1. probes
-        let qkBytes = (64 + 2 * 64) * d * 2 + 64 * 4
-        let pass1 = try probeKernel(pass: 1, headDim: d, dtype: dtype, sharedBytes: qkBytes)
-        try pass1.launch(grid: (plan.groups, heads, 1), stream: stream, args: [
+        // 1. probes: one CTA per (group, H query heads sharing a KV head), H as large as the
+        //    group size and shared memory allow (each K tile then serves H heads)
+        let ring = plan.diagonalRing
+        var rowShift = 0
+        while (1 << (rowShift + 1)) <= plan.stride { rowShift += 1 }
+        func probeShared(pass: Int, heads h: Int, window: Int, diagonalTile: Bool) -> Int {
+            var b = (h * 64 + 2 * 64) * d * 2 + 64 * 4
+            if pass == 2 { b += (h * 4 * 64 + h * window + (diagonalTile ? h * 64 * 65 : 0)) * 4 }
+            return b
+        }
+        // long rows are split into chunks of 256 key tiles, one CTA each (probe rows are few: the
+        // grid would otherwise be a few hundred CTAs of very unequal length)
+        let chunkTiles = 256
+        let chunks = ((n - 1) / 64) / chunkTiles + 1
+        // pass 1: two heads of a KV group per CTA (each K tile serves both) where the group allows
+        let h1 = shape.groupSize % 2 == 0 ? 2 : 1
+        let pass1 = try probeKernel(pass: 1, heads: h1, headDim: d, dtype: dtype, sharedBytes: probeShared(pass: 1, heads: h1, window: 0, diagonalTile: false))
+        try pass1.launch(grid: (plan.groups * chunks, heads / h1, 1), stream: stream, args: [
             .buffer(q), .buffer(k), .buffer(w["groupRows"]), i32(n), i32(heads), i32(shape.kvHeads), .float(scaleLog2),
-            i32(plan.probes), i32(keyTiles), .buffer(w["tileLse2"]), .buffer(w["rowLse2"]), .pointer(0), .pointer(0), i32(0)])
+            i32(plan.probes), i32(keyTiles), .buffer(w["tileLse2"]), .pointer(0), .pointer(0), .pointer(0), i32(0), i32(rowShift),
+            i32(0), i32(chunks), i32(chunkTiles)])
+        let rowLse = try probeKernel(pass: 1, heads: h1, headDim: d, dtype: dtype, sharedBytes: 0, entry: "skeleton_row_lse", threads: 256)
+        try rowLse.launch(grid: ((plan.probes * heads * 32 + 255) / 256, 1, 1), stream: stream, args: [
+            .buffer(w["groupRows"]), .buffer(w["tileLse2"]), .buffer(w["rowLse2"]), i32(plan.probes), i32(keyTiles), i32(heads)])
         try stage("probes pass 1 (all probe rows)")
         try zero(w["colObs"]); try zero(w["diagObs"])
-        let ring = plan.diagonalRing
-        let pass2 = try probeKernel(pass: 2, headDim: d, dtype: dtype, sharedBytes: qkBytes + 64 * 4 + ring * 4)
-        try pass2.launch(grid: (plan.fitGroups, heads, 1), stream: stream, args: [
-            .buffer(q), .buffer(k), .buffer(w["groupRows"]), i32(n), i32(heads), i32(shape.kvHeads), .float(scaleLog2),
-            i32(plan.probes), i32(keyTiles), .pointer(0), .buffer(w["rowLse2"]), .buffer(w["colObs"]), .buffer(w["diagObs"]), i32(ring)])
-
+        // pass 2: strided fit groups (ring of `ring` floats), then the tail group (small ring, and
+        // the shared tile its per-diagonal sums go through)
+        let strideGroups = plan.stridedFitGroups, tailGroups = plan.fitGroups - plan.stridedFitGroups
+        for (offset, count, window, tail) in [(0, strideGroups, ring, false), (strideGroups, tailGroups, 256, true)] where count > 0 {
+            let bytes = probeShared(pass: 2, heads: 1, window: window, diagonalTile: tail)
+            let pass2 = try probeKernel(pass: 2, heads: 1, headDim: d, dtype: dtype, sharedBytes: bytes)
+            try pass2.launch(grid: (count * chunks, heads, 1), threads: 128, sharedBytes: bytes, stream: stream, args: [
+                .buffer(q), .buffer(k), .buffer(w["groupRows"]), i32(n), i32(heads), i32(shape.kvHeads), .float(scaleLog2),
+                i32(plan.probes), i32(keyTiles), .pointer(0), .buffer(w["rowLse2"]), .buffer(w["colObs"]), .buffer(w["diagObs"]),
+                i32(window), i32(tail ? 5 : rowShift), i32(offset), i32(chunks), i32(chunkTiles)])
+        }
         try stage("probes pass 2 (fit rows: column / diagonal sums)")
         // 2. factor fit (IPF), v = s = 1 to start
         try zero(w["v"], value: 1); try zero(w["s"], value: 1)
         let W = plan.stridedFitRows, T = plan.tailRows, S = plan.stride
         let U = (n + S - 1) / S
-        let stridedShared = (2 * (U + 16) + W) * 4
+        let L = (U + 16 + 7) / 8 * 8
+        let stridedShared = (2 * L + W + 8) * 4
         // 64 threads: W / 8 chunks pair up into W / 16 ≈ 64 equal work items
         let strided = try moduleKernel("skeleton_ipf_strided", file: Self.fitSource, threads: 64, sharedBytes: stridedShared)
         let tailZ = try moduleKernel("skeleton_ipf_tail_z", file: Self.fitSource, threads: 256, sharedBytes: 0)
@@ -275,7 +304,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                     i32(n), i32(S), i32(plan.offset), i32(W), i32(U), i32(hStride)])
             }
             if T > 0 {
-                try tailZ.launch(grid: (T, heads, 1), stream: stream, args: [.buffer(w["v"]), .buffer(w["s"]), .buffer(w["z"]), i32(n), i32(T), i32(W), i32(hStride)])
+                try tailZ.launch(grid: ((n + 1023) / 1024, heads, 1), stream: stream, args: [.buffer(w["v"]), .buffer(w["s"]), .buffer(w["z"]), i32(n), i32(T), i32(W), i32(hStride)])
             }
             try finishH.launch(grid: ((heads * hStride + 255) / 256, 1, 1), stream: stream, args: [.buffer(w["z"]), .buffer(w["h"]), i32(heads * hStride)])
         }
@@ -302,7 +331,13 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         try stage("factor fit (\(configuration.sweeps) IPF sweeps)")
         // tile masses + local blend
         let prefix = try moduleKernel("skeleton_prefix_s", file: Self.fitSource, threads: 1024, sharedBytes: 0)
-        try prefix.launch(grid: (heads, 1, 1), stream: stream, args: [.buffer(w["s"]), .buffer(w["prefix"]), i32(n)])
+        try prefix.launch(grid: (heads, 1, 1), stream: stream, args: [.buffer(w["s"]), .buffer(w["prefix"]), .buffer(w["den"]), i32(n), i32(g.queryTile)])
+        // off-diagonal tiles of full query blocks as one product (window sums wq in the `den` array)
+        let fullBlocks = n / g.queryTile
+        let kMax = (g.queryTile / 64) * fullBlocks
+        let product = try moduleKernel("skeleton_tile_product", file: Self.fitSource, threads: 256, sharedBytes: 0)
+        try product.launch(grid: ((keyTiles + 31) / 32, (kMax + 31) / 32, heads), stream: stream, args: [
+            .buffer(w["v"]), .buffer(w["den"]), .buffer(w["rowStart"]), .buffer(w["est"]), i32(n), i32(g.queryTile), i32(fullBlocks), i32(w.tilesPerHead)])
         let maxLen = g.lastCausalKeyBlock(g.queryBlocks - 1) + 1
         let tileMasses = try moduleKernel("skeleton_tile_masses", file: Self.fitSource, threads: 256, sharedBytes: maxLen * 4)
         try tileMasses.launch(grid: (g.queryBlocks, heads, 1), stream: stream, args: [

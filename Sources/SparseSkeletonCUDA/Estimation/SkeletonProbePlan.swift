@@ -26,6 +26,8 @@ public struct SkeletonProbePlan: Sendable, Equatable {
     /// Padded rows, 64 per group: strided fit groups, tail group(s), check groups.
     public let groupRows: [Int32]
     public let fitGroups: Int
+    /// The first `stridedFitGroups` groups hold the strided fit rows; then the tail group(s).
+    public var stridedFitGroups: Int { (stridedFitRows + Self.groupSize - 1) / Self.groupSize }
     public var groups: Int { groupRows.count / Self.groupSize }
     public var probes: Int { groupRows.count }
     /// Probe index of each fit row (fitRows order) and each check row (checkRows order).

@@ -37,38 +37,57 @@ SK_DEVICE void gather_b(float* b, const float* __restrict__ s, int n, int stride
     }
 }
 
-// out[w0 + i] = Σ_{u ≤ w0+i} a[u] b[w0 + i − u]  (a, b with 8 leading zeros: x[m] at x[m + 8]).
-SK_DEVICE void conv8(const float* a, const float* b, int w0, float (&acc)[SK_OUT]) {
-    float win[SK_OUT];  // win[i] = b[m + i], m = w0 − u
+// Both loops below take 8 steps per iteration: the 8 steps' operands are one 16-float window
+// of shared memory (four 16-byte loads, aligned because every base is a multiple of 8) plus 8
+// broadcast values, and every register index is a compile-time constant — 64 FMAs per 6 loads,
+// no register shuffling.
+SK_DEVICE void load16(float (&r)[16], const float* p) {  // p 16-byte aligned
 #pragma unroll
-    for (int i = 0; i < SK_OUT; ++i) { acc[i] = 0.f; win[i] = b[w0 + i + 8]; }
-    for (int u = 0; u <= w0 + SK_OUT - 1; ++u) {
-        const float au = a[u + 8];
+    for (int i = 0; i < 4; ++i) {
+        const float4 v = reinterpret_cast<const float4*>(p)[i];
+        r[4 * i] = v.x; r[4 * i + 1] = v.y; r[4 * i + 2] = v.z; r[4 * i + 3] = v.w;
+    }
+}
+SK_DEVICE void load8(float (&r)[8], const float* p) {
 #pragma unroll
-        for (int i = 0; i < SK_OUT; ++i) acc[i] = fmaf(au, win[i], acc[i]);
-#pragma unroll
-        for (int i = SK_OUT - 1; i > 0; --i) win[i] = win[i - 1];
-        win[0] = b[w0 - u - 1 + 8];  // ≥ index 0 of the padded array while u ≤ w0 + 7
+    for (int i = 0; i < 2; ++i) {
+        const float4 v = reinterpret_cast<const float4*>(p)[i];
+        r[4 * i] = v.x; r[4 * i + 1] = v.y; r[4 * i + 2] = v.z; r[4 * i + 3] = v.w;
     }
 }
 
-// out[k0 + i] = Σ_{w ≥ k0+i}^{W−1} h[w] x[w − k0 − i]  (x with 8 leading zeros).
+// out[w0 + i] = Σ_{u ≤ w0+i} a[u] b[w0 + i − u]  (a, b padded: x[m] at x[m + 8]; w0 % 8 == 0).
+SK_DEVICE void conv8(const float* a, const float* b, int w0, float (&acc)[SK_OUT]) {
+#pragma unroll
+    for (int i = 0; i < SK_OUT; ++i) acc[i] = 0.f;
+    for (int u0 = 0; u0 <= w0; u0 += 8) {
+        float av[8], bw[16];
+        load8(av, a + u0 + 8);
+        load16(bw, b + w0 - u0);  // b[w0 − u0 − 8 ...], bw[x] = b[w0 − u0 − 8 + x]
+#pragma unroll
+        for (int k = 0; k < 8; ++k)
+#pragma unroll
+            for (int i = 0; i < SK_OUT; ++i) acc[i] = fmaf(av[k], bw[i - k + 8], acc[i]);
+    }
+}
+
+// out[k0 + i] = Σ_{w ≥ k0+i}^{W−1} h[w] x[w − k0 − i]  (x padded as above, h zero past W; k0 % 8 == 0).
 SK_DEVICE void corr8(const float* h, const float* x, int k0, int W, float (&acc)[SK_OUT]) {
-    float win[SK_OUT];  // win[i] = x[m − i], m = w − k0
 #pragma unroll
-    for (int i = 0; i < SK_OUT; ++i) { acc[i] = 0.f; win[i] = x[-i + 8]; }
-    for (int w = k0; w < W; ++w) {
-        const float hw = h[w];
+    for (int i = 0; i < SK_OUT; ++i) acc[i] = 0.f;
+    for (int w0 = k0; w0 < W; w0 += 8) {
+        float hv[8], xw[16];
+        load8(hv, h + w0);
+        load16(xw, x + w0 - k0);  // xw[y] = x[w0 − k0 − 8 + y]
 #pragma unroll
-        for (int i = 0; i < SK_OUT; ++i) acc[i] = fmaf(hw, win[i], acc[i]);
+        for (int k = 0; k < 8; ++k)
 #pragma unroll
-        for (int i = SK_OUT - 1; i > 0; --i) win[i] = win[i - 1];
-        win[0] = x[w - k0 + 1 + 8];  // x is zero-padded up to index U + 15 ≥ W + 8
+            for (int i = 0; i < SK_OUT; ++i) acc[i] = fmaf(hv[k], xw[k - i + 8], acc[i]);
     }
 }
 
 // mode 0: z (atomically summed over t); mode 1: den_s; mode 2: den_v.
-// Shared: a (U + 16) + b (U + 16) + h (W) floats.
+// Shared: a and b (L = U + 16 rounded up to 8 floats each) + h (W + 8, zero past W) floats.
 extern "C" __global__ void __launch_bounds__(128)
 skeleton_ipf_strided(int mode, const float* __restrict__ v, const float* __restrict__ s, const float* __restrict__ hStrided,
                      float* __restrict__ z, float* __restrict__ den, int n, int stride, int offset, int W, int U, int hStride) {
@@ -76,13 +95,14 @@ skeleton_ipf_strided(int mode, const float* __restrict__ v, const float* __restr
     const int t = blockIdx.x, head = blockIdx.y;
     const float* vh = v + (long long)head * n;
     const float* sHead = s + (long long)head * n;
+    const int L = (U + 16 + 7) / 8 * 8;
     float* a = sh;
-    float* b = a + U + 16;
-    float* hs = b + U + 16;
-    if (mode == 0 || mode == 1) gather_a(a, vh, n, stride, t, U);
-    if (mode == 0 || mode == 2) gather_b(b, sHead, n, stride, offset, t, U);
+    float* b = a + L;
+    float* hs = b + L;
+    if (mode == 0 || mode == 1) gather_a(a, vh, n, stride, t, L - 16);
+    if (mode == 0 || mode == 2) gather_b(b, sHead, n, stride, offset, t, L - 16);
     if (mode != 0)
-        for (int i = threadIdx.x; i < W; i += blockDim.x) hs[i] = hStrided[(long long)head * hStride + i];
+        for (int i = threadIdx.x; i < W + 8; i += blockDim.x) hs[i] = i < W ? hStrided[(long long)head * hStride + i] : 0.f;
     __syncthreads();
     const int chunks = (W + SK_OUT - 1) / SK_OUT;
     // pair chunk c with chunk (chunks − 1 − c) so every thread gets about the same work
@@ -114,42 +134,56 @@ skeleton_ipf_strided(int mode, const float* __restrict__ v, const float* __restr
 
 // ---- tail rows (contiguous, r = n − T + i) ------------------------------------------------
 
-// z_tail[i] = Σ_{j ≤ r_i} v_j s_{r_i − j}; one CTA (256 threads) per (tail row, head).
+// z_tail[i] += Σ_{j ≤ r_i} v_j s_{r_i − j}, r_i = n − T + i (T ≤ 64). One CTA (256 threads) per
+// (chunk of 1024 keys, head): the chunk's v and the s window it needs are staged in shared memory
+// (every thread: one tail row, a quarter of the chunk), partial sums go to z atomically.
 extern "C" __global__ void __launch_bounds__(256)
 skeleton_ipf_tail_z(const float* __restrict__ v, const float* __restrict__ s, float* __restrict__ z, int n, int T, int W, int hStride) {
-    const int i = blockIdx.x, head = blockIdx.y;
-    const int r = n - T + i;
+    __shared__ float vs[1024];
+    __shared__ float ss[1024 + 64];
+    __shared__ float part[4][64];
+    const int j0 = blockIdx.x * 1024, head = blockIdx.y;
     const float* vh = v + (long long)head * n;
     const float* sHead = s + (long long)head * n;
-    float acc = 0.f;
-    for (int j = threadIdx.x; j <= r; j += blockDim.x) acc = fmaf(vh[j], sHead[r - j], acc);
-    __shared__ float part[32];
-    for (int o = 16; o > 0; o /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = acc;
+    const int sBase = n - T - j0 - 1023;  // ss[x] = s[sBase + x]
+    for (int x = threadIdx.x; x < 1024; x += blockDim.x) vs[x] = j0 + x < n ? vh[j0 + x] : 0.f;
+    for (int x = threadIdx.x; x < 1024 + 64; x += blockDim.x) {
+        const int d = sBase + x;
+        ss[x] = d >= 0 && d < n ? sHead[d] : 0.f;
+    }
     __syncthreads();
-    if (threadIdx.x < 32) {
-        float x = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : 0.f;
-        for (int o = 16; o > 0; o /= 2) x += __shfl_xor_sync(0xffffffffu, x, o);
-        if (threadIdx.x == 0) z[(long long)head * hStride + W + i] = x;
+    const int i = threadIdx.x % 64, q = threadIdx.x / 64;
+    float acc = 0.f;
+    if (i < T)
+        for (int jj = q * 256; jj < q * 256 + 256; ++jj) acc = fmaf(vs[jj], ss[i + 1023 - jj], acc);
+    part[q][i] = acc;
+    __syncthreads();
+    if (threadIdx.x < T) {
+        const float sum = part[0][threadIdx.x] + part[1][threadIdx.x] + part[2][threadIdx.x] + part[3][threadIdx.x];
+        if (sum != 0.f) skf_red_global(&z[(long long)head * hStride + W + threadIdx.x], sum);
     }
 }
 
 // mode 1: den_s[δ] += Σ_i h_i v[r_i − δ];  mode 2: den_v[j] += Σ_i h_i s[r_i − j]  (r_i ≥ index).
+// One CTA (256 threads) per (256 outputs, head); the window of the source they read is staged.
 extern "C" __global__ void __launch_bounds__(256)
 skeleton_ipf_tail_den(int mode, const float* __restrict__ v, const float* __restrict__ s, const float* __restrict__ h,
                       float* __restrict__ den, int n, int T, int W, int hStride) {
-    const int head = blockIdx.y;
-    const int x = blockIdx.x * blockDim.x + threadIdx.x;
     __shared__ float hs[64];
-    if (threadIdx.x < T) hs[threadIdx.x] = h[(long long)head * hStride + W + threadIdx.x];
-    __syncthreads();
-    if (x >= n) return;
+    __shared__ float win[256 + 64];
+    const int head = blockIdx.y, x0 = blockIdx.x * 256;
     const float* src = (mode == 1 ? v : s) + (long long)head * n;
-    float acc = 0.f;
-    for (int i = 0; i < T; ++i) {
-        const int r = n - T + i;
-        if (r >= x) acc = fmaf(hs[i], src[r - x], acc);
+    const int base = n - T - x0 - 255;  // win[y] = src[base + y]
+    if (threadIdx.x < 64) hs[threadIdx.x] = threadIdx.x < T ? h[(long long)head * hStride + W + threadIdx.x] : 0.f;
+    for (int y = threadIdx.x; y < 256 + 64; y += blockDim.x) {
+        const int idx = base + y;
+        win[y] = idx >= 0 && idx < n ? src[idx] : 0.f;
     }
+    __syncthreads();
+    const int x = x0 + (int)threadIdx.x;
+    if (x >= n) return;
+    float acc = 0.f;
+    for (int i = 0; i < T; ++i) acc = fmaf(hs[i], win[i + 255 - (int)threadIdx.x], acc);
     den[(long long)head * n + x] += acc;
 }
 
@@ -174,9 +208,10 @@ extern "C" __global__ void skeleton_fill_f32(float* __restrict__ x, float value,
 
 // ---- tile masses ----------------------------------------------------------------------------
 
-// C[h][d] = Σ_{u<d} s_u in double, d = 0...n; one CTA of 1024 threads per head.
+// C[h][d] = Σ_{u<d} s_u in double, d = 0...n; one CTA of 1024 threads per head. Also the window
+// sums wq[h][x] = C[x + queryTile] − C[x] (x + queryTile ≤ n), taken in double, stored as float.
 extern "C" __global__ void __launch_bounds__(1024)
-skeleton_prefix_s(const float* __restrict__ s, double* __restrict__ c, int n) {
+skeleton_prefix_s(const float* __restrict__ s, double* __restrict__ c, float* __restrict__ wq, int n, int queryTile) {
     const int head = blockIdx.x;
     const float* sh = s + (long long)head * n;
     double* ch = c + (long long)head * (n + 1);
@@ -196,10 +231,59 @@ skeleton_prefix_s(const float* __restrict__ s, double* __restrict__ c, int n) {
     double run = threadIdx.x > 0 ? part[threadIdx.x - 1] : 0.0;
     if (threadIdx.x == 0) ch[0] = 0.0;
     for (int i = begin; i < end; ++i) { run += (double)sh[i]; ch[i + 1] = run; }
+    __syncthreads();
+    float* wh = wq + (long long)head * n;
+    for (int x = threadIdx.x; x < n; x += blockDim.x) wh[x] = x + queryTile <= n ? (float)(ch[x + queryTile] - ch[x]) : 0.f;
+}
+
+// Off-diagonal tiles of full query blocks as one product: with r = queryTile / 64 and
+// K = r·I − J ≥ 1, m̂[I, J] = Σ_{x<64} v[64J + x] · wq[64K − x] = V[J] · R[K], V[J][x] = v[64J + x],
+// R[K][x] = wq[64K − x]. One CTA (256 threads, 2×2 outputs each) per 32×32 block of (J, K),
+// both operand blocks in shared memory; writes est[h][rowStart[I] + J] (raw, normalised later).
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_tile_product(const float* __restrict__ v, const float* __restrict__ wq, const int* __restrict__ rowStart,
+                      float* __restrict__ est, int n, int queryTile, int fullBlocks, int tilesPerHead) {
+    __shared__ float sv[32][65];
+    __shared__ float sr[32][65];
+    const int J0 = blockIdx.x * 32, K0 = blockIdx.y * 32 + 1, head = blockIdx.z;
+    const int r = queryTile / 64;
+    // skip blocks with no needed pair: I = (J + K) / r must be < fullBlocks
+    if ((J0 + K0) / r >= fullBlocks) return;
+    const float* vh = v + (long long)head * n;
+    const float* wh = wq + (long long)head * n;
+    for (int i = threadIdx.x; i < 32 * 64; i += blockDim.x) {
+        const int row = i / 64, x = i % 64;
+        const int j = 64 * (J0 + row) + x;
+        sv[row][x] = j < n ? vh[j] : 0.f;
+        const int w = 64 * (K0 + row) - x;
+        sr[row][x] = w >= 0 && w < n ? wh[w] : 0.f;
+    }
+    __syncthreads();
+    const int tj = threadIdx.x % 16, tk = threadIdx.x / 16;  // outputs (J0 + tj + 16a, K0 + tk + 16b)
+    float acc[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
+#pragma unroll 8
+    for (int x = 0; x < 64; ++x) {
+        const float a0 = sv[tj][x], a1 = sv[tj + 16][x];
+        const float b0 = sr[tk][x], b1 = sr[tk + 16][x];
+        acc[0][0] = fmaf(a0, b0, acc[0][0]); acc[0][1] = fmaf(a0, b1, acc[0][1]);
+        acc[1][0] = fmaf(a1, b0, acc[1][0]); acc[1][1] = fmaf(a1, b1, acc[1][1]);
+    }
+#pragma unroll
+    for (int a = 0; a < 2; ++a)
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+            const int J = J0 + tj + 16 * a, K = K0 + tk + 16 * b;
+            if ((J + K) % r != 0) continue;
+            const int I = (J + K) / r;
+            if (I >= fullBlocks || 64 * J + 63 >= queryTile * I) continue;  // not a full off-diagonal tile
+            est[(long long)head * tilesPerHead + rowStart[I] + J] = acc[a][b];
+        }
 }
 
 // One CTA per (query block, head): the modelled tile masses of the block's causal key tiles
-//     m̂[I, J] = Σ_{j∈J, j<i₁} v_j (C[i₁ − j] − C[max(i₀, j) − j]),
+//     m̂[I, J] = Σ_{j∈J, j<i₁} v_j (C[i₁ − j] − C[max(i₀, j) − j])
+// (computed here in double for tiles touching the diagonal and for a partial last block; the
+// others come from skeleton_tile_product, already in est),
 // normalised over the block; then the local blend with the block's fit probes' exact tile
 // masses 2^(tileLse2 − rowLse2): m̂ ← (1 − α) m̂ + α · mean_probes(mass), normalised again.
 // Writes est[h][rowStart[I] + J] (the core's TileMasses order). Shared: rowLength floats.
@@ -216,7 +300,13 @@ skeleton_tile_masses(const float* __restrict__ v, const double* __restrict__ c, 
     const float* vh = v + (long long)head * n;
     const double* ch = c + (long long)head * (n + 1);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    const bool full = i1 - i0 == queryTile;
+    const float* prior = est + (long long)head * tilesPerHead + rowStart[qb];
     for (int kb = warp; kb < len; kb += warps) {
+        if (full && 64 * kb + 63 < i0) {  // off-diagonal: skeleton_tile_product wrote it
+            if (lane == 0) row[kb] = prior[kb];
+            continue;
+        }
         double acc = 0.0;
         for (int x = lane; x < 64; x += 32) {
             const int j = kb * 64 + x;

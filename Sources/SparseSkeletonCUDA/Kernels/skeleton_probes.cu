@@ -1,9 +1,12 @@
 // Skeleton estimator, step 1: the exact probe rows (docs/METHOD.md §2), on the tensor cores.
 //
-// A probe group is 64 query rows of one head (a list of row indices, -1 = padding; strided fit
-// rows, the last rows, or check rows — never mixed, so a group's rows span at most 63·stride).
-// One CTA = (group, query head); 4 warps × 16 rows; it walks every key tile of 64 keys up to its
-// last row, S = Q_g K_J^T with mma.sync (fp32 accumulators), causal per row (key j > row r is out).
+// A probe group is 64 query rows (a list of row indices, -1 = padding; strided fit rows, the last
+// rows, or check rows — never mixed, so a group's rows span at most 63·stride). One CTA = (group,
+// SK_PROBE_HEADS query heads of one KV group): every K tile it loads serves all its heads (the
+// K traffic, not the MMAs, bounds this kernel at long N). Warps: 4 row blocks of 16 × (heads / MT),
+// each warp holding MT heads' rows (MT MMA row tiles share each K fragment). It walks every key
+// tile of 64 keys up to its last row, S = Q_g K_J^T with mma.sync (fp32 accumulators), causal per
+// row (key j > row r is out).
 //
 // SK_PROBE_PASS 1 (every probe): per (probe, key tile) the tile's log2-sum-exp
 //     tileLse2[h][p][J] = log2 Σ_{j∈J, j≤r} 2^(x_rj),   x = s · log2(e)/√d,
@@ -13,9 +16,14 @@
 //     colObs[h][j] += Σ_r p_rj      and      diagObs[h][r − j] += Σ_r p_rj,
 // the observed column and diagonal masses the factor fit matches (SkeletonFactors.fit).
 // Diagonals: the CTA's live offsets δ = r − j lie in a window of (row span + 128) values that
-// slides down by 64 per key tile, so they are summed in a shared ring of `window` (a power of
-// two ≥ span + 128) floats; after each tile the 64 offsets no later tile can reach are final and
-// go to global memory once (one atomic per offset per CTA instead of one per element).
+// slides down by 64 per key tile, so they are summed in a shared ring (per head) of `window` (a
+// power of two ≥ span + 128) floats; after each tile the 64 offsets no later tile can reach are
+// final and go to global memory once (one atomic per offset per CTA instead of one per element).
+// No shared atomics (a float atomic add on shared memory is a compare-and-swap loop): strided rows
+// (stride ≥ 32) put at most one element of a 32-key half tile on each δ, so the tile is added in
+// two halves with a barrier between; contiguous rows (the tail group) are summed per diagonal of
+// the tile first (through a padded shared tile), one writer per δ. The ring index is XOR-swizzled
+// with the row bits of δ so the 8 rows of a warp's MMA fragment hit 8 different banks.
 //
 // Layout: Q [N, qHeads, D], K [N, kvHeads, D] (16-bit), GQA in place (kv head = h / group).
 
@@ -25,25 +33,35 @@
 #ifndef SK_PROBE_PASS
 #define SK_PROBE_PASS 1
 #endif
+#ifndef SK_PROBE_HEADS
+#define SK_PROBE_HEADS 1
+#endif
 
 constexpr int D = SK_HEAD_DIM;
-constexpr int PROBES = 64;       // rows per group (4 warps × 16)
-constexpr int BN = 64;           // keys per tile (the mask's key tile)
-constexpr int THREADS = 128;
-constexpr int CHUNKS = D / 8;    // 16-byte chunks per row
+constexpr int H = SK_PROBE_HEADS;            // query heads per CTA (1, 2 or 4), one KV head
+constexpr int PROBES = 64;                   // rows per group
+constexpr int BN = 64;                       // keys per tile (the mask's key tile)
+constexpr int WARPS = H > 2 ? 8 : 4;
+constexpr int MT = H / (WARPS / 4);          // heads (MMA row tiles) per warp
+constexpr int THREADS = WARPS * 32;
+constexpr int CHUNKS = D / 8;                // 16-byte chunks per row
+constexpr int DIAG_PITCH = BN + 1;           // padded row of the tail group's shared tile
+static_assert(H == 1 || H == 2 || H == 4, "SK_PROBE_HEADS must be 1, 2 or 4");
 
 SK_DEVICE int swz(int row, int chunk) { return row * D + ((chunk ^ (row & 7)) << 3); }
 
-SK_DEVICE void red_shared(float* p, float v) {
-    asm volatile("red.shared.add.f32 [%0], %1;" ::"r"(sk_smem_addr(p)), "f"(v));
-}
 SK_DEVICE void red_global(float* p, float v) { asm volatile("red.global.add.f32 [%0], %1;" ::"l"(p), "f"(v)); }
+
+// Ring slot of offset δ: δ mod window with bits 3, 4 and 0 XORed by the three bits above the
+// stride (the row bits of strided probes), a bijection because those bits are left unchanged.
+SK_DEVICE int ring_slot(int delta, int window, int rowShift) {
+    const int g = delta & (window - 1);
+    return g ^ ((((g >> rowShift) & 3) << 3) | ((g >> (rowShift + 2)) & 1));
+}
 
 // Gathers the group's query rows (row -1 → zeros) into a swizzled [64, D] tile.
 SK_DEVICE void load_rows(u16* tile, const u16* __restrict__ g, const int* rows, int stride) {
-#pragma unroll
-    for (int it = 0; it < PROBES * CHUNKS / THREADS; ++it) {
-        const int c = it * THREADS + (int)threadIdx.x;
+    for (int c = threadIdx.x; c < PROBES * CHUNKS; c += THREADS) {
         const int r = c / CHUNKS, ch = c % CHUNKS;
         const int gr = rows[r];
         const u16* src = g + (long long)(gr >= 0 ? gr : 0) * stride + ch * 8;
@@ -53,9 +71,7 @@ SK_DEVICE void load_rows(u16* tile, const u16* __restrict__ g, const int* rows, 
 
 // Contiguous key rows [row0, row0 + 64), rows ≥ n zero-filled.
 SK_DEVICE void load_keys(u16* tile, const u16* __restrict__ g, int row0, int n, int stride) {
-#pragma unroll
-    for (int it = 0; it < BN * CHUNKS / THREADS; ++it) {
-        const int c = it * THREADS + (int)threadIdx.x;
+    for (int c = threadIdx.x; c < BN * CHUNKS; c += THREADS) {
         const int r = c / CHUNKS, ch = c % CHUNKS;
         const int gr = row0 + r;
         const u16* src = g + (long long)(gr < n ? gr : 0) * stride + ch * 8;
@@ -67,146 +83,191 @@ extern "C" __global__ void __launch_bounds__(THREADS)
 skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const int* __restrict__ groupRows,
                     int n, int qHeads, int kvHeads, float scaleLog2, int probes, int keyTiles,
                     float* __restrict__ tileLse2, float* __restrict__ rowLse2,
-                    float* __restrict__ colObs, float* __restrict__ diagObs, int window) {
+                    float* __restrict__ colObs, float* __restrict__ diagObs, int window, int rowShift,
+                    int groupOffset, int chunks, int chunkTiles) {
     extern __shared__ __align__(128) u16 smem[];
-    u16* sQ = smem;
-    u16* sK = sQ + PROBES * D;                       // two K buffers
+    u16* sQ = smem;                                  // [H][64][D]
+    u16* sK = sQ + H * PROBES * D;                   // two K buffers
     int* sRows = reinterpret_cast<int*>(sK + 2 * BN * D);
 #if SK_PROBE_PASS == 2
-    float* sCol = reinterpret_cast<float*>(sRows + PROBES);  // [64]
-    float* sRing = sCol + BN;                                // [window]
+    float* sCol = reinterpret_cast<float*>(sRows + PROBES);  // [H][4 row blocks][64]
+    float* sRing = sCol + H * 4 * BN;                        // [H][window]
+    float* sDiag = sRing + H * window;                       // [H][64][DIAG_PITCH] (tail group)
 #endif
-    const int group = blockIdx.x, head = blockIdx.y;
-    const int kvHead = head / (qHeads / kvHeads);
+    // one CTA per (group, key chunk of chunkTiles tiles, head set): long rows split over CTAs
+    const int group = groupOffset + (int)blockIdx.x / chunks, chunk = (int)blockIdx.x % chunks;
+    const int head0 = blockIdx.y * H;                // H consecutive query heads of one KV head
+    const int kvHead = head0 / (qHeads / kvHeads);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int rowBlock = warp % 4, headSet = warp / 4;
     const int p0 = group * PROBES;
     if (threadIdx.x < PROBES) sRows[threadIdx.x] = groupRows[p0 + threadIdx.x];
 #if SK_PROBE_PASS == 2
-    for (int i = threadIdx.x; i < window; i += THREADS) sRing[i] = 0.f;
-    if (threadIdx.x < BN) sCol[threadIdx.x] = 0.f;
+    for (int i = threadIdx.x; i < H * window; i += THREADS) sRing[i] = 0.f;
 #endif
     __syncthreads();
     // rows ascend inside a group; padding (-1) only at the end
-    int rMin = sRows[0], rMax = -1;
+    const int rMin = sRows[0];
+    int rMax = -1;
     for (int i = 0; i < PROBES; ++i) rMax = max(rMax, sRows[i]);
-    if (rMin < 0) return;  // empty group (whole CTA exits together)
-    const int lastTile = rMax / BN;
+    const int firstTile = chunk * chunkTiles;
+    const int lastTile = min(rMax / BN, firstTile + chunkTiles - 1);
+    if (rMin < 0 || firstTile > lastTile) return;  // empty group or chunk (whole CTA exits together)
+#if SK_PROBE_PASS == 2
+    const bool contiguous = sRows[1] == rMin + 1;    // the tail group
+#endif
 
-    const u16* gQ = q + (long long)head * D;
     const u16* gK = k + (long long)kvHead * D;
-    load_rows(sQ, gQ, sRows, qHeads * D);
-    load_keys(sK, gK, 0, n, kvHeads * D);
+#pragma unroll
+    for (int hl = 0; hl < H; ++hl) load_rows(sQ + hl * PROBES * D, q + (long long)(head0 + hl) * D, sRows, qHeads * D);
+    load_keys(sK + (firstTile & 1) * BN * D, gK, firstTile * BN, n, kvHeads * D);
     sk_cp_async_commit();
 
-    const int r0 = warp * 16 + lane / 4;             // this thread's two rows in the group
+    const int r0 = rowBlock * 16 + lane / 4;         // this thread's two rows in the group
     const int row[2] = {sRows[r0], sRows[r0 + 8]};
-#if SK_PROBE_PASS == 1
-    float runMax[2] = {sk_neg_inf(), sk_neg_inf()}, runSum[2] = {0.f, 0.f};
-#else
-    const float lse[2] = {row[0] >= 0 ? rowLse2[(long long)head * probes + p0 + r0] : 0.f,
-                          row[1] >= 0 ? rowLse2[(long long)head * probes + p0 + r0 + 8] : 0.f};
+#if SK_PROBE_PASS == 2
+    float lse[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+            lse[mt][h] = row[h] >= 0 ? rowLse2[(long long)(head0 + headSet * MT + mt) * probes + p0 + r0 + 8 * h] : 0.f;
 #endif
     const int lane7 = lane & 7;
-    const u32 sQaddr = sk_smem_addr(sQ);
 
-    for (int kb = 0; kb <= lastTile; ++kb) {
+    for (int kb = firstTile; kb <= lastTile; ++kb) {
         sk_cp_async_wait<0>();
         __syncthreads();  // K_kb landed; the other buffer is free (and, pass 2, the ring flush is done)
         if (kb < lastTile) load_keys(sK + ((kb + 1) & 1) * BN * D, gK, (kb + 1) * BN, n, kvHeads * D);
         sk_cp_async_commit();
         const u32 sKaddr = sk_smem_addr(sK + (kb & 1) * BN * D);
 
-        float s[BN / 8][4];
+        float s[MT][BN / 8][4];
 #pragma unroll
-        for (int nt = 0; nt < BN / 8; ++nt)
+        for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) s[nt][e] = 0.f;
+            for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.f;
 #pragma unroll
         for (int kc = 0; kc < D / 16; ++kc) {
-            u32 qa[4];
-            const int qrow = warp * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
-            sk_ldsm_x4(qa, sQaddr + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
+            u32 qa[MT][4];
+            const int qrow = rowBlock * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+                sk_ldsm_x4(qa[mt], sk_smem_addr(sQ + (headSet * MT + mt) * PROBES * D) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
 #pragma unroll
             for (int nt = 0; nt < BN / 8; nt += 2) {
                 u32 b[4];
                 const int krow = nt * 8 + (lane % 8) + (lane / 16) * 8;
                 sk_ldsm_x4(b, sKaddr + 2 * (krow * D + (((kc * 2 + (lane / 8) % 2) ^ lane7) << 3)));
-                sk_mma16816(s[nt], qa, b[0], b[1]);
-                sk_mma16816(s[nt + 1], qa, b[2], b[3]);
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt) {
+                    sk_mma16816(s[mt][nt], qa[mt], b[0], b[1]);
+                    sk_mma16816(s[mt][nt + 1], qa[mt], b[2], b[3]);
+                }
             }
         }
-        // element (nt, e): row[e / 2], key kb·64 + nt·8 + (lane % 4)·2 + (e & 1)
+        // element (mt, nt, e): head head0 + headSet·MT + mt, row[e / 2], key kb·64 + nt·8 + (lane % 4)·2 + (e & 1)
 #if SK_PROBE_PASS == 1
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            float mx = sk_neg_inf();
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {  // the tile's log2-sum-exp per row
+                float mx = sk_neg_inf();
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const int j = kb * BN + nt * 8 + (lane % 4) * 2 + c;
+                        const float x = j <= row[h] ? s[mt][nt][2 * h + c] * scaleLog2 : sk_neg_inf();
+                        s[mt][nt][2 * h + c] = x;
+                        mx = fmaxf(mx, x);
+                    }
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                float l = 0.f;
+                if (mx != sk_neg_inf()) {
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; ++nt) l += sk_exp2(s[mt][nt][2 * h] - mx) + sk_exp2(s[mt][nt][2 * h + 1] - mx);
+                }
+                l += __shfl_xor_sync(0xffffffffu, l, 1);
+                l += __shfl_xor_sync(0xffffffffu, l, 2);
+                if (mx != sk_neg_inf() && lane % 4 == 0)
+                    tileLse2[((long long)(head0 + headSet * MT + mt) * probes + p0 + r0 + 8 * h) * keyTiles + kb] = mx + sk_log2(l);
+            }
+#else
+        // probabilities in place (0 outside the causal range and on padding rows)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int j = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                    s[mt][nt][e] = j <= row[e / 2] ? sk_exp2(fmaf(s[mt][nt][e], scaleLog2, -lse[mt][e / 2])) : 0.f;
+                }
+        // column sums over the warp's 16 rows (lanes with equal lane % 4 hold equal columns)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
             for (int nt = 0; nt < BN / 8; ++nt)
 #pragma unroll
                 for (int c = 0; c < 2; ++c) {
-                    const int j = kb * BN + nt * 8 + (lane % 4) * 2 + c;
-                    const float x = j <= row[h] ? s[nt][2 * h + c] * scaleLog2 : sk_neg_inf();
-                    s[nt][2 * h + c] = x;
-                    mx = fmaxf(mx, x);
+                    float v = s[mt][nt][c] + s[mt][nt][2 + c];
+                    v += __shfl_xor_sync(0xffffffffu, v, 4);
+                    v += __shfl_xor_sync(0xffffffffu, v, 8);
+                    v += __shfl_xor_sync(0xffffffffu, v, 16);
+                    if (lane < 4) sCol[((headSet * MT + mt) * 4 + rowBlock) * BN + nt * 8 + lane * 2 + c] = v;
                 }
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-            float l = 0.f;
-            if (mx != sk_neg_inf()) {
+        if (!contiguous) {
+            // strided rows: at most one element per δ in each 32-key half
 #pragma unroll
-                for (int nt = 0; nt < BN / 8; ++nt) l += sk_exp2(s[nt][2 * h] - mx) + sk_exp2(s[nt][2 * h + 1] - mx);
+            for (int half = 0; half < 2; ++half) {
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                    for (int nt = half * 4; nt < half * 4 + 4; ++nt)
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) {
+                            const float pr = s[mt][nt][e];
+                            if (pr != 0.f) {
+                                const int j = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                                sRing[(headSet * MT + mt) * window + ring_slot(row[e / 2] - j, window, rowShift)] += pr;
+                            }
+                        }
+                __syncthreads();
             }
-            l += __shfl_xor_sync(0xffffffffu, l, 1);
-            l += __shfl_xor_sync(0xffffffffu, l, 2);
-            if (mx != sk_neg_inf()) {
-                const float tile = mx + sk_log2(l);
-                if (lane % 4 == 0)
-                    tileLse2[((long long)head * probes + p0 + r0 + 8 * h) * keyTiles + kb] = tile;
-                const float m2 = fmaxf(runMax[h], tile);
-                runSum[h] = runSum[h] * sk_exp2(runMax[h] - m2) + sk_exp2(tile - m2);
-                runMax[h] = m2;
-            }
-        }
-#else
-        float col[BN / 8][2];
+        } else {
+            // contiguous rows: sum each diagonal of the tile, then one add per δ
 #pragma unroll
-        for (int nt = 0; nt < BN / 8; ++nt)
+            for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-            for (int c = 0; c < 2; ++c) {
-                const int j = kb * BN + nt * 8 + (lane % 4) * 2 + c;
+                for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        sDiag[((headSet * MT + mt) * PROBES + r0 + 8 * (e / 2)) * DIAG_PITCH + nt * 8 + (lane % 4) * 2 + (e & 1)] = s[mt][nt][e];
+            __syncthreads();
+            for (int t = threadIdx.x; t < H * 127; t += THREADS) {
+                const int hl = t / 127, e = t % 127 - 63;  // e = row index − column index
                 float sum = 0.f;
-#pragma unroll
-                for (int h = 0; h < 2; ++h) {
-                    if (j <= row[h]) {
-                        const float pr = sk_exp2(fmaf(s[nt][2 * h + c], scaleLog2, -lse[h]));
-                        sum += pr;
-                        red_shared(&sRing[(row[h] - j) & (window - 1)], pr);
-                    }
-                }
-                col[nt][c] = sum;
+                for (int ri = max(0, e); ri < min(PROBES, BN + e); ++ri) sum += sDiag[(hl * PROBES + ri) * DIAG_PITCH + ri - e];
+                const int delta = rMin - kb * BN + e;
+                if (delta >= 0 && sum != 0.f) sRing[hl * window + ring_slot(delta, window, rowShift)] += sum;
             }
-        // column sums over the warp's 16 rows: lanes with equal lane % 4 hold equal columns
-#pragma unroll
-        for (int nt = 0; nt < BN / 8; ++nt)
-#pragma unroll
-            for (int c = 0; c < 2; ++c) {
-                float v = col[nt][c];
-                v += __shfl_xor_sync(0xffffffffu, v, 4);
-                v += __shfl_xor_sync(0xffffffffu, v, 8);
-                v += __shfl_xor_sync(0xffffffffu, v, 16);
-                if (lane < 4 && v != 0.f) red_shared(&sCol[nt * 8 + lane * 2 + c], v);
-            }
-        __syncthreads();  // ring and column partials of this tile complete
-        if (threadIdx.x < BN) {
-            const int t = threadIdx.x;
-            const int j = kb * BN + t;
-            const float cv = sCol[t];
+            __syncthreads();
+        }
+        for (int t = threadIdx.x; t < H * BN; t += THREADS) {
+            const int hl = t / BN, c = t % BN;
+            const int head = head0 + hl;
+            const int j = kb * BN + c;
+            const float* cp = sCol + hl * 4 * BN + c;
+            const float cv = cp[0] + cp[BN] + cp[2 * BN] + cp[3 * BN];
             if (cv != 0.f && j < n) red_global(&colObs[(long long)head * n + j], cv);
-            sCol[t] = 0.f;
             // offsets above rMax − (kb+1)·64 are final: no later tile reaches them
-            const int delta = rMax - kb * BN - t;
+            const int delta = rMax - kb * BN - c;
             if (delta >= 0) {
-                float* cell = &sRing[delta & (window - 1)];
+                float* cell = &sRing[hl * window + ring_slot(delta, window, rowShift)];
                 if (*cell != 0.f) red_global(&diagObs[(long long)head * n + delta], *cell);
                 *cell = 0.f;
             }
@@ -214,19 +275,37 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
 #endif
     }
     sk_cp_async_wait<0>();
-#if SK_PROBE_PASS == 1
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-        if (lane % 4 == 0 && row[h] >= 0)
-            rowLse2[(long long)head * probes + p0 + r0 + 8 * h] = runMax[h] + sk_log2(runSum[h]);
-#else
+#if SK_PROBE_PASS == 2
     __syncthreads();
     // what is left in the ring: offsets [max(0, rMin − last key), rMax − lastTile·64 − 64]
     const int hi = rMax - lastTile * BN - BN;
     const int lo = max(0, rMin - (lastTile * BN + BN - 1));
-    for (int delta = lo + (int)threadIdx.x; delta <= hi; delta += THREADS) {
-        const float v = sRing[delta & (window - 1)];
-        if (v != 0.f) red_global(&diagObs[(long long)head * n + delta], v);
-    }
+    for (int hl = 0; hl < H; ++hl)
+        for (int delta = lo + (int)threadIdx.x; delta <= hi; delta += THREADS) {
+            const float v = sRing[hl * window + ring_slot(delta, window, rowShift)];
+            if (v != 0.f) red_global(&diagObs[(long long)(head0 + hl) * n + delta], v);
+        }
 #endif
 }
+
+#if SK_PROBE_PASS == 1
+// rowLse2[h][p] = log2 Σ_{J ≤ r/64} 2^tileLse2[h][p][J]: one warp per (probe, head).
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_row_lse(const int* __restrict__ groupRows, const float* __restrict__ tileLse2, float* __restrict__ rowLse2,
+                 int probes, int keyTiles, int heads) {
+    const int wid = (int)((blockIdx.x * blockDim.x + threadIdx.x) / 32), lane = threadIdx.x % 32;
+    if (wid >= probes * heads) return;
+    const int head = wid / probes, p = wid % probes;
+    const int r = groupRows[p];
+    if (r < 0) return;
+    const float* t = tileLse2 + ((long long)head * probes + p) * keyTiles;
+    const int last = r / BN;
+    float m = sk_neg_inf();
+    for (int kb = lane; kb <= last; kb += 32) m = fmaxf(m, t[kb]);
+    for (int o = 16; o > 0; o /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    float l = 0.f;
+    for (int kb = lane; kb <= last; kb += 32) l += sk_exp2(t[kb] - m);
+    for (int o = 16; o > 0; o /= 2) l += __shfl_xor_sync(0xffffffffu, l, o);
+    if (lane == 0) rowLse2[(long long)head * probes + p] = m + sk_log2(l);
+}
+#endif

@@ -25,7 +25,11 @@ struct EstimatorCheckCase: CustomStringConvertible {
     let dtype: DType
     let queryTile: Int
     let source: Source
-    var description: String { "\(dtype.rawValue) d\(headDim) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(queryTile)x64 [\(source)]" }
+    /// Strided fit rows asked (sets the probe stride); nil = the estimator's default.
+    var fitRows: Int? = nil
+    var description: String {
+        "\(dtype.rawValue) d\(headDim) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(queryTile)x64 [\(source)]" + (fitRows.map { " fit rows \($0)" } ?? "")
+    }
 }
 
 struct EstimatorCheckRow {
@@ -53,7 +57,10 @@ enum EstimatorCheck {
          EstimatorCheckCase(tokens: 4100, queryHeads: 8, kvHeads: 2, headDim: 128, dtype: .f16, queryTile: 128, source: .structured(seed: seed &+ 1)),
          EstimatorCheckCase(tokens: 3000, queryHeads: 4, kvHeads: 4, headDim: 256, dtype: .bf16, queryTile: 64, source: .random(seed: seed &+ 2)),
          EstimatorCheckCase(tokens: 40, queryHeads: 2, kvHeads: 1, headDim: 64, dtype: .f16, queryTile: 128, source: .random(seed: seed &+ 3)),
-         EstimatorCheckCase(tokens: 9000, queryHeads: 2, kvHeads: 1, headDim: 64, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 4))]
+         EstimatorCheckCase(tokens: 9000, queryHeads: 2, kvHeads: 1, headDim: 64, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 4)),
+         // long strides (the 128K-and-up regime) on small N: stride 256 and 128
+         EstimatorCheckCase(tokens: 9000, queryHeads: 8, kvHeads: 2, headDim: 128, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 5), fitRows: 32),
+         EstimatorCheckCase(tokens: 6000, queryHeads: 6, kvHeads: 3, headDim: 64, dtype: .f16, queryTile: 64, source: .random(seed: seed &+ 6), fitRows: 40)]
     }
 
     static func inputs(_ c: EstimatorCheckCase) throws -> (q: HeadTensor, k: HeadTensor) {
@@ -84,6 +91,9 @@ enum EstimatorCheck {
         let x = try AttentionInputs(q: q, k: k, v: nil)  // the rounded values: both sides see the same numbers
         let shape = x.shape
         let g = try TileGeometry(tokens: c.tokens, queryTile: c.queryTile, keyTile: 64)
+        let saved = estimator.configuration
+        defer { estimator.configuration = saved }
+        if let f = c.fitRows { estimator.configuration.fitRows = f }
         let cpu = estimator.configuration.cpuReference(tokens: c.tokens)
         let (cpuMasses, fits) = try cpu.masses(x, geometry: g)
         let cpuNorm = cpuMasses.normalisedPerQueryBlock()
