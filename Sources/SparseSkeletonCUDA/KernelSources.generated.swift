@@ -104,7 +104,1978 @@ extern "C" __global__ void fill_random(u16* __restrict__ out, long long count, u
     }
 }
 """#,
+        "minference_estimator.cu": #"""
+// MInference-style vertical-slash estimator on the GPU (the CPU twin is the core's
+// MInferenceEstimator; GPUMInferenceEstimator.swift launches these kernels in this order):
+//
+//   1 minf_probe<stats>   per (key chunk, KV head): S = q_r · k_j / sqrt(d) for the last L <= 64
+//                         queries r of every query head of the group against the chunk's keys
+//                         (mma.sync), each row's partial (max, sum 2^(S - max)) in the log2 domain
+//   2 minf_lse            per (head, row): the row's log2-sum-exp from the partials
+//   3 minf_probe<scores>  the same products again; p = 2^(S - lse) written to a shared tile;
+//                         column scores (sum over the L rows, one writer per column) and diagonal
+//                         scores delta = r - j (per chunk: its own delta range + a 63-wide spill
+//                         into the next chunk's range, so nothing is added atomically)
+//   4 minf_diag_combine   adds the spills: diag[h][delta] for every delta in [0, N)
+//   5 minf_select         per (head, columns|diagonals): radix select (4 x 8 bits on the float's
+//                         order-preserving bits) of the k-th largest score, ties taken by
+//                         ascending index as the CPU's stable order does, plus the forced first
+//                         entries; writes kept-column flags per key block, and the prefix count of
+//                         kept diagonals
+//   6 minf_diag_table     per (head, D = i0 - j0): does tile offset D hold a kept diagonal
+//   7 minf_mask_rows      one warp per CSR row: tile kept = column flag || diagonal; count pass
+//   8 minf_scan           one block: row offsets = exclusive scan of the counts
+//   9 minf_mask_rows      write pass: ascending key blocks at the row's offset
+//
+// Density mode (.density(d), the CPU's bisection over one count scale alpha) repeats 5-8 for
+// each bisection step on the device: minf_density_step reads the kept-tile total from the scan
+// and chooses the next alpha; kernels given `done` skip once the search has finished. Nothing is
+// read back to the host.
+//
+// Sizes: nothing N x N; probe work is heads x L x N x d; buffers O(heads x N) plus the CSR.
+// Layout: Q [N, qHeads, D], K [N, kvHeads, D] 16-bit (SK_BF16); query head h reads K head
+// h / (qHeads / kvHeads).
+
+#ifndef SK_HEAD_DIM
+#define SK_HEAD_DIM 128
+#endif
+
+constexpr int MD = SK_HEAD_DIM;
+constexpr int M_ROWS = 64;            // probe rows per tile (the last L <= 64 queries)
+constexpr int M_KEYS = 64;            // keys per tile
+constexpr int M_TILES = 4;            // key tiles per CTA chunk
+constexpr int M_SPAN = M_KEYS * M_TILES;
+constexpr int M_THREADS = 128;        // 4 warps x 16 rows
+constexpr int M_QS = MD + 8;          // padded shared row (16 B pad: ldmatrix rows hit different banks)
+constexpr int M_PS = M_KEYS + 1;      // padded probability row (floats)
+constexpr int M_DIAG = M_SPAN + 64;   // chunk diagonal accumulator (span + 63 used)
+
+static_assert(MD % 16 == 0 && MD <= 256, "head dim must be a multiple of 16, at most 256");
+
+SK_DEVICE float m_neg_inf() { return sk_neg_inf(); }
+
+// Shared memory of minf_probe (bytes): Q tile, K tile, probability tile, chunk diagonals.
+// The host computes the same number (GPUMInferenceEstimator.probeSharedBytes).
+struct MPair { float m, s; };  // a row's partial (max, sum) over one chunk
+
+constexpr int M_SMEM = 2 * M_ROWS * M_QS * 2 + M_ROWS * M_PS * 4 + M_DIAG * 4;
+static_assert(M_SMEM <= 227 * 1024, "probe tiles exceed shared memory");
+
+// 16-byte async copies of 64 rows x D of one head into a padded [64][M_QS] tile; `valid(row)`
+// false -> zeros.
+SK_DEVICE void m_load_rows(u16* tile, const u16* __restrict__ base, long long rowStride, int firstRow, int firstValid, int lastValid) {
+    constexpr int CH = MD / 8;
+    for (int c = threadIdx.x; c < M_ROWS * CH; c += M_THREADS) {
+        const int r = c / CH, ch = c % CH;
+        const int gr = firstRow + r;
+        const bool ok = gr >= firstValid && gr <= lastValid;
+        const u16* src = base + (long long)(ok ? gr : firstValid) * rowStride + ch * 8;
+        sk_cp_async16(sk_smem_addr(tile + r * M_QS + ch * 8), src, ok ? 16 : 0);
+    }
+    sk_cp_async_commit();
+}
+
+// Probe pass. SCORES = false: partial (max, sum) per (head, row, chunk) into `part`.
+// SCORES = true: column scores into `col`, diagonal scores into `own` / `spill`.
+template <bool SCORES>
+SK_DEVICE void m_probe(const u16* __restrict__ q, const u16* __restrict__ k, int n, int qHeads, int kvHeads, int lastRows,
+                       float scaleLog2, int chunks, MPair* __restrict__ part, const float* __restrict__ lse2,
+                       float* __restrict__ col, float* __restrict__ own, float* __restrict__ spill) {
+    extern __shared__ __align__(16) unsigned char m_smem[];
+    u16* qs = (u16*)m_smem;
+    u16* ks = qs + M_ROWS * M_QS;
+    float* ps = (float*)(ks + M_ROWS * M_QS);
+    float* cdiag = ps + M_ROWS * M_PS;
+
+    const int chunk = blockIdx.x, kv = blockIdx.y;
+    const int group = qHeads / kvHeads;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int cj0 = chunk * M_SPAN;
+    const int rb = n - M_ROWS;                 // query index of tile row 0 (may be negative)
+    const int firstValidRow = M_ROWS - lastRows;
+    const int tilesHere = min(M_TILES, (n - cj0 + M_KEYS - 1) / M_KEYS);
+    // the two rows this thread holds in the mma accumulators
+    const int rowA = warp * 16 + (lane >> 2), rowB = rowA + 8;
+    const bool okA = rowA >= firstValidRow, okB = rowB >= firstValidRow;
+    const int qA = rb + rowA, qB = rb + rowB;
+
+    for (int g = 0; g < group; ++g) {
+        const int h = kv * group + g;
+        __syncthreads();  // previous head's shared tiles are no longer read
+        m_load_rows(qs, q + (long long)h * MD, (long long)qHeads * MD, rb, n - lastRows, n - 1);
+        if (SCORES) for (int i = tid; i < M_DIAG; i += M_THREADS) cdiag[i] = 0.f;
+        float lA = 0.f, lB = 0.f;  // log2-sum-exp of the two rows (scores pass)
+        if (SCORES) {
+            lA = okA ? lse2[h * M_ROWS + rowA] : 0.f;
+            lB = okB ? lse2[h * M_ROWS + rowB] : 0.f;
+        }
+        float mA = m_neg_inf(), mB = m_neg_inf(), sA = 0.f, sB = 0.f;  // running stats (stats pass)
+        u32 qa[MD / 16][4];
+        bool haveQ = false;
+
+        for (int t = 0; t < tilesHere; ++t) {
+            const int j0 = cj0 + t * M_KEYS;
+            __syncthreads();  // K and P tiles free
+            m_load_rows(ks, k + (long long)kv * MD, (long long)kvHeads * MD, j0, 0, n - 1);
+            sk_cp_async_wait<0>();
+            __syncthreads();
+            if (!haveQ) {
+#pragma unroll
+                for (int kk = 0; kk < MD / 16; ++kk) {
+                    const int r = warp * 16 + (lane & 7) + 8 * ((lane >> 3) & 1);
+                    const int c = kk * 16 + 8 * (lane >> 4);
+                    sk_ldsm_x4(qa[kk], sk_smem_addr(qs + r * M_QS + c));
+                }
+                haveQ = true;
+            }
+            float acc[8][4];
+#pragma unroll
+            for (int nt = 0; nt < 8; ++nt) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < MD / 16; ++kk) {
+#pragma unroll
+                for (int np = 0; np < 4; ++np) {
+                    const int key = np * 16 + (lane & 7) + 8 * (lane >> 4);
+                    const int dim = kk * 16 + 8 * ((lane >> 3) & 1);
+                    u32 b[4];
+                    sk_ldsm_x4(b, sk_smem_addr(ks + key * M_QS + dim));
+                    sk_mma16816(acc[2 * np], qa[kk], b[0], b[1]);
+                    sk_mma16816(acc[2 * np + 1], qa[kk], b[2], b[3]);
+                }
+            }
+            if (!SCORES) {
+                float tA = m_neg_inf(), tB = m_neg_inf();
+#pragma unroll
+                for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        const int j = j0 + nt * 8 + 2 * (lane & 3) + e;
+                        acc[nt][e] = (okA && j <= qA) ? acc[nt][e] * scaleLog2 : m_neg_inf();
+                        acc[nt][2 + e] = (okB && j <= qB) ? acc[nt][2 + e] * scaleLog2 : m_neg_inf();
+                        tA = fmaxf(tA, acc[nt][e]);
+                        tB = fmaxf(tB, acc[nt][2 + e]);
+                    }
+                }
+                const float nA = fmaxf(mA, tA), nB = fmaxf(mB, tB);
+                if (nA != m_neg_inf()) {
+                    float s = (mA == m_neg_inf()) ? 0.f : sA * sk_exp2(mA - nA);
+#pragma unroll
+                    for (int nt = 0; nt < 8; ++nt) { s += sk_exp2(acc[nt][0] - nA) + sk_exp2(acc[nt][1] - nA); }
+                    sA = s; mA = nA;
+                }
+                if (nB != m_neg_inf()) {
+                    float s = (mB == m_neg_inf()) ? 0.f : sB * sk_exp2(mB - nB);
+#pragma unroll
+                    for (int nt = 0; nt < 8; ++nt) { s += sk_exp2(acc[nt][2] - nB) + sk_exp2(acc[nt][3] - nB); }
+                    sB = s; mB = nB;
+                }
+            } else {
+#pragma unroll
+                for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        const int c = nt * 8 + 2 * (lane & 3) + e;
+                        const int j = j0 + c;
+                        ps[rowA * M_PS + c] = (okA && j <= qA) ? sk_exp2(acc[nt][e] * scaleLog2 - lA) : 0.f;
+                        ps[rowB * M_PS + c] = (okB && j <= qB) ? sk_exp2(acc[nt][2 + e] * scaleLog2 - lB) : 0.f;
+                    }
+                }
+                __syncthreads();
+                // diagonal dl = i - c + 63 of this tile, i.e. delta = rb + i - (j0 + c)
+                if (tid < 2 * M_KEYS - 1) {
+                    const int dl = tid;
+                    const int i0 = max(0, dl - (M_KEYS - 1)), i1 = min(M_ROWS - 1, dl);
+                    float s = 0.f;
+                    for (int i = i0; i <= i1; ++i) s += ps[i * M_PS + (i - dl + M_KEYS - 1)];
+                    cdiag[(M_TILES - 1 - t) * M_KEYS + dl] += s;  // one writer per index per tile
+                }
+                if (tid < M_KEYS) {
+                    float s = 0.f;
+#pragma unroll 8
+                    for (int i = 0; i < M_ROWS; ++i) s += ps[i * M_PS + tid];
+                    if (j0 + tid < n) col[(long long)h * n + j0 + tid] = s;
+                }
+            }
+        }
+        if (!SCORES) {
+            // merge the four lanes that share a row
+#pragma unroll
+            for (int off = 1; off <= 2; off <<= 1) {
+                const float omA = __shfl_xor_sync(0xffffffffu, mA, off), osA = __shfl_xor_sync(0xffffffffu, sA, off);
+                const float omB = __shfl_xor_sync(0xffffffffu, mB, off), osB = __shfl_xor_sync(0xffffffffu, sB, off);
+                float nm = fmaxf(mA, omA);
+                if (nm != m_neg_inf()) { sA = (mA == m_neg_inf() ? 0.f : sA * sk_exp2(mA - nm)) + (omA == m_neg_inf() ? 0.f : osA * sk_exp2(omA - nm)); mA = nm; }
+                nm = fmaxf(mB, omB);
+                if (nm != m_neg_inf()) { sB = (mB == m_neg_inf() ? 0.f : sB * sk_exp2(mB - nm)) + (omB == m_neg_inf() ? 0.f : osB * sk_exp2(omB - nm)); mB = nm; }
+            }
+            if ((lane & 3) == 0) {
+                part[((long long)h * M_ROWS + rowA) * chunks + chunk] = MPair{mA, sA};
+                part[((long long)h * M_ROWS + rowB) * chunks + chunk] = MPair{mB, sB};
+            }
+        } else {
+            __syncthreads();
+            // chunk diagonals: index x <-> delta = n - 63 - cj0 - M_SPAN + x. The lowest 63 belong
+            // to the next chunk's range (spill); the rest [n - cj0 - M_SPAN, n - 1 - cj0] are ours.
+            const int dmin = n - (M_KEYS - 1) - cj0 - M_SPAN;
+            for (int x = tid; x < M_SPAN + M_KEYS - 1; x += M_THREADS) {
+                const int delta = dmin + x;
+                if (x < M_KEYS - 1) spill[((long long)h * chunks + chunk) * 64 + x] = cdiag[x];
+                else if (delta >= 0 && delta < n) own[(long long)h * n + delta] = cdiag[x];
+            }
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(M_THREADS)
+minf_probe_stats(const u16* __restrict__ q, const u16* __restrict__ k, int n, int qHeads, int kvHeads, int lastRows,
+                 float scaleLog2, int chunks, MPair* __restrict__ part) {
+    m_probe<false>(q, k, n, qHeads, kvHeads, lastRows, scaleLog2, chunks, part, nullptr, nullptr, nullptr, nullptr);
+}
+
+extern "C" __global__ void __launch_bounds__(M_THREADS)
+minf_probe_scores(const u16* __restrict__ q, const u16* __restrict__ k, int n, int qHeads, int kvHeads, int lastRows,
+                  float scaleLog2, int chunks, const float* __restrict__ lse2, float* __restrict__ col,
+                  float* __restrict__ own, float* __restrict__ spill) {
+    m_probe<true>(q, k, n, qHeads, kvHeads, lastRows, scaleLog2, chunks, nullptr, lse2, col, own, spill);
+}
+
+// One warp per (head, row): lse2 = log2 sum_j 2^(S_j) from the chunk partials.
+extern "C" __global__ void minf_lse(const MPair* __restrict__ part, int chunks, int rows, float* __restrict__ lse2) {
+    const int w = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
+    if (w >= rows) return;
+    const MPair* p = part + (long long)w * chunks;
+    float m = m_neg_inf();
+    for (int c = lane; c < chunks; c += 32) m = fmaxf(m, p[c].m);
+    for (int off = 16; off; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+    float s = 0.f;
+    if (m != m_neg_inf())
+        for (int c = lane; c < chunks; c += 32) { const MPair v = p[c]; if (v.m != m_neg_inf()) s += v.s * sk_exp2(v.m - m); }
+    for (int off = 16; off; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0) lse2[w] = (m == m_neg_inf()) ? 0.f : m + sk_log2(s);
+}
+
+// diag[h][delta] = own + the previous chunk's spill (delta in the top 63 of its owner's range).
+extern "C" __global__ void minf_diag_combine(float* __restrict__ own, const float* __restrict__ spill, int n, int chunks) {
+    const int h = blockIdx.y;
+    const int delta = blockIdx.x * blockDim.x + threadIdx.x;
+    if (delta >= n) return;
+    const int c = (n - 1 - delta) / M_SPAN;
+    const int lo = n - (M_KEYS - 1) - c * M_SPAN;
+    if (c >= 1 && delta >= lo) own[(long long)h * n + delta] += spill[((long long)h * chunks + c - 1) * 64 + (delta - lo)];
+}
+
+// ---- selection ---------------------------------------------------------------------------
+
+constexpr int S_THREADS = 1024;
+
+SK_DEVICE u32 m_order_key(float f) {
+    const u32 b = __float_as_uint(f);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+// Inclusive block scan of one int per thread (S_THREADS threads); returns the inclusive value,
+// `total` the block's sum. `ws` holds 33 ints of shared memory.
+SK_DEVICE int m_block_scan(int v, int* ws, int& total) {
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    int x = v;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) { const int y = __shfl_up_sync(0xffffffffu, x, off); if (lane >= off) x += y; }
+    if (lane == 31) ws[w] = x;
+    __syncthreads();
+    if (w == 0) {
+        const int s = ws[lane];
+        int y = s;
+#pragma unroll
+        for (int off = 1; off < 32; off <<= 1) { const int z = __shfl_up_sync(0xffffffffu, y, off); if (lane >= off) y += z; }
+        ws[lane] = y - s;  // exclusive per warp
+        if (lane == 31) ws[32] = y;
+    }
+    __syncthreads();
+    const int r = x + ws[w];
+    total = ws[32];
+    __syncthreads();
+    return r;
+}
+
+// Device state of the density bisection (see minf_density_step).
+struct MDensity {
+    double lo, hi, dLo, dHi, target, alpha, causal;
+    int phase, iter, done, kCol, kDiag;
+};
+
+// grid (heads, 2): y = 0 columns (k = kCol, forced first forcedCol), y = 1 diagonals.
+// `st` non-null: counts come from the density state; `evalOnly` skips the work once it is done.
+extern "C" __global__ void __launch_bounds__(S_THREADS)
+minf_select(const float* __restrict__ colScore, const float* __restrict__ diagScore, int n, int kCol, int kDiag,
+            int forcedCol, int forcedDiag, const MDensity* __restrict__ st, int evalOnly, int keyTile, int keyBlocks,
+            int* __restrict__ colBlk, int* __restrict__ diagPre) {
+    __shared__ u32 hist[256];
+    __shared__ int ws[33];
+    __shared__ u32 shPrefix;
+    __shared__ int shRemaining;
+    __shared__ int blkFlag[S_THREADS / 64];
+    if (st && evalOnly && st->done) return;
+    const int h = blockIdx.x, which = blockIdx.y, tid = threadIdx.x, lane = tid & 31;
+    const float* score = (which == 0 ? colScore : diagScore) + (long long)h * n;
+    int kTop = which == 0 ? (st ? st->kCol : kCol) : (st ? st->kDiag : kDiag);
+    const int forced = which == 0 ? forcedCol : forcedDiag;
+
+    // threshold key T and how many entries equal to T are taken (by ascending index)
+    u32 thr = 0;
+    int needEq = 0;
+    bool all = false;
+    if (kTop >= n) all = true;
+    else if (kTop > 0) {
+        u32 prefix = 0, pmask = 0;
+        int remaining = kTop;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            if (tid < 256) hist[tid] = 0;
+            __syncthreads();
+            for (int i = tid; i < n; i += S_THREADS) {
+                const u32 key = m_order_key(score[i]);
+                if ((key & pmask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+            }
+            __syncthreads();
+            if (tid < 32) {
+                // lane l holds bins 255 - 8l down to 248 - 8l (descending order across lanes)
+                int s = 0;
+#pragma unroll
+                for (int b = 0; b < 8; ++b) s += (int)hist[255 - 8 * lane - b];
+                int cum = s;
+#pragma unroll
+                for (int off = 1; off < 32; off <<= 1) { const int y = __shfl_up_sync(0xffffffffu, cum, off); if (lane >= off) cum += y; }
+                const u32 hit = __ballot_sync(0xffffffffu, cum >= remaining);
+                const int first = __ffs(hit) - 1;
+                if (lane == first) {
+                    int before = cum - s;
+                    for (int b = 0; b < 8; ++b) {
+                        const int bin = 255 - 8 * lane - b;
+                        const int c = (int)hist[bin];
+                        if (before + c >= remaining) {
+                            shPrefix = prefix | ((u32)bin << shift);
+                            shRemaining = remaining - before;
+                            break;
+                        }
+                        before += c;
+                    }
+                }
+            }
+            __syncthreads();
+            prefix = shPrefix; remaining = shRemaining;
+            pmask |= 255u << shift;
+            __syncthreads();
+        }
+        thr = prefix; needEq = remaining;
+    }
+
+    if (which == 1 && tid == 0) diagPre[(long long)h * (n + 1)] = 0;
+    int eqCarry = 0, keepCarry = 0;
+    for (int base = 0; base < n; base += S_THREADS) {
+        const int i = base + tid;
+        bool keep = false, eq = false;
+        if (i < n) {
+            if (all) keep = true;
+            else if (kTop > 0) {
+                const u32 key = m_order_key(score[i]);
+                keep = key > thr;
+                eq = key == thr;
+            }
+        }
+        int eqTotal;
+        const int eqIncl = m_block_scan(eq ? 1 : 0, ws, eqTotal);
+        if (eq && eqCarry + eqIncl - 1 < needEq) keep = true;
+        eqCarry += eqTotal;
+        if (i < n && i < forced) keep = true;
+        if (which == 0) {
+            if (tid < S_THREADS / 64) blkFlag[tid] = 0;
+            __syncthreads();
+            const u32 any = __ballot_sync(0xffffffffu, keep);
+            if (lane == 0 && any) atomicOr(&blkFlag[(tid & ~31) / keyTile], 1);
+            __syncthreads();
+            const int blocksHere = S_THREADS / keyTile;
+            if (tid < blocksHere) {
+                const int kb = base / keyTile + tid;
+                if (kb < keyBlocks) colBlk[(long long)h * keyBlocks + kb] = blkFlag[tid];
+            }
+        } else {
+            int keepTotal;
+            const int keepIncl = m_block_scan(keep ? 1 : 0, ws, keepTotal);
+            if (i < n) diagPre[(long long)h * (n + 1) + i + 1] = keepCarry + keepIncl;
+            keepCarry += keepTotal;
+        }
+    }
+}
+
+// tbl[h][m] = 1 when a kept diagonal lies in [D - kt + 1, D + qt - 1] (clipped to [0, n)),
+// D = m * g - qt: the diagonals a full tile (i0, j0) with i0 - j0 = D touches.
+extern "C" __global__ void minf_diag_table(const int* __restrict__ pre, int n, int qt, int kt, int g, int entries,
+                                           const MDensity* __restrict__ st, int* __restrict__ tbl) {
+    if (st && st->done) return;
+    const int h = blockIdx.y, m = blockIdx.x * blockDim.x + threadIdx.x;
+    if (m >= entries) return;
+    const int d = m * g - qt;
+    const int lo = max(0, d - kt + 1), hi = min(n - 1, d + qt - 1);
+    const int* p = pre + (long long)h * (n + 1);
+    tbl[(long long)h * entries + m] = (hi >= lo && p[hi + 1] - p[lo] > 0) ? 1 : 0;
+}
+
+// One warp per CSR row (head h, query block qb). rowOffsets == null: count pass (counts[row]);
+// else write pass (ascending key blocks at rowOffsets[row]).
+extern "C" __global__ void minf_mask_rows(const int* __restrict__ colBlk, const int* __restrict__ tbl, const int* __restrict__ pre,
+                                          int n, int heads, int qt, int kt, int g, int entries, int keyBlocks, int queryBlocks,
+                                          const MDensity* __restrict__ st, int* __restrict__ counts,
+                                          const int* __restrict__ rowOffsets, int* __restrict__ out) {
+    if (st && st->done) return;
+    const int row = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
+    if (row >= heads * queryBlocks) return;
+    const int h = row / queryBlocks, qb = row % queryBlocks;
+    const int i0 = qb * qt, i1 = min(n, i0 + qt);
+    const int last = (i1 - 1) / kt;
+    const bool partial = i1 - i0 < qt;
+    const int* cb = colBlk + (long long)h * keyBlocks;
+    const int* tb = tbl + (long long)h * entries;
+    const int* p = pre + (long long)h * (n + 1);
+    int pos = rowOffsets ? rowOffsets[row] : 0, count = 0;
+    for (int base = 0; base <= last; base += 32) {
+        const int kb = base + lane;
+        bool keep = false;
+        if (kb <= last) {
+            keep = cb[kb] != 0;
+            if (!keep) {
+                if (!partial) keep = tb[(i0 - kb * kt + qt) / g] != 0;
+                else {
+                    const int j0 = kb * kt, j1 = min(n, j0 + kt);
+                    const int lo = max(0, i0 - (j1 - 1)), hi = min(n - 1, i1 - 1 - j0);
+                    keep = hi >= lo && p[hi + 1] - p[lo] > 0;
+                }
+            }
+        }
+        const u32 b = __ballot_sync(0xffffffffu, keep);
+        if (out && keep) out[pos + count + __popc(b & ((1u << lane) - 1u))] = kb;
+        count += __popc(b);
+    }
+    if (!rowOffsets && lane == 0) counts[row] = count;
+}
+
+// One block: rowOffsets[0] = 0, rowOffsets[r + 1] = counts[0] + ... + counts[r].
+extern "C" __global__ void __launch_bounds__(S_THREADS)
+minf_scan(const int* __restrict__ counts, int rows, const MDensity* __restrict__ st, int* __restrict__ rowOffsets) {
+    __shared__ int ws[33];
+    if (st && st->done) return;
+    if (threadIdx.x == 0) rowOffsets[0] = 0;
+    int carry = 0;
+    for (int base = 0; base < rows; base += S_THREADS) {
+        const int r = base + threadIdx.x;
+        int total;
+        const int incl = m_block_scan(r < rows ? counts[r] : 0, ws, total);
+        if (r < rows) rowOffsets[r + 1] = carry + incl;
+        carry += total;
+    }
+}
+
+// The CPU's TargetSearch.knobForDensity on the device, one thread. init: lo/hi/target/causal
+// from the arguments, evaluate hi first. Otherwise consume the density of the mask just counted
+// (rowOffsets[rows] / causal) and choose the next alpha; counts = round(alpha * default count).
+SK_DEVICE void m_set_counts(MDensity* s, int verticalCount, int slashCount) {
+    s->kCol = (int)round(s->alpha * (double)verticalCount);
+    s->kDiag = (int)round(s->alpha * (double)slashCount);
+}
+
+extern "C" __global__ void minf_density_step(MDensity* __restrict__ s, const int* __restrict__ rowOffsets, int rows,
+                                             int verticalCount, int slashCount, double lo, double hi, double target,
+                                             double causal, int init, int iterations) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    if (init) {
+        s->lo = lo; s->hi = hi; s->target = target; s->causal = causal;
+        s->dLo = 0; s->dHi = 0; s->phase = 0; s->iter = 0; s->done = 0;
+        s->alpha = hi;
+        m_set_counts(s, verticalCount, slashCount);
+        return;
+    }
+    if (s->done) return;
+    const double dens = (double)rowOffsets[rows] / s->causal;
+    if (s->phase == 0) {  // evaluated hi
+        s->dHi = dens;
+        if (dens <= s->target) { s->done = 1; s->alpha = s->hi; }
+        else { s->phase = 1; s->alpha = s->lo; }
+    } else if (s->phase == 1) {  // evaluated lo
+        s->dLo = dens;
+        if (dens >= s->target) { s->done = 1; s->alpha = s->lo; }
+        else { s->phase = 2; s->iter = 0; s->alpha = (s->lo + s->hi) / 2; }
+    } else {  // evaluated mid = alpha
+        if (dens < s->target) { s->lo = s->alpha; s->dLo = dens; } else { s->hi = s->alpha; s->dHi = dens; }
+        s->iter += 1;
+        if (s->iter < iterations) s->alpha = (s->lo + s->hi) / 2;
+        else { s->done = 1; s->alpha = fabs(s->dLo - s->target) <= fabs(s->dHi - s->target) ? s->lo : s->hi; }
+    }
+    m_set_counts(s, verticalCount, slashCount);
+}
+"""#,
+        "skeleton_fit.cu": #"""
+// Skeleton estimator, step 2: the factor fit and the tile masses (docs/METHOD.md §3–5), the GPU
+// twin of SkeletonFactors.fit / tileMasses and SkeletonEstimator.blendLocal.
+//
+// Fit rows are r_w = o + S·w (w < W, stride S, offset o = S/2) plus T contiguous tail rows.
+// Every IPF sum pairs a probe row r with a key j ≤ r. Writing j = S·u + t (t < S) makes
+// r − j = S·(w − u) + (o − t), so for each residue t the strided part is a 1-D causal
+// convolution / correlation of length ≈ N/S over (w, u):
+//     a_t[u] = v[S·u + t],   b_t[k] = s[S·k + o − t]  (0 where the index leaves [0, N))
+//     z_w          += Σ_u a_t[u] · b_t[w − u]        (row normaliser, h_w = 1 / z_w)
+//     den_s[S·k + o − t] = Σ_w h_w · a_t[w − k]       (every offset δ is one (k, t))
+//     den_v[S·u + t]     = Σ_w h_w · b_t[w − u]       (every key j is one (u, t))
+// One CTA per (residue t, head): a_t, b_t, h in shared memory; each thread computes 8
+// neighbouring outputs with a sliding register window (one new operand per 8 FMAs). The tail
+// rows are added by small direct kernels. Total work per sweep O(W·N), as on the CPU.
+// All factor math is fp32 except the prefix sums of s used for tile masses (double: they are
+// differenced).
+
+#define SK_OUT 8  // outputs per thread
+
+SK_DEVICE void skf_red_global(float* p, float v) { asm volatile("red.global.add.f32 [%0], %1;" ::"l"(p), "f"(v)); }
+
+// ---- strided part -------------------------------------------------------------------------
+
+// Fills a or b for residue t: U + 16 floats, 8 zeros, the U values, 8 zeros (x[m] at x[m + 8]).
+SK_DEVICE void gather_a(float* a, const float* __restrict__ v, int n, int stride, int t, int U) {
+    for (int i = threadIdx.x; i < U + 16; i += blockDim.x) {
+        const int u = i - 8;
+        const long long j = (long long)stride * u + t;
+        a[i] = (u >= 0 && j < n) ? v[j] : 0.f;
+    }
+}
+SK_DEVICE void gather_b(float* b, const float* __restrict__ s, int n, int stride, int offset, int t, int U) {
+    for (int i = threadIdx.x; i < U + 16; i += blockDim.x) {
+        const int kk = i - 8;
+        const long long d = (long long)stride * kk + offset - t;
+        b[i] = (kk >= 0 && d >= 0 && d < n) ? s[d] : 0.f;
+    }
+}
+
+// Both loops below take 8 steps per iteration: the 8 steps' operands are one 16-float window
+// of shared memory (four 16-byte loads, aligned because every base is a multiple of 8) plus 8
+// broadcast values, and every register index is a compile-time constant — 64 FMAs per 6 loads,
+// no register shuffling.
+SK_DEVICE void load16(float (&r)[16], const float* p) {  // p 16-byte aligned
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float4 v = reinterpret_cast<const float4*>(p)[i];
+        r[4 * i] = v.x; r[4 * i + 1] = v.y; r[4 * i + 2] = v.z; r[4 * i + 3] = v.w;
+    }
+}
+SK_DEVICE void load8(float (&r)[8], const float* p) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const float4 v = reinterpret_cast<const float4*>(p)[i];
+        r[4 * i] = v.x; r[4 * i + 1] = v.y; r[4 * i + 2] = v.z; r[4 * i + 3] = v.w;
+    }
+}
+
+// out[w0 + i] = Σ_{u ≤ w0+i} a[u] b[w0 + i − u]  (a, b padded: x[m] at x[m + 8]; w0 % 8 == 0).
+SK_DEVICE void conv8(const float* a, const float* b, int w0, float (&acc)[SK_OUT]) {
+#pragma unroll
+    for (int i = 0; i < SK_OUT; ++i) acc[i] = 0.f;
+    for (int u0 = 0; u0 <= w0; u0 += 8) {
+        float av[8], bw[16];
+        load8(av, a + u0 + 8);
+        load16(bw, b + w0 - u0);  // b[w0 − u0 − 8 ...], bw[x] = b[w0 − u0 − 8 + x]
+#pragma unroll
+        for (int k = 0; k < 8; ++k)
+#pragma unroll
+            for (int i = 0; i < SK_OUT; ++i) acc[i] = fmaf(av[k], bw[i - k + 8], acc[i]);
+    }
+}
+
+// out[k0 + i] = Σ_{w ≥ k0+i}^{W−1} h[w] x[w − k0 − i]  (x padded as above, h zero past W; k0 % 8 == 0).
+SK_DEVICE void corr8(const float* h, const float* x, int k0, int W, float (&acc)[SK_OUT]) {
+#pragma unroll
+    for (int i = 0; i < SK_OUT; ++i) acc[i] = 0.f;
+    for (int w0 = k0; w0 < W; w0 += 8) {
+        float hv[8], xw[16];
+        load8(hv, h + w0);
+        load16(xw, x + w0 - k0);  // xw[y] = x[w0 − k0 − 8 + y]
+#pragma unroll
+        for (int k = 0; k < 8; ++k)
+#pragma unroll
+            for (int i = 0; i < SK_OUT; ++i) acc[i] = fmaf(hv[k], xw[k - i + 8], acc[i]);
+    }
+}
+
+// mode 0: z (atomically summed over t); mode 1: den_s; mode 2: den_v.
+// Shared: a and b (L = U + 16 rounded up to 8 floats each) + h (W + 8, zero past W) floats.
+extern "C" __global__ void __launch_bounds__(128)
+skeleton_ipf_strided(int mode, const float* __restrict__ v, const float* __restrict__ s, const float* __restrict__ hStrided,
+                     float* __restrict__ z, float* __restrict__ den, int n, int stride, int offset, int W, int U, int hStride) {
+    extern __shared__ float sh[];
+    const int t = blockIdx.x, head = blockIdx.y;
+    const float* vh = v + (long long)head * n;
+    const float* sHead = s + (long long)head * n;
+    const int L = (U + 16 + 7) / 8 * 8;
+    float* a = sh;
+    float* b = a + L;
+    float* hs = b + L;
+    if (mode == 0 || mode == 1) gather_a(a, vh, n, stride, t, L - 16);
+    if (mode == 0 || mode == 2) gather_b(b, sHead, n, stride, offset, t, L - 16);
+    if (mode != 0)
+        for (int i = threadIdx.x; i < W + 8; i += blockDim.x) hs[i] = i < W ? hStrided[(long long)head * hStride + i] : 0.f;
+    __syncthreads();
+    const int chunks = (W + SK_OUT - 1) / SK_OUT;
+    // pair chunk c with chunk (chunks − 1 − c) so every thread gets about the same work
+    for (int pc = threadIdx.x; pc < (chunks + 1) / 2; pc += blockDim.x) {
+        for (int side = 0; side < 2; ++side) {
+            const int c = side == 0 ? pc : chunks - 1 - pc;
+            if (side == 1 && c == pc) break;
+            const int base = c * SK_OUT;
+            float acc[SK_OUT];
+            if (mode == 0) conv8(a, b, base, acc);
+            else corr8(hs, mode == 1 ? a : b, base, W, acc);
+#pragma unroll
+            for (int i = 0; i < SK_OUT; ++i) {
+                const int o = base + i;
+                if (o >= W) break;
+                if (mode == 0) {
+                    if (acc[i] != 0.f) skf_red_global(&z[(long long)head * hStride + o], acc[i]);
+                } else if (mode == 1) {
+                    const long long d = (long long)stride * o + offset - t;
+                    if (d >= 0 && d < n) den[(long long)head * n + d] = acc[i];
+                } else {
+                    const long long j = (long long)stride * o + t;
+                    if (j < n) den[(long long)head * n + j] = acc[i];
+                }
+            }
+        }
+    }
+}
+
+// ---- tail rows (contiguous, r = n − T + i) ------------------------------------------------
+
+// z_tail[i] += Σ_{j ≤ r_i} v_j s_{r_i − j}, r_i = n − T + i (T ≤ 64). One CTA (256 threads) per
+// (chunk of 1024 keys, head): the chunk's v and the s window it needs are staged in shared memory
+// (every thread: one tail row, a quarter of the chunk), partial sums go to z atomically.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_ipf_tail_z(const float* __restrict__ v, const float* __restrict__ s, float* __restrict__ z, int n, int T, int W, int hStride) {
+    __shared__ float vs[1024];
+    __shared__ float ss[1024 + 64];
+    __shared__ float part[4][64];
+    const int j0 = blockIdx.x * 1024, head = blockIdx.y;
+    const float* vh = v + (long long)head * n;
+    const float* sHead = s + (long long)head * n;
+    const int sBase = n - T - j0 - 1023;  // ss[x] = s[sBase + x]
+    for (int x = threadIdx.x; x < 1024; x += blockDim.x) vs[x] = j0 + x < n ? vh[j0 + x] : 0.f;
+    for (int x = threadIdx.x; x < 1024 + 64; x += blockDim.x) {
+        const int d = sBase + x;
+        ss[x] = d >= 0 && d < n ? sHead[d] : 0.f;
+    }
+    __syncthreads();
+    const int i = threadIdx.x % 64, q = threadIdx.x / 64;
+    float acc = 0.f;
+    if (i < T)
+        for (int jj = q * 256; jj < q * 256 + 256; ++jj) acc = fmaf(vs[jj], ss[i + 1023 - jj], acc);
+    part[q][i] = acc;
+    __syncthreads();
+    if (threadIdx.x < T) {
+        const float sum = part[0][threadIdx.x] + part[1][threadIdx.x] + part[2][threadIdx.x] + part[3][threadIdx.x];
+        if (sum != 0.f) skf_red_global(&z[(long long)head * hStride + W + threadIdx.x], sum);
+    }
+}
+
+// mode 1: den_s[δ] += Σ_i h_i v[r_i − δ];  mode 2: den_v[j] += Σ_i h_i s[r_i − j]  (r_i ≥ index).
+// One CTA (256 threads) per (256 outputs, head); the window of the source they read is staged.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_ipf_tail_den(int mode, const float* __restrict__ v, const float* __restrict__ s, const float* __restrict__ h,
+                      float* __restrict__ den, int n, int T, int W, int hStride) {
+    __shared__ float hs[64];
+    __shared__ float win[256 + 64];
+    const int head = blockIdx.y, x0 = blockIdx.x * 256;
+    const float* src = (mode == 1 ? v : s) + (long long)head * n;
+    const int base = n - T - x0 - 255;  // win[y] = src[base + y]
+    if (threadIdx.x < 64) hs[threadIdx.x] = threadIdx.x < T ? h[(long long)head * hStride + W + threadIdx.x] : 0.f;
+    for (int y = threadIdx.x; y < 256 + 64; y += blockDim.x) {
+        const int idx = base + y;
+        win[y] = idx >= 0 && idx < n ? src[idx] : 0.f;
+    }
+    __syncthreads();
+    const int x = x0 + (int)threadIdx.x;
+    if (x >= n) return;
+    float acc = 0.f;
+    for (int i = 0; i < T; ++i) acc = fmaf(hs[i], win[i + 255 - (int)threadIdx.x], acc);
+    den[(long long)head * n + x] += acc;
+}
+
+// ---- updates ------------------------------------------------------------------------------
+
+// h = 1 / z (0 where z ≤ 0), for the W + T fit rows of every head.
+extern "C" __global__ void skeleton_ipf_finish_h(const float* __restrict__ z, float* __restrict__ h, int count) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < count) h[i] = z[i] > 0.f ? 1.f / z[i] : 0.f;
+}
+
+// x ← obs / den where den > 0 (floored at 1e-30), else unchanged.
+extern "C" __global__ void skeleton_ipf_update(float* __restrict__ x, const float* __restrict__ obs, const float* __restrict__ den, long long count) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < count && den[i] > 0.f) x[i] = fmaxf(obs[i] / den[i], 1e-30f);
+}
+
+extern "C" __global__ void skeleton_fill_f32(float* __restrict__ x, float value, long long count) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < count) x[i] = value;
+}
+
+// ---- tile masses ----------------------------------------------------------------------------
+
+// C[h][d] = Σ_{u<d} s_u in double, d = 0...n; one CTA of 1024 threads per head. Also the window
+// sums wq[h][x] = C[x + queryTile] − C[x] (x + queryTile ≤ n), taken in double, stored as float.
+extern "C" __global__ void __launch_bounds__(1024)
+skeleton_prefix_s(const float* __restrict__ s, double* __restrict__ c, float* __restrict__ wq, int n, int queryTile) {
+    const int head = blockIdx.x;
+    const float* sh = s + (long long)head * n;
+    double* ch = c + (long long)head * (n + 1);
+    const int per = (n + blockDim.x - 1) / blockDim.x;
+    const int begin = min(n, (int)threadIdx.x * per), end = min(n, begin + per);
+    double local = 0.0;
+    for (int i = begin; i < end; ++i) local += (double)sh[i];
+    __shared__ double part[1024];
+    part[threadIdx.x] = local;
+    __syncthreads();
+    for (int off = 1; off < (int)blockDim.x; off *= 2) {  // inclusive Hillis–Steele scan
+        const double add = threadIdx.x >= (unsigned)off ? part[threadIdx.x - off] : 0.0;
+        __syncthreads();
+        part[threadIdx.x] += add;
+        __syncthreads();
+    }
+    double run = threadIdx.x > 0 ? part[threadIdx.x - 1] : 0.0;
+    if (threadIdx.x == 0) ch[0] = 0.0;
+    for (int i = begin; i < end; ++i) { run += (double)sh[i]; ch[i + 1] = run; }
+    __syncthreads();
+    float* wh = wq + (long long)head * n;
+    for (int x = threadIdx.x; x < n; x += blockDim.x) wh[x] = x + queryTile <= n ? (float)(ch[x + queryTile] - ch[x]) : 0.f;
+}
+
+// Off-diagonal tiles of full query blocks as one product: with r = queryTile / 64 and
+// K = r·I − J ≥ 1, m̂[I, J] = Σ_{x<64} v[64J + x] · wq[64K − x] = V[J] · R[K], V[J][x] = v[64J + x],
+// R[K][x] = wq[64K − x]. J and K have equal residues mod r, so the product splits into r
+// products over J = r·jj + p, K = r·kk + p (p < r; I = jj + kk + 2p/r), none wasted. One CTA
+// (256 threads, 2×2 outputs each) per 32×32 block of (jj, kk) and residue, operands in shared
+// memory; writes est[h][rowStart[I] + J] (raw, normalised later).
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_tile_product(const float* __restrict__ v, const float* __restrict__ wq, const int* __restrict__ rowStart,
+                      float* __restrict__ est, int n, int queryTile, int fullBlocks, int tilesPerHead) {
+    __shared__ float sv[32][65];
+    __shared__ float sr[32][65];
+    const int r = queryTile / 64;
+    const int head = blockIdx.z / r, p = blockIdx.z % r;
+    const int jj0 = blockIdx.x * 32, kk0 = blockIdx.y * 32;
+    // J = r·jj + p, K = r·kk + p (K ≥ 1); skip blocks whose smallest I is past the full blocks
+    if (jj0 + kk0 + (2 * p) / r >= fullBlocks) return;
+    const float* vh = v + (long long)head * n;
+    const float* wh = wq + (long long)head * n;
+    for (int i = threadIdx.x; i < 32 * 64; i += blockDim.x) {
+        const int row = i / 64, x = i % 64;
+        const int j = 64 * (r * (jj0 + row) + p) + x;
+        sv[row][x] = j < n ? vh[j] : 0.f;
+        const int w = 64 * (r * (kk0 + row) + p) - x;
+        sr[row][x] = w >= 0 && w < n ? wh[w] : 0.f;
+    }
+    __syncthreads();
+    const int tj = threadIdx.x % 16, tk = threadIdx.x / 16;  // outputs (J0 + tj + 16a, K0 + tk + 16b)
+    float acc[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
+#pragma unroll 8
+    for (int x = 0; x < 64; ++x) {
+        const float a0 = sv[tj][x], a1 = sv[tj + 16][x];
+        const float b0 = sr[tk][x], b1 = sr[tk + 16][x];
+        acc[0][0] = fmaf(a0, b0, acc[0][0]); acc[0][1] = fmaf(a0, b1, acc[0][1]);
+        acc[1][0] = fmaf(a1, b0, acc[1][0]); acc[1][1] = fmaf(a1, b1, acc[1][1]);
+    }
+#pragma unroll
+    for (int a = 0; a < 2; ++a)
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+            const int J = r * (jj0 + tj + 16 * a) + p, K = r * (kk0 + tk + 16 * b) + p;
+            const int I = (J + K) / r;
+            if (K < 1 || I >= fullBlocks || 64 * J + 63 >= queryTile * I) continue;  // not a full off-diagonal tile
+            est[(long long)head * tilesPerHead + rowStart[I] + J] = acc[a][b];
+        }
+}
+
+// One CTA per (query block, head): the modelled tile masses of the block's causal key tiles
+//     m̂[I, J] = Σ_{j∈J, j<i₁} v_j (C[i₁ − j] − C[max(i₀, j) − j])
+// (computed here in double for tiles touching the diagonal and for a partial last block; the
+// others come from skeleton_tile_product, already in est),
+// normalised over the block; then the local blend with the block's fit probes' exact tile
+// masses 2^(tileLse2 − rowLse2): m̂ ← (1 − α) m̂ + α · mean_probes(mass), normalised again.
+// Writes est[h][rowStart[I] + J] (the core's TileMasses order). Shared: rowLength floats.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_tile_masses(const float* __restrict__ v, const double* __restrict__ c, const int* __restrict__ rowStart,
+                     const int* __restrict__ blockProbeStart, const int* __restrict__ probeIndex, const int* __restrict__ probeRow,
+                     const float* __restrict__ tileLse2, const float* __restrict__ rowLse2, int probes, int keyTiles,
+                     float alpha, float* __restrict__ est, int n, int queryTile, int tilesPerHead) {
+    extern __shared__ float row[];
+    __shared__ float red[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int i0 = qb * queryTile, i1 = min(n, i0 + queryTile);
+    const int len = (i1 - 1) / 64 + 1;
+    const float* vh = v + (long long)head * n;
+    const double* ch = c + (long long)head * (n + 1);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    const bool full = i1 - i0 == queryTile;
+    const float* prior = est + (long long)head * tilesPerHead + rowStart[qb];
+    for (int kb = warp; kb < len; kb += warps) {
+        if (full && 64 * kb + 63 < i0) {  // off-diagonal: skeleton_tile_product wrote it
+            if (lane == 0) row[kb] = prior[kb];
+            continue;
+        }
+        double acc = 0.0;
+        for (int x = lane; x < 64; x += 32) {
+            const int j = kb * 64 + x;
+            if (j < i1) acc += (double)vh[j] * (ch[i1 - j] - ch[max(i0, j) - j]);
+        }
+        for (int o = 16; o > 0; o /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (lane == 0) row[kb] = (float)acc;
+    }
+    __syncthreads();
+    auto blockSum = [&](float x) -> float {
+        for (int o = 16; o > 0; o /= 2) x += __shfl_xor_sync(0xffffffffu, x, o);
+        __syncthreads();
+        if (lane == 0) red[warp] = x;
+        __syncthreads();
+        float t = 0.f;
+        for (int w = 0; w < warps; ++w) t += red[w];
+        return t;
+    };
+    // normalise (a row with no positive finite mass becomes uniform, as on the CPU)
+    float part = 0.f;
+    for (int kb = threadIdx.x; kb < len; kb += blockDim.x) part += fmaxf(0.f, row[kb]);
+    const float total = blockSum(part);
+    const bool ok = total > 0.f && total < 3.0e38f;
+    const int pBegin = blockProbeStart[qb], pEnd = blockProbeStart[qb + 1];
+    const float w = pEnd > pBegin ? alpha : 0.f;
+    float part2 = 0.f;
+    for (int kb = threadIdx.x; kb < len; kb += blockDim.x) {
+        float m = ok ? fmaxf(0.f, row[kb]) / total : 1.f / len;
+        if (w > 0.f) {
+            float local = 0.f;
+            for (int p = pBegin; p < pEnd; ++p) {
+                const int pi = probeIndex[p], r = probeRow[p];
+                if (kb <= r / 64)
+                    local += sk_exp2(tileLse2[((long long)head * probes + pi) * keyTiles + kb] - rowLse2[(long long)head * probes + pi]);
+            }
+            m = (1.f - w) * m + w * local / (float)(pEnd - pBegin);
+        }
+        row[kb] = m;
+        part2 += m;
+    }
+    const float total2 = blockSum(part2);
+    const bool ok2 = total2 > 0.f && total2 < 3.0e38f;
+    float* out = est + (long long)head * tilesPerHead + rowStart[qb];
+    for (int kb = threadIdx.x; kb < len; kb += blockDim.x) out[kb] = ok2 ? row[kb] / total2 : 1.f / len;
+}
+"""#,
+        "skeleton_mask.cu": #"""
+// Skeleton estimator, step 3: from estimated tile masses to the CSR block mask, on the GPU —
+// the twin of Threshold/ErrorBoundThreshold (with SkeletonEstimator's per-head calibration) and
+// Threshold/BudgetThreshold. Inputs: est[h][rowStart[I] + J], each (head, query block) row
+// normalised to 1. Output: rowOffsets[heads·queryBlocks + 1], keyBlocks[...] ascending.
+//
+// Error bound: each row is sorted once (always-kept tiles first, then mass descending, ties by
+// key block), with the running mass cum[pos]. The kept set for any ε is then a prefix: the
+// shortest one (at least the always-kept tiles) whose mass reaches 1 − ε. Calibration bisects
+// each head's internal ε' on held-out check rows: per check row, the prefix sums of its exact
+// tile masses in its block's sorted order make the true recall of any prefix one lookup.
+// Budget: one threshold τ over every head: a radix select (4 passes of 8 bits over the float
+// bits, which order like the values for non-negative floats) finds the K-th largest non-always
+// mass; ties at τ are taken in (head, query block, key block) order so the total is exact.
+
+#define SK_KEY_TILE 64
+
+SK_DEVICE int row_len(int qb, int n, int queryTile) { return (min(n, (qb + 1) * queryTile) - 1) / SK_KEY_TILE + 1; }
+SK_DEVICE bool always_kept(int kb, int len, int sink, int local) { return kb < sink || kb >= len - local; }
+SK_DEVICE int always_count(int len, int sink, int local) {
+    int c = min(sink, len);
+    for (int kb = max(0, len - local); kb < len; ++kb) c += kb >= sink ? 1 : 0;
+    return c;
+}
+
+// Block-wide exclusive scan of one int per thread (any blockDim ≤ 1024); returns the total too.
+SK_DEVICE int block_exclusive_scan(int x, int* total, int* scratch /* ≥ 32 ints */) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+    int incl = x;
+    for (int o = 1; o < 32; o *= 2) {
+        const int y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += y;
+    }
+    __syncthreads();
+    if (lane == 31) scratch[warp] = incl;
+    __syncthreads();
+    if (warp == 0) {
+        int w = lane < warps ? scratch[lane] : 0;
+        for (int o = 1; o < 32; o *= 2) {
+            const int y = __shfl_up_sync(0xffffffffu, w, o);
+            if (lane >= o) w += y;
+        }
+        if (lane < warps) scratch[lane] = w;  // inclusive per warp
+    }
+    __syncthreads();
+    const int before = warp > 0 ? scratch[warp - 1] : 0;
+    *total = scratch[warps - 1];
+    return before + incl - x;
+}
+
+// Shortest kept prefix: m ≥ nA with m == len or cum[m − 1] ≥ goal.
+SK_DEVICE int kept_prefix(const float* cum, int len, int nA, float goal) {
+    int lo = nA, hi = len;  // answer in [lo, hi]
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (mid > 0 && cum[mid - 1] >= goal) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+}
+
+// ---- error bound ----------------------------------------------------------------------------
+
+// One CTA per (query block, head): bitonic sort of the row's (always-first, mass descending,
+// key block ascending) keys in shared memory (pow2 ≥ len u64s), then the running mass.
+extern "C" __global__ void __launch_bounds__(512)
+skeleton_sort_rows(const float* __restrict__ est, const int* __restrict__ rowStart, int* __restrict__ sortedIdx,
+                   float* __restrict__ cum, int n, int queryTile, int tilesPerHead, int sink, int local) {
+    extern __shared__ unsigned long long keys[];
+    __shared__ float fscratch[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int len = row_len(qb, n, queryTile);
+    int p2 = 1;
+    while (p2 < len) p2 *= 2;
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    for (int i = threadIdx.x; i < p2; i += blockDim.x) {
+        unsigned long long key = ~0ull;
+        if (i < len) {
+            const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + i]));
+            const unsigned hi = always_kept(i, len, sink, local) ? 0u : 0xffffffffu - bits;
+            key = ((unsigned long long)hi << 32) | (unsigned)i;
+        }
+        keys[i] = key;
+    }
+    __syncthreads();
+    for (int k = 2; k <= p2; k *= 2)
+        for (int j = k / 2; j > 0; j /= 2) {
+            for (int i = threadIdx.x; i < p2; i += blockDim.x) {
+                const int l = i ^ j;
+                if (l > i) {
+                    const unsigned long long a = keys[i], b = keys[l];
+                    const bool up = (i & k) == 0;
+                    if ((a > b) == up) { keys[i] = b; keys[l] = a; }
+                }
+            }
+            __syncthreads();
+        }
+    // running mass, in chunks of blockDim positions
+    float carry = 0.f;
+    for (int start = 0; start < len; start += blockDim.x) {
+        const int pos = start + threadIdx.x;
+        const int idx = pos < len ? (int)(keys[pos] & 0xffffffffu) : 0;
+        float x = pos < len ? fmaxf(0.f, est[base + idx]) : 0.f;
+        // inclusive float scan across the block
+        const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+        float incl = x;
+        for (int o = 1; o < 32; o *= 2) {
+            const float y = __shfl_up_sync(0xffffffffu, incl, o);
+            if (lane >= o) incl += y;
+        }
+        __syncthreads();
+        if (lane == 31) fscratch[warp] = incl;
+        __syncthreads();
+        float before = 0.f;
+        for (int w = 0; w < warp; ++w) before += fscratch[w];
+        float total = 0.f;
+        for (int w = 0; w < warps; ++w) total += fscratch[w];
+        if (pos < len) {
+            sortedIdx[base + pos] = idx;
+            cum[base + pos] = carry + before + incl;
+        }
+        carry += total;
+    }
+}
+
+// One CTA per (check row c, head): the check row's exact tile masses, in its block's sorted
+// order, as running sums: checkCum[h][checkStart[c] + pos].
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_check_prefix(const int* __restrict__ checkRow, const int* __restrict__ checkProbe, const long long* __restrict__ checkStart,
+                      long long checkPerHead, const int* __restrict__ rowStart, const int* __restrict__ sortedIdx,
+                      const float* __restrict__ tileLse2, const float* __restrict__ rowLse2, int probes, int keyTiles,
+                      float* __restrict__ checkCum, int n, int queryTile, int tilesPerHead) {
+    __shared__ float fscratch[32];
+    const int c = blockIdx.x, head = blockIdx.y;
+    const int r = checkRow[c], pi = checkProbe[c];
+    const int qb = r / queryTile;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    const float lse = rowLse2[(long long)head * probes + pi];
+    const float* tl = tileLse2 + ((long long)head * probes + pi) * keyTiles;
+    float* out = checkCum + (long long)head * checkPerHead + checkStart[c];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    float carry = 0.f;
+    for (int start = 0; start < len; start += blockDim.x) {
+        const int pos = start + threadIdx.x;
+        float x = 0.f;
+        if (pos < len) {
+            const int kb = sortedIdx[base + pos];
+            x = kb <= r / SK_KEY_TILE ? sk_exp2(tl[kb] - lse) : 0.f;
+        }
+        float incl = x;
+        for (int o = 1; o < 32; o *= 2) {
+            const float y = __shfl_up_sync(0xffffffffu, incl, o);
+            if (lane >= o) incl += y;
+        }
+        __syncthreads();
+        if (lane == 31) fscratch[warp] = incl;
+        __syncthreads();
+        float before = 0.f, total = 0.f;
+        for (int w = 0; w < warps; ++w) { if (w < warp) before += fscratch[w]; total += fscratch[w]; }
+        if (pos < len) out[pos] = carry + before + incl;
+        carry += total;
+    }
+}
+
+// One CTA per head: the calibrated internal ε' (SkeletonEstimator.calibratedEpsilon): the
+// largest ε' in [ε/256, min(0.9, 4ε)] (bisection on log ε', 12 steps) whose mask keeps, on the
+// held-out check rows, mean − z · sd / √count ≥ 1 − ε + margin. Writes epsOut[h], recallOut[h].
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_calibrate(const int* __restrict__ checkRow, const long long* __restrict__ checkStart, long long checkPerHead, int checks,
+                   const int* __restrict__ rowStart, const float* __restrict__ cum, const float* __restrict__ checkCum,
+                   float epsilon, float z, float margin, float* __restrict__ epsOut, float* __restrict__ recallOut,
+                   int n, int queryTile, int tilesPerHead, int sink, int local) {
+    __shared__ double rs[2][32];
+    __shared__ double result[2];
+    const int head = blockIdx.x;
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    auto evaluate = [&](double e) {  // → result[0] = mean, result[1] = bound (all threads)
+        const float goal = (float)(1.0 - e);
+        double s1 = 0.0, s2 = 0.0;
+        for (int c = threadIdx.x; c < checks; c += blockDim.x) {
+            const int qb = checkRow[c] / queryTile;
+            const int len = row_len(qb, n, queryTile);
+            const long long base = (long long)head * tilesPerHead + rowStart[qb];
+            const int m = kept_prefix(cum + base, len, always_count(len, sink, local), goal);
+            const double rec = m > 0 ? (double)checkCum[(long long)head * checkPerHead + checkStart[c] + m - 1] : 0.0;
+            s1 += rec; s2 += rec * rec;
+        }
+        for (int o = 16; o > 0; o /= 2) { s1 += __shfl_xor_sync(0xffffffffu, s1, o); s2 += __shfl_xor_sync(0xffffffffu, s2, o); }
+        __syncthreads();
+        if (lane == 0) { rs[0][warp] = s1; rs[1][warp] = s2; }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double a = 0.0, b = 0.0;
+            for (int w = 0; w < warps; ++w) { a += rs[0][w]; b += rs[1][w]; }
+            const double cnt = (double)checks;
+            const double mean = a / cnt;
+            const double sd = cnt > 1 ? sqrt(fmax(0.0, (b - cnt * mean * mean) / (cnt - 1))) : 0.0;
+            result[0] = mean;
+            result[1] = mean - (double)z * sd / sqrt(cnt);
+        }
+        __syncthreads();
+    };
+    const double goal = fmin(1.0, 1.0 - (double)epsilon + (double)margin);
+    double lo = log(fmax((double)epsilon / 256.0, 1e-6)), hi = log(fmin(0.9, 4.0 * (double)epsilon));
+    double chosen, mean;
+    evaluate(exp(hi));
+    if (result[1] >= goal) { chosen = exp(hi); mean = result[0]; }
+    else {
+        evaluate(exp(lo));
+        if (result[1] < goal) { chosen = exp(lo); mean = result[0]; }
+        else {
+            for (int it = 0; it < 12; ++it) {
+                const double mid = 0.5 * (lo + hi);
+                evaluate(exp(mid));
+                if (result[1] >= goal) lo = mid; else hi = mid;
+            }
+            chosen = exp(lo);
+            evaluate(chosen);
+            mean = result[0];
+        }
+    }
+    if (threadIdx.x == 0) { epsOut[head] = (float)chosen; recallOut[head] = (float)mean; }
+}
+
+// Kept tiles per row for the error bound: count[h·QB + I] = kept prefix at ε'_h.
+extern "C" __global__ void skeleton_count_error_bound(const int* __restrict__ rowStart, const float* __restrict__ cum,
+                                                      const float* __restrict__ epsHead, int* __restrict__ count,
+                                                      int n, int queryTile, int queryBlocks, int heads, int tilesPerHead, int sink, int local) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= heads * queryBlocks) return;
+    const int head = r / queryBlocks, qb = r % queryBlocks;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    count[r] = kept_prefix(cum + base, len, always_count(len, sink, local), 1.f - epsHead[head]);
+}
+
+// Exclusive scan of `rows` ints into offsets[rows + 1] (one CTA of 1024 threads).
+extern "C" __global__ void __launch_bounds__(1024)
+skeleton_scan_rows(const int* __restrict__ count, int* __restrict__ offsets, int rows) {
+    __shared__ int scratch[32];
+    const int per = (rows + blockDim.x - 1) / blockDim.x;
+    const int begin = min(rows, (int)threadIdx.x * per), end = min(rows, begin + per);
+    int local = 0;
+    for (int i = begin; i < end; ++i) local += count[i];
+    int total;
+    int run = block_exclusive_scan(local, &total, scratch);
+    for (int i = begin; i < end; ++i) { offsets[i] = run; run += count[i]; }
+    if (threadIdx.x == 0) offsets[rows] = total;
+}
+
+// One CTA per (query block, head): marks the first count[row] sorted tiles and writes them in
+// ascending key-block order at keyBlocks[offsets[row]...]. Shared: len ints.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_fill_error_bound(const int* __restrict__ rowStart, const int* __restrict__ sortedIdx, const int* __restrict__ count,
+                          const int* __restrict__ offsets, int* __restrict__ keyBlocks, int n, int queryTile, int queryBlocks,
+                          int tilesPerHead) {
+    extern __shared__ int flag[];
+    __shared__ int scratch[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int row = head * queryBlocks + qb;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    for (int i = threadIdx.x; i < len; i += blockDim.x) flag[i] = 0;
+    __syncthreads();
+    const int m = count[row];
+    for (int i = threadIdx.x; i < m; i += blockDim.x) flag[sortedIdx[base + i]] = 1;
+    __syncthreads();
+    const int per = (len + blockDim.x - 1) / blockDim.x;
+    const int begin = min(len, (int)threadIdx.x * per), end = min(len, begin + per);
+    int local = 0;
+    for (int i = begin; i < end; ++i) local += flag[i];
+    int total;
+    int at = offsets[row] + block_exclusive_scan(local, &total, scratch);
+    for (int i = begin; i < end; ++i) if (flag[i]) keyBlocks[at++] = i;
+}
+
+// ---- budget ---------------------------------------------------------------------------------
+
+// state[0] = prefix bits fixed so far, state[1] = mask of those bits, state[2] = how many of the
+// remaining largest values are still to take, state[3] = mode (0 select, 1 keep all, 2 keep none).
+
+extern "C" __global__ void skeleton_budget_init(int* __restrict__ state, unsigned* __restrict__ hist, int take) {
+    if (threadIdx.x < 4) state[threadIdx.x] = threadIdx.x == 2 ? take : 0;
+    hist[threadIdx.x] = 0;  // 256 threads
+}
+
+// Histogram of the next 8-bit digit of every non-always mass whose higher bits match the prefix.
+// Grid (ceil(queryBlocks / 8), heads); 256 threads; shared 256 bins, flushed where non-zero.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_budget_hist(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
+                     unsigned* __restrict__ hist, int shift, int n, int queryTile, int queryBlocks, int tilesPerHead, int sink, int local) {
+    __shared__ unsigned bins[256];
+    bins[threadIdx.x] = 0;
+    __syncthreads();
+    const unsigned prefix = (unsigned)state[0], mask = (unsigned)state[1];
+    const int head = blockIdx.y;
+    for (int qb = blockIdx.x * 8; qb < min(queryBlocks, blockIdx.x * 8 + 8); ++qb) {
+        const int len = row_len(qb, n, queryTile);
+        const long long base = (long long)head * tilesPerHead + rowStart[qb];
+        for (int kb = threadIdx.x; kb < len; kb += blockDim.x) {
+            if (always_kept(kb, len, sink, local)) continue;
+            const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
+            if ((bits & mask) == prefix) atomicAdd(&bins[(bits >> shift) & 255u], 1u);
+        }
+    }
+    __syncthreads();
+    if (bins[threadIdx.x]) atomicAdd(&hist[threadIdx.x], bins[threadIdx.x]);
+}
+
+// One thread: picks the digit where the count from the top reaches the remaining K; clears hist.
+extern "C" __global__ void skeleton_budget_pick(unsigned* __restrict__ hist, int* __restrict__ state, int shift) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    if (state[3] != 0) { for (int b = 0; b < 256; ++b) hist[b] = 0; return; }
+    unsigned long long total = 0;
+    for (int b = 0; b < 256; ++b) total += hist[b];
+    long long need = state[2];
+    if (shift == 24) {  // first pass: the whole candidate set is in the histogram
+        if (need <= 0) state[3] = 2;
+        else if ((unsigned long long)need >= total) state[3] = 1;
+    }
+    if (state[3] == 0) {
+        for (int b = 255; b >= 0; --b) {
+            if ((long long)hist[b] >= need) {
+                state[0] = (int)((unsigned)state[0] | ((unsigned)b << shift));
+                state[1] = (int)((unsigned)state[1] | (255u << shift));
+                state[2] = (int)need;
+                break;
+            }
+            need -= hist[b];
+        }
+    }
+    for (int b = 0; b < 256; ++b) hist[b] = 0;
+}
+
+// Per row: kept tiles other than ties (always + above τ), and ties (== τ) among non-always.
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_budget_count(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
+                      int* __restrict__ count, int* __restrict__ ties, int n, int queryTile, int queryBlocks, int tilesPerHead,
+                      int sink, int local) {
+    __shared__ int scratch[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    const unsigned tau = (unsigned)state[0];
+    const int mode = state[3];
+    int kept = 0, tie = 0;
+    for (int kb = threadIdx.x; kb < len; kb += blockDim.x) {
+        if (always_kept(kb, len, sink, local) || mode == 1) { kept++; continue; }
+        if (mode == 2) continue;
+        const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
+        if (bits > tau) kept++;
+        else if (bits == tau) tie++;
+    }
+    int t1, t2;
+    block_exclusive_scan(kept, &t1, scratch);
+    block_exclusive_scan(tie, &t2, scratch);
+    if (threadIdx.x == 0) { count[head * queryBlocks + qb] = t1; ties[head * queryBlocks + qb] = t2; }
+}
+
+// count[row] += the ties this row takes: the first state[2] ties in row order are kept.
+extern "C" __global__ void skeleton_budget_add_ties(int* __restrict__ count, const int* __restrict__ ties,
+                                                   const int* __restrict__ tieOffset, const int* __restrict__ state, int rows) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= rows || state[3] != 0) return;
+    count[r] += max(0, min(ties[r], state[2] - tieOffset[r]));
+}
+
+// One CTA per (query block, head): writes the kept tiles ascending (ties by key-block order).
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_fill_budget(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
+                     const int* __restrict__ tieOffset, const int* __restrict__ offsets, int* __restrict__ keyBlocks,
+                     int n, int queryTile, int queryBlocks, int tilesPerHead, int sink, int local) {
+    __shared__ int scratch[32];
+    const int qb = blockIdx.x, head = blockIdx.y;
+    const int row = head * queryBlocks + qb;
+    const int len = row_len(qb, n, queryTile);
+    const long long base = (long long)head * tilesPerHead + rowStart[qb];
+    const unsigned tau = (unsigned)state[0];
+    const int mode = state[3], takeTies = state[2];
+    const int per = (len + blockDim.x - 1) / blockDim.x;
+    const int begin = min(len, (int)threadIdx.x * per), end = min(len, begin + per);
+    int myTies = 0;
+    for (int kb = begin; kb < end; ++kb)
+        if (mode == 0 && !always_kept(kb, len, sink, local) && __float_as_uint(fmaxf(0.f, est[base + kb])) == tau) myTies++;
+    int total;
+    const int tieBefore = tieOffset[row] + block_exclusive_scan(myTies, &total, scratch);
+    // two walks over the same tiles in the same order: count, then write at the row's offset
+    auto kept = [&](int kb, int& tieRank) -> bool {
+        if (always_kept(kb, len, sink, local) || mode == 1) return true;
+        if (mode != 0) return false;
+        const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
+        if (bits > tau) return true;
+        return bits == tau && tieRank++ < takeTies;
+    };
+    int keep = 0, tieRank = tieBefore;
+    for (int kb = begin; kb < end; ++kb) keep += kept(kb, tieRank) ? 1 : 0;
+    int at = offsets[row] + block_exclusive_scan(keep, &total, scratch);
+    tieRank = tieBefore;
+    for (int kb = begin; kb < end; ++kb) {
+        if (kept(kb, tieRank)) keyBlocks[at++] = kb;
+    }
+}
+"""#,
+        "skeleton_probes.cu": #"""
+// Skeleton estimator, step 1: the exact probe rows (docs/METHOD.md §2), on the tensor cores.
+//
+// A probe group is 64 query rows (a list of row indices, -1 = padding; strided fit rows, the last
+// rows, or check rows — never mixed, so a group's rows span at most 63·stride). One CTA = (group,
+// SK_PROBE_HEADS query heads of one KV group): every K tile it loads serves all its heads (the
+// K traffic, not the MMAs, bounds this kernel at long N). Warps: 4 row blocks of 16 × (heads / MT),
+// each warp holding MT heads' rows (MT MMA row tiles share each K fragment). It walks every key
+// tile of 64 keys up to its last row, S = Q_g K_J^T with mma.sync (fp32 accumulators), causal per
+// row (key j > row r is out).
+//
+// SK_PROBE_PASS 1 (every probe): per (probe, key tile) the tile's log2-sum-exp
+//     tileLse2[h][p][J] = log2 Σ_{j∈J, j≤r} 2^(x_rj),   x = s · log2(e)/√d,
+// and the row's log2-sum-exp rowLse2[h][p]; a tile mass is then 2^(tileLse2 − rowLse2). Only
+// tiles J ≤ r/64 are written (readers never look further).
+// SK_PROBE_PASS 2 (fit probes, after pass 1): p_rj = 2^(x_rj − rowLse2), summed into
+//     colObs[h][j] += Σ_r p_rj      and      diagObs[h][r − j] += Σ_r p_rj,
+// the observed column and diagonal masses the factor fit matches (SkeletonFactors.fit).
+// Diagonals: the CTA's live offsets δ = r − j lie in a window of (row span + 128) values that
+// slides down by 64 per key tile, so they are summed in a shared ring (per head) of `window` (a
+// power of two ≥ span + 128) floats; after each tile the 64 offsets no later tile can reach are
+// final and go to global memory once (one atomic per offset per CTA instead of one per element).
+// No shared atomics (a float atomic add on shared memory is a compare-and-swap loop): strided rows
+// (stride ≥ 32) put at most one element of a 32-key half tile on each δ, so the tile is added in
+// two halves with a barrier between; contiguous rows (the tail group) are summed per diagonal of
+// the tile first (through a padded shared tile), one writer per δ. The ring index is XOR-swizzled
+// with the row bits of δ so the 8 rows of a warp's MMA fragment hit 8 different banks.
+//
+// Layout: Q [N, qHeads, D], K [N, kvHeads, D] (16-bit), GQA in place (kv head = h / group).
+
+#ifndef SK_HEAD_DIM
+#define SK_HEAD_DIM 128
+#endif
+#ifndef SK_PROBE_PASS
+#define SK_PROBE_PASS 1
+#endif
+#ifndef SK_PROBE_HEADS
+#define SK_PROBE_HEADS 1
+#endif
+
+constexpr int D = SK_HEAD_DIM;
+constexpr int H = SK_PROBE_HEADS;            // query heads per CTA (1, 2 or 4), one KV head
+constexpr int PROBES = 64;                   // rows per group
+constexpr int BN = 64;                       // keys per tile (the mask's key tile)
+constexpr int WARPS = H > 2 ? 8 : 4;
+constexpr int MT = H / (WARPS / 4);          // heads (MMA row tiles) per warp
+constexpr int THREADS = WARPS * 32;
+constexpr int CHUNKS = D / 8;                // 16-byte chunks per row
+constexpr int DIAG_PITCH = BN + 1;           // padded row of the tail group's shared tile
+static_assert(H == 1 || H == 2 || H == 4, "SK_PROBE_HEADS must be 1, 2 or 4");
+
+SK_DEVICE int swz(int row, int chunk) { return row * D + ((chunk ^ (row & 7)) << 3); }
+
+SK_DEVICE void red_global(float* p, float v) { asm volatile("red.global.add.f32 [%0], %1;" ::"l"(p), "f"(v)); }
+
+// Ring slot of offset δ: δ mod window with bits 3, 4 and 0 XORed by the three bits above the
+// stride (the row bits of strided probes), a bijection because those bits are left unchanged.
+SK_DEVICE int ring_slot(int delta, int window, int rowShift) {
+    const int g = delta & (window - 1);
+    return g ^ ((((g >> rowShift) & 3) << 3) | ((g >> (rowShift + 2)) & 1));
+}
+
+// Gathers the group's query rows (row -1 → zeros) into a swizzled [64, D] tile.
+SK_DEVICE void load_rows(u16* tile, const u16* __restrict__ g, const int* rows, int stride) {
+    for (int c = threadIdx.x; c < PROBES * CHUNKS; c += THREADS) {
+        const int r = c / CHUNKS, ch = c % CHUNKS;
+        const int gr = rows[r];
+        const u16* src = g + (long long)(gr >= 0 ? gr : 0) * stride + ch * 8;
+        sk_cp_async16(sk_smem_addr(tile + swz(r, ch)), src, gr >= 0 ? 16 : 0);
+    }
+}
+
+// Contiguous key rows [row0, row0 + 64), rows ≥ n zero-filled.
+SK_DEVICE void load_keys(u16* tile, const u16* __restrict__ g, int row0, int n, int stride) {
+    for (int c = threadIdx.x; c < BN * CHUNKS; c += THREADS) {
+        const int r = c / CHUNKS, ch = c % CHUNKS;
+        const int gr = row0 + r;
+        const u16* src = g + (long long)(gr < n ? gr : 0) * stride + ch * 8;
+        sk_cp_async16(sk_smem_addr(tile + swz(r, ch)), src, gr < n ? 16 : 0);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const int* __restrict__ groupRows,
+                    int n, int qHeads, int kvHeads, float scaleLog2, int probes, int keyTiles,
+                    float* __restrict__ tileLse2, float* __restrict__ rowLse2,
+                    float* __restrict__ colObs, float* __restrict__ diagObs, int window, int rowShift,
+                    int groupOffset, int chunks, int chunkTiles) {
+    extern __shared__ __align__(128) u16 smem[];
+    u16* sQ = smem;                                  // [H][64][D]
+    u16* sK = sQ + H * PROBES * D;                   // two K buffers
+    int* sRows = reinterpret_cast<int*>(sK + 2 * BN * D);
+#if SK_PROBE_PASS == 2
+    float* sCol = reinterpret_cast<float*>(sRows + PROBES);  // [H][4 row blocks][64]
+    float* sRing = sCol + H * 4 * BN;                        // [H][window]
+    float* sDiag = sRing + H * window;                       // [H][64][DIAG_PITCH] (tail group)
+#endif
+    // one CTA per (group, key chunk of chunkTiles tiles, head set): long rows split over CTAs
+    const int group = groupOffset + (int)blockIdx.x / chunks, chunk = (int)blockIdx.x % chunks;
+    const int head0 = blockIdx.y * H;                // H consecutive query heads of one KV head
+    const int kvHead = head0 / (qHeads / kvHeads);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int rowBlock = warp % 4, headSet = warp / 4;
+    const int p0 = group * PROBES;
+    if (threadIdx.x < PROBES) sRows[threadIdx.x] = groupRows[p0 + threadIdx.x];
+#if SK_PROBE_PASS == 2
+    for (int i = threadIdx.x; i < H * window; i += THREADS) sRing[i] = 0.f;
+#endif
+    __syncthreads();
+    // rows ascend inside a group; padding (-1) only at the end
+    const int rMin = sRows[0];
+    int rMax = -1;
+    for (int i = 0; i < PROBES; ++i) rMax = max(rMax, sRows[i]);
+    const int firstTile = chunk * chunkTiles;
+    const int lastTile = min(rMax / BN, firstTile + chunkTiles - 1);
+    if (rMin < 0 || firstTile > lastTile) return;  // empty group or chunk (whole CTA exits together)
+#if SK_PROBE_PASS == 2
+    const bool contiguous = sRows[1] == rMin + 1;    // the tail group
+#endif
+
+    const u16* gK = k + (long long)kvHead * D;
+#pragma unroll
+    for (int hl = 0; hl < H; ++hl) load_rows(sQ + hl * PROBES * D, q + (long long)(head0 + hl) * D, sRows, qHeads * D);
+    load_keys(sK + (firstTile & 1) * BN * D, gK, firstTile * BN, n, kvHeads * D);
+    sk_cp_async_commit();
+
+    const int r0 = rowBlock * 16 + lane / 4;         // this thread's two rows in the group
+    const int row[2] = {sRows[r0], sRows[r0 + 8]};
+#if SK_PROBE_PASS == 2
+    float lse[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+            lse[mt][h] = row[h] >= 0 ? rowLse2[(long long)(head0 + headSet * MT + mt) * probes + p0 + r0 + 8 * h] : 0.f;
+#endif
+    const int lane7 = lane & 7;
+
+    for (int kb = firstTile; kb <= lastTile; ++kb) {
+        sk_cp_async_wait<0>();
+        __syncthreads();  // K_kb landed; the other buffer is free (and, pass 2, the ring flush is done)
+        if (kb < lastTile) load_keys(sK + ((kb + 1) & 1) * BN * D, gK, (kb + 1) * BN, n, kvHeads * D);
+        sk_cp_async_commit();
+        const u32 sKaddr = sk_smem_addr(sK + (kb & 1) * BN * D);
+
+        float s[MT][BN / 8][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.f;
+#pragma unroll
+        for (int kc = 0; kc < D / 16; ++kc) {
+            u32 qa[MT][4];
+            const int qrow = rowBlock * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+                sk_ldsm_x4(qa[mt], sk_smem_addr(sQ + (headSet * MT + mt) * PROBES * D) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
+#pragma unroll
+            for (int nt = 0; nt < BN / 8; nt += 2) {
+                u32 b[4];
+                const int krow = nt * 8 + (lane % 8) + (lane / 16) * 8;
+                sk_ldsm_x4(b, sKaddr + 2 * (krow * D + (((kc * 2 + (lane / 8) % 2) ^ lane7) << 3)));
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt) {
+                    sk_mma16816(s[mt][nt], qa[mt], b[0], b[1]);
+                    sk_mma16816(s[mt][nt + 1], qa[mt], b[2], b[3]);
+                }
+            }
+        }
+        // element (mt, nt, e): head head0 + headSet·MT + mt, row[e / 2], key kb·64 + nt·8 + (lane % 4)·2 + (e & 1)
+#if SK_PROBE_PASS == 1
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {  // the tile's log2-sum-exp per row
+                float mx = sk_neg_inf();
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const int j = kb * BN + nt * 8 + (lane % 4) * 2 + c;
+                        const float x = j <= row[h] ? s[mt][nt][2 * h + c] * scaleLog2 : sk_neg_inf();
+                        s[mt][nt][2 * h + c] = x;
+                        mx = fmaxf(mx, x);
+                    }
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                float l = 0.f;
+                if (mx != sk_neg_inf()) {
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; ++nt) l += sk_exp2(s[mt][nt][2 * h] - mx) + sk_exp2(s[mt][nt][2 * h + 1] - mx);
+                }
+                l += __shfl_xor_sync(0xffffffffu, l, 1);
+                l += __shfl_xor_sync(0xffffffffu, l, 2);
+                if (mx != sk_neg_inf() && lane % 4 == 0)
+                    tileLse2[((long long)(head0 + headSet * MT + mt) * probes + p0 + r0 + 8 * h) * keyTiles + kb] = mx + sk_log2(l);
+            }
+#else
+        // probabilities in place (0 outside the causal range and on padding rows)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int j = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                    s[mt][nt][e] = j <= row[e / 2] ? sk_exp2(fmaf(s[mt][nt][e], scaleLog2, -lse[mt][e / 2])) : 0.f;
+                }
+        // column sums over the warp's 16 rows (lanes with equal lane % 4 hold equal columns)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                for (int c = 0; c < 2; ++c) {
+                    float v = s[mt][nt][c] + s[mt][nt][2 + c];
+                    v += __shfl_xor_sync(0xffffffffu, v, 4);
+                    v += __shfl_xor_sync(0xffffffffu, v, 8);
+                    v += __shfl_xor_sync(0xffffffffu, v, 16);
+                    if (lane < 4) sCol[((headSet * MT + mt) * 4 + rowBlock) * BN + nt * 8 + lane * 2 + c] = v;
+                }
+        if (!contiguous) {
+            // strided rows: at most one element per δ in each 32-key half
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                    for (int nt = half * 4; nt < half * 4 + 4; ++nt)
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) {
+                            const float pr = s[mt][nt][e];
+                            if (pr != 0.f) {
+                                const int j = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                                sRing[(headSet * MT + mt) * window + ring_slot(row[e / 2] - j, window, rowShift)] += pr;
+                            }
+                        }
+                __syncthreads();
+            }
+        } else {
+            // contiguous rows: sum each diagonal of the tile, then one add per δ
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        sDiag[((headSet * MT + mt) * PROBES + r0 + 8 * (e / 2)) * DIAG_PITCH + nt * 8 + (lane % 4) * 2 + (e & 1)] = s[mt][nt][e];
+            __syncthreads();
+            for (int t = threadIdx.x; t < H * 127; t += THREADS) {
+                const int hl = t / 127, e = t % 127 - 63;  // e = row index − column index
+                float sum = 0.f;
+                for (int ri = max(0, e); ri < min(PROBES, BN + e); ++ri) sum += sDiag[(hl * PROBES + ri) * DIAG_PITCH + ri - e];
+                const int delta = rMin - kb * BN + e;
+                if (delta >= 0 && sum != 0.f) sRing[hl * window + ring_slot(delta, window, rowShift)] += sum;
+            }
+            __syncthreads();
+        }
+        for (int t = threadIdx.x; t < H * BN; t += THREADS) {
+            const int hl = t / BN, c = t % BN;
+            const int head = head0 + hl;
+            const int j = kb * BN + c;
+            const float* cp = sCol + hl * 4 * BN + c;
+            const float cv = cp[0] + cp[BN] + cp[2 * BN] + cp[3 * BN];
+            if (cv != 0.f && j < n) red_global(&colObs[(long long)head * n + j], cv);
+            // offsets above rMax − (kb+1)·64 are final: no later tile reaches them
+            const int delta = rMax - kb * BN - c;
+            if (delta >= 0) {
+                float* cell = &sRing[hl * window + ring_slot(delta, window, rowShift)];
+                if (*cell != 0.f) red_global(&diagObs[(long long)head * n + delta], *cell);
+                *cell = 0.f;
+            }
+        }
+#endif
+    }
+    sk_cp_async_wait<0>();
+#if SK_PROBE_PASS == 2
+    __syncthreads();
+    // what is left in the ring: offsets [max(0, rMin − last key), rMax − lastTile·64 − 64]
+    const int hi = rMax - lastTile * BN - BN;
+    const int lo = max(0, rMin - (lastTile * BN + BN - 1));
+    for (int hl = 0; hl < H; ++hl)
+        for (int delta = lo + (int)threadIdx.x; delta <= hi; delta += THREADS) {
+            const float v = sRing[hl * window + ring_slot(delta, window, rowShift)];
+            if (v != 0.f) red_global(&diagObs[(long long)(head0 + hl) * n + delta], v);
+        }
+#endif
+}
+
+#if SK_PROBE_PASS == 1
+// rowLse2[h][p] = log2 Σ_{J ≤ r/64} 2^tileLse2[h][p][J]: one warp per (probe, head).
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_row_lse(const int* __restrict__ groupRows, const float* __restrict__ tileLse2, float* __restrict__ rowLse2,
+                 int probes, int keyTiles, int heads) {
+    const int wid = (int)((blockIdx.x * blockDim.x + threadIdx.x) / 32), lane = threadIdx.x % 32;
+    if (wid >= probes * heads) return;
+    const int head = wid / probes, p = wid % probes;
+    const int r = groupRows[p];
+    if (r < 0) return;
+    const float* t = tileLse2 + ((long long)head * probes + p) * keyTiles;
+    const int last = r / BN;
+    float m = sk_neg_inf();
+    for (int kb = lane; kb <= last; kb += 32) m = fmaxf(m, t[kb]);
+    for (int o = 16; o > 0; o /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    float l = 0.f;
+    for (int kb = lane; kb <= last; kb += 32) l += sk_exp2(t[kb] - m);
+    for (int o = 16; o > 0; o /= 2) l += __shfl_xor_sync(0xffffffffu, l, o);
+    if (lane == 0) rowLse2[(long long)head * probes + p] = m + sk_log2(l);
+}
+#endif
+"""#,
         "sparse_flash_attention.cu": #"""
+// Block-sparse causal FlashAttention forward. Two kernels share this file and the entry name
+// `sparse_flash_fwd`, chosen at compile time by SK_WGMMA (FlashKernelTraits.family):
+//   SK_WGMMA = 1  Hopper (sm_90a) warpgroup-MMA kernel, the default on sm_90a (first section);
+//   SK_WGMMA = 0  FA2-style mma.sync kernel, any sm_80+ GPU (second section, unchanged since v2).
+// Both take the same arguments, read the same CSR mask and write the same O and LSE.
+
+#ifndef SK_WGMMA
+#define SK_WGMMA 0
+#endif
+
+#if SK_WGMMA
+// Block-sparse causal FlashAttention forward for Hopper (sm_90a): warpgroup MMA (wgmma).
+//
+// Same contract as sparse_flash_attention.cu (the FA2-style mma.sync kernel, kept for other
+// architectures and as the reference layout): one CTA computes one (query head h, query block I),
+// rows [I*BM, I*BM+BM) of O_h, walking the key blocks of its CSR row (row r = h * queryBlocks + I,
+// ascending) or every causal block when rowOffsets is null (dense). Same math: exp2 online softmax
+// with the scale folded in, O = 0 and LSE = -inf for a row that sees no key. GQA reads K/V head
+// h / (qHeads / kvHeads) in place. Layout: Q, O [N, qHeads, D]; K, V [N, kvHeads, D]; LSE [qHeads, N].
+//
+// Per CTA: BM / 64 warpgroups (4 warps each); warpgroup g owns query rows [64g, 64g + 64) of the
+// block. Per key tile J:
+//     S_g   = Q_g K_J^T   wgmma m64nBNk16, A = Q and B = K both from shared memory (K-major)
+//     mask, online softmax on S_g in registers (the accumulator layout is the mma.sync one per warp)
+//     O_g  += P_g V_J     wgmma m64nDk16, A = P from registers, B = V from shared memory (MN-major)
+// Shared tiles [rows, D] are stored as D/64 column blocks of [rows][64] 16-bit values (128-byte
+// rows) with the 128-byte swizzle (16-byte chunk c of row r at c ^ (r & 7)): the canonical
+// wgmma SWIZZLE_128B layout, so K-major (Q, K) and MN-major (V) descriptors address them directly.
+// Pipeline: SK_STAGES (2–4) K/V stages; all threads load tiles J+1 … J+STAGES−1 with cp.async
+// while tile J is computed (no producer warp, no TMA yet). SK_PERSISTENT = 1: a persistent grid whose CTAs walk the
+// (query block, head) items longest first and load the next item's Q and first K/V tile during
+// the current item's last tile (two Q buffers).
+//
+// Compile-time traits (-D): SK_WGMMA = 1, SK_HEAD_DIM 64/128/256, SK_BLOCK_M 64/128,
+// SK_BLOCK_N 64/128, SK_STAGES, SK_MIN_BLOCKS (__launch_bounds__), SK_PERSISTENT, SK_BF16.
+
+#ifndef SK_HEAD_DIM
+#define SK_HEAD_DIM 128
+#endif
+#ifndef SK_BLOCK_M
+#define SK_BLOCK_M 128
+#endif
+#ifndef SK_BLOCK_N
+#define SK_BLOCK_N 64
+#endif
+#ifndef SK_MIN_BLOCKS
+#define SK_MIN_BLOCKS 1
+#endif
+#ifndef SK_PERSISTENT
+#define SK_PERSISTENT 0
+#endif
+#if SK_BF16
+#define SK_WG_T "bf16"
+#else
+#define SK_WG_T "f16"
+#endif
+
+constexpr int D = SK_HEAD_DIM;
+constexpr int BM = SK_BLOCK_M;
+constexpr int BN = SK_BLOCK_N;
+constexpr int GROUPS = BM / 64;        // warpgroups per CTA
+constexpr int THREADS = GROUPS * 128;
+constexpr int CHUNKS = D / 8;          // 16-byte chunks per row
+#ifndef SK_STAGES
+#define SK_STAGES 2
+#endif
+constexpr int STAGES = SK_STAGES;  // K/V tiles resident or in flight
+static_assert(STAGES >= 2 && STAGES <= 4, "2 to 4 K/V stages");
+constexpr int Q_BUFFERS = SK_PERSISTENT ? 2 : 1;
+
+static_assert(BM == 64 || BM == 128, "BM must be 64 or 128 (one wgmma m64 tile per warpgroup)");
+static_assert(BN == 64 || BN == 128, "BN must be 64 or 128");
+static_assert(D == 64 || D == 128 || D == 256, "head dim must be 64, 128 or 256");
+
+SK_DEVICE void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+SK_DEVICE void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N> SK_DEVICE void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+// cp.async writes are generic-proxy writes; wgmma reads shared memory through the async proxy.
+SK_DEVICE void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets.
+SK_DEVICE u64 gmma_desc(u32 addr, u32 leadingBytes, u32 strideBytes) {
+    return (u64)((addr & 0x3FFFF) >> 4) | ((u64)((leadingBytes >> 4) & 0x3FFF) << 16) |
+           ((u64)((strideBytes >> 4) & 0x3FFF) << 32) | (1ull << 62);
+}
+
+// ---- GENERATED by bench/kernel/gen_wgmma.py ----
+// D[64 x 64] (+)= A[64 x 16] (smem, K-major) * B[64 x 16]^T (smem, K-major); scaleD = 0 overwrites D.
+SK_DEVICE void wgmma_ss_n64(float (&d)[8][4], u64 descA, u64 descB, int scaleD) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." SK_WG_T "." SK_WG_T " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+                 : "l"(descA), "l"(descB), "r"(scaleD));
+}
+
+// D[64 x 128] (+)= A[64 x 16] (smem, K-major) * B[128 x 16]^T (smem, K-major); scaleD = 0 overwrites D.
+SK_DEVICE void wgmma_ss_n128(float (&d)[16][4], u64 descA, u64 descB, int scaleD) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32." SK_WG_T "." SK_WG_T " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+                 : "l"(descA), "l"(descB), "r"(scaleD));
+}
+
+// D[64 x 64] += A[64 x 16] (registers, the mma.sync A-fragment layout per warp) * B[16 x 64] (smem, MN-major).
+SK_DEVICE void wgmma_rs_n64(float (&d)[8][4], const u32 (&a)[4], u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32." SK_WG_T "." SK_WG_T " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB));
+}
+
+// D[64 x 128] += A[64 x 16] (registers, the mma.sync A-fragment layout per warp) * B[16 x 128] (smem, MN-major).
+SK_DEVICE void wgmma_rs_n128(float (&d)[16][4], const u32 (&a)[4], u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32." SK_WG_T "." SK_WG_T " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB));
+}
+
+// D[64 x 256] += A[64 x 16] (registers, the mma.sync A-fragment layout per warp) * B[16 x 256] (smem, MN-major).
+SK_DEVICE void wgmma_rs_n256(float (&d)[32][4], const u32 (&a)[4], u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n256k16.f32." SK_WG_T "." SK_WG_T " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, {%128,%129,%130,%131}, %132, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3]), "+f"(d[16][0]), "+f"(d[16][1]), "+f"(d[16][2]), "+f"(d[16][3]), "+f"(d[17][0]), "+f"(d[17][1]), "+f"(d[17][2]), "+f"(d[17][3]), "+f"(d[18][0]), "+f"(d[18][1]), "+f"(d[18][2]), "+f"(d[18][3]), "+f"(d[19][0]), "+f"(d[19][1]), "+f"(d[19][2]), "+f"(d[19][3]), "+f"(d[20][0]), "+f"(d[20][1]), "+f"(d[20][2]), "+f"(d[20][3]), "+f"(d[21][0]), "+f"(d[21][1]), "+f"(d[21][2]), "+f"(d[21][3]), "+f"(d[22][0]), "+f"(d[22][1]), "+f"(d[22][2]), "+f"(d[22][3]), "+f"(d[23][0]), "+f"(d[23][1]), "+f"(d[23][2]), "+f"(d[23][3]), "+f"(d[24][0]), "+f"(d[24][1]), "+f"(d[24][2]), "+f"(d[24][3]), "+f"(d[25][0]), "+f"(d[25][1]), "+f"(d[25][2]), "+f"(d[25][3]), "+f"(d[26][0]), "+f"(d[26][1]), "+f"(d[26][2]), "+f"(d[26][3]), "+f"(d[27][0]), "+f"(d[27][1]), "+f"(d[27][2]), "+f"(d[27][3]), "+f"(d[28][0]), "+f"(d[28][1]), "+f"(d[28][2]), "+f"(d[28][3]), "+f"(d[29][0]), "+f"(d[29][1]), "+f"(d[29][2]), "+f"(d[29][3]), "+f"(d[30][0]), "+f"(d[30][1]), "+f"(d[30][2]), "+f"(d[30][3]), "+f"(d[31][0]), "+f"(d[31][1]), "+f"(d[31][2]), "+f"(d[31][3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB));
+}
+
+// ---- end GENERATED ----
+
+// Element offset of (row, 16-byte chunk) in a [rows, D] tile stored as D/64 swizzled [rows][64] blocks.
+template <int ROWS>
+SK_DEVICE int tile_off(int row, int chunk) {
+    return (chunk >> 3) * (ROWS * 64) + row * 64 + (((chunk & 7) ^ (row & 7)) << 3);
+}
+
+// Asynchronously copies rows [row0, row0 + ROWS) of one head (row stride `stride` elements) into a
+// swizzled tile; rows at or past N are zero-filled. Consecutive threads take consecutive chunks.
+template <int ROWS>
+SK_DEVICE void load_tile(u32 tileAddr, const u16* __restrict__ g, int row0, int n, int stride) {
+    static_assert((ROWS * CHUNKS) % THREADS == 0, "tile chunks must split evenly over the threads");
+#pragma unroll
+    for (int it = 0; it < ROWS * CHUNKS / THREADS; ++it) {
+        const int c = it * THREADS + (int)threadIdx.x;
+        const int r = c / CHUNKS, ch = c % CHUNKS;
+        const int gr = row0 + r;
+        const bool ok = gr < n;
+        const u16* src = g + (long long)(ok ? gr : 0) * stride + ch * 8;
+        sk_cp_async16(tileAddr + 2 * tile_off<ROWS>(r, ch), src, ok ? 16 : 0);
+    }
+}
+
+SK_DEVICE void mma_s(float (&s)[BN / 8][4], u64 a, u64 b, int scaleD) {
+#if SK_BLOCK_N == 64
+    wgmma_ss_n64(s, a, b, scaleD);
+#else
+    wgmma_ss_n128(s, a, b, scaleD);
+#endif
+}
+SK_DEVICE void mma_o(float (&o)[D / 8][4], const u32 (&a)[4], u64 b) {
+#if SK_HEAD_DIM == 64
+    wgmma_rs_n64(o, a, b);
+#elif SK_HEAD_DIM == 128
+    wgmma_rs_n128(o, a, b);
+#else
+    wgmma_rs_n256(o, a, b);
+#endif
+}
+
+// One work item = one (query block, head); items are numbered longest rows first:
+// t -> query block qBlocks - 1 - t / qHeads, head t % qHeads.
+struct WorkItem {
+    int qb, head, begin, count;
+};
+SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* __restrict__ rowOffsets) {
+    WorkItem w;
+    w.qb = qBlocks - 1 - t / qHeads;
+    w.head = t % qHeads;
+    w.begin = 0;
+    w.count = (min((w.qb + 1) * BM, n) - 1) / BN + 1;  // every causal key block (dense)
+    if (rowOffsets != nullptr) {
+        const int r = w.head * qBlocks + w.qb;
+        w.begin = rowOffsets[r];
+        w.count = rowOffsets[r + 1] - w.begin;
+    }
+    return w;
+}
+
+// Grid: (min(items, resident CTAs), 1, 1) with SK_PERSISTENT = 1 (CTA c takes item r·G + c in
+// even rounds r and r·G + G − 1 − c in odd ones, G = gridDim.x: a snake over the longest-first
+// order, so every CTA gets about the same number of tiles), else (items, 1, 1) (one item per CTA).
+// Loads: a producer position walks the flat stream of K/V tiles — the current item's, then the
+// next item's (whose Q joins its first tile's commit group) — keeping up to STAGES tiles resident
+// or in flight (slot = flat tile number % STAGES), one cp.async group per tile; so a short sparse
+// row's prologue and the memory latency of tiles that miss L2 overlap the tiles before them.
+extern "C" __global__ void __launch_bounds__(THREADS, SK_MIN_BLOCKS)
+sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __restrict__ v,
+                 u16* __restrict__ o, float* __restrict__ lse,
+                 const int* __restrict__ rowOffsets, const int* __restrict__ keyBlocks,
+                 int n, int qHeads, int kvHeads, float scaleLog2) {
+    extern __shared__ __align__(128) unsigned char smemRaw[];
+    // the 128-byte swizzle pattern repeats every 1024 bytes: tiles start 1024-aligned
+    const u32 base = (sk_smem_addr(smemRaw) + 1023u) & ~1023u;
+    constexpr u32 Q_BYTES = BM * D * 2, KV_BYTES = BN * D * 2;
+    const u32 sQ0 = base;                              // Q buffers (2 when persistent)
+    const u32 sK0 = sQ0 + Q_BUFFERS * Q_BYTES;         // K stages, then V stages
+    const u32 sV0 = sK0 + STAGES * KV_BYTES;
+
+    const int qBlocks = (n + BM - 1) / BM;
+    const int items = qBlocks * qHeads;
+    const int groupSize = qHeads / kvHeads;
+    const int tid = threadIdx.x;
+    const int group = tid / 128, warp = (tid % 128) / 32, lane = tid % 32;
+    const int strideQ = qHeads * D, strideKV = kvHeads * D;
+    const bool sparse = rowOffsets != nullptr;
+
+    int t = blockIdx.x, round = 0;
+    if (t >= items) return;
+    WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets);
+
+    // loads: the Q rows of (query block qb, head) into Q buffer b; key block kb of a head's K/V into stage st
+    auto load_q = [&](int head, int qb, int b) {
+        load_tile<BM>(sQ0 + b * Q_BYTES, q + (long long)head * D, qb * BM, n, strideQ);
+    };
+    auto load_kv = [&](int head, int kb, int st) {
+        const long long off = (long long)(head / groupSize) * D;
+        load_tile<BN>(sK0 + st * KV_BYTES, k + off, kb * BN, n, strideKV);
+        load_tile<BN>(sV0 + st * KV_BYTES, v + off, kb * BN, n, strideKV);
+    };
+
+    int issued = 0, consumed = 0;  // flat tile numbers: tiles whose loads were issued / computed
+    int pIdx = 0;                  // producer: next tile index of cur (pOnNext false) or of nxt
+    bool pOnNext = false;
+    bool loadCurQ = true;          // cur's Q still to be loaded with its first tile
+    int qbuf = 0;                  // cur's Q buffer
+    auto produce = [&](const WorkItem& cw, const WorkItem& nw, bool hasNext) {
+        while (issued - consumed < STAGES) {
+            const bool onNext = pOnNext;
+            const int wCount = onNext ? nw.count : cw.count;
+            if (pIdx >= wCount) {
+                if (!onNext && hasNext) { pOnNext = true; pIdx = 0; continue; }
+                break;  // at most one item ahead: the Q buffers hold two items
+            }
+            const int wHead = onNext ? nw.head : cw.head, wBegin = onNext ? nw.begin : cw.begin;
+            if (pIdx == 0 && (onNext || loadCurQ)) {
+                load_q(wHead, onNext ? nw.qb : cw.qb, onNext ? qbuf ^ 1 : qbuf);
+                if (!onNext) loadCurQ = false;
+            }
+            load_kv(wHead, sparse ? keyBlocks[wBegin + pIdx] : pIdx, issued % STAGES);
+            sk_cp_async_commit();
+            ++issued;
+            ++pIdx;
+        }
+    };
+
+    while (true) {
+        const int G = (int)gridDim.x;
+        const int tn = (round + 1) * G + (((round + 1) & 1) ? G - 1 - (int)blockIdx.x : (int)blockIdx.x);
+        const bool hasNext = SK_PERSISTENT && tn < items;
+        WorkItem nxt = cur;
+        if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets);
+
+        float accO[D / 8][4];
+#pragma unroll
+        for (int dt = 0; dt < D / 8; ++dt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) accO[dt][e] = 0.f;
+        float rowMax[2] = {sk_neg_inf(), sk_neg_inf()}, rowSum[2] = {0.f, 0.f};
+        const int row0 = cur.qb * BM + group * 64 + warp * 16 + lane / 4;  // this thread's rows: row0, row0 + 8
+        const u32 qAddr = sQ0 + qbuf * Q_BYTES + group * 64 * 128;      // this warpgroup's 64 rows
+
+        for (int i = 0; i < cur.count; ++i) {
+            const int kb = sparse ? keyBlocks[cur.begin + i] : i;
+            produce(cur, nxt, hasNext);
+            // tile i's group (with cur's Q for i = 0) is followed by issued - consumed - 1 groups
+            switch (issued - consumed - 1) {
+                case 0: sk_cp_async_wait<0>(); break;
+                case 1: sk_cp_async_wait<1>(); break;
+                case 2: sk_cp_async_wait<2>(); break;
+                default: sk_cp_async_wait<3>(); break;
+            }
+            fence_proxy_async();
+            __syncthreads();  // everyone's copies landed and are visible to the tensor cores
+
+            const int stage = consumed % STAGES;
+            const u32 kAddr = sK0 + stage * KV_BYTES, vAddr = sV0 + stage * KV_BYTES;
+            // ---- S = Q K^T ----
+            float s[BN / 8][4];
+            wg_fence();
+#pragma unroll
+            for (int ks = 0; ks < D / 16; ++ks) {
+                const u32 off = (ks % 4) * 32;  // 16 elements = 32 bytes inside the 128-byte row
+                const u64 da = gmma_desc(qAddr + (ks / 4) * (BM * 128) + off, 16, 1024);
+                const u64 db = gmma_desc(kAddr + (ks / 4) * (BN * 128) + off, 16, 1024);
+                mma_s(s, da, db, ks > 0 ? 1 : 0);
+            }
+            wg_commit();
+            wg_wait<0>();
+
+            // ---- causal mask (only tiles reaching past the block's first row) ----
+            if (kb * BN + BN - 1 > cur.qb * BM) {
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int row = row0 + (e >= 2 ? 8 : 0);
+                        const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                        if (col > row) s[nt][e] = sk_neg_inf();
+                    }
+            }
+
+            // ---- online softmax (log2 domain); rows lane/4 and lane/4 + 8 of the warp's 16 ----
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                float mx = sk_neg_inf();
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * h], s[nt][2 * h + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                const float newMax = fmaxf(rowMax[h], mx * scaleLog2);
+                const float mBase = newMax == sk_neg_inf() ? 0.f : newMax;  // all masked so far
+                const float alpha = sk_exp2(rowMax[h] - mBase);
+                rowMax[h] = newMax;
+                float sum = 0.f;
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; ++nt) {
+                    s[nt][2 * h] = sk_exp2(fmaf(s[nt][2 * h], scaleLog2, -mBase));
+                    s[nt][2 * h + 1] = sk_exp2(fmaf(s[nt][2 * h + 1], scaleLog2, -mBase));
+                    sum += s[nt][2 * h] + s[nt][2 * h + 1];
+                }
+                rowSum[h] = rowSum[h] * alpha + sum;  // per-thread partial; quad-reduced at the end
+#pragma unroll
+                for (int dt = 0; dt < D / 8; ++dt) {
+                    accO[dt][2 * h] *= alpha;
+                    accO[dt][2 * h + 1] *= alpha;
+                }
+            }
+
+            // ---- O += P V ----  (two n8 accumulator tiles = one k16 A fragment)
+            u32 pa[BN / 16][4];
+#pragma unroll
+            for (int kc = 0; kc < BN / 16; ++kc) {
+                pa[kc][0] = sk_pack2(s[2 * kc][0], s[2 * kc][1]);
+                pa[kc][1] = sk_pack2(s[2 * kc][2], s[2 * kc][3]);
+                pa[kc][2] = sk_pack2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+                pa[kc][3] = sk_pack2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+            }
+            wg_fence();
+#pragma unroll
+            for (int kc = 0; kc < BN / 16; ++kc)
+                mma_o(accO, pa[kc], gmma_desc(vAddr + kc * 16 * 128, BN * 128, 1024));
+            wg_commit();
+            wg_wait<0>();
+            __syncthreads();  // every warpgroup finished reading this stage before it is refilled
+            ++consumed;
+        }
+        // ---- epilogue: O /= l, LSE ----
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float l = rowSum[h];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            const float inv = l > 0.f ? 1.f / l : 0.f;
+            const int row = row0 + 8 * h;
+            if (row < n) {
+                u16* dst = o + ((long long)row * qHeads + cur.head) * D + (lane % 4) * 2;
+#pragma unroll
+                for (int dt = 0; dt < D / 8; ++dt)
+                    *reinterpret_cast<u32*>(dst + dt * 8) = sk_pack2(accO[dt][2 * h] * inv, accO[dt][2 * h + 1] * inv);
+                if (lane % 4 == 0)
+                    lse[(long long)cur.head * n + row] = l > 0.f ? (rowMax[h] + sk_log2(l)) * 0.6931471805599453f : sk_neg_inf();
+            }
+        }
+
+        if (!hasNext) break;
+        t = tn;
+        ++round;
+        cur = nxt;
+        qbuf ^= 1;
+        if (pOnNext) {
+            pOnNext = false;  // the producer is already inside the new cur (its Q is loading)
+        } else {
+            pIdx = 0;  // it never reached it (the old cur was empty): start it, Q first
+            loadCurQ = true;
+        }
+    }
+    sk_cp_async_wait<0>();
+}
+
+#else  // ---------------- SK_WGMMA = 0: the FA2-style mma.sync kernel ----------------
+
 // Block-sparse causal FlashAttention forward (FA2 style: mma.sync m16n8k16, ldmatrix, cp.async).
 //
 // One CTA computes one (query head h, query block I): rows [I*BM, I*BM+BM) of O_h.
@@ -368,6 +2339,8 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
             }
         }
 }
+
+#endif  // SK_WGMMA
 """#,
     ]
     /// Prepended to every kernel: types and PTX wrappers (common.cuh).

@@ -25,6 +25,7 @@ struct GPUBench: ParsableCommand {
     @Option(name: .customLong("budget-ms"), help: "Time-budget mode: ';'-separated ms lists, one per --tokens length (e.g. '20,10,5;200,100,50'); calibrates the cost model at --calibrate-tokens first and runs nothing else.") var budgetMs: String?
     @Option(help: "Estimated-mask mode: error bound ε for our GPU skeleton estimator on generated structured Q/K at each --tokens, plus its budget mode at --estimate-budgets (runs nothing else).") var epsilon: Double?
     @Option(name: .customLong("estimate-budgets"), help: "With --epsilon: comma-separated densities for the estimator's budget mode.") var estimateBudgets: String = "0.05"
+    @Option(name: .customLong("estimate-fit-rows"), help: "With --epsilon: comma-separated probe budgets (strided fit rows per head; sets the probe stride) to time.") var estimateFitRows: String = "1024"
     @Flag(name: .customLong("estimate-only"), help: "With --epsilon: generate the inputs on the host and print the time, touch no GPU.") var estimateOnly = false
     @Option(name: .customLong("calibrate-tokens"), help: "N at which the time-budget cost model is measured.") var calibrateTokens: String = "32K"
 
@@ -56,6 +57,10 @@ struct GPUBench: ParsableCommand {
             }
             return
         }
+        let fitRowList = try estimateFitRows.split(separator: ",").map { x -> Int in
+            guard let v = Int(x.trimmingCharacters(in: .whitespaces)), v >= 16 else { throw ValidationError("bad fit-row count '\(x)'") }
+            return v
+        }
         let budgets = try estimateBudgets.split(separator: ",").map { x -> Double in
             guard let v = Double(x.trimmingCharacters(in: .whitespaces)), v > 0, v <= 1 else { throw ValidationError("bad budget density '\(x)'") }
             return v
@@ -75,7 +80,7 @@ struct GPUBench: ParsableCommand {
                 for d in dims {
                     do {
                         try EstimatedMaskBench.run(session: session, tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dt,
-                                                   tiles: (tiles[0], tiles[1]), epsilon: epsilon, budgets: budgets, bench: bench)
+                                                   tiles: (tiles[0], tiles[1]), epsilon: epsilon, budgets: budgets, fitRows: fitRowList, bench: bench)
                     } catch { print("estimated mask N=\(n) d=\(d): skipped — \(error)") }
                     if let json { try write(bench.records, to: json) }
                 }

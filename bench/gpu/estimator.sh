@@ -21,7 +21,7 @@ if [ "${SK_CHECK:-1}" = 1 ]; then
 fi
 { stamp "estimator end to end: $TOKENS"
   /tmp/sk gpu-bench --tokens "$TOKENS" --head-dims 128 --densities "" --epsilon "${SK_EPSILON:-0.05}" \
-    --estimate-budgets "${SK_BUDGETS:-0.05,0.02}" --seconds "${SK_SECONDS:-0.5}" --json "$OUT/ours.json"
+    --estimate-budgets "${SK_BUDGETS:-0.05,0.02}" --estimate-fit-rows "${SK_FIT_ROWS:-1024,512}" --seconds "${SK_SECONDS:-0.5}" --json "$OUT/ours.json"
   stamp "torch sdpa: $TOKENS"
   python3 bench/gpu/torch_sdpa.py --tokens "$TOKENS" --head-dims 128 --seconds "${SK_SECONDS:-0.5}" --json "$OUT/torch.json"
 } 2>&1 | tee "$OUT/estimate-bench.txt"

@@ -13,10 +13,11 @@
 #   run(command: "bash bench/gpu/run.sh", carry: [".carry"])
 set -u
 OUT=${OUT:-/tmp/skeleton-out}; mkdir -p "$OUT"
-BIN=${SK_BIN:-.carry/skeleton}
-# the binary may travel gzipped (the carry limit is 64 MiB); captured real Q/K may travel in .carry/qk
-if [ -f .carry/skeleton.gz ]; then gzip -dc .carry/skeleton.gz > /tmp/skeleton && chmod +x /tmp/skeleton && BIN=/tmp/skeleton; fi
-QKARGS=""; [ -d .carry/qk ] && QKARGS="--qk-dir .carry/qk --layers ${SK_QK_LAYERS:-0,15}"
+CARRY=${SK_CARRY:-.carry}
+BIN=${SK_BIN:-$CARRY/skeleton}
+# the binary may travel gzipped (the carry limit is 64 MiB); captured real Q/K may travel in $CARRY/qk
+if [ -f $CARRY/skeleton.gz ]; then gzip -dc $CARRY/skeleton.gz > /tmp/skeleton && chmod +x /tmp/skeleton && BIN=/tmp/skeleton; fi
+QKARGS=""; [ -d $CARRY/qk ] && QKARGS="--qk-dir $CARRY/qk --layers ${SK_QK_LAYERS:-0,15}"
 export SKELETON_CACHE=${SKELETON_CACHE:-/tmp/skeleton-cache}
 export PYTHONUNBUFFERED=1
 TOKENS=${SK_TOKENS:-8K,32K,128K}

@@ -334,9 +334,9 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         try prefix.launch(grid: (heads, 1, 1), stream: stream, args: [.buffer(w["s"]), .buffer(w["prefix"]), .buffer(w["den"]), i32(n), i32(g.queryTile)])
         // off-diagonal tiles of full query blocks as one product (window sums wq in the `den` array)
         let fullBlocks = n / g.queryTile
-        let kMax = (g.queryTile / 64) * fullBlocks
+        let r = g.queryTile / 64
         let product = try moduleKernel("skeleton_tile_product", file: Self.fitSource, threads: 256, sharedBytes: 0)
-        try product.launch(grid: ((keyTiles + 31) / 32, (kMax + 31) / 32, heads), stream: stream, args: [
+        try product.launch(grid: ((keyTiles / r + 32) / 32, (fullBlocks + 32) / 32, heads * r), stream: stream, args: [
             .buffer(w["v"]), .buffer(w["den"]), .buffer(w["rowStart"]), .buffer(w["est"]), i32(n), i32(g.queryTile), i32(fullBlocks), i32(w.tilesPerHead)])
         let maxLen = g.lastCausalKeyBlock(g.queryBlocks - 1) + 1
         let tileMasses = try moduleKernel("skeleton_tile_masses", file: Self.fitSource, threads: 256, sharedBytes: maxLen * 4)

@@ -238,24 +238,27 @@ skeleton_prefix_s(const float* __restrict__ s, double* __restrict__ c, float* __
 
 // Off-diagonal tiles of full query blocks as one product: with r = queryTile / 64 and
 // K = r·I − J ≥ 1, m̂[I, J] = Σ_{x<64} v[64J + x] · wq[64K − x] = V[J] · R[K], V[J][x] = v[64J + x],
-// R[K][x] = wq[64K − x]. One CTA (256 threads, 2×2 outputs each) per 32×32 block of (J, K),
-// both operand blocks in shared memory; writes est[h][rowStart[I] + J] (raw, normalised later).
+// R[K][x] = wq[64K − x]. J and K have equal residues mod r, so the product splits into r
+// products over J = r·jj + p, K = r·kk + p (p < r; I = jj + kk + 2p/r), none wasted. One CTA
+// (256 threads, 2×2 outputs each) per 32×32 block of (jj, kk) and residue, operands in shared
+// memory; writes est[h][rowStart[I] + J] (raw, normalised later).
 extern "C" __global__ void __launch_bounds__(256)
 skeleton_tile_product(const float* __restrict__ v, const float* __restrict__ wq, const int* __restrict__ rowStart,
                       float* __restrict__ est, int n, int queryTile, int fullBlocks, int tilesPerHead) {
     __shared__ float sv[32][65];
     __shared__ float sr[32][65];
-    const int J0 = blockIdx.x * 32, K0 = blockIdx.y * 32 + 1, head = blockIdx.z;
     const int r = queryTile / 64;
-    // skip blocks with no needed pair: I = (J + K) / r must be < fullBlocks
-    if ((J0 + K0) / r >= fullBlocks) return;
+    const int head = blockIdx.z / r, p = blockIdx.z % r;
+    const int jj0 = blockIdx.x * 32, kk0 = blockIdx.y * 32;
+    // J = r·jj + p, K = r·kk + p (K ≥ 1); skip blocks whose smallest I is past the full blocks
+    if (jj0 + kk0 + (2 * p) / r >= fullBlocks) return;
     const float* vh = v + (long long)head * n;
     const float* wh = wq + (long long)head * n;
     for (int i = threadIdx.x; i < 32 * 64; i += blockDim.x) {
         const int row = i / 64, x = i % 64;
-        const int j = 64 * (J0 + row) + x;
+        const int j = 64 * (r * (jj0 + row) + p) + x;
         sv[row][x] = j < n ? vh[j] : 0.f;
-        const int w = 64 * (K0 + row) - x;
+        const int w = 64 * (r * (kk0 + row) + p) - x;
         sr[row][x] = w >= 0 && w < n ? wh[w] : 0.f;
     }
     __syncthreads();
@@ -272,10 +275,9 @@ skeleton_tile_product(const float* __restrict__ v, const float* __restrict__ wq,
     for (int a = 0; a < 2; ++a)
 #pragma unroll
         for (int b = 0; b < 2; ++b) {
-            const int J = J0 + tj + 16 * a, K = K0 + tk + 16 * b;
-            if ((J + K) % r != 0) continue;
+            const int J = r * (jj0 + tj + 16 * a) + p, K = r * (kk0 + tk + 16 * b) + p;
             const int I = (J + K) / r;
-            if (I >= fullBlocks || 64 * J + 63 >= queryTile * I) continue;  // not a full off-diagonal tile
+            if (K < 1 || I >= fullBlocks || 64 * J + 63 >= queryTile * I) continue;  // not a full off-diagonal tile
             est[(long long)head * tilesPerHead + rowStart[I] + J] = acc[a][b];
         }
 }

@@ -48,9 +48,16 @@ public final class GPUKernel: @unchecked Sendable {
             throw CUDAError.unsupported("\(compiled.name): launch asks \(sharedBytes) B shared memory, loaded for at most \(self.sharedBytes)")
         }
         guard grid.0 > 0, grid.1 > 0, grid.2 > 0 else { return }  // nothing to do
-        let storage = args.map { $0.boxed() }
-        defer { storage.forEach { $0.deallocate() } }
-        var pointers: [UnsafeMutableRawPointer?] = storage.map { Optional($0) }
+        // one 8-byte slot per argument in a single allocation (estimators launch dozens of kernels
+        // per call; the host must stay ahead of the GPU)
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(1, args.count) * 8, alignment: 8)
+        defer { storage.deallocate() }
+        var pointers = [UnsafeMutableRawPointer?](repeating: nil, count: args.count)
+        for (i, a) in args.enumerated() {
+            let slot = storage + 8 * i
+            a.store(to: slot)
+            pointers[i] = slot
+        }
         let r = pointers.withUnsafeMutableBufferPointer { p in
             device.api.cuLaunchKernel(function, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(threads), 1, 1,
                                       UInt32(sharedBytes), stream.handle, p.baseAddress, nil)
@@ -68,14 +75,12 @@ public enum KernelArgument {
 
     public static func buffer(_ b: DeviceBuffer?) -> KernelArgument { .pointer(b?.pointer ?? 0) }
 
-    func boxed() -> UnsafeMutableRawPointer {
-        let p = UnsafeMutableRawPointer.allocate(byteCount: 8, alignment: 8)
+    func store(to p: UnsafeMutableRawPointer) {
         switch self {
         case .pointer(let v): p.storeBytes(of: v, as: UInt64.self)
         case .int32(let v): p.storeBytes(of: v, as: Int32.self)
         case .int64(let v): p.storeBytes(of: v, as: Int64.self)
         case .float(let v): p.storeBytes(of: v, as: Float.self)
         }
-        return p
     }
 }

@@ -20,7 +20,7 @@ enum EstimatedMaskBench {
     }
 
     static func run(session s: GPUSession, tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int, dtype: DType, tiles: (Int, Int),
-                    epsilon: Double, budgets: [Double], bench: AttentionBench) throws {
+                    epsilon: Double, budgets: [Double], fitRows: [Int], bench: AttentionBench) throws {
         let (q, k, v) = try generate(tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dtype, log: bench.log)
         let shape = try AttentionShape(tokens: n, queryHeads: heads, kvHeads: kvHeads, headDim: d)
         let geometry = try TileGeometry(tokens: n, queryTile: tiles.0, keyTile: tiles.1)
@@ -30,25 +30,34 @@ enum EstimatedMaskBench {
         let oDense = try DeviceBuffer(device: s.device, byteCount: count * 2), oSparse = try DeviceBuffer(device: s.device, byteCount: count * 2)
         let lse = try DeviceBuffer(device: s.device, byteCount: n * heads * 4)
         let estimator = GPUSkeletonEstimator(device: s.device, compiler: s.compiler)
+        try s.attention.forward(shape: shape, traits: traits, q: qd, k: kd, v: vd, o: oDense, lse: lse, mask: nil, stream: s.stream)  // warm-up (compile)
+        try s.stream.synchronize()
         let td = try bench.time { try s.attention.forward(shape: shape, traits: traits, q: qd, k: kd, v: vd, o: oDense, lse: lse, mask: nil, stream: s.stream) }
         try s.stream.synchronize()
         let dense = try s.downloadFloats(oDense, count: count, dtype: dtype)
-        let stride = estimator.configuration.stride(tokens: n)
         var targets: [MaskTarget] = [.errorBound(epsilon: epsilon)]
         targets += budgets.map { MaskTarget.density($0) }
-        for target in targets {
-            let label: String
+        for (fi, fit) in fitRows.enumerated() {
+        estimator.configuration.fitRows = fit
+        let stride = estimator.configuration.stride(tokens: n)
+        // other probe budgets: the error-bound mask only (the cost comparison)
+        for target in (fi == 0 ? targets : [targets[0]]) {
+            var label: String
             switch target {
             case .errorBound(let e): label = "skeleton eps=\(e)"
             case .density(let x): label = "skeleton budget \(x)"
             }
+            if fi > 0 { label += " fit rows \(fit)" }
             var result: GPUSkeletonEstimator.Result?
             // warm-up (compiles and loads the kernels, allocates the workspace), then a profiled run
             estimator.profileStages = true
             _ = try estimator.estimate(q: qd, k: kd, shape: shape, dtype: dtype, geometry: geometry, target: target, stream: s.stream)
             try s.stream.synchronize()
+            let h0 = DispatchTime.now().uptimeNanoseconds
             _ = try estimator.estimate(q: qd, k: kd, shape: shape, dtype: dtype, geometry: geometry, target: target, stream: s.stream)
+            let enqueueMs = Double(DispatchTime.now().uptimeNanoseconds - h0) / 1e6
             try s.stream.synchronize()
+            bench.log("\(label) N=\(n): host enqueue of one estimate \(fixed(enqueueMs, 3)) ms")
             bench.log("\(label) N=\(n) stages: " + (try estimator.stageMilliseconds()).map { "\($0.stage) \(fixed($0.ms, 3)) ms" }.joined(separator: ", "))
             estimator.profileStages = false
             let te = try bench.time {
@@ -74,6 +83,7 @@ enum EstimatedMaskBench {
             bench.log("\(label) N=\(n): estimate \(fixed(te.median, 3)) ms (\(te.reps) reps), density \(fixed(st.density, 4)), sparse \(fixed(ts.median, 3)) ms, "
                       + "estimate + sparse \(fixed(te.median + ts.median, 3)) ms vs our dense \(fixed(td.median, 3)) ms (\(fixed(td.median / (te.median + ts.median), 2))x); "
                       + "output rel. error vs dense \(rel.sci)")
+        }
         }
     }
 }
