@@ -38,7 +38,7 @@ for d in sorted({k[0] for k in by}):
             print(f"| {fmt_n(n)} | {r['impl']} | {r['variant']} | {r['density']:.3f} | {r['msMedian']:.3f} | {r['tflops']:.1f} | {vs} | {rate} | {r['peakBytes'] / 2**30:.2f} |")
 
 if budget:
-    print("\n### Time-budget mode (cost model calibrated at 32K; strided masks; estimation time 0: no GPU estimator)\n")
+    print("\n### Time-budget mode (cost model calibrated at 32K; strided masks; estimation time not included)\n")
     print("| N | d | asked ms | density chosen | predicted / achieved | achieved / asked |")
     print("|---|---|---|---|---|---|")
     for r in budget:
