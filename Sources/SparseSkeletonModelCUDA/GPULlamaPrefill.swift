@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import SparseSkeleton
 import SparseSkeletonCUDA
@@ -7,34 +8,86 @@ import SparseSkeletonModel
 public enum GPUAttentionMode {
     /// Every causal tile (the sparse kernel with no mask).
     case dense
-    /// A block mask per layer from a core `MaskEstimator`. For now the estimator runs on the CPU:
-    /// the layer's post-RoPE Q and K (bf16) are copied back to the host, estimated there, and the
-    /// CSR mask is uploaded — a host round trip per layer that a GPU estimator will remove.
-    case estimated(MaskEstimator, MaskTarget)
+    /// The skeleton mask estimated on the GPU (`GPUSkeletonEstimator`) from the layer's device
+    /// Q/K, on the prefill's stream, then attention with that mask: no host round trip. The
+    /// default sparse mode.
+    case gpuEstimated(GPUSkeletonEstimator.Configuration, MaskTarget)
+    /// A block mask per layer from a core `MaskEstimator` on the CPU: the layer's post-RoPE Q and
+    /// K (bf16) are copied back to the host, estimated there, and the CSR mask is uploaded (a
+    /// host round trip per layer; for estimators that have no GPU version, and for reference).
+    case hostEstimated(MaskEstimator, MaskTarget)
+
+    /// The GPU skeleton estimator with its default configuration at `target`.
+    public static func skeleton(_ target: MaskTarget = .recommended) -> GPUAttentionMode {
+        .gpuEstimated(GPUSkeletonEstimator.Configuration(), target)
+    }
 
     public var name: String {
         switch self {
         case .dense: return "dense"
-        case .estimated(let e, let t): return "\(e.name)@\(t)"
+        case .gpuEstimated(_, let t): return "skeleton-gpu@\(t)"
+        case .hostEstimated(let e, let t): return "\(e.name)-cpu@\(t)"
+        }
+    }
+
+    public var target: MaskTarget? {
+        switch self {
+        case .dense: return nil
+        case .gpuEstimated(_, let t), .hostEstimated(_, let t): return t
         }
     }
 }
 
-/// What one GPU prefill measured. GPU times come from CUDA events on the prefill's stream;
-/// `estimationMs` is host wall-clock (Q/K download, CPU estimation, mask upload) during which the
-/// GPU waits, so it is inside `totalMs` too.
+/// What one GPU prefill measured. GPU times come from CUDA events on the prefill's stream.
+/// `estimationMs` is, for `.gpuEstimated`, the sum over layers of CUDA events around each
+/// estimate (device time, inside `totalMs`); for `.hostEstimated`, host wall-clock (Q/K
+/// download, CPU estimation, mask upload) during which the GPU waits, also inside `totalMs`.
 public struct GPUPrefillTimings: Sendable {
     /// Time to first token: embedding gather to the last position's logits (CUDA events).
     public let totalMs: Double
     /// Sum over layers of the attention kernel alone (CUDA events around each launch).
     public let attentionMs: Double
-    /// Host time spent producing masks (0 for dense).
+    /// Time spent producing masks (0 for dense).
     public let estimationMs: Double
+    /// Per layer: attention kernel ms and estimation ms.
+    public let layerAttentionMs: [Double]
+    public let layerEstimationMs: [Double]
     /// Everything else: norms, projections (cuBLAS), RoPE, MLP, residuals, logits.
     public var otherMs: Double { max(0, totalMs - attentionMs - estimationMs) }
-    /// Mask density of each layer (1 for dense).
+    /// Mask density of each layer (1 for dense). Empty for a timed `.gpuEstimated` run: its
+    /// masks stay on the device (reading them back would sit inside the timed region); a run with
+    /// `recordMasks` has them.
     public let layerDensities: [Double]
-    public var meanDensity: Double { layerDensities.isEmpty ? 1 : layerDensities.reduce(0, +) / Double(layerDensities.count) }
+    public var meanDensity: Double? { layerDensities.isEmpty ? nil : layerDensities.reduce(0, +) / Double(layerDensities.count) }
+    /// True when the run synchronised and read masks / Q/K back per layer (its times are not TTFT).
+    public let recorded: Bool
+    /// `.gpuEstimated`: host wall-clock spent enqueueing the estimates (their launches), summed
+    /// over layers. Well under `estimationMs` means the GPU, not the host, sets the pace.
+    public let estimateEnqueueMs: Double
+}
+
+/// Bf16 bit patterns of one layer's post-RoPE Q [N, heads, d] and K [N, kvHeads, d] as the GPU
+/// attention and estimator saw them.
+public struct GPULayerQK: Sendable {
+    public let layer: Int
+    public let q: [UInt16]
+    public let k: [UInt16]
+    /// As AttentionInputs in Float (exact: bf16 → f32), V absent.
+    public func inputs(shape: AttentionShape) throws -> AttentionInputs {
+        try AttentionInputs(shape: shape, q: q.map(HalfBits.bf16ToFloat), k: k.map(HalfBits.bf16ToFloat), v: nil)
+    }
+}
+
+/// What a prefill should read back per layer besides the logits (untimed runs only: each read
+/// synchronises the stream).
+public struct GPUPrefillRecording: Sendable {
+    /// Download every layer's mask (sparse modes) into `GPUPrefillResult.layerMasks`.
+    public var masks: Bool
+    /// Layers whose bf16 Q/K are downloaded into `GPUPrefillResult.layerQK`.
+    public var qkLayers: Set<Int>
+    public init(masks: Bool = true, qkLayers: Set<Int> = []) { self.masks = masks; self.qkLayers = qkLayers }
+    public static let none = GPUPrefillRecording(masks: false)
+    var active: Bool { masks || !qkLayers.isEmpty }
 }
 
 public struct GPUPrefillResult: Sendable {
@@ -42,6 +95,10 @@ public struct GPUPrefillResult: Sendable {
     /// Logits of the last position, [V].
     public let lastLogits: [Float]
     public let timings: GPUPrefillTimings
+    /// Per layer, the mask its attention used (sparse modes, when recorded).
+    public let layerMasks: [BlockMask]
+    /// The recorded layers' Q/K (`GPUPrefillRecording.qkLayers`).
+    public let layerQK: [GPULayerQK]
 }
 
 /// A Llama-family prefill on one GPU, batch 1, the CPU model's maths (LlamaModel) in bf16/fp32:
@@ -62,10 +119,19 @@ public final class GPULlamaPrefill: @unchecked Sendable {
     public let weights: GPULlamaWeights
     public let queryTile: Int, keyTile: Int
     let stream: GPUStream
+    let compiler: KernelCompiler
     let blas: CUBLASLibrary
     let kernels: ModelKernels
     let attention: SparseFlashAttention
     private var work: Workspace?
+    /// One GPU skeleton estimator for every layer and run: its workspace (and so the mask it
+    /// returns) is reused per layer, which the stream order makes safe (layer L's attention is
+    /// queued before layer L + 1's estimate overwrites the mask).
+    private var skeletonEstimator: GPUSkeletonEstimator?
+    /// The last layer's mask of the last `.gpuEstimated` run, still on the device (the estimator's
+    /// workspace holds it until its next estimate): read it back after a timed run, e.g. to check
+    /// that the timed run built the same mask as a recorded one.
+    public private(set) var lastEstimatedMask: DeviceBlockMask?
 
     /// Device buffers for one prompt length.
     struct Workspace {
@@ -77,6 +143,7 @@ public final class GPULlamaPrefill: @unchecked Sendable {
 
     public init(device: GPUDevice, compiler: KernelCompiler, weights: LlamaWeights, queryTile: Int = 128, keyTile: Int = 64) throws {
         self.device = device
+        self.compiler = compiler
         config = weights.config
         guard config.headDim % 2 == 0 else { throw CUDAError.unsupported("RoPE needs an even head dim, model has \(config.headDim)") }
         for t in [queryTile, keyTile] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
@@ -86,6 +153,14 @@ public final class GPULlamaPrefill: @unchecked Sendable {
         kernels = try ModelKernels(device: device, compiler: compiler)
         attention = SparseFlashAttention(device: device, compiler: compiler)
         self.weights = try GPULlamaWeights(device: device, weights: weights)
+    }
+
+    /// The estimator `.gpuEstimated` runs use (created on first use), e.g. to set `profileStages`.
+    public func gpuEstimator(configuration: GPUSkeletonEstimator.Configuration) -> GPUSkeletonEstimator {
+        if let e = skeletonEstimator { e.configuration = configuration; return e }
+        let e = GPUSkeletonEstimator(device: device, compiler: compiler, configuration: configuration)
+        skeletonEstimator = e
+        return e
     }
 
     func workspace(tokens n: Int) throws -> Workspace {
@@ -117,48 +192,81 @@ public final class GPULlamaPrefill: @unchecked Sendable {
     enum LogitsChunk { static let rows = 256 }
 
     /// Runs the prompt and returns the last position's logits with the stage times.
-    public func prefill(tokens: [Int32], attention mode: GPUAttentionMode) throws -> GPUPrefillResult {
+    /// `record`: what to read back per layer (masks, Q/K) — each read synchronises the stream, so
+    /// a recorded run's times are not a TTFT; time with `.none` (the default).
+    public func prefill(tokens: [Int32], attention mode: GPUAttentionMode, record: GPUPrefillRecording = .none) throws -> GPUPrefillResult {
         let c = config, n = tokens.count
         guard n > 0 else { throw ModelError.invalidRequest("no tokens to run") }
         guard n <= c.contextLength else { throw ModelError.contextTooLong(requested: n, modelContext: c.contextLength) }
         if let bad = tokens.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
             throw ModelError.invalidRequest("token id \(bad) is outside the vocabulary 0..<\(c.vocabSize)")
         }
-        if case .estimated(_, let target) = mode { _ = try target.validated() }
+        if let target = mode.target { _ = try target.validated() }
         let w = try workspace(tokens: n)
         let shape = try AttentionShape(tokens: n, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
         let geometry = try TileGeometry(tokens: n, queryTile: queryTile, keyTile: keyTile)
         let traits = try FlashKernelTraits.default(headDim: c.headDim, geometry: geometry, dtype: .bf16)
         let qkvWidth = (c.heads + 2 * c.kvHeads) * c.headDim, attnWidth = c.heads * c.headDim
+        var gpuEstimator: GPUSkeletonEstimator? = nil
+        if case .gpuEstimated(let configuration, _) = mode {
+            guard keyTile == 64 else { throw CUDAError.unsupported("the GPU skeleton estimator needs 64-key tiles (prefill has \(keyTile))") }
+            gpuEstimator = self.gpuEstimator(configuration: configuration)
+        }
         try w.ids.upload(tokens.map { Int32($0) })
 
         let start = try GPUEvent(device: device), end = try GPUEvent(device: device)
         var attnEvents: [(GPUEvent, GPUEvent)] = []
-        var masks: [DeviceBlockMask] = []   // kept alive until the stream has used them
+        var estEvents: [(GPUEvent, GPUEvent)] = []
+        var hostEstimationMs: [Double] = []
+        var enqueueMs: [Double] = []   // host time to enqueue each GPU estimate (not a GPU time)
+        var uploaded: [DeviceBlockMask] = []   // host-estimated masks, kept alive until the stream has used them
         var densities: [Double] = []
-        var estimationSeconds = 0.0
+        var layerMasks: [BlockMask] = []
+        var layerQK: [GPULayerQK] = []
 
         try start.record(on: stream)
         try kernels.embed(ids: w.ids, table: weights.embedding, x: w.x, tokens: n, width: c.embedding, vocab: c.vocabSize, stream: stream)
-        for layer in weights.layers {
+        for (l, layer) in weights.layers.enumerated() {
             try kernels.rmsNorm(x: w.x, gain: layer.attentionNorm, y: w.h, rows: n, width: c.embedding, epsilon: c.rmsEpsilon, stream: stream)
             try blas.linear(a: w.h.pointer, w: layer.qkv.pointer, c: w.qkv.pointer, rows: n, inDim: c.embedding, outDim: qkvWidth, accumulate: false)
             try kernels.ropeSplit(qkv: w.qkv, cos: w.cos, sin: w.sin, q: w.q, k: w.k, v: w.v, tokens: n, heads: c.heads,
                                   kvHeads: c.kvHeads, headDim: c.headDim, stream: stream)
             var mask: DeviceBlockMask? = nil
-            if case .estimated(let estimator, let target) = mode {
+            switch mode {
+            case .dense:
+                densities.append(1)
+            case .gpuEstimated(_, let target):
+                let e0 = try GPUEvent(device: device), e1 = try GPUEvent(device: device)
+                try e0.record(on: stream)
+                let h0 = DispatchTime.now().uptimeNanoseconds
+                let r = try gpuEstimator!.estimate(q: w.q, k: w.k, shape: shape, dtype: .bf16, geometry: geometry, target: target, stream: stream)
+                enqueueMs.append(Double(DispatchTime.now().uptimeNanoseconds - h0) / 1e6)
+                try e1.record(on: stream)
+                estEvents.append((e0, e1))
+                mask = r.mask
+                lastEstimatedMask = r.mask
+                if record.masks {
+                    try stream.synchronize()
+                    let m = try r.mask.download()
+                    layerMasks.append(m); densities.append(m.density)
+                }
+            case .hostEstimated(let estimator, let target):
                 try stream.synchronize()
-                let t0 = ContinuousClock.now
+                let t0 = DispatchTime.now().uptimeNanoseconds
                 let q = try w.q.download(UInt16.self, count: n * c.heads * c.headDim).map(HalfBits.bf16ToFloat)
                 let k = try w.k.download(UInt16.self, count: n * c.kvHeads * c.headDim).map(HalfBits.bf16ToFloat)
                 let inputs = try AttentionInputs(shape: shape, q: q, k: k, v: nil)
                 let estimate = try estimator.estimate(inputs, geometry: geometry, target: target)
                 let m = try DeviceBlockMask(device: device, mask: estimate.mask)
-                estimationSeconds += (ContinuousClock.now - t0).seconds
-                masks.append(m); mask = m
+                hostEstimationMs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                uploaded.append(m); mask = m
                 densities.append(estimate.mask.density)
-            } else {
-                densities.append(1)
+                if record.masks { layerMasks.append(estimate.mask) }
+            }
+            if record.qkLayers.contains(l) {
+                try stream.synchronize()
+                layerQK.append(GPULayerQK(layer: l, q: try w.q.download(UInt16.self, count: n * c.heads * c.headDim),
+                                          k: try w.k.download(UInt16.self, count: n * c.kvHeads * c.headDim)))
             }
             let a0 = try GPUEvent(device: device), a1 = try GPUEvent(device: device)
             try a0.record(on: stream)
@@ -178,12 +286,15 @@ public final class GPULlamaPrefill: @unchecked Sendable {
                         outDim: c.vocabSize, accumulate: false)
         try end.record(on: stream)
         try end.synchronize()
+        try stream.synchronize()
         let logits = try w.logits.download(Float.self, count: c.vocabSize)
-        let attnMs = try attnEvents.reduce(0.0) { $0 + (try $1.1.milliseconds(since: $1.0)) }
-        withExtendedLifetime(masks) {}
-        let timings = GPUPrefillTimings(totalMs: try end.milliseconds(since: start), attentionMs: attnMs,
-                                        estimationMs: estimationSeconds * 1000, layerDensities: densities)
-        return GPUPrefillResult(tokens: n, lastLogits: logits, timings: timings)
+        let layerAttn = try attnEvents.map { try $0.1.milliseconds(since: $0.0) }
+        let layerEst = gpuEstimator != nil ? try estEvents.map { try $0.1.milliseconds(since: $0.0) } : hostEstimationMs
+        withExtendedLifetime(uploaded) {}
+        let timings = GPUPrefillTimings(totalMs: try end.milliseconds(since: start), attentionMs: layerAttn.reduce(0, +),
+                                        estimationMs: layerEst.reduce(0, +), layerAttentionMs: layerAttn, layerEstimationMs: layerEst,
+                                        layerDensities: densities, recorded: record.active, estimateEnqueueMs: enqueueMs.reduce(0, +))
+        return GPUPrefillResult(tokens: n, lastLogits: logits, timings: timings, layerMasks: layerMasks, layerQK: layerQK)
     }
 
     /// Logits of positions `rows` of the last prefill ([rows.count, V], row-major), from the
@@ -211,10 +322,33 @@ public final class GPULlamaPrefill: @unchecked Sendable {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) * 1e-18
+extension GPULlamaPrefill {
+    /// Natural-log probability of `targets[r]` at position r (r = 0..<targets.count) of the last
+    /// prefill, computed chunk by chunk from `logits(rows:)` (log-sum-exp in Double, rows in
+    /// parallel on the host). For perplexity; not part of TTFT.
+    public func targetLogProbabilities(_ targets: [Int32]) throws -> [Double] {
+        let v = config.vocabSize
+        var out = [Double](repeating: 0, count: targets.count)
+        var first = 0
+        while first < targets.count {
+            let count = min(LogitsChunk.rows, targets.count - first)
+            let logits = try self.logits(rows: first..<(first + count))
+            let base = first
+            out.withUnsafeMutableBufferPointer { o in
+                logits.withUnsafeBufferPointer { lg in
+                    let op = o.baseAddress!, lp = lg.baseAddress!
+                    DispatchQueue.concurrentPerform(iterations: count) { r in
+                        let row = lp + r * v
+                        var mx = -Float.infinity
+                        for i in 0..<v { mx = max(mx, row[i]) }
+                        var sum = 0.0
+                        for i in 0..<v { sum += Foundation.exp(Double(row[i] - mx)) }
+                        op[base + r] = Double(row[Int(targets[base + r])] - mx) - Foundation.log(sum)
+                    }
+                }
+            }
+            first += count
+        }
+        return out
     }
 }
-
