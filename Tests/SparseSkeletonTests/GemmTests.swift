@@ -34,6 +34,10 @@ final class GemmTests: XCTestCase {
         var c = (0..<(m * ldc)).map { _ in Float.random(in: -1...1) }
         let expected = reference(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Double(alpha),
                                  a: a, lda: lda, b: b, ldb: ldb, beta: Double(beta), c: c, ldc: ldc)
+        // the error is measured against the size of the terms, |α|·Σ|a||b| + |β||c|, not of the
+        // result: with β < 0 a small result can be a cancellation (seen: m = n = k = 1)
+        let scale = reference(transA: transA, transB: transB, m: m, n: n, k: k, alpha: Double(abs(alpha)),
+                              a: a.map(abs), lda: lda, b: b.map(abs), ldb: ldb, beta: Double(abs(beta)), c: c.map(abs), ldc: ldc)
         try a.withUnsafeBufferPointer { pa in
             try b.withUnsafeBufferPointer { pb in
                 try c.withUnsafeMutableBufferPointer { pc in
@@ -47,7 +51,7 @@ final class GemmTests: XCTestCase {
         for i in 0..<m {
             for j in 0..<n {
                 let d = Double(c[i * ldc + j]) - expected[i * ldc + j]
-                errNorm += d * d; refNorm += expected[i * ldc + j] * expected[i * ldc + j]
+                errNorm += d * d; refNorm += scale[i * ldc + j] * scale[i * ldc + j]
             }
             // padding columns must be untouched
             for j in n..<ldc { XCTAssertEqual(Double(c[i * ldc + j]), expected[i * ldc + j], file: file, line: line) }
