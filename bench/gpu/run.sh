@@ -43,7 +43,7 @@ VFLAG=""; [ "$VARIANTS" = 1 ] && VFLAG="--variants"
   fi
   if [ "${SK_BUDGET:-1}" = 1 ]; then
     stamp "time-budget mode"
-    "$BIN" gpu-bench --tokens 32K,128K --head-dims 128 --budget-ms "20,10,5,2;300,100,50,20" --calibrate-tokens 32K --seconds "$SECONDS_PER" --json "$OUT/ours.json" --append
+    "$BIN" gpu-bench --tokens 32K,128K --head-dims 128 --budget-ms "${SK_BUDGET_MS:-20,10,8,5;300,100,50,30}" --calibrate-tokens 32K --seconds "$SECONDS_PER" --json "$OUT/ours.json" --append
   fi
 } 2>&1 | tee "$OUT/bench.txt"
 {

@@ -326,12 +326,14 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             try update.launch(grid: ((count + 255) / 256, 1, 1), stream: stream, args: [
                 .buffer(mode == 1 ? w["s"] : w["v"]), .buffer(mode == 1 ? w["diagObs"] : w["colObs"]), .buffer(w["den"]), .int64(Int64(count))])
         }
-        for _ in 0..<max(1, configuration.sweeps) {
-            try updateH(); try denominators(mode: 1)
-            try updateH(); try denominators(mode: 2)
+        for sweep in 0..<max(1, configuration.sweeps) {
+            // the first sweep's steps are profiled one by one
+            try updateH(); if sweep == 0 { try stage("IPF sweep 1: row normalisers h") }
+            try denominators(mode: 1); if sweep == 0 { try stage("IPF sweep 1: slash s") }
+            try updateH(); if sweep == 0 { try stage("IPF sweep 1: h again") }
+            try denominators(mode: 2); if sweep == 0 { try stage("IPF sweep 1: vertical v") }
         }
-
-        try stage("factor fit (\(configuration.sweeps) IPF sweeps)")
+        try stage("factor fit (IPF sweeps 2–\(configuration.sweeps))")
         // tile masses + local blend
         let prefix = try moduleKernel("skeleton_prefix_s", file: Self.fitSource, threads: 1024, sharedBytes: 0)
         try prefix.launch(grid: (heads, 1, 1), stream: stream, args: [.buffer(w["s"]), .buffer(w["prefix"]), .buffer(w["den"]), i32(n), i32(g.queryTile)])
