@@ -47,6 +47,24 @@ SK_DEVICE int block_exclusive_scan(int x, int* total, int* scratch /* ≥ 32 int
     return before + incl - x;
 }
 
+// Block-wide inclusive scan of one float per thread (blockDim a multiple of 32); the block's
+// total in *total. Starts with a barrier, so the scratch can be reused call after call.
+SK_DEVICE float block_inclusive_scan_f(float x, float* total, float* scratch /* ≥ 32 floats */) {
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    float incl = x;
+    for (int o = 1; o < 32; o *= 2) {
+        const float y = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += y;
+    }
+    __syncthreads();
+    if (lane == 31) scratch[warp] = incl;
+    __syncthreads();
+    float before = 0.f, t = 0.f;
+    for (int w = 0; w < warps; ++w) { if (w < warp) before += scratch[w]; t += scratch[w]; }
+    *total = t;
+    return before + incl;
+}
+
 // Shortest kept prefix: m ≥ nA with m == len or cum[m − 1] ≥ goal.
 SK_DEVICE int kept_prefix(const float* cum, int len, int nA, float goal) {
     int lo = nA, hi = len;  // answer in [lo, hi]
@@ -98,24 +116,11 @@ skeleton_sort_rows(const float* __restrict__ est, const int* __restrict__ rowSta
     for (int start = 0; start < len; start += blockDim.x) {
         const int pos = start + threadIdx.x;
         const int idx = pos < len ? (int)(keys[pos] & 0xffffffffu) : 0;
-        float x = pos < len ? fmaxf(0.f, est[base + idx]) : 0.f;
-        // inclusive float scan across the block
-        const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-        float incl = x;
-        for (int o = 1; o < 32; o *= 2) {
-            const float y = __shfl_up_sync(0xffffffffu, incl, o);
-            if (lane >= o) incl += y;
-        }
-        __syncthreads();
-        if (lane == 31) fscratch[warp] = incl;
-        __syncthreads();
-        float before = 0.f;
-        for (int w = 0; w < warp; ++w) before += fscratch[w];
-        float total = 0.f;
-        for (int w = 0; w < warps; ++w) total += fscratch[w];
+        float total;
+        const float incl = block_inclusive_scan_f(pos < len ? fmaxf(0.f, est[base + idx]) : 0.f, &total, fscratch);
         if (pos < len) {
             sortedIdx[base + pos] = idx;
-            cum[base + pos] = carry + before + incl;
+            cum[base + pos] = carry + incl;
         }
         carry += total;
     }
@@ -137,7 +142,6 @@ skeleton_check_prefix(const int* __restrict__ checkRow, const int* __restrict__ 
     const float lse = rowLse2[(long long)head * probes + pi];
     const float* tl = tileLse2 + ((long long)head * probes + pi) * keyTiles;
     float* out = checkCum + (long long)head * checkPerHead + checkStart[c];
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
     float carry = 0.f;
     for (int start = 0; start < len; start += blockDim.x) {
         const int pos = start + threadIdx.x;
@@ -146,17 +150,9 @@ skeleton_check_prefix(const int* __restrict__ checkRow, const int* __restrict__ 
             const int kb = sortedIdx[base + pos];
             x = kb <= r / SK_KEY_TILE ? sk_exp2(tl[kb] - lse) : 0.f;
         }
-        float incl = x;
-        for (int o = 1; o < 32; o *= 2) {
-            const float y = __shfl_up_sync(0xffffffffu, incl, o);
-            if (lane >= o) incl += y;
-        }
-        __syncthreads();
-        if (lane == 31) fscratch[warp] = incl;
-        __syncthreads();
-        float before = 0.f, total = 0.f;
-        for (int w = 0; w < warps; ++w) { if (w < warp) before += fscratch[w]; total += fscratch[w]; }
-        if (pos < len) out[pos] = carry + before + incl;
+        float total;
+        const float incl = block_inclusive_scan_f(x, &total, fscratch);
+        if (pos < len) out[pos] = carry + incl;
         carry += total;
     }
 }

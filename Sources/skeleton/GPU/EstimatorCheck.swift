@@ -72,11 +72,9 @@ enum EstimatorCheck {
             return (q, k)
         case .random(let seed):
             var rng = SplitMix64(seed: seed)
-            func t(_ name: String, _ heads: Int) throws -> HeadTensor {
-                try HeadTensor(name: name, tokens: c.tokens, heads: heads, headDim: c.headDim,
-                               values: (0..<(c.tokens * heads * c.headDim)).map { _ in rng.roughNormal() * 1.2 }, dtype: c.dtype)
-            }
-            return (try t("Q", c.queryHeads), try t("K", c.kvHeads))
+            let q = try HeadTensor.roughNormal(name: "Q", tokens: c.tokens, heads: c.queryHeads, headDim: c.headDim, dtype: c.dtype, scale: 1.2, rng: &rng)
+            let k = try HeadTensor.roughNormal(name: "K", tokens: c.tokens, heads: c.kvHeads, headDim: c.headDim, dtype: c.dtype, scale: 1.2, rng: &rng)
+            return (q, k)
         case .captured(let q, let k, _):
             return (try HeadTensor(name: "Q", tokens: c.tokens, heads: c.queryHeads, headDim: c.headDim, values: q, dtype: c.dtype),
                     try HeadTensor(name: "K", tokens: c.tokens, heads: c.kvHeads, headDim: c.headDim, values: k, dtype: c.dtype))

@@ -47,6 +47,16 @@ extension SplitMix64 {
     }
 }
 
+extension HeadTensor {
+    /// Random check inputs: roughly normal values × `scale`, rounded to `dtype` (scale 1.2 gives
+    /// logits with a standard deviation near 2 at any d: rows peaked as in real heads).
+    static func roughNormal(name: String, tokens: Int, heads: Int, headDim: Int, dtype: DType, scale: Float,
+                            rng: inout SplitMix64) throws -> HeadTensor {
+        try HeadTensor(name: name, tokens: tokens, heads: heads, headDim: headDim,
+                       values: (0..<(tokens * heads * headDim)).map { _ in rng.roughNormal() * scale }, dtype: dtype)
+    }
+}
+
 extension Double {
     func f(_ digits: Int) -> String { fixed(self, digits) }
     /// Scientific notation with 2 significant decimals ("3.14e-03").

@@ -152,12 +152,9 @@ enum MInferenceCheck {
         switch c.source {
         case .random(let s):
             var rng = SplitMix64(seed: s)
-            // logits with standard deviation ~1.5–2: peaked rows, as in real heads
-            func t(_ name: String, _ heads: Int) throws -> HeadTensor {
-                try HeadTensor(name: name, tokens: c.tokens, heads: heads, headDim: c.headDim,
-                               values: (0..<(c.tokens * heads * c.headDim)).map { _ in rng.roughNormal() * 1.2 }, dtype: c.dtype)
-            }
-            return (try t("q", c.queryHeads), try t("k", c.kvHeads))
+            let q = try HeadTensor.roughNormal(name: "q", tokens: c.tokens, heads: c.queryHeads, headDim: c.headDim, dtype: c.dtype, scale: 1.2, rng: &rng)
+            let k = try HeadTensor.roughNormal(name: "k", tokens: c.tokens, heads: c.kvHeads, headDim: c.headDim, dtype: c.dtype, scale: 1.2, rng: &rng)
+            return (q, k)
         case .structured(let s):
             let g = try StructuredAttentionGenerator(.init(tokens: c.tokens, queryHeads: c.queryHeads, kvHeads: c.kvHeads, headDim: c.headDim,
                                                            dtype: c.dtype, seed: s))
