@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SparseSkeletonModel", targets: ["SparseSkeletonModel"]),
         .library(name: "SparseSkeletonModelCUDA", targets: ["SparseSkeletonModelCUDA"]),
         .executable(name: "skeleton", targets: ["skeleton"]),
+        .library(name: "SparseSkeletonC", type: .dynamic, targets: ["SparseSkeletonC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,6 +43,8 @@ let package = Package(
             name: "SparseSkeletonModelCUDA",
             dependencies: ["SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel"]
         ),
+        // The C ABI (include/sparse_skeleton.h) over the GPU path, for python/sparse_skeleton (ctypes).
+        .target(name: "SparseSkeletonC", dependencies: ["SparseSkeleton", "SparseSkeletonCUDA"], exclude: ["include"]),
         .executableTarget(
             name: "skeleton",
             dependencies: [
@@ -50,7 +53,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SparseSkeletonTests", dependencies: ["SparseSkeleton"]),
-        .testTarget(name: "SparseSkeletonCUDATests", dependencies: ["SparseSkeletonCUDA", "SparseSkeleton"]),
+        .testTarget(name: "SparseSkeletonCUDATests", dependencies: ["SparseSkeletonCUDA", "SparseSkeleton", "SparseSkeletonC"]),
         .testTarget(name: "SparseSkeletonModelCUDATests", dependencies: ["SparseSkeletonModelCUDA"]),
         .testTarget(name: "SparseSkeletonModelTests", dependencies: ["SparseSkeletonModel", "SparseSkeleton"]),
     ],

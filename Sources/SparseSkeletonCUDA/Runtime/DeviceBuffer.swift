@@ -3,6 +3,7 @@ public final class DeviceBuffer: @unchecked Sendable {
     let device: GPUDevice
     public let pointer: UInt64
     public let byteCount: Int
+    private let owned: Bool
 
     /// Allocates `byteCount` bytes; an allocation larger than free memory is refused up front
     /// with `outOfMemory` (and CUDA_ERROR_OUT_OF_MEMORY is mapped to the same error).
@@ -16,9 +17,20 @@ public final class DeviceBuffer: @unchecked Sendable {
         if r == 2 { throw CUDAError.outOfMemory(requestedBytes: self.byteCount, freeBytes: free, totalBytes: total) }
         try device.api.check(r, "cuMemAlloc(\(formatBytes(self.byteCount)))")
         pointer = p
+        owned = true
     }
 
-    deinit { _ = device.api.cuMemFree(pointer) }
+    /// Wraps device memory allocated by someone else (e.g. a PyTorch tensor's `data_ptr()`, in the
+    /// same primary context) without owning it: never freed here; the caller keeps it alive while
+    /// this object is used. (Added for the C ABI, Sources/SparseSkeletonC; owned buffers behave as before.)
+    public init(device: GPUDevice, borrowing pointer: UInt64, byteCount: Int) {
+        self.device = device
+        self.pointer = pointer
+        self.byteCount = byteCount
+        owned = false
+    }
+
+    deinit { if owned { _ = device.api.cuMemFree(pointer) } }
 
     /// Copies a host array in (its byte size must fit).
     public func upload<T>(_ values: [T]) throws {

@@ -71,6 +71,11 @@ public final class GPUDevice: @unchecked Sendable {
 
     public func synchronize() throws { try api.check(api.cuCtxSynchronize(), "cuCtxSynchronize") }
 
+    /// Makes this device's primary context current on the calling thread (the context is
+    /// per-thread state; a C ABI call may come from a thread other than the one that made this
+    /// object). Added for the C ABI, Sources/SparseSkeletonC.
+    public func makeCurrent() throws { try api.check(api.cuCtxSetCurrent(context), "cuCtxSetCurrent") }
+
     /// Driver version as "13.0".
     public var driverVersionString: String { "\(driverVersion / 1000).\((driverVersion % 1000) / 10)" }
 }

@@ -2,13 +2,24 @@
 public final class GPUStream: @unchecked Sendable {
     let device: GPUDevice
     let handle: CUhandle
+    private let owned: Bool
     public init(device: GPUDevice) throws {
         self.device = device
         var s: CUhandle = nil
         try device.api.check(device.api.cuStreamCreate(&s, 1 /* non-blocking */), "cuStreamCreate")
         handle = s
+        owned = true
     }
-    deinit { _ = device.api.cuStreamDestroy(handle) }
+    /// Wraps a stream created by someone else (e.g. PyTorch's `torch.cuda.current_stream().cuda_stream`,
+    /// a CUstream / cudaStream_t as an integer) without owning it: never destroyed here, and the
+    /// caller keeps it alive while this object is used. 0 is the legacy default stream.
+    /// (Added for the C ABI, Sources/SparseSkeletonC; owned streams behave as before.)
+    public init(device: GPUDevice, borrowing rawStream: UInt64) {
+        self.device = device
+        handle = OpaquePointer(bitPattern: UInt(rawStream))
+        owned = false
+    }
+    deinit { if owned { _ = device.api.cuStreamDestroy(handle) } }
     public func synchronize() throws { try device.api.check(device.api.cuStreamSynchronize(handle), "cuStreamSynchronize") }
     /// The CUstream itself (the same object as a cudaStream_t), for libraries such as cuBLAS that
     /// must queue their work on this stream. Valid while this object lives.
