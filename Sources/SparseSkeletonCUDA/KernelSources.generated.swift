@@ -994,48 +994,25 @@ SK_DEVICE int always_count(int len, int sink, int local) {
     return c;
 }
 
-// Block-wide exclusive scan of one int per thread (any blockDim ≤ 1024); returns the total too.
-SK_DEVICE int block_exclusive_scan(int x, int* total, int* scratch /* ≥ 32 ints */) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
-    int incl = x;
-    for (int o = 1; o < 32; o *= 2) {
-        const int y = __shfl_up_sync(0xffffffffu, incl, o);
-        if (lane >= o) incl += y;
-    }
-    __syncthreads();
-    if (lane == 31) scratch[warp] = incl;
-    __syncthreads();
-    if (warp == 0) {
-        int w = lane < warps ? scratch[lane] : 0;
-        for (int o = 1; o < 32; o *= 2) {
-            const int y = __shfl_up_sync(0xffffffffu, w, o);
-            if (lane >= o) w += y;
-        }
-        if (lane < warps) scratch[lane] = w;  // inclusive per warp
-    }
-    __syncthreads();
-    const int before = warp > 0 ? scratch[warp - 1] : 0;
-    *total = scratch[warps - 1];
-    return before + incl - x;
-}
-
-// Block-wide inclusive scan of one float per thread (blockDim a multiple of 32); the block's
-// total in *total. Starts with a barrier, so the scratch can be reused call after call.
-SK_DEVICE float block_inclusive_scan_f(float x, float* total, float* scratch /* ≥ 32 floats */) {
+// Block-wide inclusive scan of one value per thread (blockDim a multiple of 32, ≤ 1024); the
+// block's total in *total. Starts with a barrier, so the scratch can be reused call after call.
+template <typename T>
+SK_DEVICE T block_inclusive_scan(T x, T* total, T* scratch /* ≥ 32 */) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    float incl = x;
+    T incl = x;
     for (int o = 1; o < 32; o *= 2) {
-        const float y = __shfl_up_sync(0xffffffffu, incl, o);
+        const T y = __shfl_up_sync(0xffffffffu, incl, o);
         if (lane >= o) incl += y;
     }
     __syncthreads();
     if (lane == 31) scratch[warp] = incl;
     __syncthreads();
-    float before = 0.f, t = 0.f;
+    T before = 0, t = 0;
     for (int w = 0; w < warps; ++w) { if (w < warp) before += scratch[w]; t += scratch[w]; }
     *total = t;
     return before + incl;
 }
+SK_DEVICE int block_exclusive_scan(int x, int* total, int* scratch) { return block_inclusive_scan(x, total, scratch) - x; }
 
 // Shortest kept prefix: m ≥ nA with m == len or cum[m − 1] ≥ goal.
 SK_DEVICE int kept_prefix(const float* cum, int len, int nA, float goal) {
@@ -1089,7 +1066,7 @@ skeleton_sort_rows(const float* __restrict__ est, const int* __restrict__ rowSta
         const int pos = start + threadIdx.x;
         const int idx = pos < len ? (int)(keys[pos] & 0xffffffffu) : 0;
         float total;
-        const float incl = block_inclusive_scan_f(pos < len ? fmaxf(0.f, est[base + idx]) : 0.f, &total, fscratch);
+        const float incl = block_inclusive_scan(pos < len ? fmaxf(0.f, est[base + idx]) : 0.f, &total, fscratch);
         if (pos < len) {
             sortedIdx[base + pos] = idx;
             cum[base + pos] = carry + incl;
@@ -1123,7 +1100,7 @@ skeleton_check_prefix(const int* __restrict__ checkRow, const int* __restrict__ 
             x = kb <= r / SK_KEY_TILE ? sk_exp2(tl[kb] - lse) : 0.f;
         }
         float total;
-        const float incl = block_inclusive_scan_f(x, &total, fscratch);
+        const float incl = block_inclusive_scan(x, &total, fscratch);
         if (pos < len) out[pos] = carry + incl;
         carry += total;
     }
@@ -1717,6 +1694,16 @@ skeleton_row_lse(const int* __restrict__ groupRows, const float* __restrict__ ti
 #ifndef SK_WGMMA
 #define SK_WGMMA 0
 #endif
+// tile shape defaults shared by both kernel families
+#ifndef SK_HEAD_DIM
+#define SK_HEAD_DIM 128
+#endif
+#ifndef SK_BLOCK_M
+#define SK_BLOCK_M 128
+#endif
+#ifndef SK_BLOCK_N
+#define SK_BLOCK_N 64
+#endif
 
 #if SK_WGMMA
 // Block-sparse causal FlashAttention forward for Hopper (sm_90a): warpgroup MMA (wgmma).
@@ -1744,15 +1731,6 @@ skeleton_row_lse(const int* __restrict__ groupRows, const float* __restrict__ ti
 // Compile-time traits (-D): SK_WGMMA = 1, SK_HEAD_DIM 64/128/256, SK_BLOCK_M 64/128,
 // SK_BLOCK_N 64/128, SK_STAGES, SK_MIN_BLOCKS (__launch_bounds__), SK_PERSISTENT, SK_BF16.
 
-#ifndef SK_HEAD_DIM
-#define SK_HEAD_DIM 128
-#endif
-#ifndef SK_BLOCK_M
-#define SK_BLOCK_M 128
-#endif
-#ifndef SK_BLOCK_N
-#define SK_BLOCK_N 64
-#endif
 #ifndef SK_MIN_BLOCKS
 #define SK_MIN_BLOCKS 1
 #endif
@@ -2125,15 +2103,6 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
 // Shared tiles are stored with a 16-byte-chunk XOR swizzle (chunk ^ (row & 7)) so that the
 // eight row addresses of one ldmatrix hit eight different bank groups.
 
-#ifndef SK_HEAD_DIM
-#define SK_HEAD_DIM 128
-#endif
-#ifndef SK_BLOCK_M
-#define SK_BLOCK_M 128
-#endif
-#ifndef SK_BLOCK_N
-#define SK_BLOCK_N 64
-#endif
 #ifndef SK_WARP_MT
 #define SK_WARP_MT 1
 #endif

@@ -22,48 +22,25 @@ SK_DEVICE int always_count(int len, int sink, int local) {
     return c;
 }
 
-// Block-wide exclusive scan of one int per thread (any blockDim ≤ 1024); returns the total too.
-SK_DEVICE int block_exclusive_scan(int x, int* total, int* scratch /* ≥ 32 ints */) {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
-    int incl = x;
-    for (int o = 1; o < 32; o *= 2) {
-        const int y = __shfl_up_sync(0xffffffffu, incl, o);
-        if (lane >= o) incl += y;
-    }
-    __syncthreads();
-    if (lane == 31) scratch[warp] = incl;
-    __syncthreads();
-    if (warp == 0) {
-        int w = lane < warps ? scratch[lane] : 0;
-        for (int o = 1; o < 32; o *= 2) {
-            const int y = __shfl_up_sync(0xffffffffu, w, o);
-            if (lane >= o) w += y;
-        }
-        if (lane < warps) scratch[lane] = w;  // inclusive per warp
-    }
-    __syncthreads();
-    const int before = warp > 0 ? scratch[warp - 1] : 0;
-    *total = scratch[warps - 1];
-    return before + incl - x;
-}
-
-// Block-wide inclusive scan of one float per thread (blockDim a multiple of 32); the block's
-// total in *total. Starts with a barrier, so the scratch can be reused call after call.
-SK_DEVICE float block_inclusive_scan_f(float x, float* total, float* scratch /* ≥ 32 floats */) {
+// Block-wide inclusive scan of one value per thread (blockDim a multiple of 32, ≤ 1024); the
+// block's total in *total. Starts with a barrier, so the scratch can be reused call after call.
+template <typename T>
+SK_DEVICE T block_inclusive_scan(T x, T* total, T* scratch /* ≥ 32 */) {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    float incl = x;
+    T incl = x;
     for (int o = 1; o < 32; o *= 2) {
-        const float y = __shfl_up_sync(0xffffffffu, incl, o);
+        const T y = __shfl_up_sync(0xffffffffu, incl, o);
         if (lane >= o) incl += y;
     }
     __syncthreads();
     if (lane == 31) scratch[warp] = incl;
     __syncthreads();
-    float before = 0.f, t = 0.f;
+    T before = 0, t = 0;
     for (int w = 0; w < warps; ++w) { if (w < warp) before += scratch[w]; t += scratch[w]; }
     *total = t;
     return before + incl;
 }
+SK_DEVICE int block_exclusive_scan(int x, int* total, int* scratch) { return block_inclusive_scan(x, total, scratch) - x; }
 
 // Shortest kept prefix: m ≥ nA with m == len or cum[m − 1] ≥ goal.
 SK_DEVICE int kept_prefix(const float* cum, int len, int nA, float goal) {
@@ -117,7 +94,7 @@ skeleton_sort_rows(const float* __restrict__ est, const int* __restrict__ rowSta
         const int pos = start + threadIdx.x;
         const int idx = pos < len ? (int)(keys[pos] & 0xffffffffu) : 0;
         float total;
-        const float incl = block_inclusive_scan_f(pos < len ? fmaxf(0.f, est[base + idx]) : 0.f, &total, fscratch);
+        const float incl = block_inclusive_scan(pos < len ? fmaxf(0.f, est[base + idx]) : 0.f, &total, fscratch);
         if (pos < len) {
             sortedIdx[base + pos] = idx;
             cum[base + pos] = carry + incl;
@@ -151,7 +128,7 @@ skeleton_check_prefix(const int* __restrict__ checkRow, const int* __restrict__ 
             x = kb <= r / SK_KEY_TILE ? sk_exp2(tl[kb] - lse) : 0.f;
         }
         float total;
-        const float incl = block_inclusive_scan_f(x, &total, fscratch);
+        const float incl = block_inclusive_scan(x, &total, fscratch);
         if (pos < len) out[pos] = carry + incl;
         carry += total;
     }

@@ -7,6 +7,16 @@
 #ifndef SK_WGMMA
 #define SK_WGMMA 0
 #endif
+// tile shape defaults shared by both kernel families
+#ifndef SK_HEAD_DIM
+#define SK_HEAD_DIM 128
+#endif
+#ifndef SK_BLOCK_M
+#define SK_BLOCK_M 128
+#endif
+#ifndef SK_BLOCK_N
+#define SK_BLOCK_N 64
+#endif
 
 #if SK_WGMMA
 // Block-sparse causal FlashAttention forward for Hopper (sm_90a): warpgroup MMA (wgmma).
@@ -34,15 +44,6 @@
 // Compile-time traits (-D): SK_WGMMA = 1, SK_HEAD_DIM 64/128/256, SK_BLOCK_M 64/128,
 // SK_BLOCK_N 64/128, SK_STAGES, SK_MIN_BLOCKS (__launch_bounds__), SK_PERSISTENT, SK_BF16.
 
-#ifndef SK_HEAD_DIM
-#define SK_HEAD_DIM 128
-#endif
-#ifndef SK_BLOCK_M
-#define SK_BLOCK_M 128
-#endif
-#ifndef SK_BLOCK_N
-#define SK_BLOCK_N 64
-#endif
 #ifndef SK_MIN_BLOCKS
 #define SK_MIN_BLOCKS 1
 #endif
@@ -415,15 +416,6 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
 // Shared tiles are stored with a 16-byte-chunk XOR swizzle (chunk ^ (row & 7)) so that the
 // eight row addresses of one ldmatrix hit eight different bank groups.
 
-#ifndef SK_HEAD_DIM
-#define SK_HEAD_DIM 128
-#endif
-#ifndef SK_BLOCK_M
-#define SK_BLOCK_M 128
-#endif
-#ifndef SK_BLOCK_N
-#define SK_BLOCK_N 64
-#endif
 #ifndef SK_WARP_MT
 #define SK_WARP_MT 1
 #endif
