@@ -14,6 +14,16 @@ final class GPUPrefillDeviceTests: XCTestCase {
         }
     }
 
+    /// The real model, or a skip that says why (the GGUF comes from scripts/setup.sh).
+    private func smolLM2() throws -> LlamaModel {
+        let path = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+        guard FileManager.default.fileExists(atPath: path) else {
+            print("no model file: skipped \(name) (run scripts/setup.sh)")
+            throw XCTSkip("no model at \(path)")
+        }
+        return try LlamaModel(path: path)
+    }
+
     /// Element-wise kernels and the cuBLAS product against float64 on fresh random inputs.
     func testDeviceRoutinesMatchFloat64() throws {
         let (device, compiler) = try gpu()
@@ -25,12 +35,7 @@ final class GPUPrefillDeviceTests: XCTestCase {
     /// The whole prefill at N = 64 against the CPU model's dense prefill (needs the model file).
     func testPrefillMatchesCPUModel() throws {
         let (device, compiler) = try gpu()
-        let path = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-        guard FileManager.default.fileExists(atPath: path) else {
-            print("no model file: skipped \(name) (run scripts/setup.sh)")
-            throw XCTSkip("no model at \(path)")
-        }
-        let model = try LlamaModel(path: path)
+        let model = try smolLM2()
         let ids: [Int32] = (0..<64).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
         let gpu = try GPULlamaPrefill(device: device, compiler: compiler, weights: model.weights)
         let result = try gpu.prefill(tokens: ids, attention: .dense)
@@ -45,12 +50,7 @@ final class GPUPrefillDeviceTests: XCTestCase {
     /// so the dense bound holds (needs the model file).
     func testGPUEstimatedPrefillMatchesCPUModelOnItsMasks() throws {
         let (device, compiler) = try gpu()
-        let path = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-        guard FileManager.default.fileExists(atPath: path) else {
-            print("no model file: skipped \(name) (run scripts/setup.sh)")
-            throw XCTSkip("no model at \(path)")
-        }
-        let model = try LlamaModel(path: path)
+        let model = try smolLM2()
         let n = 512
         let ids: [Int32] = (0..<n).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
         let gpu = try GPULlamaPrefill(device: device, compiler: compiler, weights: model.weights)

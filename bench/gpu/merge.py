@@ -38,14 +38,16 @@ for d in sorted({k[0] for k in by}):
             rate = f"{r['tflops'] / ours_dense['tflops'] * 100:.0f}%" if (ours_dense and r["impl"] == "ours") else "-"
             print(f"| {fmt_n(n)} | {r['impl']} | {r['variant']} | {r['density']:.3f} | {r['msMedian']:.3f} | {r['tflops']:.1f} | {vs} | {rate} | {r['peakBytes'] / 2**30:.2f} |")
 
+def note_ms(note, key):
+    """The number after `key` in a record's note ("asked 20.00 ms, ..." → 20.0)."""
+    return float(note.split(key + " ")[1].split(" ms")[0])
+
 if budget:
     print("\n### Time-budget mode (cost model calibrated at 32K; strided masks; estimation time not included)\n")
     print("| N | d | asked ms | density chosen | predicted / achieved | achieved / asked |")
     print("|---|---|---|---|---|---|")
     for r in budget:
-        note = r["note"]
-        asked = float(note.split("asked ")[1].split(" ms")[0])
-        pred = float(note.split("predicted ")[1].split(" ms")[0])
+        asked, pred = note_ms(r["note"], "asked"), note_ms(r["note"], "predicted")
         print(f"| {fmt_n(r['tokens'])} | {r['headDim']} | {asked:.2f} | {r['density']:.4f} | {pred:.2f} / {r['msMedian']:.2f} | {r['msMedian'] / asked * 100:.0f}% |")
 
 if budget_est:

@@ -46,9 +46,8 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     public let device: GPUDevice
     public let compiler: KernelCompiler
     public var configuration: Configuration
-    private var probeKernels: [String: GPUKernel] = [:]
-    private var fit: [String: GPUKernel] = [:]
-    private var maskKernels: [String: GPUKernel] = [:]
+    /// Loaded kernels by source, entry, variant and shared-memory size.
+    private var kernels: [String: GPUKernel] = [:]
     private var workspace: Workspace?
     /// When true, `estimate` records an event after each stage; `stageMilliseconds()` reads them
     /// (after the stream is synchronised). For benchmarks; costs a few microseconds per stage.
@@ -62,11 +61,6 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     public static let probeSource = "skeleton_probes.cu"
     public static let fitSource = "skeleton_fit.cu"
     public static let maskSource = "skeleton_mask.cu"
-    public static let fitEntries = ["skeleton_ipf_strided", "skeleton_ipf_tail_z", "skeleton_ipf_tail_den", "skeleton_ipf_finish_h",
-                                    "skeleton_ipf_update", "skeleton_fill_f32", "skeleton_prefix_s", "skeleton_tile_product", "skeleton_tile_masses"]
-    public static let maskEntries = ["skeleton_sort_rows", "skeleton_check_prefix", "skeleton_calibrate", "skeleton_count_error_bound",
-                                     "skeleton_scan_rows", "skeleton_fill_error_bound", "skeleton_budget_init", "skeleton_budget_hist",
-                                     "skeleton_budget_pick", "skeleton_budget_count", "skeleton_budget_add_ties", "skeleton_fill_budget"]
 
     static func source(_ file: String) throws -> String {
         guard let s = KernelSources.files[file] else { throw CUDAError.unsupported("kernel source \(file) is not embedded") }
@@ -76,45 +70,45 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     /// Every compile this estimator does for one head dim and dtype (the CI compile test runs it).
     public static func compileAll(compiler: KernelCompiler, arch: String, headDim: Int, dtype: DType) throws -> [CompiledKernel] {
         var out: [CompiledKernel] = []
-        for (pass, heads) in [(1, 1), (1, 2), (1, 4), (2, 1)] {
+        for (pass, heads) in [(1, 1), (1, 2), (2, 1)] {
             out.append(try compiler.compile(name: "skeleton_probe_pass\(pass)[h\(heads) d\(headDim) \(dtype.rawValue)]", entry: "skeleton_probe_pass",
                                             source: source(probeSource), arch: arch,
                                             defines: probeDefines(pass: pass, heads: heads, headDim: headDim, dtype: dtype)))
         }
-        out.append(try compiler.compile(name: "skeleton_fit", entry: fitEntries[0], source: source(fitSource), arch: arch, defines: [:]))
-        out.append(try compiler.compile(name: "skeleton_mask", entry: maskEntries[0], source: source(maskSource), arch: arch, defines: [:]))
+        for (file, entry) in [(fitSource, "skeleton_ipf_strided"), (maskSource, "skeleton_sort_rows")] {
+            out.append(try compiler.compile(name: moduleName(file), entry: entry, source: source(file), arch: arch, defines: [:]))
+        }
         return out
     }
 
-    /// Pass 2 splits each key tile over two warps per row block (twice the warps for its bookkeeping).
-    static func probeDefines(pass: Int, heads: Int, headDim: Int, dtype: DType) -> [String: String] {
-        ["SK_HEAD_DIM": "\(headDim)", "SK_PROBE_PASS": "\(pass)", "SK_PROBE_HEADS": "\(heads)", "SK_KEY_SPLIT": pass == 2 ? "2" : "1",
-         "SK_BF16": dtype == .bf16 ? "1" : "0"]
-    }
-    static func probeThreads(pass: Int, heads: Int) -> Int { (heads > 2 ? 256 : 128) * (pass == 2 ? 2 : 1) }
+    static func moduleName(_ file: String) -> String { String(file.dropLast(3)) }  // "skeleton_fit.cu" → "skeleton_fit"
 
+    /// The probe kernel's variant: pass (pass 2 also splits each key tile over two warps per row
+    /// block, so it runs twice the threads), query heads per CTA, head dim, dtype.
+    static func probeDefines(pass: Int, heads: Int, headDim: Int, dtype: DType) -> [String: String] {
+        ["SK_HEAD_DIM": "\(headDim)", "SK_PROBE_PASS": "\(pass)", "SK_PROBE_HEADS": "\(heads)", "SK_BF16": dtype == .bf16 ? "1" : "0"]
+    }
+    static func probeThreads(pass: Int) -> Int { pass == 2 ? 256 : 128 }
+
+    /// Compiles (disk-cached) and loads `entry` of `file` for `defines`, with room for
+    /// `sharedBytes` dynamic shared memory; loaded kernels are kept.
+    private func kernel(_ entry: String, file: String, defines: [String: String] = [:], threads: Int, sharedBytes: Int) throws -> GPUKernel {
+        let variant = defines.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        let key = "\(file) \(entry) \(variant) \(sharedBytes)"
+        if let k = kernels[key] { return k }
+        let c = try compiler.compile(name: Self.moduleName(file) + (variant.isEmpty ? "" : "[\(variant)]"), entry: entry,
+                                     source: Self.source(file), arch: device.arch, defines: defines)
+        let k = try GPUKernel(device: device, compiled: c, threads: threads, sharedBytes: sharedBytes)
+        kernels[key] = k
+        return k
+    }
     private func probeKernel(pass: Int, heads: Int, headDim: Int, dtype: DType, sharedBytes: Int,
                              entry: String = "skeleton_probe_pass", threads: Int? = nil) throws -> GPUKernel {
-        let key = "\(pass) \(heads) \(headDim) \(dtype.rawValue) \(sharedBytes) \(entry)"
-        if let k = probeKernels[key] { return k }
-        let c = try compiler.compile(name: "skeleton_probe_pass\(pass)[h\(heads) d\(headDim) \(dtype.rawValue)]", entry: "skeleton_probe_pass",
-                                     source: Self.source(Self.probeSource), arch: device.arch,
-                                     defines: Self.probeDefines(pass: pass, heads: heads, headDim: headDim, dtype: dtype)).entry(entry)
-        let k = try GPUKernel(device: device, compiled: c, threads: threads ?? Self.probeThreads(pass: pass, heads: heads), sharedBytes: sharedBytes)
-        probeKernels[key] = k
-        return k
+        try kernel(entry, file: Self.probeSource, defines: Self.probeDefines(pass: pass, heads: heads, headDim: headDim, dtype: dtype),
+                   threads: threads ?? Self.probeThreads(pass: pass), sharedBytes: sharedBytes)
     }
-
-    /// Loads one kernel of the fit / mask modules with room for `sharedBytes` dynamic shared memory.
     private func moduleKernel(_ entry: String, file: String, threads: Int, sharedBytes: Int) throws -> GPUKernel {
-        let key = "\(entry) \(sharedBytes)"
-        if file == Self.fitSource, let k = fit[key] { return k }
-        if file == Self.maskSource, let k = maskKernels[key] { return k }
-        let c = try compiler.compile(name: file == Self.fitSource ? "skeleton_fit" : "skeleton_mask", entry: entry,
-                                     source: Self.source(file), arch: device.arch, defines: [:]).entry(entry)
-        let k = try GPUKernel(device: device, compiled: c, threads: threads, sharedBytes: sharedBytes)
-        if file == Self.fitSource { fit[key] = k } else { maskKernels[key] = k }
-        return k
+        try kernel(entry, file: file, threads: threads, sharedBytes: sharedBytes)
     }
 
     // MARK: - workspace
@@ -124,16 +118,13 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     final class Workspace {
         let key: String
         let plan: SkeletonProbePlan
-        let geometry: TileGeometry
         let heads: Int
         let tilesPerHead: Int
         let checkPerHead: Int
         let buffers: [String: DeviceBuffer]
-        let rowStart: [Int32]
-        init(key: String, plan: SkeletonProbePlan, geometry: TileGeometry, heads: Int, tilesPerHead: Int, checkPerHead: Int,
-             buffers: [String: DeviceBuffer], rowStart: [Int32]) {
-            self.key = key; self.plan = plan; self.geometry = geometry; self.heads = heads; self.tilesPerHead = tilesPerHead
-            self.checkPerHead = checkPerHead; self.buffers = buffers; self.rowStart = rowStart
+        init(key: String, plan: SkeletonProbePlan, heads: Int, tilesPerHead: Int, checkPerHead: Int, buffers: [String: DeviceBuffer]) {
+            self.key = key; self.plan = plan; self.heads = heads; self.tilesPerHead = tilesPerHead
+            self.checkPerHead = checkPerHead; self.buffers = buffers
         }
         subscript(_ name: String) -> DeviceBuffer { buffers[name]! }
     }
@@ -176,7 +167,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         try b["blockStart"]!.upload(blocks.blockStart); try b["blockProbe"]!.upload(blocks.probe); try b["blockRow"]!.upload(blocks.row)
         try b["checkRow"]!.upload(plan.checkRows.map { Int32($0) }); try b["checkProbe"]!.upload(plan.checkProbeIndex)
         try b["checkStart"]!.upload(checkStart)
-        let w = Workspace(key: key, plan: plan, geometry: g, heads: h, tilesPerHead: tiles, checkPerHead: total, buffers: b, rowStart: rowStart)
+        let w = Workspace(key: key, plan: plan, heads: h, tilesPerHead: tiles, checkPerHead: total, buffers: b)
         workspace = w
         return w
     }
@@ -210,10 +201,6 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         /// Per head: the calibrated internal ε' (error-bound mode) and the check rows' mean recall.
         public func internalEpsilons() throws -> [Float] { try workspace["eps"].download(Float.self, count: workspace.heads) }
         public func probeRecalls() throws -> [Float] { try workspace["recall"].download(Float.self, count: workspace.heads) }
-        /// Per head and probe (plan order): row log2-sum-exp of the scaled logits.
-        public func rowLogSumExp2() throws -> [Float] { try workspace["rowLse2"].download(Float.self, count: workspace.heads * plan.probes) }
-        public func observedColumns() throws -> [Float] { try workspace["colObs"].download(Float.self, count: workspace.heads * plan.tokens) }
-        public func observedDiagonals() throws -> [Float] { try workspace["diagObs"].download(Float.self, count: workspace.heads * plan.tokens) }
     }
 
     /// Runs the whole estimator on `stream` (asynchronous; synchronise before reading results).
@@ -281,7 +268,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         for (offset, count, window, tail) in [(0, strideGroups, ring, false), (strideGroups, tailGroups, 256, true)] where count > 0 {
             let bytes = probeShared(pass: 2, heads: 1, window: window, diagonalTile: tail)
             let pass2 = try probeKernel(pass: 2, heads: 1, headDim: d, dtype: dtype, sharedBytes: bytes)
-            try pass2.launch(grid: (count * chunks, heads, 1), threads: Self.probeThreads(pass: 2, heads: 1), sharedBytes: bytes, stream: stream, args: [
+            try pass2.launch(grid: (count * chunks, heads, 1), threads: Self.probeThreads(pass: 2), sharedBytes: bytes, stream: stream, args: [
                 .buffer(q), .buffer(k), .buffer(w["groupRows"]), i32(n), i32(heads), i32(shape.kvHeads), .float(scaleLog2),
                 i32(plan.probes), i32(keyTiles), .pointer(0), .buffer(w["rowLse2"]), .buffer(w["colObs"]), .buffer(w["diagObs"]),
                 i32(window), i32(tail ? 5 : rowShift), i32(offset), i32(chunks), i32(chunkTiles)])

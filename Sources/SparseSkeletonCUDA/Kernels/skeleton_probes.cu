@@ -2,12 +2,12 @@
 //
 // A probe group is 64 query rows (a list of row indices, -1 = padding; strided fit rows, the last
 // rows, or check rows — never mixed, so a group's rows span at most 63·stride). One CTA = (group,
-// SK_PROBE_HEADS query heads of one KV group): every K tile it loads serves all its heads (the
-// K traffic, not the MMAs, bounds this kernel at long N). Warps: 4 row blocks of 16 × (heads / MT),
-// each warp holding MT heads' rows (MT MMA row tiles share each K fragment). It walks every key
-// tile of 64 keys up to its last row, S = Q_g K_J^T with mma.sync (fp32 accumulators), causal per
-// row (key j > row r is out). Pass 2 splits each tile's keys over two warps per row block
-// (SK_KEY_SPLIT = 2): twice the warps per SM for its latency-bound bookkeeping.
+// SK_PROBE_HEADS = 1 or 2 query heads of one KV group): every K tile it loads serves all its
+// heads (the K traffic, not the MMAs, bounds this kernel at long N). Warps: 4 row blocks of 16,
+// each warp holding its rows of every head (the heads' MMA row tiles share each K fragment). It
+// walks every key tile of 64 keys up to its last row, S = Q_g K_J^T with mma.sync (fp32
+// accumulators), causal per row (key j > row r is out). Pass 2 splits each tile's keys over two
+// warps per row block: twice the warps per SM for its latency-bound bookkeeping.
 //
 // SK_PROBE_PASS 1 (every probe): per (probe, key tile) the tile's log2-sum-exp
 //     tileLse2[h][p][J] = log2 Σ_{j∈J, j≤r} 2^(x_rj),   x = s · log2(e)/√d,
@@ -37,24 +37,18 @@
 #ifndef SK_PROBE_HEADS
 #define SK_PROBE_HEADS 1
 #endif
-#ifndef SK_KEY_SPLIT
-#define SK_KEY_SPLIT 1
-#endif
 
 constexpr int D = SK_HEAD_DIM;
-constexpr int H = SK_PROBE_HEADS;            // query heads per CTA (1, 2 or 4), one KV head
+constexpr int H = SK_PROBE_HEADS;            // query heads per CTA (MMA row tiles per warp), one KV head
 constexpr int PROBES = 64;                   // rows per group
 constexpr int BN = 64;                       // keys per tile (the mask's key tile)
-constexpr int KS = SK_KEY_SPLIT;             // warps sharing a row block, each on 64/KS keys
-constexpr int SPLIT_WARPS = H > 2 ? 8 : 4;   // warps per key part
-constexpr int WARPS = SPLIT_WARPS * KS;
-constexpr int MT = H / (SPLIT_WARPS / 4);    // heads (MMA row tiles) per warp
+constexpr int KS = SK_PROBE_PASS == 2 ? 2 : 1;  // warps sharing a row block, each on 64/KS keys
+constexpr int WARPS = 4 * KS;
 constexpr int NT = BN / 8 / KS;              // n8 tiles per warp
 constexpr int THREADS = WARPS * 32;
-static_assert(KS == 1 || (KS == 2 && SK_PROBE_PASS == 2), "splitting the keys of a tile over warps is for pass 2 only");
 constexpr int CHUNKS = D / 8;                // 16-byte chunks per row
 constexpr int DIAG_PITCH = BN + 1;           // padded row of the tail group's shared tile
-static_assert(H == 1 || H == 2 || H == 4, "SK_PROBE_HEADS must be 1, 2 or 4");
+static_assert(H == 1 || H == 2, "SK_PROBE_HEADS must be 1 or 2");
 
 SK_DEVICE int swz(int row, int chunk) { return row * D + ((chunk ^ (row & 7)) << 3); }
 
@@ -107,8 +101,7 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
     const int head0 = blockIdx.y * H;                // H consecutive query heads of one KV head
     const int kvHead = head0 / (qHeads / kvHeads);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int keyPart = warp / SPLIT_WARPS, w2 = warp % SPLIT_WARPS;
-    const int rowBlock = w2 % 4, headSet = w2 / 4;
+    const int keyPart = warp / 4, rowBlock = warp % 4;
     const int ntBase = keyPart * NT;                 // this warp's first n8 tile of the key tile
     const int p0 = group * PROBES;
     if (threadIdx.x < PROBES) sRows[threadIdx.x] = groupRows[p0 + threadIdx.x];
@@ -136,12 +129,12 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
     const int r0 = rowBlock * 16 + lane / 4;         // this thread's two rows in the group
     const int row[2] = {sRows[r0], sRows[r0 + 8]};
 #if SK_PROBE_PASS == 2
-    float lse[MT][2];
+    float lse[H][2];
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
+    for (int mt = 0; mt < H; ++mt)
 #pragma unroll
         for (int h = 0; h < 2; ++h)
-            lse[mt][h] = row[h] >= 0 ? rowLse2[(long long)(head0 + headSet * MT + mt) * probes + p0 + r0 + 8 * h] : 0.f;
+            lse[mt][h] = row[h] >= 0 ? rowLse2[(long long)(head0 + mt) * probes + p0 + r0 + 8 * h] : 0.f;
 #endif
     const int lane7 = lane & 7;
 
@@ -152,36 +145,36 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
         sk_cp_async_commit();
         const u32 sKaddr = sk_smem_addr(sK + (kb & 1) * BN * D);
 
-        float s[MT][NT][4];
+        float s[H][NT][4];
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
+        for (int mt = 0; mt < H; ++mt)
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                 for (int e = 0; e < 4; ++e) s[mt][nt][e] = 0.f;
 #pragma unroll
         for (int kc = 0; kc < D / 16; ++kc) {
-            u32 qa[MT][4];
+            u32 qa[H][4];
             const int qrow = rowBlock * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
 #pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
-                sk_ldsm_x4(qa[mt], sk_smem_addr(sQ + (headSet * MT + mt) * PROBES * D) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
+            for (int mt = 0; mt < H; ++mt)
+                sk_ldsm_x4(qa[mt], sk_smem_addr(sQ + mt * PROBES * D) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
 #pragma unroll
             for (int nt = 0; nt < NT; nt += 2) {
                 u32 b[4];
                 const int krow = (ntBase + nt) * 8 + (lane % 8) + (lane / 16) * 8;
                 sk_ldsm_x4(b, sKaddr + 2 * (krow * D + (((kc * 2 + (lane / 8) % 2) ^ lane7) << 3)));
 #pragma unroll
-                for (int mt = 0; mt < MT; ++mt) {
+                for (int mt = 0; mt < H; ++mt) {
                     sk_mma16816(s[mt][nt], qa[mt], b[0], b[1]);
                     sk_mma16816(s[mt][nt + 1], qa[mt], b[2], b[3]);
                 }
             }
         }
-        // element (mt, nt, e): head head0 + headSet·MT + mt, row[e / 2], key kb·64 + (ntBase + nt)·8 + (lane % 4)·2 + (e & 1)
+        // element (mt, nt, e): head head0 + mt, row[e / 2], key kb·64 + (ntBase + nt)·8 + (lane % 4)·2 + (e & 1)
 #if SK_PROBE_PASS == 1
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
+        for (int mt = 0; mt < H; ++mt)
 #pragma unroll
             for (int h = 0; h < 2; ++h) {  // the tile's log2-sum-exp per row
                 float mx = sk_neg_inf();
@@ -204,12 +197,12 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
                 l += __shfl_xor_sync(0xffffffffu, l, 1);
                 l += __shfl_xor_sync(0xffffffffu, l, 2);
                 if (mx != sk_neg_inf() && lane % 4 == 0)
-                    tileLse2[((long long)(head0 + headSet * MT + mt) * probes + p0 + r0 + 8 * h) * keyTiles + kb] = mx + sk_log2(l);
+                    tileLse2[((long long)(head0 + mt) * probes + p0 + r0 + 8 * h) * keyTiles + kb] = mx + sk_log2(l);
             }
 #else
         // probabilities in place (0 outside the causal range and on padding rows)
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
+        for (int mt = 0; mt < H; ++mt)
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
@@ -219,7 +212,7 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
                 }
         // column sums over the warp's 16 rows (lanes with equal lane % 4 hold equal columns)
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
+        for (int mt = 0; mt < H; ++mt)
 #pragma unroll
             for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
@@ -228,14 +221,14 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
                     v += __shfl_xor_sync(0xffffffffu, v, 4);
                     v += __shfl_xor_sync(0xffffffffu, v, 8);
                     v += __shfl_xor_sync(0xffffffffu, v, 16);
-                    if (lane < 4) sCol[((headSet * MT + mt) * 4 + rowBlock) * BN + (ntBase + nt) * 8 + lane * 2 + c] = v;
+                    if (lane < 4) sCol[(mt * 4 + rowBlock) * BN + (ntBase + nt) * 8 + lane * 2 + c] = v;
                 }
         if (!contiguous) {
             // strided rows: a δ gets at most one element of each 32-key half of the tile; at stride
             // ≥ 64 at most one of the whole tile. Halves that may collide are added one after the other.
             auto addRange = [&](int ntFrom, int ntTo) {
 #pragma unroll
-                for (int mt = 0; mt < MT; ++mt)
+                for (int mt = 0; mt < H; ++mt)
 #pragma unroll
                     for (int nt = 0; nt < NT; ++nt) {
                         if (nt < ntFrom || nt >= ntTo) continue;
@@ -244,18 +237,13 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
                             const float pr = s[mt][nt][e];
                             if (pr != 0.f) {
                                 const int j = kb * BN + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1);
-                                sRing[(headSet * MT + mt) * window + ring_slot(row[e / 2] - j, window, rowShift)] += pr;
+                                sRing[mt * window + ring_slot(row[e / 2] - j, window, rowShift)] += pr;
                             }
                         }
                     }
             };
             const bool halvesCollide = (1 << rowShift) < 64;
-            if (KS == 1) {
-                addRange(0, NT / 2);
-                __syncthreads();
-                addRange(NT / 2, NT);
-                __syncthreads();
-            } else if (halvesCollide) {
+            if (halvesCollide) {
                 if (keyPart == 0) addRange(0, NT);
                 __syncthreads();
                 if (keyPart == 1) addRange(0, NT);
@@ -267,12 +255,12 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
         } else {
             // contiguous rows: sum each diagonal of the tile, then one add per δ
 #pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
+            for (int mt = 0; mt < H; ++mt)
 #pragma unroll
                 for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                     for (int e = 0; e < 4; ++e)
-                        sDiag[((headSet * MT + mt) * PROBES + r0 + 8 * (e / 2)) * DIAG_PITCH + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1)] = s[mt][nt][e];
+                        sDiag[(mt * PROBES + r0 + 8 * (e / 2)) * DIAG_PITCH + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1)] = s[mt][nt][e];
             __syncthreads();
             for (int t = threadIdx.x; t < H * 127; t += THREADS) {
                 const int hl = t / 127, e = t % 127 - 63;  // e = row index − column index

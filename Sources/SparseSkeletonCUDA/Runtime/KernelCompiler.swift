@@ -47,13 +47,6 @@ public struct CompiledKernel: Sendable {
     public let log: String
     public let report: ResourceReport
     public let fromCache: Bool
-
-    /// The same module, naming another of its entry points (one compile serves every kernel of a
-    /// source file).
-    public func entry(_ name: String) -> CompiledKernel {
-        CompiledKernel(name: self.name + ":" + name, entry: name, arch: arch, options: options, cubin: cubin, log: log,
-                       report: report, fromCache: fromCache)
-    }
 }
 
 /// Compiles the embedded kernel sources with NVRTC (no GPU needed), through the disk cache.

@@ -155,10 +155,9 @@ final class AttentionBench {
             let te = try time { _ = try estimator.estimate(q: q, k: k, shape: shape, dtype: dtype, geometry: geometry, target: .density(0.1), stream: s.stream) }
             for budget in budgetsMs[min(idx - 1, budgetsMs.count - 1)] {
                 let dens = model.density(budgetMs: budget, estimationMs: te.median, causalTiles: causal, minimumTiles: minimum)
-                var kept = 0
                 let r = try estimator.estimate(q: q, k: k, shape: shape, dtype: dtype, geometry: geometry, target: .density(dens), stream: s.stream)
                 try s.stream.synchronize()
-                kept = try r.mask.stats().keptTiles
+                let kept = try r.mask.stats().keptTiles
                 let t = try time {
                     let e = try estimator.estimate(q: q, k: k, shape: shape, dtype: dtype, geometry: geometry, target: .density(dens), stream: s.stream)
                     try s.attention.forward(shape: shape, traits: traits, q: q, k: k, v: v, o: o, lse: lse, mask: e.mask, stream: s.stream)

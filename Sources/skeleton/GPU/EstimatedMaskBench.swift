@@ -37,17 +37,22 @@ enum EstimatedMaskBench {
         let dense = try s.downloadFloats(oDense, count: count, dtype: dtype)
         var targets: [MaskTarget] = [.errorBound(epsilon: epsilon)]
         targets += budgets.map { MaskTarget.density($0) }
+        // every target with the first probe budget; the other budgets: the error-bound mask only (the cost comparison)
+        var cases: [(fitRows: Int, target: MaskTarget, label: String)] = []
         for (fi, fit) in fitRows.enumerated() {
-        estimator.configuration.fitRows = fit
-        let stride = estimator.configuration.stride(tokens: n)
-        // other probe budgets: the error-bound mask only (the cost comparison)
-        for target in (fi == 0 ? targets : [targets[0]]) {
-            var label: String
-            switch target {
-            case .errorBound(let e): label = "skeleton eps=\(e)"
-            case .density(let x): label = "skeleton budget \(x)"
+            for target in (fi == 0 ? targets : [targets[0]]) {
+                var label: String
+                switch target {
+                case .errorBound(let e): label = "skeleton eps=\(e)"
+                case .density(let x): label = "skeleton budget \(x)"
+                }
+                if fi > 0 { label += " fit rows \(fit)" }
+                cases.append((fit, target, label))
             }
-            if fi > 0 { label += " fit rows \(fit)" }
+        }
+        for (fit, target, label) in cases {
+            estimator.configuration.fitRows = fit
+            let stride = estimator.configuration.stride(tokens: n)
             var result: GPUSkeletonEstimator.Result?
             // warm-up (compiles and loads the kernels, allocates the workspace), then a profiled run
             estimator.profileStages = true
@@ -83,7 +88,6 @@ enum EstimatedMaskBench {
             bench.log("\(label) N=\(n): estimate \(fixed(te.median, 3)) ms (\(te.reps) reps), density \(fixed(st.density, 4)), sparse \(fixed(ts.median, 3)) ms, "
                       + "estimate + sparse \(fixed(te.median + ts.median, 3)) ms vs our dense \(fixed(td.median, 3)) ms (\(fixed(td.median / (te.median + ts.median), 2))x); "
                       + "output rel. error vs dense \(rel.sci)")
-        }
         }
     }
 }
