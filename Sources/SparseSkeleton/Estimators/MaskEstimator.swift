@@ -4,6 +4,9 @@ public enum MaskTarget: Hashable, Sendable, CustomStringConvertible {
     case errorBound(epsilon: Double)
     /// Budget: kept causal tiles / causal tiles over all heads ≈ this density, ±1 tile per head.
     case density(Double)
+    /// Time budget: estimation + attention should take about this long on the device. Only an
+    /// estimator with a measured cost model (the GPU ones) can meet it; it turns it into a density.
+    case timeBudget(milliseconds: Double)
 
     /// The default sparse setting: error bound ε = 0.02. Measured on SmolLM2-135M at 8K context
     /// (bench/results/model-ppl-8k.md): perplexity +0.2–0.5% at mean density ~0.5, and needle
@@ -14,14 +17,27 @@ public enum MaskTarget: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .errorBound(let e): guard e > 0, e < 1, e.isFinite else { throw SkeletonError.epsilonOutOfRange(e) }
         case .density(let d): guard d > 0, d <= 1, d.isFinite else { throw SkeletonError.budgetOutOfRange(d) }
+        case .timeBudget(let ms):
+            guard ms > 0, ms.isFinite else { throw SkeletonError.invalidArgument("time budget \(ms) ms must be positive and finite") }
         }
         return self
+    }
+
+    /// The error-bound or density target of an estimator without a cost model; a time budget is
+    /// refused with a message naming the estimator.
+    public func tileTarget(estimator: String) throws -> MaskTarget {
+        let t = try validated()
+        if case .timeBudget(let ms) = t {
+            throw SkeletonError.invalidArgument("\(estimator) cannot meet a time budget (\(ms) ms): that needs a GPU cost model; give ε or a density")
+        }
+        return t
     }
 
     public var description: String {
         switch self {
         case .errorBound(let e): return "eps=\(e)"
         case .density(let d): return "density=\(d)"
+        case .timeBudget(let ms): return "budget=\(ms)ms"
         }
     }
 }

@@ -43,9 +43,10 @@ public enum BudgetThreshold {
 /// that yields per-tile masses.
 public enum TileThreshold {
     public static func mask(_ masses: TileMasses, target: MaskTarget, alwaysKeep: AlwaysKeep = .standard) throws -> MaskEstimate {
-        switch try target.validated() {
+        switch try target.tileTarget(estimator: "a tile threshold") {
         case .errorBound(let e): return try ErrorBoundThreshold.mask(masses, epsilon: e, alwaysKeep: alwaysKeep)
         case .density(let d): return try BudgetThreshold.mask(masses, density: d, alwaysKeep: alwaysKeep)
+        case .timeBudget: fatalError("unreachable: tileTarget refuses time budgets")
         }
     }
 }

@@ -207,7 +207,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     /// q: [N, queryHeads, d], k: [N, kvHeads, d], 16-bit `dtype`. The mask's key tile must be 64.
     public func estimate(q: DeviceBuffer, k: DeviceBuffer, shape: AttentionShape, dtype: DType, geometry g: TileGeometry,
                          target: MaskTarget, stream: GPUStream) throws -> Result {
-        let target = try target.validated()
+        let target = try target.tileTarget(estimator: "GPUSkeletonEstimator.estimate (use the time-budget planner)")
         guard g.tokens == shape.tokens else { throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens), inputs \(shape)") }
         guard g.keyTile == 64 else { throw CUDAError.unsupported("the GPU skeleton estimator builds masks with 64-key tiles (asked \(g.keyTile))") }
         guard dtype != .f32 else { throw CUDAError.unsupported("the GPU skeleton estimator takes f16 or bf16 Q/K, not f32") }
@@ -407,6 +407,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 .buffer(w["est"]), .buffer(w["rowStart"]), .buffer(w["state"]), .buffer(w["tieOffset"]), .buffer(w["rowOffsets"]),
                 .buffer(w["keyBlocks"]), i32(n), i32(g.queryTile), i32(g.queryBlocks), i32(w.tilesPerHead), i32(sink), i32(local)])
             try zero(w["eps"], value: .nan); try zero(w["recall"], value: .nan)
+        case .timeBudget: fatalError("unreachable: tileTarget refuses time budgets")
         }
         try stage("mask (CSR)")
         let mask = try DeviceBlockMask(geometry: g, heads: heads, rowOffsets: w["rowOffsets"], keyBlocks: w["keyBlocks"])

@@ -45,6 +45,7 @@ enum EstimatedMaskBench {
                 switch target {
                 case .errorBound(let e): label = "skeleton eps=\(e)"
                 case .density(let x): label = "skeleton budget \(x)"
+                case .timeBudget(let ms): label = "skeleton time budget \(ms) ms"
                 }
                 if fi > 0 { label += " fit rows \(fit)" }
                 cases.append((fit, target, label))

@@ -102,6 +102,7 @@ enum EstimatorCheck {
             switch target {
             case .density(let dens): cpuEst = try BudgetThreshold.mask(cpuMasses, density: dens, alwaysKeep: cpu.alwaysKeep)
             case .errorBound(let e): cpuEst = try cpu.errorBoundMask(masses: cpuMasses, fits: fits, epsilon: e)
+            case .timeBudget: throw SkeletonError.invalidArgument("the estimator check takes ε or density targets")
             }
             _ = try estimator.estimate(q: qd, k: kd, shape: shape, dtype: c.dtype, geometry: g, target: target, stream: s.stream)
             try s.stream.synchronize()
@@ -137,11 +138,13 @@ enum EstimatorCheck {
             case .density:
                 note = "kept GPU \(gpuMask.keyBlockIndices.count) / CPU \(cpuKept)"
                 if gpuMask.keyBlockIndices.count != cpuKept { ok = false }
+            case .timeBudget: break
             }
             let name: String
             switch target {
             case .errorBound(let e): name = "ε=\(e)"
             case .density(let d): name = "density \(d)"
+            case .timeBudget(let ms): name = "budget \(ms) ms"
             }
             rows.append(EstimatorCheckRow(target: name, estimateRelL1: rel, estimateNaN: nan, cpuDensity: cpuEst.mask.density,
                                           gpuDensity: gpuMask.density, tilesDiffering: differ, cpuKept: cpuKept,

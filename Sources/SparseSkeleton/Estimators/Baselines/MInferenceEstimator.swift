@@ -93,7 +93,7 @@ public struct MInferenceEstimator: MaskEstimator {
             throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
         }
         let all = try (0..<x.shape.queryHeads).map { try scores(x, head: $0) }
-        switch try target.validated() {
+        switch try target.tileTarget(estimator: "the MInference estimator") {
         case .errorBound(let e):
             let counts = all.map { (Self.countFor(coverage: 1 - e, $0.column), Self.countFor(coverage: 1 - e, $0.diagonal)) }
             return MaskEstimate(mask: try mask(all, counts: { counts[$0] }, geometry: g))
@@ -102,6 +102,7 @@ public struct MInferenceEstimator: MaskEstimator {
             let hiA = Double(g.tokens) / Double(min(verticalCount, slashCount)) + 1
             let a = try TargetSearch.knobForDensity(d, lo: 0, hi: hiA, iterations: 16) { try mask(all, counts: scaled($0), geometry: g).density }
             return MaskEstimate(mask: try mask(all, counts: scaled(a), geometry: g))
+        case .timeBudget: fatalError("unreachable: tileTarget refuses time budgets")
         }
     }
 

@@ -38,7 +38,7 @@ public struct SkeletonEstimator: MaskEstimator {
     public init() {}
 
     public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
-        let target = try target.validated()
+        let target = try target.tileTarget(estimator: "the CPU skeleton estimator")
         let (masses, fits) = try masses(inputs, geometry: geometry)
         var result: MaskEstimate
         switch target {
@@ -46,6 +46,7 @@ public struct SkeletonEstimator: MaskEstimator {
             result = try BudgetThreshold.mask(masses, density: d, alwaysKeep: alwaysKeep)
         case .errorBound(let e):
             result = try errorBoundMask(masses: masses, fits: fits, epsilon: e)
+        case .timeBudget: fatalError("unreachable: tileTarget refuses time budgets")
         }
         if shareGroupMask, inputs.shape.groupSize > 1 {
             result = MaskEstimate(mask: try result.mask.unionPerGroup(groupSize: inputs.shape.groupSize),
