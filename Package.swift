@@ -1,11 +1,15 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
-// Layout mirrors the architecture (docs/ARCHITECTURE in README):
-//   SparseSkeleton       core, pure Swift, no GPU symbols
-//   SparseSkeletonCUDA   GPU backend: driver API + NVRTC through dlopen, kernels as .cu resources
-//   SparseSkeletonModel  GGUF, tokenizer, Llama-family prefill with pluggable attention
-//   skeleton             the command-line tool
+// Layout mirrors the architecture (README, "Layout"):
+//   SparseSkeleton              core, pure Swift, no GPU symbols
+//   SparseSkeletonKernelParams  C header target: one parameter struct per kernel, shared by Swift and the .cu sources
+//   SparseSkeletonCUDA          GPU backend: driver API + NVRTC through dlopen; Kernels/*.cu embedded at build time
+//   SparseSkeletonModel         GGUF, tokenizer, Llama-family prefill with pluggable attention
+//   SparseSkeletonModelCUDA     the model's prefill on the GPU (cuBLAS through dlopen, Kernels/*.cu)
+//   SparseSkeletonC             the C ABI (libSparseSkeletonC.so) for the Python package
+//   skeleton                    the command-line tool
+//   EmbedKernelSources          build-tool plugin (+ its tool) that embeds each target's Kernels/ folder
 let package = Package(
     name: "SparseSkeleton",
     products: [
@@ -26,12 +30,14 @@ let package = Package(
             dependencies: [.product(name: "Numerics", package: "swift-numerics")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        .target(name: "SparseSkeletonKernelParams"),
+        .executableTarget(name: "EmbedKernelSourcesTool"),
+        .plugin(name: "EmbedKernelSources", capability: .buildTool(), dependencies: ["EmbedKernelSourcesTool"]),
         .target(
             name: "SparseSkeletonCUDA",
-            dependencies: ["SparseSkeleton"],
-            // The .cu files are embedded into KernelSources.generated.swift by
-            // scripts/embed-kernels.sh so the static binary needs no resource folder.
-            exclude: ["Kernels"]
+            dependencies: ["SparseSkeleton", "SparseSkeletonKernelParams"],
+            exclude: ["Kernels"],
+            plugins: ["EmbedKernelSources"]
         ),
         .target(
             name: "SparseSkeletonModel",
@@ -41,7 +47,9 @@ let package = Package(
         // The real model's prefill on the GPU: GGUF weights (Model) run through the CUDA backend.
         .target(
             name: "SparseSkeletonModelCUDA",
-            dependencies: ["SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel"]
+            dependencies: ["SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel", "SparseSkeletonKernelParams"],
+            exclude: ["Kernels"],
+            plugins: ["EmbedKernelSources"]
         ),
         // The C ABI (include/sparse_skeleton.h) over the GPU path, for python/sparse_skeleton (ctypes).
         .target(name: "SparseSkeletonC", dependencies: ["SparseSkeleton", "SparseSkeletonCUDA"], exclude: ["include"]),

@@ -21,6 +21,7 @@ struct SKFailure: Error { let status: SKStatus; let message: String }
 final class SKSession {
     let device: GPUDevice
     let compiler: KernelCompiler
+    let library: KernelLibrary
     let attention: SparseFlashAttention
     let estimator: GPUSkeletonEstimator
     /// The last estimate: keeps its CSR buffers alive until the next sk_skeleton_mask call.
@@ -31,8 +32,9 @@ final class SKSession {
     init() throws {
         device = try GPUDevice(ordinal: 0)
         compiler = try KernelCompiler()
-        attention = SparseFlashAttention(device: device, compiler: compiler)
-        estimator = GPUSkeletonEstimator(device: device, compiler: compiler)
+        library = KernelLibrary(device: device, compiler: compiler)
+        attention = SparseFlashAttention(library: library)
+        estimator = GPUSkeletonEstimator(library: library)
     }
 
     nonisolated(unsafe) static var shared: SKSession?

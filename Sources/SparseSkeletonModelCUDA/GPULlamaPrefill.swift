@@ -119,7 +119,7 @@ public final class GPULlamaPrefill: @unchecked Sendable {
     public let weights: GPULlamaWeights
     public let queryTile: Int, keyTile: Int
     let stream: GPUStream
-    let compiler: KernelCompiler
+    public let library: KernelLibrary
     let blas: CUBLASLibrary
     let kernels: ModelKernels
     let attention: SparseFlashAttention
@@ -141,24 +141,24 @@ public final class GPULlamaPrefill: @unchecked Sendable {
 
     public var cublasPath: String { blas.path }
 
-    public init(device: GPUDevice, compiler: KernelCompiler, weights: LlamaWeights, queryTile: Int = 128, keyTile: Int = 64) throws {
-        self.device = device
-        self.compiler = compiler
+    public init(library: KernelLibrary, weights: LlamaWeights, queryTile: Int = 128, keyTile: Int = 64) throws {
+        device = library.device
+        self.library = library
         config = weights.config
         guard config.headDim % 2 == 0 else { throw CUDAError.unsupported("RoPE needs an even head dim, model has \(config.headDim)") }
         for t in [queryTile, keyTile] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
         self.queryTile = queryTile; self.keyTile = keyTile
         stream = try GPUStream(device: device)
         blas = try CUBLASLibrary(stream: stream.rawHandle)
-        kernels = try ModelKernels(device: device, compiler: compiler)
-        attention = SparseFlashAttention(device: device, compiler: compiler)
+        kernels = try ModelKernels(library: library)
+        attention = SparseFlashAttention(library: library)
         self.weights = try GPULlamaWeights(device: device, weights: weights)
     }
 
     /// The estimator `.gpuEstimated` runs use (created on first use), e.g. to set `profileStages`.
     public func gpuEstimator(configuration: GPUSkeletonEstimator.Configuration) -> GPUSkeletonEstimator {
         if let e = skeletonEstimator { e.configuration = configuration; return e }
-        let e = GPUSkeletonEstimator(device: device, compiler: compiler, configuration: configuration)
+        let e = GPUSkeletonEstimator(library: library, configuration: configuration)
         skeletonEstimator = e
         return e
     }

@@ -30,8 +30,9 @@ public enum ModelKernelSelfCheck {
     static func bf16Round(_ x: [Float]) -> [Float] { x.map { HalfBits.bf16ToFloat(HalfBits.floatToBF16($0)) } }
 
     /// Runs every check; the caller decides what a failure means (the test asserts `passed`).
-    public static func run(device: GPUDevice, compiler: KernelCompiler) throws -> [Outcome] {
-        let kernels = try ModelKernels(device: device, compiler: compiler)
+    public static func run(library: KernelLibrary) throws -> [Outcome] {
+        let device = library.device
+        let kernels = try ModelKernels(library: library)
         let stream = try GPUStream(device: device)
         let blas = try CUBLASLibrary(stream: stream.rawHandle)
         func upload<T>(_ a: [T]) throws -> DeviceBuffer {

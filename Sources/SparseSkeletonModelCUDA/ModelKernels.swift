@@ -1,49 +1,54 @@
 import SparseSkeleton
 import SparseSkeletonCUDA
+import SparseSkeletonKernelParams
 
-/// The model's element-wise kernels (ModelKernelSource), compiled once for the device and
-/// launched with their argument lists spelled out in one place.
+/// The model's element-wise kernels (Kernels/model_kernels.cu), loaded through the device's
+/// kernel library and launched with their parameter structs (sk_model_params.h).
 public final class ModelKernels: @unchecked Sendable {
     let embed: GPUKernel, rmsNorm: GPUKernel, ropeSplit: GPUKernel, swiglu: GPUKernel
     static let threads = 256
+    public static let sourceFile = "model_kernels.cu"
+    public static let entries = ["model_embed", "model_rmsnorm_bf16", "model_rope_split", "model_swiglu"]
+    /// This target's embedded kernel sources (file name → text).
+    public static var sources: [String: String] { KernelSources.files }
 
-    /// Compiles every entry of the model source for `arch` (no GPU needed); used by the CI test.
-    public static func compileAll(compiler: KernelCompiler, arch: String) throws -> [CompiledKernel] {
-        try ModelKernelSource.entries.map {
-            try compiler.compile(name: "model[\($0)]", entry: $0, source: ModelKernelSource.text, arch: arch, defines: [:])
-        }
+    /// Compiles the model source for `arch` (no GPU needed); used by the CI test.
+    public static func compile(compiler: KernelCompiler, arch: String) throws -> CompiledKernel {
+        guard let text = sources[sourceFile] else { throw CUDAError.unsupported("kernel source \(sourceFile) is not embedded") }
+        return try KernelLibrary.compile(compiler: compiler, file: sourceFile, source: text, arch: arch, defines: [:])
     }
 
-    public init(device: GPUDevice, compiler: KernelCompiler) throws {
-        let compiled = try Self.compileAll(compiler: compiler, arch: device.arch)
-        func load(_ i: Int) throws -> GPUKernel { try GPUKernel(device: device, compiled: compiled[i], threads: Self.threads, sharedBytes: 0) }
-        embed = try load(0); rmsNorm = try load(1); ropeSplit = try load(2); swiglu = try load(3)
+    public init(library: KernelLibrary) throws {
+        try library.register(sources: Self.sources)
+        func load(_ entry: String) throws -> GPUKernel { try library.kernel(entry, file: Self.sourceFile, threads: Self.threads) }
+        embed = try load("model_embed"); rmsNorm = try load("model_rmsnorm_bf16")
+        ropeSplit = try load("model_rope_split"); swiglu = try load("model_swiglu")
     }
 
     static func blocks(_ count: Int) -> Int { (count + threads - 1) / threads }
 
     func embed(ids: DeviceBuffer, table: DeviceBuffer, x: DeviceBuffer, tokens: Int, width: Int, vocab: Int, stream: GPUStream) throws {
-        try embed.launch(grid: (tokens, 1, 1), stream: stream, args: [
-            .buffer(ids), .buffer(table), .buffer(x), .int32(Int32(tokens)), .int32(Int32(width)), .int32(Int32(vocab))])
+        try embed.launch(grid: (tokens, 1, 1), stream: stream, params: SKModelEmbedParams(
+            ids: ids.pointer, table: table.pointer, x: x.pointer, tokens: Int32(tokens), width: Int32(width), vocab: Int32(vocab)))
     }
 
     /// y[0..<rows] = RMSNorm(x[firstRow ..< firstRow + rows]) · gain, as bf16.
     func rmsNorm(x: DeviceBuffer, gain: DeviceBuffer, y: DeviceBuffer, rows: Int, width: Int, epsilon: Float,
                  firstRow: Int = 0, stream: GPUStream) throws {
-        try rmsNorm.launch(grid: (rows, 1, 1), stream: stream, args: [
-            .buffer(x), .buffer(gain), .buffer(y), .int32(Int32(rows)), .int32(Int32(width)), .float(epsilon), .int32(Int32(firstRow))])
+        try rmsNorm.launch(grid: (rows, 1, 1), stream: stream, params: SKModelRMSNormParams(
+            x: x.pointer, gain: gain.pointer, y: y.pointer, rows: Int32(rows), width: Int32(width), epsilon: epsilon, firstRow: Int32(firstRow)))
     }
 
     func ropeSplit(qkv: DeviceBuffer, cos: DeviceBuffer, sin: DeviceBuffer, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
                    tokens: Int, heads: Int, kvHeads: Int, headDim: Int, stream: GPUStream) throws {
         let count = tokens * (heads + 2 * kvHeads) * headDim / 2
-        try ropeSplit.launch(grid: (Self.blocks(count), 1, 1), stream: stream, args: [
-            .buffer(qkv), .buffer(cos), .buffer(sin), .buffer(q), .buffer(k), .buffer(v),
-            .int32(Int32(tokens)), .int32(Int32(heads)), .int32(Int32(kvHeads)), .int32(Int32(headDim))])
+        try ropeSplit.launch(grid: (Self.blocks(count), 1, 1), stream: stream, params: SKModelRopeSplitParams(
+            qkv: qkv.pointer, cosTable: cos.pointer, sinTable: sin.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
+            tokens: Int32(tokens), heads: Int32(heads), kvHeads: Int32(kvHeads), headDim: Int32(headDim)))
     }
 
     func swiglu(gateUp: DeviceBuffer, out: DeviceBuffer, tokens: Int, feedForward: Int, stream: GPUStream) throws {
-        try swiglu.launch(grid: (Self.blocks(tokens * feedForward), 1, 1), stream: stream, args: [
-            .buffer(gateUp), .buffer(out), .int32(Int32(tokens)), .int32(Int32(feedForward))])
+        try swiglu.launch(grid: (Self.blocks(tokens * feedForward), 1, 1), stream: stream, params: SKModelSwiGLUParams(
+            gateUp: gateUp.pointer, out: out.pointer, tokens: Int32(tokens), feedForward: Int32(feedForward)))
     }
 }

@@ -38,7 +38,7 @@ struct GPUEstimate: ParsableCommand {
                 }
             }
         }
-        let estimator = GPUSkeletonEstimator(device: session.device, compiler: session.compiler)
+        let estimator = GPUSkeletonEstimator(library: session.library)
         print("case | target | est. rel. L1 | NaN | CPU density | GPU density | tiles differing / CPU kept | max |recall diff| | note | verdict")
         var failed = 0, total = 0
         for c in cases {

@@ -101,9 +101,9 @@ struct GPUPrefill: ParsableCommand {
         guard SkeletonError.supportedTileSizes.contains(queryTile) else { throw SkeletonError.unsupportedTileSize(queryTile) }
         let modes = try modes()
         let device = try GPUDevice()
-        let compiler = try KernelCompiler()
+        let library = KernelLibrary(device: device, compiler: try KernelCompiler())
         if kernelCheck {
-            let outcomes = try ModelKernelSelfCheck.run(device: device, compiler: compiler)
+            let outcomes = try ModelKernelSelfCheck.run(library: library)
             for o in outcomes { print("kernel-check \(o)") }
             guard outcomes.allSatisfy(\.passed) else {
                 throw SkeletonError.invalidArgument("gpu-prefill --kernel-check failed: \(outcomes.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
@@ -114,7 +114,7 @@ struct GPUPrefill: ParsableCommand {
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text), textName: text, count: tokens, startChar: startChar)
         let targets = Array(ids.dropFirst())
         let t0 = ModelSession.now()
-        let gpu = try GPULlamaPrefill(device: device, compiler: compiler, weights: m.weights, queryTile: queryTile, keyTile: 64)
+        let gpu = try GPULlamaPrefill(library: library, weights: m.weights, queryTile: queryTile, keyTile: 64)
         print("device: \(device.name) (\(device.arch)), driver \(device.driverVersionString); cuBLAS: \(gpu.cublasPath)")
         print("weights on the GPU: \(formatBytes(gpu.weights.byteCount)) (uploaded and kernels compiled in \(fixed(ModelSession.now() - t0, 2)) s)")
         fflush(stdout)

@@ -11,8 +11,8 @@ final class GPUForwardTests: XCTestCase {
             print("no GPU: skipped GPU forward vs float64 reference (\(error))")
             throw XCTSkip("no GPU: \(error)")
         }
-        let compiler = try KernelCompiler()
-        let op = SparseFlashAttention(device: device, compiler: compiler)
+        let library = KernelLibrary(device: device, compiler: try KernelCompiler())
+        let op = SparseFlashAttention(library: library)
         let stream = try GPUStream(device: device)
         let shape = try AttentionShape(tokens: 150, queryHeads: 4, kvHeads: 2, headDim: 64)
         func t(_ name: String, _ heads: Int) throws -> HeadTensor {

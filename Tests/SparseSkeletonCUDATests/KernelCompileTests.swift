@@ -5,59 +5,80 @@ import SparseSkeleton
 /// CPU-only checks of the GPU backend: the embedded sources are current, and every kernel
 /// variant compiles for sm_90a with NVRTC (no GPU needed; NVRTC comes from the PyPI wheel).
 final class KernelCompileTests: XCTestCase {
-    /// The generated Swift file must hold exactly the .cu / .cuh files (rerun scripts/embed-kernels.sh).
-    func testEmbeddedSourcesMatchKernelFiles() throws {
-        let kernels = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../Sources/SparseSkeletonCUDA/Kernels").standardized
-        let files = try FileManager.default.contentsOfDirectory(atPath: kernels.path)
-            .filter { $0.hasSuffix(".cu") || $0.hasSuffix(".cuh") }.sorted()
-        XCTAssertFalse(files.isEmpty, "no kernel sources under \(kernels.path)")
-        XCTAssertEqual(files, KernelSources.files.keys.sorted(), "embedded file list is stale: run scripts/embed-kernels.sh")
-        for f in files {
-            var text = try String(contentsOf: kernels.appendingPathComponent(f), encoding: .utf8)
-            if text.hasSuffix("\n") { text.removeLast() }
-            XCTAssertEqual(KernelSources.files[f], text, "\(f) changed since embedding: run scripts/embed-kernels.sh")
-        }
-    }
-
     /// Compiles every attention kernel variant (bf16/f16 × d 64/128/256 × tiles × warp layout)
     /// for sm_90a and prints ptxas's register / spill report. Fails (does not skip) without NVRTC.
     func testEveryKernelCompilesForSm90a() throws {
-        let compiler: KernelCompiler
-        do { compiler = try KernelCompiler() } catch {
-            XCTFail("NVRTC is required for this test and was not found: \(error)\n\(NVRTC.installHint)")
-            return
-        }
-        compiler.useCache = false
+        let compiler = try Self.nvrtc()
         print("NVRTC \(compiler.nvrtcVersion.major).\(compiler.nvrtcVersion.minor) from \(compiler.libraryPath)")
-        let source = try XCTUnwrap(KernelSources.files[SparseFlashAttention.sourceFile])
+        let source = try KernelCompiler.embeddedSource(SparseFlashAttention.sourceFile)
         for traits in FlashKernelTraits.ciVariants {
-            let k = try compiler.compile(name: "sparse_flash_fwd[\(traits)]", entry: SparseFlashAttention.entry,
-                                         source: source, arch: "sm_90a", defines: traits.defines)
+            let k = try KernelLibrary.compile(compiler: compiler, file: SparseFlashAttention.sourceFile, source: source, arch: "sm_90a",
+                                              defines: traits.defines)
             print("sm_90a \(traits): \(k.report)")
             XCTAssertGreaterThan(k.cubin.count, 1000, "\(traits): cubin suspiciously small")
             XCTAssertGreaterThan(k.report.registers, 0, "\(traits): no ptxas register report in the log (is --ptxas-options=-v accepted?)")
             XCTAssertFalse(k.fromCache)
         }
-        let fillSource = try XCTUnwrap(KernelSources.files["fill_random.cu"])
+        let fillSource = try KernelCompiler.embeddedSource("fill_random.cu")
         for bf16 in ["1", "0"] {
-            let k = try compiler.compile(name: "fill_random", entry: "fill_random", source: fillSource, arch: "sm_90a", defines: ["SK_BF16": bf16])
+            let k = try KernelLibrary.compile(compiler: compiler, file: "fill_random.cu", source: fillSource, arch: "sm_90a", defines: ["SK_BF16": bf16])
             print("sm_90a fill_random bf16=\(bf16): \(k.report)")
             XCTAssertGreaterThan(k.report.registers, 0)
         }
     }
 
-    /// A kernel with a syntax error must surface as compileFailed carrying the compiler's log.
-    func testCompileErrorCarriesLog() throws {
-        guard let compiler = try? KernelCompiler() else {
-            XCTFail("NVRTC not found: \(NVRTC.installHint)"); return
+    /// Every embedded .cu compiles on its own, with only the shared headers (no prelude glued on).
+    func testEveryEmbeddedSourceCompilesOnItsOwn() throws {
+        let compiler = try Self.nvrtc()
+        XCTAssertEqual(Set(KernelCompiler.embeddedKernelFiles),
+                       ["fill_random.cu", "minference_estimator.cu", "skeleton_fit.cu", "skeleton_mask.cu", "skeleton_probes.cu", "sparse_flash_attention.cu"])
+        XCTAssertTrue(KernelCompiler.sharedHeaders.map(\.name).contains("common.cuh"))
+        XCTAssertTrue(KernelCompiler.sharedHeaders.map(\.name).contains("sk_kernel_params.h"))
+        for file in KernelCompiler.embeddedKernelFiles {
+            let k = try KernelLibrary.compile(compiler: compiler, file: file, source: KernelCompiler.embeddedSource(file), arch: "sm_90a", defines: [:])
+            XCTAssertGreaterThan(k.cubin.count, 500, file)
+        }
+    }
+
+    /// A kernel with a syntax error surfaces as compileFailed carrying the compiler's log, and the
+    /// log names the kernel's own file and line (the shared header is included, not prepended).
+    func testCompileErrorReportsTheFilesOwnLine() throws {
+        let compiler = try Self.nvrtc()
+        let source = "#include \"common.cuh\"\n\nextern \"C\" __global__ void broken() { int x = ; }\n"
+        XCTAssertThrowsError(try KernelLibrary.compile(compiler: compiler, file: "broken.cu", source: source, arch: "sm_90a", defines: [:])) { error in
+            guard case CUDAError.compileFailed(_, _, let log) = error else { return XCTFail("wrong error \(error)") }
+            XCTAssertTrue(log.contains("broken.cu(3)"), "the error should be reported on line 3 of broken.cu: \(log)")
+        }
+    }
+
+    /// The library's module cache compiles and makes each (file, defines) module once, however
+    /// many entries, block sizes or shared-memory sizes ask for it.
+    func testModuleCacheMakesEachModuleOnce() throws {
+        let compiler = try Self.nvrtc()
+        var cache = ModuleCache<CompiledKernel>()
+        var compiles = 0
+        func get(_ defines: [String: String]) throws -> CompiledKernel {
+            try cache.module(ModuleKey(file: "fill_random.cu", defines: defines)) {
+                compiles += 1
+                return try KernelLibrary.compile(compiler: compiler, file: "fill_random.cu", source: KernelCompiler.embeddedSource("fill_random.cu"),
+                                                 arch: "sm_90a", defines: defines)
+            }
+        }
+        let a = try get(["SK_BF16": "1"])
+        for _ in 0..<3 { XCTAssertEqual(try get(["SK_BF16": "1"]).cubin, a.cubin) }
+        _ = try get(["SK_BF16": "0"]); _ = try get(["SK_BF16": "0"])
+        XCTAssertEqual(cache.loads, 2)
+        XCTAssertEqual(compiles, 2)
+    }
+
+    static func nvrtc() throws -> KernelCompiler {
+        let compiler: KernelCompiler
+        do { compiler = try KernelCompiler() } catch {
+            XCTFail("NVRTC is required for this test and was not found: \(error)\n\(NVRTC.installHint)")
+            throw error
         }
         compiler.useCache = false
-        XCTAssertThrowsError(try compiler.compile(name: "broken", entry: "broken", source: "extern \"C\" __global__ void broken() { int x = ; }",
-                                                  arch: "sm_90a", defines: [:])) { error in
-            guard case CUDAError.compileFailed(_, _, let log) = error else { return XCTFail("wrong error \(error)") }
-            XCTAssertTrue(log.contains("error"), "log should hold the compiler's error: \(log)")
-        }
+        return compiler
     }
 
     func testResourceReportParsesPtxasLines() {

@@ -14,10 +14,10 @@ final class MInferenceKernelCompileTests: XCTestCase {
             return
         }
         compiler.useCache = false
-        let source = try XCTUnwrap(KernelSources.files[GPUMInferenceEstimator.sourceFile])
+        let source = try KernelCompiler.embeddedSource(GPUMInferenceEstimator.sourceFile)
         for v in GPUMInferenceEstimator.Variant.all {
-            let k = try compiler.compile(name: "minference_estimator[\(v)]", entry: GPUMInferenceEstimator.entries[0].name,
-                                         source: source, arch: "sm_90a", defines: v.defines)
+            let k = try KernelLibrary.compile(compiler: compiler, file: GPUMInferenceEstimator.sourceFile, source: source, arch: "sm_90a",
+                                              defines: v.defines)
             print("sm_90a minference_estimator \(v):")
             for line in k.report.lines { print("  \(line)") }
             XCTAssertGreaterThan(k.cubin.count, 1000, "\(v): cubin suspiciously small")

@@ -7,8 +7,8 @@ import SparseSkeletonModel
 /// Runs only where a CUDA GPU is present; elsewhere prints "no GPU: skipped ..." and skips.
 /// (CI has no GPU; on the device the same checks run through `skeleton gpu-prefill --kernel-check --check`.)
 final class GPUPrefillDeviceTests: XCTestCase {
-    func gpu() throws -> (GPUDevice, KernelCompiler) {
-        do { return (try GPUDevice(), try KernelCompiler()) } catch {
+    func gpu() throws -> KernelLibrary {
+        do { return KernelLibrary(device: try GPUDevice(), compiler: try KernelCompiler()) } catch {
             print("no GPU: skipped \(name) (\(error))")
             throw XCTSkip("no GPU: \(error)")
         }
@@ -26,18 +26,17 @@ final class GPUPrefillDeviceTests: XCTestCase {
 
     /// Element-wise kernels and the cuBLAS product against float64 on fresh random inputs.
     func testDeviceRoutinesMatchFloat64() throws {
-        let (device, compiler) = try gpu()
-        let outcomes = try ModelKernelSelfCheck.run(device: device, compiler: compiler)
+        let outcomes = try ModelKernelSelfCheck.run(library: try gpu())
         XCTAssertFalse(outcomes.isEmpty)
         for o in outcomes { print(o); XCTAssertTrue(o.passed, o.description) }
     }
 
     /// The whole prefill at N = 64 against the CPU model's dense prefill (needs the model file).
     func testPrefillMatchesCPUModel() throws {
-        let (device, compiler) = try gpu()
+        let library = try gpu()
         let model = try smolLM2()
         let ids: [Int32] = (0..<64).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
-        let gpu = try GPULlamaPrefill(device: device, compiler: compiler, weights: model.weights)
+        let gpu = try GPULlamaPrefill(library: library, weights: model.weights)
         let result = try gpu.prefill(tokens: ids, attention: .dense)
         let cpu = try model.logits(try model.prefill(tokens: ids, attention: DenseReferenceBackend()), rows: 63..<64)
         var num = 0.0, den = 0.0
@@ -49,11 +48,11 @@ final class GPUPrefillDeviceTests: XCTestCase {
     /// model fed the very masks the GPU used, layer by layer: only bf16 vs f32 arithmetic differs,
     /// so the dense bound holds (needs the model file).
     func testGPUEstimatedPrefillMatchesCPUModelOnItsMasks() throws {
-        let (device, compiler) = try gpu()
+        let library = try gpu()
         let model = try smolLM2()
         let n = 512
         let ids: [Int32] = (0..<n).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
-        let gpu = try GPULlamaPrefill(device: device, compiler: compiler, weights: model.weights)
+        let gpu = try GPULlamaPrefill(library: library, weights: model.weights)
         let result = try gpu.prefill(tokens: ids, attention: .skeleton(.errorBound(epsilon: 0.05)), record: GPUPrefillRecording(masks: true))
         XCTAssertEqual(result.layerMasks.count, model.config.layers)
         XCTAssertEqual(result.timings.layerEstimationMs.count, model.config.layers)

@@ -15,22 +15,23 @@ final class ModelKernelCompileTests: XCTestCase {
             throw XCTSkip("no NVRTC: \(error)")
         }
         compiler.useCache = false
-        let compiled = try ModelKernels.compileAll(compiler: compiler, arch: "sm_90a")
-        XCTAssertEqual(compiled.map(\.entry), ModelKernelSource.entries)
-        for k in compiled {
-            print("sm_90a \(k.entry): \(k.report)")
-            XCTAssertGreaterThan(k.cubin.count, 500, "\(k.entry): cubin suspiciously small")
-            XCTAssertGreaterThan(k.report.registers, 0, "\(k.entry): no ptxas register report")
-            XCTAssertEqual(k.report.spillStoreBytes, 0, "\(k.entry) spills")
-            XCTAssertFalse(k.fromCache)
+        let k = try ModelKernels.compile(compiler: compiler, arch: "sm_90a")
+        for line in k.report.lines { print("sm_90a \(line)") }
+        for e in ModelKernels.entries { XCTAssertTrue(k.log.contains(e), "\(e) missing from the ptxas report") }
+        XCTAssertGreaterThan(k.cubin.count, 500, "cubin suspiciously small")
+        XCTAssertGreaterThan(k.report.registers, 0, "no ptxas register report")
+        for line in k.report.lines where line.contains("spill stores") {
+            XCTAssertTrue(line.contains(" 0 bytes spill stores"), "spills: \(line)")
         }
+        XCTAssertFalse(k.fromCache)
     }
 
     /// Every entry the Swift side launches is an extern "C" kernel of the source (a renamed
     /// kernel would otherwise fail only on the device, at cuModuleGetFunction).
     func testEveryEntryIsAnExternCKernel() {
-        for e in ModelKernelSource.entries {
-            XCTAssertTrue(ModelKernelSource.text.contains("extern \"C\" __global__ void \(e)("), "\(e) missing from the source")
+        let text = ModelKernels.sources[ModelKernels.sourceFile] ?? ""
+        for e in ModelKernels.entries {
+            XCTAssertTrue(text.contains("extern \"C\" __global__ void \(e)("), "\(e) missing from the source")
         }
     }
 

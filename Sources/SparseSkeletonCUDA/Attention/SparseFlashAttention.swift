@@ -7,35 +7,22 @@ import SparseSkeleton
 /// Kernels are compiled on first use per `FlashKernelTraits` (NVRTC, disk-cached) and kept.
 /// wgmma traits on a GPU that is not sm_90a run their `portable` (mma.sync) equivalent.
 public final class SparseFlashAttention: @unchecked Sendable {
-    public let device: GPUDevice
-    public let compiler: KernelCompiler
-    private var kernels: [FlashKernelTraits: GPUKernel] = [:]
+    public let library: KernelLibrary
+    public var device: GPUDevice { library.device }
     private var residentBlocks: [FlashKernelTraits: Int] = [:]
     /// Test hook: caps the persistent kernel's grid (CTAs) so that each CTA walks many items.
     public var persistentGridCap: Int? = nil
 
-    public init(device: GPUDevice, compiler: KernelCompiler) {
-        self.device = device; self.compiler = compiler
-    }
+    public init(library: KernelLibrary) { self.library = library }
 
     public static let sourceFile = "sparse_flash_attention.cu"
     public static let entry = "sparse_flash_fwd"
 
-    /// The kernel's source text as embedded in the binary.
-    public static func embeddedSource() throws -> String {
-        guard let src = KernelSources.files[sourceFile] else { throw CUDAError.unsupported("kernel source \(sourceFile) is not embedded") }
-        return src
-    }
-
-    /// Compiles (or fetches) and loads the kernel for `traits`.
+    /// The kernel for `traits` (compiled and loaded once, through the library).
     public func kernel(_ requested: FlashKernelTraits) throws -> GPUKernel {
         let traits = runnable(requested)
-        if let k = kernels[traits] { return k }
-        let compiled = try compiler.compile(name: "sparse_flash_fwd[\(traits)]", entry: Self.entry, source: Self.embeddedSource(),
-                                            arch: device.arch, defines: traits.defines)
-        let k = try GPUKernel(device: device, compiled: compiled, threads: traits.threads, sharedBytes: traits.sharedBytes)
-        kernels[traits] = k
-        return k
+        return try library.kernel(Self.entry, file: Self.sourceFile, defines: traits.defines, threads: traits.threads,
+                                  sharedBytes: traits.sharedBytes)
     }
 
     /// The traits that actually run on this device (wgmma needs sm_90a).

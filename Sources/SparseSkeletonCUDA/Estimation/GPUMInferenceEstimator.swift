@@ -57,34 +57,22 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
     /// probability tile [64][65] Float, the chunk's diagonal sums (256 + 64 Float).
     public static func probeSharedBytes(headDim d: Int) -> Int { 2 * 64 * (d + 8) * 2 + 64 * 65 * 4 + (chunkKeys + 64) * 4 }
 
-    public let device: GPUDevice
-    public let compiler: KernelCompiler
+    public let library: KernelLibrary
+    public var device: GPUDevice { library.device }
     /// Counts, probe rows and forced entries (the CPU estimator's settings; defaults 64, 1000, 6096, 30, 100).
     public var config: MInferenceEstimator
-    private var modules: [Variant: [String: GPUKernel]] = [:]
 
-    public init(device: GPUDevice, compiler: KernelCompiler, config: MInferenceEstimator = MInferenceEstimator()) {
-        self.device = device; self.compiler = compiler; self.config = config
+    public init(library: KernelLibrary, config: MInferenceEstimator = MInferenceEstimator()) {
+        self.library = library; self.config = config
     }
 
-    public static func embeddedSource() throws -> String {
-        guard let src = KernelSources.files[sourceFile] else { throw CUDAError.unsupported("kernel source \(sourceFile) is not embedded") }
-        return src
-    }
-
-    /// Compiles `variant` once (one NVRTC run, every entry) and loads each entry.
+    /// Every entry of `variant`'s module (one compile, one load, shared through the library).
     public func kernels(_ variant: Variant) throws -> [String: GPUKernel] {
-        if let k = modules[variant] { return k }
-        let compiled = try compiler.compile(name: "minference_estimator[\(variant)]", entry: Self.entries[0].name,
-                                            source: Self.embeddedSource(), arch: device.arch, defines: variant.defines)
         var out: [String: GPUKernel] = [:]
         for (name, threads) in Self.entries {
-            let c = CompiledKernel(name: "\(name)[\(variant)]", entry: name, arch: compiled.arch, options: compiled.options,
-                                   cubin: compiled.cubin, log: compiled.log, report: compiled.report, fromCache: compiled.fromCache)
             let shared = name.hasPrefix("minf_probe") ? Self.probeSharedBytes(headDim: variant.headDim) : 0
-            out[name] = try GPUKernel(device: device, compiled: c, threads: threads, sharedBytes: shared)
+            out[name] = try library.kernel(name, file: Self.sourceFile, defines: variant.defines, threads: threads, sharedBytes: shared)
         }
-        modules[variant] = out
         return out
     }
 

@@ -43,45 +43,28 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         }
     }
 
-    public let device: GPUDevice
-    public let compiler: KernelCompiler
+    public let library: KernelLibrary
+    public var device: GPUDevice { library.device }
     public var configuration: Configuration
-    /// Loaded kernels by source, entry, variant and shared-memory size.
-    private var kernels: [String: GPUKernel] = [:]
     private var workspace: Workspace?
     /// When true, `estimate` records an event after each stage; `stageMilliseconds()` reads them
     /// (after the stream is synchronised). For benchmarks; costs a few microseconds per stage.
     public var profileStages = false
     private var stageEvents: [(String, GPUEvent)] = []
 
-    public init(device: GPUDevice, compiler: KernelCompiler, configuration: Configuration = Configuration()) {
-        self.device = device; self.compiler = compiler; self.configuration = configuration
+    public init(library: KernelLibrary, configuration: Configuration = Configuration()) {
+        self.library = library; self.configuration = configuration
     }
 
     public static let probeSource = "skeleton_probes.cu"
     public static let fitSource = "skeleton_fit.cu"
     public static let maskSource = "skeleton_mask.cu"
 
-    static func source(_ file: String) throws -> String {
-        guard let s = KernelSources.files[file] else { throw CUDAError.unsupported("kernel source \(file) is not embedded") }
-        return s
+    /// Every module this estimator loads for one head dim and dtype (the CI compile test builds them).
+    public static func modules(headDim: Int, dtype: DType) -> [ModuleKey] {
+        [(1, 1), (1, 2), (2, 1)].map { ModuleKey(file: probeSource, defines: probeDefines(pass: $0.0, heads: $0.1, headDim: headDim, dtype: dtype)) }
+            + [ModuleKey(file: fitSource, defines: [:]), ModuleKey(file: maskSource, defines: [:])]
     }
-
-    /// Every compile this estimator does for one head dim and dtype (the CI compile test runs it).
-    public static func compileAll(compiler: KernelCompiler, arch: String, headDim: Int, dtype: DType) throws -> [CompiledKernel] {
-        var out: [CompiledKernel] = []
-        for (pass, heads) in [(1, 1), (1, 2), (2, 1)] {
-            out.append(try compiler.compile(name: "skeleton_probe_pass\(pass)[h\(heads) d\(headDim) \(dtype.rawValue)]", entry: "skeleton_probe_pass",
-                                            source: source(probeSource), arch: arch,
-                                            defines: probeDefines(pass: pass, heads: heads, headDim: headDim, dtype: dtype)))
-        }
-        for (file, entry) in [(fitSource, "skeleton_ipf_strided"), (maskSource, "skeleton_sort_rows")] {
-            out.append(try compiler.compile(name: moduleName(file), entry: entry, source: source(file), arch: arch, defines: [:]))
-        }
-        return out
-    }
-
-    static func moduleName(_ file: String) -> String { String(file.dropLast(3)) }  // "skeleton_fit.cu" → "skeleton_fit"
 
     /// The probe kernel's variant: pass (pass 2 also splits each key tile over two warps per row
     /// block, so it runs twice the threads), query heads per CTA, head dim, dtype.
@@ -90,17 +73,8 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     }
     static func probeThreads(pass: Int) -> Int { pass == 2 ? 256 : 128 }
 
-    /// Compiles (disk-cached) and loads `entry` of `file` for `defines`, with room for
-    /// `sharedBytes` dynamic shared memory; loaded kernels are kept.
     private func kernel(_ entry: String, file: String, defines: [String: String] = [:], threads: Int, sharedBytes: Int) throws -> GPUKernel {
-        let variant = defines.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-        let key = "\(file) \(entry) \(variant) \(sharedBytes)"
-        if let k = kernels[key] { return k }
-        let c = try compiler.compile(name: Self.moduleName(file) + (variant.isEmpty ? "" : "[\(variant)]"), entry: entry,
-                                     source: Self.source(file), arch: device.arch, defines: defines)
-        let k = try GPUKernel(device: device, compiled: c, threads: threads, sharedBytes: sharedBytes)
-        kernels[key] = k
-        return k
+        try library.kernel(entry, file: file, defines: defines, threads: threads, sharedBytes: sharedBytes)
     }
     private func probeKernel(pass: Int, heads: Int, headDim: Int, dtype: DType, sharedBytes: Int,
                              entry: String = "skeleton_probe_pass", threads: Int? = nil) throws -> GPUKernel {

@@ -1,6 +1,7 @@
-// SparseSkeleton CUDA prelude: plain types and thin PTX wrappers, with no #include at all, so
-// NVRTC compiles every kernel without the CUDA toolkit headers (the static binary carries only
-// these sources). Each kernel source is compiled as `common.cuh` + its own text.
+// Plain types and thin PTX wrappers shared by every kernel. No toolkit #include at all, so NVRTC
+// compiles every kernel without the CUDA toolkit headers (the static binary carries only these
+// sources); kernels `#include "common.cuh"`, which NVRTC receives as a named header.
+#pragma once
 //
 // 16-bit tensors travel as raw bit patterns (u16); bf16/fp16 is chosen at compile time with
 // SK_BF16 = 1 / 0 and only matters where floats are packed (cvt) and in the mma instruction.

@@ -28,6 +28,7 @@
 // Sizes: nothing N x N; probe work is heads x L x N x d; buffers O(heads x N) plus the CSR.
 // Layout: Q [N, qHeads, D], K [N, kvHeads, D] 16-bit (SK_BF16); query head h reads K head
 // h / (qHeads / kvHeads).
+#include "common.cuh"
 
 #ifndef SK_HEAD_DIM
 #define SK_HEAD_DIM 128

@@ -14,6 +14,7 @@
 // rows are added by small direct kernels. Total work per sweep O(W·N), as on the CPU.
 // All factor math is fp32 except the prefix sums of s used for tile masses (double: they are
 // differenced).
+#include "common.cuh"
 
 #define SK_OUT 8  // outputs per thread
 

@@ -11,6 +11,7 @@
 // Budget: one threshold τ over every head: a radix select (4 passes of 8 bits over the float
 // bits, which order like the values for non-negative floats) finds the K-th largest non-always
 // mass; ties at τ are taken in (head, query block, key block) order so the total is exact.
+#include "common.cuh"
 
 #define SK_KEY_TILE 64
 

@@ -27,6 +27,7 @@
 // with the row bits of δ so the 8 rows of a warp's MMA fragment hit 8 different banks.
 //
 // Layout: Q [N, qHeads, D], K [N, kvHeads, D] (16-bit), GQA in place (kv head = h / group).
+#include "common.cuh"
 
 #ifndef SK_HEAD_DIM
 #define SK_HEAD_DIM 128

@@ -3,6 +3,7 @@
 //   SK_WGMMA = 1  Hopper (sm_90a) warpgroup-MMA kernel, the default on sm_90a (first section);
 //   SK_WGMMA = 0  FA2-style mma.sync kernel, any sm_80+ GPU (second section, unchanged since v2).
 // Both take the same arguments, read the same CSR mask and write the same O and LSE.
+#include "common.cuh"
 
 #ifndef SK_WGMMA
 #define SK_WGMMA 0

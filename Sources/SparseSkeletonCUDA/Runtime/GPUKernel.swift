@@ -1,86 +1,96 @@
-/// A loaded kernel: module + function, its resource report and the occupancy the driver sees.
-public final class GPUKernel: @unchecked Sendable {
+/// One loaded module (cubin) in the device's context, unloaded when the last kernel of it goes.
+final class GPUModule: @unchecked Sendable {
     let device: GPUDevice
-    let module: CUhandle
-    let function: CUhandle
-    public let compiled: CompiledKernel
-    public let threads: Int
-    public let sharedBytes: Int
+    let handle: CUhandle
+    let compiled: CompiledKernel
 
-    /// Loads `compiled` into the current context and raises its dynamic shared-memory limit.
-    public init(device: GPUDevice, compiled: CompiledKernel, threads: Int, sharedBytes: Int) throws {
-        guard sharedBytes <= device.maxSharedMemoryPerBlock else {
-            throw CUDAError.unsupported("\(compiled.name) needs \(sharedBytes) B shared memory per block; \(device.name) allows \(device.maxSharedMemoryPerBlock)")
-        }
-        self.device = device; self.compiled = compiled; self.threads = threads; self.sharedBytes = sharedBytes
+    init(device: GPUDevice, compiled: CompiledKernel) throws {
+        self.device = device; self.compiled = compiled
         var m: CUhandle = nil
         try compiled.cubin.withUnsafeBytes { raw in
             guard let base = raw.baseAddress, raw.count > 0 else { throw CUDAError.unsupported("\(compiled.name): empty cubin") }
             try device.api.check(device.api.cuModuleLoadData(&m, base), "cuModuleLoadData(\(compiled.name))")
         }
-        module = m
+        handle = m
+    }
+
+    deinit { _ = device.api.cuModuleUnload(handle) }
+}
+
+/// One function of a loaded module and its dynamic shared-memory limit (raised on demand, never
+/// lowered: every `GPUKernel` of the function shares this object).
+final class GPUFunction: @unchecked Sendable {
+    let module: GPUModule
+    let entry: String
+    let handle: CUhandle
+    private var sharedLimit = 0
+
+    init(module: GPUModule, entry: String) throws {
+        self.module = module; self.entry = entry
         var f: CUhandle = nil
-        try device.api.check(device.api.cuModuleGetFunction(&f, m, compiled.entry), "cuModuleGetFunction(\(compiled.entry))")
-        function = f
-        try device.api.check(device.api.cuFuncSetAttribute(f, DriverAPI.funcAttrMaxDynamicSharedSizeBytes, Int32(sharedBytes)),
-                             "cuFuncSetAttribute(max dynamic shared = \(sharedBytes))")
+        try module.device.api.check(module.device.api.cuModuleGetFunction(&f, module.handle, entry), "cuModuleGetFunction(\(entry))")
+        handle = f
     }
 
-    deinit { _ = device.api.cuModuleUnload(module) }
-
-    /// Resident blocks per multiprocessor at this block size and shared memory.
-    public func blocksPerMultiprocessor() throws -> Int {
-        var n: Int32 = 0
-        try device.api.check(device.api.cuOccupancyMaxActiveBlocksPerMultiprocessor(&n, function, Int32(threads), sharedBytes), "cuOccupancyMaxActiveBlocksPerMultiprocessor")
-        return Int(n)
-    }
-
-    /// Launches on `stream` with `args` (each a value the kernel takes by value: UInt64 device
-    /// pointers, Int32, Float). The argument pointers live for the duration of the call.
-    public func launch(grid: (Int, Int, Int), stream: GPUStream, args: [KernelArgument]) throws {
-        try launch(grid: grid, threads: threads, sharedBytes: sharedBytes, stream: stream, args: args)
-    }
-
-    /// Launches with a block size and dynamic shared memory of this launch (≤ the size given at
-    /// load time, which set the function's limit).
-    public func launch(grid: (Int, Int, Int), threads: Int, sharedBytes: Int, stream: GPUStream, args: [KernelArgument]) throws {
-        guard sharedBytes <= self.sharedBytes else {
-            throw CUDAError.unsupported("\(compiled.name): launch asks \(sharedBytes) B shared memory, loaded for at most \(self.sharedBytes)")
+    func allowShared(_ bytes: Int) throws {
+        guard bytes > sharedLimit else { return }
+        let device = module.device
+        guard bytes <= device.maxSharedMemoryPerBlock else {
+            throw CUDAError.unsupported("\(module.compiled.name) (\(entry)) needs \(bytes) B shared memory per block; \(device.name) allows \(device.maxSharedMemoryPerBlock)")
         }
-        guard grid.0 > 0, grid.1 > 0, grid.2 > 0 else { return }  // nothing to do
-        // one 8-byte slot per argument in a single allocation (estimators launch dozens of kernels
-        // per call; the host must stay ahead of the GPU)
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(1, args.count) * 8, alignment: 8)
-        defer { storage.deallocate() }
-        var pointers = [UnsafeMutableRawPointer?](repeating: nil, count: args.count)
-        for (i, a) in args.enumerated() {
-            let slot = storage + 8 * i
-            a.store(to: slot)
-            pointers[i] = slot
-        }
-        let r = pointers.withUnsafeMutableBufferPointer { p in
-            device.api.cuLaunchKernel(function, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(threads), 1, 1,
-                                      UInt32(sharedBytes), stream.handle, p.baseAddress, nil)
-        }
-        try device.api.check(r, "cuLaunchKernel(\(compiled.name), grid \(grid), \(threads) threads, \(sharedBytes) B shared)")
+        try device.api.check(device.api.cuFuncSetAttribute(handle, DriverAPI.funcAttrMaxDynamicSharedSizeBytes, Int32(bytes)),
+                             "cuFuncSetAttribute(\(entry), max dynamic shared = \(bytes))")
+        sharedLimit = bytes
     }
 }
 
-/// One kernel argument, passed by value.
-public enum KernelArgument {
-    case pointer(UInt64)
-    case int32(Int32)
-    case int64(Int64)
-    case float(Float)
+/// A kernel with its default launch shape (threads, dynamic shared memory). Launches take the
+/// kernel's parameter struct (SparseSkeletonKernelParams) by value.
+public final class GPUKernel: @unchecked Sendable {
+    let function: GPUFunction
+    public let threads: Int
+    public let sharedBytes: Int
+    public var entry: String { function.entry }
+    public var compiled: CompiledKernel { function.module.compiled }
+    var device: GPUDevice { function.module.device }
 
-    public static func buffer(_ b: DeviceBuffer?) -> KernelArgument { .pointer(b?.pointer ?? 0) }
+    init(function: GPUFunction, threads: Int, sharedBytes: Int) throws {
+        self.function = function; self.threads = threads; self.sharedBytes = sharedBytes
+        try function.allowShared(sharedBytes)
+    }
 
-    func store(to p: UnsafeMutableRawPointer) {
-        switch self {
-        case .pointer(let v): p.storeBytes(of: v, as: UInt64.self)
-        case .int32(let v): p.storeBytes(of: v, as: Int32.self)
-        case .int64(let v): p.storeBytes(of: v, as: Int64.self)
-        case .float(let v): p.storeBytes(of: v, as: Float.self)
+    func allowShared(_ bytes: Int) throws { try function.allowShared(bytes) }
+
+    /// Resident blocks per multiprocessor at the default block size and shared memory.
+    public func blocksPerMultiprocessor() throws -> Int {
+        var n: Int32 = 0
+        try device.api.check(device.api.cuOccupancyMaxActiveBlocksPerMultiprocessor(&n, function.handle, Int32(threads), sharedBytes),
+                             "cuOccupancyMaxActiveBlocksPerMultiprocessor")
+        return Int(n)
+    }
+
+    /// Launches on `stream` with `params`, the kernel's parameter struct, as its only argument
+    /// (the kernel takes it `__grid_constant__` by value). `threads` / `sharedBytes` default to the
+    /// kernel's own. An empty grid launches nothing.
+    public func launch<Params>(grid: (Int, Int, Int), threads: Int? = nil, sharedBytes: Int? = nil, stream: GPUStream,
+                               params: Params) throws {
+        let threads = threads ?? self.threads, shared = sharedBytes ?? self.sharedBytes
+        guard grid.0 > 0, grid.1 > 0, grid.2 > 0 else { return }
+        guard grid.1 <= 65535, grid.2 <= 65535, grid.0 <= Int(Int32.max) else {
+            throw CUDAError.unsupported("\(entry): grid \(grid) exceeds the device's grid limits")
         }
+        guard MemoryLayout<Params>.size <= 4096 else {
+            throw CUDAError.unsupported("\(entry): parameter struct of \(MemoryLayout<Params>.size) B exceeds 4 KiB")
+        }
+        try allowShared(shared)
+        var value = params
+        let r = withUnsafeMutableBytes(of: &value) { raw -> CUresult in
+            var argument: UnsafeMutableRawPointer? = raw.baseAddress
+            return withUnsafeMutablePointer(to: &argument) { slot in
+                device.api.cuLaunchKernel(function.handle, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(threads), 1, 1,
+                                          UInt32(shared), stream.handle, slot, nil)
+            }
+        }
+        try device.api.check(r, "cuLaunchKernel(\(compiled.name) \(entry), grid \(grid), \(threads) threads, \(shared) B shared)")
     }
 }

@@ -40,7 +40,6 @@ public struct ResourceReport: Sendable, CustomStringConvertible {
 /// A kernel compiled for one architecture: the cubin and its resource report.
 public struct CompiledKernel: Sendable {
     public let name: String
-    public let entry: String
     public let arch: String
     public let options: [String]
     public let cubin: [UInt8]
@@ -60,19 +59,38 @@ public final class KernelCompiler: @unchecked Sendable {
 
     public init() throws { nvrtc = try NVRTC.load() }
 
-    /// Compiles `source` (the prelude is prepended) for `arch` ("sm_90a") with `defines`.
-    public func compile(name: String, entry: String, source: String, arch: String, defines: [String: String]) throws -> CompiledKernel {
-        let full = KernelSources.prelude + "\n" + source
+    /// The headers every kernel may `#include` by name: common.cuh and the parameter structs.
+    public static let sharedHeaders: [(name: String, text: String)] = KernelSources.files
+        .filter { $0.key.hasSuffix(".cuh") || $0.key.hasSuffix(".h") }
+        .sorted { $0.key < $1.key }
+        .map { (name: $0.key, text: $0.value) }
+
+    /// The text of an embedded kernel source of this target ("sparse_flash_attention.cu").
+    public static func embeddedSource(_ file: String) throws -> String {
+        guard let s = KernelSources.files[file] else { throw CUDAError.unsupported("kernel source \(file) is not embedded in this binary") }
+        return s
+    }
+
+    /// The file names of every embedded kernel source (.cu) of this target.
+    public static var embeddedKernelFiles: [String] { KernelSources.files.keys.filter { $0.hasSuffix(".cu") }.sorted() }
+
+    /// Compiles `source` for `arch` ("sm_90a") with `defines`, through the disk cache. `fileName` is
+    /// what the compiler's messages call the source (default `name`.cu); it includes the shared
+    /// headers by name.
+    public func compile(name: String, source: String, fileName: String? = nil, arch: String,
+                        defines: [String: String]) throws -> CompiledKernel {
         var options = ["--gpu-architecture=\(arch)", "-std=c++17", "--ptxas-options=-v", "-lineinfo", "--use_fast_math"]
         options += defines.sorted { $0.key < $1.key }.map { "-D\($0.key)=\($0.value)" }
-        let key = KernelCache.key(source: full, options: options, arch: arch, nvrtcVersion: nvrtc.version)
+        let headers = Self.sharedHeaders
+        let keyText = headers.map { $0.name + "\n" + $0.text }.joined(separator: "\n") + "\n" + source
+        let key = KernelCache.key(source: keyText, options: options, arch: arch, nvrtcVersion: nvrtc.version)
         if useCache, let hit = cache.load(key: key) {
-            return CompiledKernel(name: name, entry: entry, arch: arch, options: options, cubin: hit.cubin, log: hit.log,
+            return CompiledKernel(name: name, arch: arch, options: options, cubin: hit.cubin, log: hit.log,
                                   report: ResourceReport(log: hit.log), fromCache: true)
         }
-        let out = try nvrtc.compile(source: full, name: name + ".cu", options: options)
+        let out = try nvrtc.compile(source: source, name: fileName ?? name + ".cu", headers: headers, options: options)
         if useCache { cache.store(key: key, output: out) }
-        return CompiledKernel(name: name, entry: entry, arch: arch, options: options, cubin: out.cubin, log: out.log,
+        return CompiledKernel(name: name, arch: arch, options: options, cubin: out.cubin, log: out.log,
                               report: ResourceReport(log: out.log), fromCache: false)
     }
 }

@@ -83,11 +83,20 @@ struct NVRTC: @unchecked Sendable {
     /// A compiled kernel image plus the compiler's log (the ptxas report with -v).
     struct Output { let cubin: [UInt8]; let log: String }
 
-    /// Compiles `source` to a cubin with `options` (which must name the architecture).
+    /// Compiles `source` to a cubin with `options` (which must name the architecture); `headers`
+    /// (name → text) are what `#include "name"` finds, so line numbers in the log are the file's own.
     /// NVRTC_ERROR_COMPILATION (6) becomes `compileFailed` carrying the log.
-    func compile(source: String, name: String, options: [String]) throws -> Output {
+    func compile(source: String, name: String, headers: [(name: String, text: String)] = [], options: [String]) throws -> Output {
         var prog: OpaquePointer? = nil
-        try check(nvrtcCreateProgram(&prog, source, name, 0, nil, nil), "nvrtcCreateProgram(\(name))")
+        let headerTexts = headers.map { strdup($0.text) }, headerNames = headers.map { strdup($0.name) }
+        defer { (headerTexts + headerNames).forEach { free($0) } }
+        let texts = headerTexts.map { UnsafePointer<CChar>($0) }, names = headerNames.map { UnsafePointer<CChar>($0) }
+        let created = texts.withUnsafeBufferPointer { t in
+            names.withUnsafeBufferPointer { n in
+                nvrtcCreateProgram(&prog, source, name, Int32(headers.count), t.baseAddress, n.baseAddress)
+            }
+        }
+        try check(created, "nvrtcCreateProgram(\(name))")
         defer { _ = nvrtcDestroyProgram(&prog) }
         let cOptions = options.map { strdup($0) }
         defer { cOptions.forEach { free($0) } }

@@ -149,7 +149,7 @@ final class AttentionBench {
             // the paper's mode end to end: the budget covers estimation + attention. The estimator's
             // cost at this N is measured first, the rest of the budget becomes a tile budget, and the
             // estimator's budget mode picks those tiles (random Q/K here: this times, it does not judge masks)
-            let estimator = GPUSkeletonEstimator(device: s.device, compiler: s.compiler)
+            let estimator = GPUSkeletonEstimator(library: s.library)
             _ = try estimator.estimate(q: q, k: k, shape: shape, dtype: dtype, geometry: geometry, target: .density(0.1), stream: s.stream)
             try s.stream.synchronize()
             let te = try time { _ = try estimator.estimate(q: q, k: k, shape: shape, dtype: dtype, geometry: geometry, target: .density(0.1), stream: s.stream) }

@@ -29,7 +29,7 @@ enum EstimatedMaskBench {
         let count = n * heads * d
         let oDense = try DeviceBuffer(device: s.device, byteCount: count * 2), oSparse = try DeviceBuffer(device: s.device, byteCount: count * 2)
         let lse = try DeviceBuffer(device: s.device, byteCount: n * heads * 4)
-        let estimator = GPUSkeletonEstimator(device: s.device, compiler: s.compiler)
+        let estimator = GPUSkeletonEstimator(library: s.library)
         try s.attention.forward(shape: shape, traits: traits, q: qd, k: kd, v: vd, o: oDense, lse: lse, mask: nil, stream: s.stream)  // warm-up (compile)
         try s.stream.synchronize()
         let td = try bench.time { try s.attention.forward(shape: shape, traits: traits, q: qd, k: kd, v: vd, o: oDense, lse: lse, mask: nil, stream: s.stream) }

@@ -6,6 +6,7 @@ import SparseSkeletonCUDA
 final class GPUSession {
     let device: GPUDevice
     let compiler: KernelCompiler
+    let library: KernelLibrary
     let stream: GPUStream
     let attention: SparseFlashAttention
     let fill: GPUFill
@@ -14,8 +15,9 @@ final class GPUSession {
         device = try GPUDevice()
         compiler = try KernelCompiler()
         stream = try GPUStream(device: device)
-        attention = SparseFlashAttention(device: device, compiler: compiler)
-        fill = GPUFill(device: device, compiler: compiler)
+        library = KernelLibrary(device: device, compiler: compiler)
+        attention = SparseFlashAttention(library: library)
+        fill = GPUFill(library: library)
     }
 
     var banner: String {

@@ -38,7 +38,7 @@ struct MInferenceGPU: ParsableCommand {
             print("gpu-minference: no GPU path here — \(error)")
             throw ExitCode.failure
         }
-        let est = GPUMInferenceEstimator(device: session.device, compiler: session.compiler)
+        let est = GPUMInferenceEstimator(library: session.library)
         var failures = 0
         if !skipChecks {
             let seed = self.seed ?? UInt64.random(in: 1...UInt64.max / 2)

@@ -1,14 +1,9 @@
-/// CUDA C++ of the model's element-wise kernels, compiled at run time by NVRTC (through the
-/// project's `KernelCompiler`, which prepends its include-free prelude). Kept here as a string so
-/// the static binary needs no resource folder and no other target's files change.
-///
-/// Layouts (row-major, batch 1, N tokens): x [N, E] fp32 residual stream; activations handed to
-/// cuBLAS are bf16 bit patterns (u16); qkv [N, (H + 2·Hkv)·d] fp32 = [q | k | v] per row;
-/// gu [N, 2F] fp32 = [gate | up] per row.
-enum ModelKernelSource {
-    static let entries = ["model_embed", "model_rmsnorm_bf16", "model_rope_split", "model_swiglu"]
+// The model's element-wise kernels, compiled at run time by NVRTC. Each takes its parameter
+// struct (sk_model_params.h) by value. Launch shapes: embed grid (N) and rmsnorm grid (rows) with
+// block 256; rope_split and swiglu one thread per output element, block 256.
+#include "common.cuh"
+#include "sk_model_params.h"
 
-    static let text = #"""
 // fp32 -> bf16 bits, round to nearest even (NaN kept quiet).
 __device__ __forceinline__ u16 mk_bf16(float f) {
     u32 u = __float_as_uint(f);
@@ -18,7 +13,9 @@ __device__ __forceinline__ u16 mk_bf16(float f) {
 }
 
 // x[t, :] = table[ids[t], :]. grid (N), block 256.
-extern "C" __global__ void model_embed(const int* ids, const float* table, float* x, int n, int e, int vocab) {
+extern "C" __global__ void model_embed(const __grid_constant__ SKModelEmbedParams p) {
+    const int* ids = p.ids; const float* table = p.table; float* x = p.x;
+    const int n = p.tokens, e = p.width, vocab = p.vocab;
     int t = blockIdx.x;
     if (t >= n) return;
     int id = ids[t];
@@ -30,8 +27,10 @@ extern "C" __global__ void model_embed(const int* ids, const float* table, float
 
 // y[r, :] = bf16( x[r0 + r, :] * rsqrt(mean(x²) + eps) * gain ). grid (rows), block 256.
 // The mean of squares is summed per thread in fp32, then across the block (warp shuffles).
-extern "C" __global__ void model_rmsnorm_bf16(const float* x, const float* gain, u16* y, int rows, int width,
-                                              float eps, int firstRow) {
+extern "C" __global__ void model_rmsnorm_bf16(const __grid_constant__ SKModelRMSNormParams p) {
+    const float* x = p.x; const float* gain = p.gain; u16* y = p.y;
+    const int rows = p.rows, width = p.width, firstRow = p.firstRow;
+    const float eps = p.epsilon;
     int r = blockIdx.x;
     if (r >= rows) return;
     const float* row = x + (long long)(firstRow + r) * width;
@@ -58,8 +57,10 @@ extern "C" __global__ void model_rmsnorm_bf16(const float* x, const float* gain,
 // half-split RoPE: for pair (i, i + d/2) of a head at position t,
 //   (a, b) <- (a cos θ - b sin θ, a sin θ + b cos θ),  θ = angle table [t, i].
 // One thread per (token, head of H + 2·Hkv, pair i < d/2).
-extern "C" __global__ void model_rope_split(const float* qkv, const float* cosT, const float* sinT,
-                                            u16* q, u16* k, u16* v, int n, int hq, int hkv, int d) {
+extern "C" __global__ void model_rope_split(const __grid_constant__ SKModelRopeSplitParams p) {
+    const float* qkv = p.qkv; const float* cosT = p.cosTable; const float* sinT = p.sinTable;
+    u16* q = p.q; u16* k = p.k; u16* v = p.v;
+    const int n = p.tokens, hq = p.heads, hkv = p.kvHeads, d = p.headDim;
     int half = d >> 1, heads = hq + 2 * hkv;
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     long long total = (long long)n * heads * half;
@@ -83,12 +84,12 @@ extern "C" __global__ void model_rope_split(const float* qkv, const float* cosT,
 }
 
 // a[t, j] = bf16( silu(g) * u ), g = gu[t, j], u = gu[t, F + j], silu(z) = z / (1 + e^-z).
-extern "C" __global__ void model_swiglu(const float* gu, u16* a, int n, int f) {
+extern "C" __global__ void model_swiglu(const __grid_constant__ SKModelSwiGLUParams p) {
+    const float* gu = p.gateUp; u16* a = p.out;
+    const int n = p.tokens, f = p.feedForward;
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)n * f) return;
     long long t = idx / f, j = idx % f;
     float g = gu[t * 2 * f + j], u = gu[t * 2 * f + f + j];
     a[idx] = mk_bf16(g / (1.f + __expf(-g)) * u);
-}
-"""#
 }
