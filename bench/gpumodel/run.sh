@@ -11,7 +11,7 @@
 #          cp data/texts/pride_and_prejudice.txt .carry/gpumodel-b/pride.txt
 #   call 1 (carry .carry/gpumodel-a):  mkdir -p /tmp/gm && cp .carry/gpumodel-a/model.part00 /tmp/gm/
 #   call 2 (carry .carry/gpumodel-b, at once, while the machine is warm):  bash bench/gpumodel/run.sh [check]
-#   (bash scripts/embed-kernels.sh before the build; `check`: only the per-position dense checks)
+#   (`check`: only the per-position dense checks)
 # Logs go to $OUT/gpu-prefill.log.
 set -u
 OUT=${OUT:-/tmp/gpumodel-out}; mkdir -p "$OUT"

@@ -53,14 +53,14 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The default kernel for a mask geometry, as measured on the H100 (bench/NOTES.md, v4.2):
+    /// The default kernel for a mask geometry (the measurements behind it: bench/NOTES.md):
     /// - d ≤ 128 with 128-row tiles: the wgmma kernel; d = 128 persistent with as many K/V stages
     ///   (≤ 4) as fit (dense 380 TFLOP/s at 32K, the best sparse rates); d = 64 one item per CTA,
     ///   2 CTAs per SM (≤ 128 registers, no spills: 372 dense, where the persistent one ran 324);
     /// - d = 256: the wgmma kernel, one item per CTA, 2 stages (its two Q buffers do not fit);
-    /// - anything the wgmma kernel cannot take (d = 256 at 128×128) the mma.sync kernel (v2/v3).
+    /// - anything the wgmma kernel cannot take (d = 256 at 128×128) the mma.sync kernel.
     /// `SK_FLASH_KERNEL` (environment) overrides, for side-by-side timing in one run: `mma` (the
-    /// v3 default), `wgmma` (one item per CTA, 2 stages), `wgmma-s2` (persistent, 2 stages). On a
+    /// mma.sync kernel), `wgmma` (one item per CTA, 2 stages), `wgmma-s2` (persistent, 2 stages). On a
     /// GPU without wgmma (not sm_90a) `SparseFlashAttention` runs `portable` instead.
     public static func `default`(headDim: Int, geometry: TileGeometry, dtype: DType) throws -> FlashKernelTraits {
         let mma = try mmaDefault(headDim: headDim, geometry: geometry, dtype: dtype)
@@ -85,7 +85,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The v3 default (mma.sync): two 16-row tiles per warp for 128-row query tiles and d ≤ 128.
+    /// The mma.sync kernel's default: two 16-row tiles per warp for 128-row query tiles and d ≤ 128.
     public static func mmaDefault(headDim: Int, geometry: TileGeometry, dtype: DType) throws -> FlashKernelTraits {
         try mmaDefault(headDim: headDim, blockM: geometry.queryTile, blockN: geometry.keyTile, dtype: dtype)
     }
