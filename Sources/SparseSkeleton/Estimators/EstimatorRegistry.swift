@@ -9,11 +9,11 @@ public enum EstimatorRegistry {
     }
 
     public static let entries: [Entry] = [
-        Entry(make: { SkeletonEstimator() }, help: "skeleton (ours): A ≈ h·v·s fitted on exact probe rows, ε calibrated on held-out rows"),
-        Entry(make: { MInferenceEstimator() }, help: "MInference vertical-slash: top columns and diagonals scored by the last 64 queries"),
-        Entry(make: { FlexPrefillEstimator() }, help: "FlexPrefill (query-aware branch): softmax of mean-pooled block logits, cumulative threshold"),
-        Entry(make: { XAttentionEstimator() }, help: "XAttention: antidiagonal logit sums of 8-row groups, cumulative threshold"),
-        Entry(make: { OracleEstimator() }, help: "the exact tile masses (a dense pass): the lower bound on density"),
+        Entry(make: { SkeletonEstimator() }, help: "ours: A ≈ h·v·s fitted on exact probe rows, calibrated ε"),
+        Entry(make: { MInferenceEstimator() }, help: "MInference: top columns and diagonals of the last 64 rows"),
+        Entry(make: { FlexPrefillEstimator() }, help: "FlexPrefill: mean-pooled block scores, cumulative threshold"),
+        Entry(make: { XAttentionEstimator() }, help: "XAttention: antidiagonal block scores, cumulative threshold"),
+        Entry(make: { OracleEstimator() }, help: "exact tile masses (a dense pass): the lower bound on density"),
     ]
 
     /// Registered names, in registry order.
@@ -34,7 +34,8 @@ public enum EstimatorRegistry {
     /// "skeleton | minference | …", for option help.
     public static var choices: String { names.joined(separator: " | ") }
 
-    /// One line per estimator, "  name  help", names padded to one width.
+    /// One line per estimator, "  name  help", names padded to one width (each help fits an
+    /// 80-column terminal line).
     public static var helpText: String {
         let width = names.map(\.count).max() ?? 0
         return entries.map { e in
