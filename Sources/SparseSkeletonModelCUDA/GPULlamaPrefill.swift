@@ -11,15 +11,15 @@ public enum GPUAttentionMode {
     /// The skeleton mask estimated on the GPU (`GPUSkeletonEstimator`) from the layer's device
     /// Q/K, on the prefill's stream, then attention with that mask: no host round trip. The
     /// default sparse mode.
-    case gpuEstimated(GPUSkeletonEstimator.Configuration, MaskTarget)
+    case gpuEstimated(SkeletonParameters, MaskTarget)
     /// A block mask per layer from a core `MaskEstimator` on the CPU: the layer's post-RoPE Q and
     /// K (bf16) are copied back to the host, estimated there, and the CSR mask is uploaded (a
     /// host round trip per layer; for estimators that have no GPU version, and for reference).
     case hostEstimated(MaskEstimator, MaskTarget)
 
-    /// The GPU skeleton estimator with its default configuration at `target`.
+    /// The GPU skeleton estimator with its default parameters at `target`.
     public static func skeleton(_ target: MaskTarget = .recommended) -> GPUAttentionMode {
-        .gpuEstimated(GPUSkeletonEstimator.Configuration(), target)
+        .gpuEstimated(.growingStride, target)
     }
 
     public var name: String {
@@ -156,9 +156,9 @@ public final class GPULlamaPrefill: @unchecked Sendable {
     }
 
     /// The estimator `.gpuEstimated` runs use (created on first use), e.g. to set `profileStages`.
-    public func gpuEstimator(configuration: GPUSkeletonEstimator.Configuration) -> GPUSkeletonEstimator {
-        if let e = skeletonEstimator { e.configuration = configuration; return e }
-        let e = GPUSkeletonEstimator(library: library, configuration: configuration)
+    public func gpuEstimator(parameters: SkeletonParameters) -> GPUSkeletonEstimator {
+        if let e = skeletonEstimator { e.parameters = parameters; return e }
+        let e = GPUSkeletonEstimator(library: library, parameters: parameters)
         skeletonEstimator = e
         return e
     }
@@ -208,9 +208,9 @@ public final class GPULlamaPrefill: @unchecked Sendable {
         let traits = try FlashKernelTraits.default(headDim: c.headDim, geometry: geometry, dtype: .bf16)
         let qkvWidth = (c.heads + 2 * c.kvHeads) * c.headDim, attnWidth = c.heads * c.headDim
         var gpuEstimator: GPUSkeletonEstimator? = nil
-        if case .gpuEstimated(let configuration, _) = mode {
+        if case .gpuEstimated(let parameters, _) = mode {
             guard keyTile == 64 else { throw CUDAError.unsupported("the GPU skeleton estimator needs 64-key tiles (prefill has \(keyTile))") }
-            gpuEstimator = self.gpuEstimator(configuration: configuration)
+            gpuEstimator = self.gpuEstimator(parameters: parameters)
         }
         try w.ids.upload(tokens.map { Int32($0) })
 

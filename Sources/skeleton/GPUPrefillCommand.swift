@@ -77,7 +77,7 @@ struct GPUPrefill: ParsableCommand {
         let t = try ModelSession.target(epsilon: epsilon, density: density) ?? MaskTarget.recommended
         if attention == "skeleton" { return [("skeleton-gpu \(t)", .skeleton(t))] }
         let name = attention == "skeleton-cpu" ? "skeleton" : attention
-        let estimator = try EvalRunner.estimator(named: name, skeleton: SkeletonEstimator())
+        let estimator = try EstimatorRegistry.named(name)
         return [("\(name)-cpu \(t)", .hostEstimated(estimator, t))]
     }
 
@@ -132,9 +132,9 @@ struct GPUPrefill: ParsableCommand {
             if check {
                 do { try compare(gpu: gpu, model: m, ids: ids, result: rec, mode: mode, label: label) } catch { failures.append("\(label): \(error)") }
             }
-            if case .gpuEstimated(let configuration, let target) = mode, !rec.layerQK.isEmpty {
+            if case .gpuEstimated(let parameters, let target) = mode, !rec.layerQK.isEmpty {
                 let shape = try AttentionShape(tokens: tokens, queryHeads: m.config.heads, kvHeads: m.config.kvHeads, headDim: m.config.headDim)
-                if !estimatorAgrees(rec: rec, shape: shape, configuration: configuration, target: target, label: label) {
+                if !estimatorAgrees(rec: rec, shape: shape, parameters: parameters, target: target, label: label) {
                     failures.append("\(label): GPU masks differ from the CPU reference estimator beyond \(EstimatorCheck.tileTolerance * 100)% of kept tiles")
                 }
             }
@@ -213,13 +213,13 @@ struct GPUPrefill: ParsableCommand {
     }
 
     /// The GPU estimator's masks of the recorded layers against the CPU reference estimator
-    /// (`Configuration.cpuReference`) run on the very bf16 Q/K the GPU used: kept tiles that differ
+    /// (`SkeletonEstimator` with the same parameters) run on the very bf16 Q/K the GPU used: kept tiles that differ
     /// (symmetric difference) per layer. Ties at the threshold may decide differently (fp32 vs
     /// Double), so the bound is gpu-estimate's: at most 1% of the CPU's kept tiles.
-    func estimatorAgrees(rec: GPUPrefillResult, shape: AttentionShape, configuration: GPUSkeletonEstimator.Configuration,
+    func estimatorAgrees(rec: GPUPrefillResult, shape: AttentionShape, parameters: SkeletonParameters,
                          target: MaskTarget, label: String) -> Bool {
         guard let g = rec.layerMasks.first?.geometry else { return false }
-        let cpu = configuration.cpuReference(tokens: tokens)
+        let cpu = SkeletonEstimator(parameters: parameters)
         var ok = true
         var differ = 0, kept = 0, identical = 0
         var worst = (layer: -1, differ: 0, kept: 0)

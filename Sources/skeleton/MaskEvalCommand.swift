@@ -13,6 +13,9 @@ struct MaskEval: ParsableCommand {
         Inputs: --q/--k[/--v] .npy files [N, heads, headDim] (or .safetensors with --layer); or --dir with captured layerLL_{q,k,v}.npy files \
         (per-layer and overall rows); or the generator (--tokens --heads --kv-heads --head-dim --seed). \
         --frontier prints, per estimator, the mean density needed for mean recall 0.90/0.95/0.99 (knob tuned per head).
+
+        Estimators:
+        \(EstimatorRegistry.helpText)
         """)
 
     @Option(help: "Query tensor (.npy or .safetensors, [N, heads, headDim]).") var q: String?
@@ -26,7 +29,7 @@ struct MaskEval: ParsableCommand {
     @Option(name: .customLong("kv-heads"), help: "Generated KV heads.") var kvHeads: Int = 3
     @Option(name: .customLong("head-dim"), help: "Generated head dim.") var headDim: Int = 64
     @Option(help: "Generator seed.") var seed: UInt64 = 1
-    @Option(help: "skeleton | minference | flexprefill | xattention | oracle | all, or a comma list") var estimator: String = "all"
+    @Option(help: "\(EstimatorRegistry.choices) | all, or a comma list") var estimator: String = "all"
     @Option(help: "Tile size 64 or 128 (query and key).") var tile: Int = 64
     @Option(help: "Comma-separated error bounds ε.") var epsilons: String = "0.02,0.05,0.1"
     @Option(help: "Comma-separated densities for budget mode.") var densities: String = "0.1,0.2,0.3"
@@ -42,6 +45,16 @@ struct MaskEval: ParsableCommand {
     @Option(name: .customLong("ratio-power"), help: "Skeleton: γ of the probe ratio correction (0 = off).") var ratioPower: Double = 0
     @Option(name: .customLong("ratio-floor"), help: "Skeleton: floor λ of the ratio correction (× 1/row length).") var ratioFloor: Double = 0.5
     @Option(name: .customLong("confidence-z"), help: "Skeleton: z of the calibration's lower confidence bound (0 = mean).") var confidenceZ: Double = 1.645
+
+    /// The skeleton's knobs from its options (the other estimators run with their defaults).
+    var skeletonParameters: SkeletonParameters {
+        var p = SkeletonParameters()
+        p.shareGroupMask = shareGroup
+        p.fixedStride = probeStride; p.lastRows = lastRows
+        p.localWeight = localWeight; p.confidenceZ = confidenceZ
+        p.ratioPower = ratioPower; p.ratioFloor = ratioFloor
+        return p
+    }
 
     func run() throws {
         do { try execute() } catch let e as SkeletonError {
@@ -73,24 +86,20 @@ struct MaskEval: ParsableCommand {
 
     func execute() throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let all = ["skeleton", "minference", "flexprefill", "xattention", "oracle"]
-        let names = estimator == "all" ? all : estimator.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        for n in names where !all.contains(n) {
-            throw SkeletonError.invalidArgument("unknown estimator '\(n)'; use \(all.joined(separator: ", ")) or all")
+        let skeleton = SkeletonEstimator(parameters: skeletonParameters)
+        let names = estimator == "all" ? EstimatorRegistry.names : estimator.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let estimators: [any MaskEstimator] = try names.map { name in
+            let e = try EstimatorRegistry.named(name)
+            return e is SkeletonEstimator ? skeleton : e
         }
         guard SkeletonError.supportedTileSizes.contains(tile) else { throw SkeletonError.unsupportedTileSize(tile) }
         let targets = try Self.parseList(epsilons, what: "epsilon").map { try MaskTarget.errorBound(epsilon: $0).validated() }
             + Self.parseList(densities, what: "density").map { try MaskTarget.density($0).validated() }
-        var skeleton = SkeletonEstimator()
-        skeleton.shareGroupMask = shareGroup
-        skeleton.probeStride = probeStride; skeleton.lastRows = lastRows
-        skeleton.localWeight = localWeight; skeleton.confidenceZ = confidenceZ
-        skeleton.ratioPower = ratioPower; skeleton.ratioFloor = ratioFloor
         let src = try source()
         let layerNames = try src.layerNames()
 
         if frontier {
-            var f = FrontierRunner(estimators: names, recalls: [0.9, 0.95, 0.99], geometryTile: tile, skeleton: skeleton)
+            var f = FrontierRunner(estimators: estimators, recalls: [0.9, 0.95, 0.99], geometryTile: tile)
             for name in layerNames {
                 let layer = try src.load(name)
                 try f.run(layer: layer)
@@ -103,7 +112,7 @@ struct MaskEval: ParsableCommand {
             var rows: [EvalRow] = []
             for name in layerNames {
                 let layer = try src.load(name)
-                rows += try EvalRunner.run(layer: layer, estimators: names, targets: targets, tile: tile, skeleton: skeleton)
+                rows += try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile)
                 if let png, name == layerNames[0] {
                     try AttentionPlot.write(layer: layer, head: head, tile: tile, skeleton: skeleton, path: png)
                 }

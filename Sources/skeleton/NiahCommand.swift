@@ -12,6 +12,9 @@ struct Niah: ParsableCommand {
         The prompt is BOS, the haystack with the needle inserted at each depth (after a sentence end), then \
         the question, whose last words begin the answer. Prefill uses the chosen attention; the few decoded \
         tokens attend densely to the K/V cache. A depth counts as retrieved when the answer holds --expect.
+
+        Estimators (--attention):
+        \(EstimatorRegistry.helpText)
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
@@ -23,7 +26,7 @@ struct Niah: ParsableCommand {
     var question: String = "Question: What is the special magic number mentioned in the text above? Answer: The special magic number mentioned in the text above is"
     @Option(help: "Text the answer must contain.") var expect: String = "4721"
     @Option(name: .customLong("new-tokens"), help: "Tokens to decode.") var newTokens: Int = 8
-    @Option(help: "Sparse attention: skeleton | minference | flexprefill | xattention | oracle (or 'none' for dense only).") var attention: String = "skeleton"
+    @Option(help: "Sparse attention: \(EstimatorRegistry.choices) (or 'none' for dense only).") var attention: String = "skeleton"
     @Option(help: "Error bound ε of the sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
     @Option(help: "Budget density of the sparse run.") var density: Double?
     @Option(help: "Tile size 64 or 128.") var tile: Int = 64
@@ -38,7 +41,7 @@ struct Niah: ParsableCommand {
         var sparseTarget: MaskTarget?
         if attention != "none" {
             sparseTarget = try ModelSession.target(epsilon: epsilon, density: density) ?? .recommended
-            _ = try EvalRunner.estimator(named: attention, skeleton: SkeletonEstimator())
+            _ = try EstimatorRegistry.named(attention)
         }
         let m = try ModelSession.loadModel(model)
         guard tokens + newTokens <= m.config.contextLength else {

@@ -11,15 +11,17 @@ struct Perplexity: ParsableCommand {
         abstract: "Perplexity over a long text at a given context: dense vs sparse attention, with per-layer density.",
         discussion: """
         The window is BOS then the text's tokens from --start-char on (N tokens in all); one forward pass, \
-        no sliding. Dense runs first as the baseline. --attention picks the mask estimator (skeleton, \
-        minference, flexprefill, xattention, oracle) with --epsilon (error bound) or --density (budget); \
-        --sweep runs ε ∈ --epsilons and densities ∈ --densities in one go.
+        no sliding. Dense runs first as the baseline. --attention picks the mask estimator with --epsilon \
+        (error bound) or --density (budget); --sweep runs ε ∈ --epsilons and densities ∈ --densities in one go.
+
+        Estimators (--attention):
+        \(EstimatorRegistry.helpText)
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
     @Option(help: "Text: a path, or a name under data/texts.") var text: String = "pride_and_prejudice"
     @Option(help: "Context length N in tokens (BOS included).") var context: Int
-    @Option(help: "dense | skeleton | minference | flexprefill | xattention | oracle") var attention: String = "dense"
+    @Option(help: "dense | \(EstimatorRegistry.choices)") var attention: String = "dense"
     @Option(help: "Error bound ε for the sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
     @Option(help: "Budget density for the sparse run.") var density: Double?
     @Flag(help: "Sweep every ε of --epsilons and every density of --densities.") var sweep = false
@@ -45,7 +47,7 @@ struct Perplexity: ParsableCommand {
             targets = [.recommended]
         }
         // Validate the estimator name before the long load.
-        if attention != "dense" { _ = try EvalRunner.estimator(named: attention, skeleton: SkeletonEstimator()) }
+        if attention != "dense" { _ = try EstimatorRegistry.named(attention) }
 
         let m = try ModelSession.loadModel(model)
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text), textName: text, count: context, startChar: startChar)

@@ -48,10 +48,10 @@ final class SkeletonEstimatorKernelTests: XCTestCase {
                 for e in Int(byBlock.blockStart[b])..<Int(byBlock.blockStart[b + 1]) { XCTAssertEqual(Int(byBlock.row[e]) / 128, b) }
             }
         }
-        XCTAssertEqual(SkeletonProbePlan.stride(tokens: 8192), 32)
-        XCTAssertEqual(SkeletonProbePlan.stride(tokens: 32_768), 32)
-        XCTAssertEqual(SkeletonProbePlan.stride(tokens: 131_072), 128)
-        XCTAssertEqual(SkeletonProbePlan.stride(tokens: 1 << 20), 256)
+        XCTAssertEqual(SkeletonParameters.growingStride.stride(tokens: 8192), 32)
+        XCTAssertEqual(SkeletonParameters.growingStride.stride(tokens: 32_768), 32)
+        XCTAssertEqual(SkeletonParameters.growingStride.stride(tokens: 131_072), 128)
+        XCTAssertEqual(SkeletonParameters.growingStride.stride(tokens: 1 << 20), 256)
         XCTAssertThrowsError(try SkeletonProbePlan(tokens: 0, lastRows: 64, stride: 32))
         XCTAssertThrowsError(try SkeletonProbePlan(tokens: 100, lastRows: 65, stride: 32))
     }

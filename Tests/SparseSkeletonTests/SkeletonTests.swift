@@ -41,7 +41,7 @@ final class SkeletonTests: XCTestCase {
         let n = 256
         let (x, vLog, dLog) = try Self.skeletonInputs(tokens: n, seed: 42)
         var sk = SkeletonEstimator()
-        sk.lastRows = 16; sk.probeStride = 16; sk.fitSweeps = 200; sk.localWeight = 0
+        sk.parameters.lastRows = 16; sk.parameters.fixedStride = 16; sk.parameters.fitSweeps = 200; sk.parameters.localWeight = 0
         let g = try TileGeometry(tokens: n, queryTile: 64, keyTile: 64)
         let fit = try sk.fitHeads(x, geometry: g)[0]
         XCTAssertLessThan(Self.gaugeResidual(fit.vertical, vLog), 2e-3, "vertical component")
@@ -68,7 +68,7 @@ final class SkeletonTests: XCTestCase {
     func testErrorBoundCalibrationAndBudgetOnRandomHeads() throws {
         let x = try EstFixtures.inputs(tokens: 512, heads: 4, kvHeads: 2, seed: 9, scale: 1.3)
         let g = try TileGeometry(tokens: 512, queryTile: 64, keyTile: 64)
-        var sk = SkeletonEstimator(); sk.probeStride = 16; sk.lastRows = 32
+        var sk = SkeletonEstimator(); sk.parameters.fixedStride = 16; sk.parameters.lastRows = 32
         var last = 2.0
         for eps in [0.02, 0.1, 0.3] {
             let est = try sk.estimate(x, geometry: g, target: .errorBound(epsilon: eps))
@@ -78,7 +78,7 @@ final class SkeletonTests: XCTestCase {
         }
         let b = try sk.estimate(x, geometry: g, target: .density(0.4))
         XCTAssertLessThanOrEqual(abs(b.mask.keptTiles - Int((0.4 * Double(b.mask.causalTiles)).rounded())), 4)
-        sk.shareGroupMask = true
+        sk.parameters.shareGroupMask = true
         let shared = try sk.estimate(x, geometry: g, target: .errorBound(epsilon: 0.1)).mask
         for qb in 0..<g.queryBlocks {
             XCTAssertEqual(Array(shared.keyBlocks(head: 0, queryBlock: qb)), Array(shared.keyBlocks(head: 1, queryBlock: qb)))
@@ -91,7 +91,7 @@ final class SkeletonTests: XCTestCase {
         XCTAssertThrowsError(try SkeletonEstimator().estimate(x, geometry: wrong, target: .density(0.5)))
         let g = try TileGeometry(tokens: 100, queryTile: 64, keyTile: 64)
         XCTAssertThrowsError(try SkeletonEstimator().estimate(x, geometry: g, target: .errorBound(epsilon: 1.2)))
-        var sk = SkeletonEstimator(); sk.localWeight = 2
+        var sk = SkeletonEstimator(); sk.parameters.localWeight = 2
         XCTAssertThrowsError(try sk.estimate(x, geometry: g, target: .density(0.5)))
     }
 }

@@ -7,53 +7,28 @@ import SparseSkeleton
 ///
 /// 1. probes (Kernels/skeleton_probes.cu): pass 1 on every probe row → per (row, key tile)
 ///    log-sum-exp and the row's; pass 2 on the fit rows → observed column and diagonal masses;
-/// 2. factor fit (Kernels/skeleton_fit.cu): `sweeps` IPF sweeps for v and s (strided rows as
+/// 2. factor fit (Kernels/skeleton_fit.cu): `fitSweeps` IPF sweeps for v and s (strided rows as
 ///    per-residue convolutions, tail rows directly); modelled tile masses from v and the prefix
 ///    sums of s; the local blend with the block's fit probes; normalised per query block;
 /// 3. mask (Kernels/skeleton_mask.cu): error bound — rows sorted once, per-head calibration of
 ///    ε' on the held-out check rows, kept prefixes, CSR; budget — one radix-selected τ over all
 ///    heads, ties in index order, CSR.
 ///
-/// The probe stride grows with N (`SkeletonProbePlan.stride`) so the probe work stays about
-/// 1024 rows per head; at N ≤ 32K it equals the CPU default (32).
+/// Its knobs are the CPU estimator's `SkeletonParameters` (so `SkeletonEstimator(parameters:)` with the
+/// same value is its reference); the default, `.growingStride`, lets the probe stride grow with N
+/// so the probe work stays about 1024 rows per head; at N ≤ 32K it equals the CPU default (32).
 public final class GPUSkeletonEstimator: @unchecked Sendable {
-    public struct Configuration: Sendable {
-        public var lastRows = 64
-        /// Strided fit rows wanted per head (sets the stride; the same count of check rows).
-        public var fitRows = 1024
-        public var minStride = 32
-        public var maxStride = 256
-        public var sweeps = 4
-        public var localWeight = 0.75
-        public var calibrate = true
-        public var confidenceZ = 1.645
-        public var calibrationMargin = 0.0
-        public var alwaysKeep = AlwaysKeep.standard
-        public init() {}
-        public func stride(tokens: Int) -> Int {
-            SkeletonProbePlan.stride(tokens: tokens, fitRows: fitRows, minStride: minStride, maxStride: maxStride)
-        }
-        /// The CPU estimator that computes the same thing (its reference in checks).
-        public func cpuReference(tokens: Int) -> SkeletonEstimator {
-            var e = SkeletonEstimator()
-            e.lastRows = lastRows; e.probeStride = stride(tokens: tokens); e.fitSweeps = sweeps
-            e.localWeight = localWeight; e.calibrate = calibrate; e.confidenceZ = confidenceZ
-            e.calibrationMargin = calibrationMargin; e.alwaysKeep = alwaysKeep
-            return e
-        }
-    }
-
     public let library: KernelLibrary
     public var device: GPUDevice { library.device }
-    public var configuration: Configuration
+    public var parameters: SkeletonParameters
     private var workspace: Workspace?
     /// When true, `estimate` records an event after each stage; `stageMilliseconds()` reads them
     /// (after the stream is synchronised). For benchmarks; costs a few microseconds per stage.
     public var profileStages = false
     private var stageEvents: [(String, GPUEvent)] = []
 
-    public init(library: KernelLibrary, configuration: Configuration = Configuration()) {
-        self.library = library; self.configuration = configuration
+    public init(library: KernelLibrary, parameters: SkeletonParameters = .growingStride) {
+        self.library = library; self.parameters = parameters
     }
 
     public static let probeSource = "skeleton_probes.cu"
@@ -104,11 +79,11 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     }
 
     private func workspace(shape: AttentionShape, geometry g: TileGeometry) throws -> Workspace {
-        let stride = configuration.stride(tokens: g.tokens)
-        let key = "\(g) \(shape) \(stride) \(configuration.lastRows)"
+        let stride = parameters.stride(tokens: g.tokens)
+        let key = "\(g) \(shape) \(stride) \(parameters.lastRows)"
         if let w = workspace, w.key == key { return w }
         workspace = nil  // free the old one first
-        let plan = try SkeletonProbePlan(tokens: g.tokens, lastRows: configuration.lastRows, stride: stride)
+        let plan = try SkeletonProbePlan(tokens: g.tokens, lastRows: parameters.lastRows, stride: stride)
         let masses = try TileMasses(geometry: g, heads: 1)
         let tiles = masses.tilesPerHead
         let rowStart = masses.rowStart.map { Int32($0) }
@@ -186,6 +161,10 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         guard g.keyTile == 64 else { throw CUDAError.unsupported("the GPU skeleton estimator builds masks with 64-key tiles (asked \(g.keyTile))") }
         guard dtype != .f32 else { throw CUDAError.unsupported("the GPU skeleton estimator takes f16 or bf16 Q/K, not f32") }
         guard SkeletonError.supportedHeadDims.contains(shape.headDim) else { throw SkeletonError.unsupportedHeadDim(shape.headDim) }
+        try parameters.validate(tokens: shape.tokens)
+        guard parameters.ratioPower == 0, !parameters.shareGroupMask else {
+            throw CUDAError.unsupported("the GPU skeleton estimator has no probe ratio correction or shared group masks (ratioPower \(parameters.ratioPower), shareGroupMask \(parameters.shareGroupMask))")
+        }
         let n = shape.tokens, heads = shape.queryHeads, d = shape.headDim, e = dtype.byteSize
         for (name, buf, need) in [("Q", q, n * heads * d * e), ("K", k, n * shape.kvHeads * d * e)] where buf.byteCount < need {
             throw SkeletonError.shapeMismatch("\(name) buffer holds \(buf.byteCount) B, \(shape) needs \(need) B")
@@ -287,14 +266,14 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             try update.launch(grid: ((count + 255) / 256, 1, 1), stream: stream, args: [
                 .buffer(mode == 1 ? w["s"] : w["v"]), .buffer(mode == 1 ? w["diagObs"] : w["colObs"]), .buffer(w["den"]), .int64(Int64(count))])
         }
-        for sweep in 0..<max(1, configuration.sweeps) {
+        for sweep in 0..<max(1, parameters.fitSweeps) {
             // the first sweep's steps are profiled one by one
             try updateH(); if sweep == 0 { try stage("IPF sweep 1: row normalisers h") }
             try denominators(mode: 1); if sweep == 0 { try stage("IPF sweep 1: slash s") }
             try updateH(); if sweep == 0 { try stage("IPF sweep 1: h again") }
             try denominators(mode: 2); if sweep == 0 { try stage("IPF sweep 1: vertical v") }
         }
-        try stage("factor fit (IPF sweeps 2–\(configuration.sweeps))")
+        try stage("factor fit (IPF sweeps 2–\(parameters.fitSweeps))")
         // tile masses + local blend
         let prefix = try moduleKernel("skeleton_prefix_s", file: Self.fitSource, threads: 1024, sharedBytes: 0)
         try prefix.launch(grid: (heads, 1, 1), stream: stream, args: [.buffer(w["s"]), .buffer(w["prefix"]), .buffer(w["den"]), i32(n), i32(g.queryTile)])
@@ -309,11 +288,11 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         try tileMasses.launch(grid: (g.queryBlocks, heads, 1), stream: stream, args: [
             .buffer(w["v"]), .buffer(w["prefix"]), .buffer(w["rowStart"]), .buffer(w["blockStart"]), .buffer(w["blockProbe"]),
             .buffer(w["blockRow"]), .buffer(w["tileLse2"]), .buffer(w["rowLse2"]), i32(plan.probes), i32(keyTiles),
-            .float(Float(configuration.localWeight)), .buffer(w["est"]), i32(n), i32(g.queryTile), i32(w.tilesPerHead)])
+            .float(Float(parameters.localWeight)), .buffer(w["est"]), i32(n), i32(g.queryTile), i32(w.tilesPerHead)])
 
         try stage("tile masses + local blend")
         // 3. mask
-        let sink = configuration.alwaysKeep.sinkBlocks, local = configuration.alwaysKeep.localBlocks
+        let sink = parameters.alwaysKeep.sinkBlocks, local = parameters.alwaysKeep.localBlocks
         let rows = heads * g.queryBlocks
         let scan = try moduleKernel("skeleton_scan_rows", file: Self.maskSource, threads: 1024, sharedBytes: 0)
         switch target {
@@ -326,7 +305,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 i32(w.tilesPerHead), i32(sink), i32(local)])
             try stage("sort rows")
             let checks = plan.checkRows.count
-            if configuration.calibrate && checks > 0 {
+            if parameters.calibrate && checks > 0 {
                 let checkPrefix = try moduleKernel("skeleton_check_prefix", file: Self.maskSource, threads: 256, sharedBytes: 0)
                 try checkPrefix.launch(grid: (checks, heads, 1), stream: stream, args: [
                     .buffer(w["checkRow"]), .buffer(w["checkProbe"]), .buffer(w["checkStart"]), .int64(Int64(w.checkPerHead)),
@@ -335,8 +314,8 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 let calibrate = try moduleKernel("skeleton_calibrate", file: Self.maskSource, threads: 256, sharedBytes: 0)
                 try calibrate.launch(grid: (heads, 1, 1), stream: stream, args: [
                     .buffer(w["checkRow"]), .buffer(w["checkStart"]), .int64(Int64(w.checkPerHead)), i32(checks), .buffer(w["rowStart"]),
-                    .buffer(w["cum"]), .buffer(w["checkCum"]), .float(Float(eps)), .float(Float(configuration.confidenceZ)),
-                    .float(Float(configuration.calibrationMargin)), .buffer(w["eps"]), .buffer(w["recall"]), i32(n), i32(g.queryTile),
+                    .buffer(w["cum"]), .buffer(w["checkCum"]), .float(Float(eps)), .float(Float(parameters.confidenceZ)),
+                    .float(Float(parameters.calibrationMargin)), .buffer(w["eps"]), .buffer(w["recall"]), i32(n), i32(g.queryTile),
                     i32(w.tilesPerHead), i32(sink), i32(local)])
             } else {
                 try zero(w["eps"], value: Float(eps)); try zero(w["recall"], value: Float(1 - eps))
@@ -355,7 +334,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             let total = heads * w.tilesPerHead
             let target = min(total, Int((dens * Double(total)).rounded()))
             var always = 0
-            for qb in 0..<g.queryBlocks { always += configuration.alwaysKeep.keyBlocks(queryBlock: qb, geometry: g).count }
+            for qb in 0..<g.queryBlocks { always += parameters.alwaysKeep.keyBlocks(queryBlock: qb, geometry: g).count }
             let take = target - always * heads
             let initK = try moduleKernel("skeleton_budget_init", file: Self.maskSource, threads: 256, sharedBytes: 0)
             try initK.launch(grid: (1, 1, 1), stream: stream, args: [.buffer(w["state"]), .buffer(w["hist"]), i32(max(0, take))])

@@ -1,16 +1,14 @@
 import SparseSkeleton
 
 /// Which rows the GPU skeleton estimator computes exactly, and how they are grouped for the
-/// probe kernel — the same rows as the core's `ProbeSet` (so the CPU `SkeletonEstimator` with
-/// `probeStride = stride` is the GPU estimator's reference), laid out for the GPU:
+/// probe kernel — the same rows as the core's `ProbeSet` (so the CPU `SkeletonEstimator` with the
+/// same `SkeletonParameters` is the GPU estimator's reference), laid out for the GPU:
 ///
 /// - groups of 64 rows of one kind (strided fit rows, the tail rows, check rows), padded with −1,
 ///   so a group's rows span at most 63 · stride (the probe kernel's diagonal ring needs a bound);
 /// - a probe's index is its position in `groupRows`; fit groups come first.
 ///
-/// Stride: `SkeletonProbePlan.stride(tokens:)` keeps about `fitRows` strided fit rows per head
-/// whatever N (at least `minStride`, the CPU default 32, at most 256), so the probe cost is
-/// O(fitRows · N) — linear in N — instead of the CPU default's O(N²/32).
+/// The stride comes from `SkeletonParameters.stride(tokens:)`.
 public struct SkeletonProbePlan: Sendable, Equatable {
     public static let groupSize = 64
 
@@ -35,12 +33,6 @@ public struct SkeletonProbePlan: Sendable, Equatable {
     public let checkProbeIndex: [Int32]
     /// Largest row span inside one fit group (the pass-2 ring must exceed it by 128).
     public let maxFitSpan: Int
-
-    public static func stride(tokens n: Int, fitRows: Int = 1024, minStride: Int = 32, maxStride: Int = 256) -> Int {
-        var s = minStride
-        while s < maxStride && s * fitRows < n { s *= 2 }
-        return s
-    }
 
     public init(tokens n: Int, lastRows: Int, stride: Int) throws {
         guard n > 0 else { throw SkeletonError.emptySequence("the skeleton probe plan") }

@@ -52,8 +52,8 @@ enum EstimatedMaskBench {
             }
         }
         for (fit, target, label) in cases {
-            estimator.configuration.fitRows = fit
-            let stride = estimator.configuration.stride(tokens: n)
+            estimator.parameters.fitRowsPerHead = fit
+            let stride = estimator.parameters.stride(tokens: n)
             var result: GPUSkeletonEstimator.Result?
             // warm-up (compiles and loads the kernels, allocates the workspace), then a profiled run
             estimator.profileStages = true

@@ -89,10 +89,10 @@ enum EstimatorCheck {
         let x = try AttentionInputs(q: q, k: k, v: nil)  // the rounded values: both sides see the same numbers
         let shape = x.shape
         let g = try TileGeometry(tokens: c.tokens, queryTile: c.queryTile, keyTile: 64)
-        let saved = estimator.configuration
-        defer { estimator.configuration = saved }
-        if let f = c.fitRows { estimator.configuration.fitRows = f }
-        let cpu = estimator.configuration.cpuReference(tokens: c.tokens)
+        let saved = estimator.parameters
+        defer { estimator.parameters = saved }
+        if let f = c.fitRows { estimator.parameters.fitRowsPerHead = f }
+        let cpu = SkeletonEstimator(parameters: estimator.parameters)
         let (cpuMasses, fits) = try cpu.masses(x, geometry: g)
         let cpuNorm = cpuMasses.normalisedPerQueryBlock()
         let qd = try s.upload(q), kd = try s.upload(k)
@@ -100,7 +100,7 @@ enum EstimatorCheck {
         for target in targets {
             let cpuEst: MaskEstimate
             switch target {
-            case .density(let dens): cpuEst = try BudgetThreshold.mask(cpuMasses, density: dens, alwaysKeep: cpu.alwaysKeep)
+            case .density(let dens): cpuEst = try BudgetThreshold.mask(cpuMasses, density: dens, alwaysKeep: cpu.parameters.alwaysKeep)
             case .errorBound(let e): cpuEst = try cpu.errorBoundMask(masses: cpuMasses, fits: fits, epsilon: e)
             case .timeBudget: throw SkeletonError.invalidArgument("the estimator check takes ε or density targets")
             }

@@ -21,25 +21,13 @@ struct EvalRow: Codable {
 /// The exact pass (AttentionTruth, one per head) is also the oracle's estimation; its time is the
 /// oracle's estimation time.
 enum EvalRunner {
-    static func estimator(named name: String, skeleton: SkeletonEstimator) throws -> MaskEstimator {
-        switch name {
-        case "skeleton": return skeleton
-        case "minference": return MInferenceEstimator()
-        case "flexprefill": return FlexPrefillEstimator()
-        case "xattention": return XAttentionEstimator()
-        case "oracle": return OracleEstimator()
-        default: throw SkeletonError.invalidArgument("unknown estimator '\(name)'; use skeleton, minference, flexprefill, xattention, oracle or all")
-        }
-    }
-
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
         let t0 = DispatchTime.now().uptimeNanoseconds
         try body()
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
-    static func run(layer: EvalLayer, estimators: [String], targets: [MaskTarget], tile: Int,
-                    skeleton: SkeletonEstimator) throws -> [EvalRow] {
+    static func run(layer: EvalLayer, estimators: [any MaskEstimator], targets: [MaskTarget], tile: Int) throws -> [EvalRow] {
         let x = layer.inputs
         let g = try TileGeometry(tokens: x.shape.tokens, queryTile: tile, keyTile: tile)
         var truths: [AttentionTruth] = []
@@ -49,18 +37,18 @@ enum EvalRunner {
             for (h, t) in truths.enumerated() { t.tileMasses(into: &oracleMasses, as: h) }
         }
         var rows: [EvalRow] = []
-        for name in estimators {
-            let est = try estimator(named: name, skeleton: skeleton)
+        for est in estimators {
+            let oracle = est as? OracleEstimator
             for target in targets {
                 var result: MaskEstimate?
                 var time = try seconds {
-                    if name == "oracle" {
-                        result = try OracleEstimator().estimate(masses: oracleMasses, target: target)
+                    if let oracle {
+                        result = try oracle.estimate(masses: oracleMasses, target: target)
                     } else {
                         result = try est.estimate(x, geometry: g, target: target)
                     }
                 }
-                if name == "oracle" { time += truthTime }
+                if oracle != nil { time += truthTime }
                 guard let r = result else { continue }
                 var rmin = Double.infinity, rsum = 0.0, e2 = 0.0, o2 = 0.0
                 for (h, t) in truths.enumerated() {
@@ -68,7 +56,7 @@ enum EvalRunner {
                     rmin = min(rmin, s.recallMin); rsum += s.recallMean; e2 += s.errorSquared; o2 += s.outputSquared
                 }
                 let heads = Double(x.shape.queryHeads)
-                rows.append(EvalRow(layer: layer.name, estimator: name, target: target.description, density: r.mask.density,
+                rows.append(EvalRow(layer: layer.name, estimator: est.name, target: target.description, density: r.mask.density,
                                     recallMin: rmin, recallMean: rsum / heads,
                                     outputError: x.v != nil && o2 > 0 ? (e2 / o2).squareRoot() : nil,
                                     estimateSeconds: time,

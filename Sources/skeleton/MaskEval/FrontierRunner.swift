@@ -11,10 +11,9 @@ import SparseSkeleton
 /// The skeleton's promise is checked apart: its calibrated error-bound mask at ε = 0.05, true mean
 /// recall per head ≥ 0.95?
 struct FrontierRunner {
-    let estimators: [String]
+    let estimators: [any MaskEstimator]
     let recalls: [Double]
     let geometryTile: Int
-    let skeleton: SkeletonEstimator
     var promiseEpsilon = 0.05
 
     static let epsilonGrid: [Double] = [0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.16, 0.13, 0.1, 0.08, 0.065, 0.05, 0.04, 0.03,
@@ -35,16 +34,18 @@ struct FrontierRunner {
         let g = try TileGeometry(tokens: x.shape.tokens, queryTile: geometryTile, keyTile: geometryTile)
         let heads = x.shape.queryHeads
         let truths = try (0..<heads).map { try AttentionTruth(x, head: $0, geometry: g, withOutputs: x.v != nil) }
-        for name in estimators {
+        for estimator in estimators {
+            let name = estimator.name
             let masks: [BlockMask]
-            switch name {
-            case "oracle":
+            // Each estimator's own knob, swept.
+            switch estimator {
+            case let oracle as OracleEstimator:
                 var m = try TileMasses(geometry: g, heads: heads)
                 for (h, t) in truths.enumerated() { t.tileMasses(into: &m, as: h) }
-                masks = try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: OracleEstimator().alwaysKeep).mask }
-            case "skeleton":
+                masks = try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: oracle.alwaysKeep).mask }
+            case let skeleton as SkeletonEstimator:
                 let (m, fits) = try skeleton.masses(x, geometry: g)
-                masks = try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: skeleton.alwaysKeep).mask }
+                masks = try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: skeleton.parameters.alwaysKeep).mask }
                 let p = try skeleton.errorBoundMask(masses: m, fits: fits, epsilon: promiseEpsilon)
                 for h in 0..<heads {
                     let s = truths[h].score(p.mask, maskHead: h, outputs: false)
@@ -52,18 +53,18 @@ struct FrontierRunner {
                     promise.estRecallSum += p.estimatedRecall?[h] ?? .nan
                     if s.recallMean >= 1 - promiseEpsilon { promise.kept += 1 }
                 }
-            case "flexprefill":
-                let m = try FlexPrefillEstimator().masses(x, geometry: g)
+            case let flex as FlexPrefillEstimator:
+                let m = try flex.masses(x, geometry: g)
                 masks = try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0).mask }
-            case "xattention":
-                let m = try XAttentionEstimator().masses(x, geometry: g)
+            case let xattention as XAttentionEstimator:
+                let m = try xattention.masses(x, geometry: g)
                 masks = try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0).mask }
-            case "minference":
+            case let minference as MInferenceEstimator:
                 let top = Double(x.shape.tokens) / 1000 + 0.1
                 let scales = (0..<26).map { 0.004 * pow(top / 0.004, Double($0) / 25) }
-                masks = try MInferenceEstimator().masks(x, geometry: g, scales: scales)
+                masks = try minference.masks(x, geometry: g, scales: scales)
             default:
-                throw SkeletonError.invalidArgument("unknown estimator '\(name)'")
+                throw SkeletonError.invalidArgument("the frontier has no knob sweep for estimator '\(name)'")
             }
             var acc = totals[name] ?? Accumulator(recalls.count)
             var layer95 = 0.0
@@ -95,11 +96,11 @@ struct FrontierRunner {
 
     func report(title: String) -> String {
         var out = "### \(title)\n\n"
-        let oracle95 = recalls.firstIndex(where: { abs($0 - 0.95) < 1e-9 }).flatMap { i in totals["oracle"].map { $0.density[i] / Double($0.heads) } }
+        let oracle95 = recalls.firstIndex(where: { abs($0 - 0.95) < 1e-9 }).flatMap { i in totals[OracleEstimator().name].map { $0.density[i] / Double($0.heads) } }
         out += "| estimator | heads | " + recalls.map { "density@\($0)" }.joined(separator: " | ")
             + " | " + recalls.map { "out.err@\($0)" }.joined(separator: " | ") + " | ×oracle@0.95 | unreached |\n"
         out += "|" + String(repeating: "---|", count: 4 + 2 * recalls.count) + "\n"
-        for name in estimators {
+        for name in estimators.map(\.name) {
             guard let a = totals[name] else { continue }
             let n = Double(a.heads)
             let i95 = recalls.firstIndex(where: { abs($0 - 0.95) < 1e-9 })

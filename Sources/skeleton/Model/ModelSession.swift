@@ -63,7 +63,7 @@ enum ModelSession {
     static func backend(_ name: String, target: MaskTarget?, tile: Int) throws -> AttentionBackend {
         if name == "dense" { return DenseReferenceBackend() }
         let target = target ?? .recommended
-        let estimator = try EvalRunner.estimator(named: name, skeleton: SkeletonEstimator())
+        let estimator = try EstimatorRegistry.named(name)
         return try MaskedReferenceBackend(estimator: estimator, target: target, queryTile: tile, keyTile: tile)
     }
 

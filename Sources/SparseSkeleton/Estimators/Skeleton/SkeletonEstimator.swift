@@ -4,8 +4,8 @@ import Foundation
 /// exact probe rows, turned into per-tile masses, then thresholded.
 ///
 /// Steps per head (choices the abstract leaves open are ours, made by measurement — docs/METHOD.md):
-/// 1. **Probes** (`ProbeSet`): the last `lastRows` rows + one fit row per `probeStride` rows, and a
-///    disjoint held-out check row per `probeStride` rows. Exact softmax rows, O(P·N·d).
+/// 1. **Probes** (`ProbeSet`): the last `lastRows` rows + one fit row per probe stride (`SkeletonParameters.stride(tokens:)`)
+///    rows, and a disjoint held-out check row per stride. Exact softmax rows, O(P·N·d).
 /// 2. **Factors** v, s by mass-matching IPF on the fit rows (`SkeletonFactors.fit`); h is the row
 ///    normaliser (block granularity: each query block's modelled masses are normalised to 1).
 /// 3. **Tile masses** m̂_skel[I, J] from v and s exactly at tile granularity (prefix sums of s).
@@ -21,21 +21,10 @@ import Foundation
 /// 6. Optionally the union over each KV group (`shareGroupMask`), so a K/V tile is loaded once.
 /// Sink block(s) and the local band are always kept (`alwaysKeep`).
 public struct SkeletonEstimator: MaskEstimator {
-    public var lastRows = 64
-    public var probeStride = 32
-    public var fitSweeps = 4
-    public var localWeight = 0.75
-    public var calibrate = true
-    public var calibrationMargin = 0.0
-    public var confidenceZ = 1.645
-    /// γ of the probe ratio correction (0 = off), and its floor λ as a multiple of 1/row length.
-    public var ratioPower = 0.0
-    public var ratioFloor = 0.5
-    public var shareGroupMask = false
-    public var alwaysKeep = AlwaysKeep.standard
+    public var parameters: SkeletonParameters
     public var name: String { "skeleton" }
 
-    public init() {}
+    public init(parameters: SkeletonParameters = SkeletonParameters()) { self.parameters = parameters }
 
     public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
         let target = try target.tileTarget(estimator: "the CPU skeleton estimator")
@@ -43,12 +32,12 @@ public struct SkeletonEstimator: MaskEstimator {
         var result: MaskEstimate
         switch target {
         case .density(let d):
-            result = try BudgetThreshold.mask(masses, density: d, alwaysKeep: alwaysKeep)
+            result = try BudgetThreshold.mask(masses, density: d, alwaysKeep: parameters.alwaysKeep)
         case .errorBound(let e):
             result = try errorBoundMask(masses: masses, fits: fits, epsilon: e)
         case .timeBudget: fatalError("unreachable: tileTarget refuses time budgets")
         }
-        if shareGroupMask, inputs.shape.groupSize > 1 {
+        if parameters.shareGroupMask, inputs.shape.groupSize > 1 {
             result = MaskEstimate(mask: try result.mask.unionPerGroup(groupSize: inputs.shape.groupSize),
                                   estimatedRecall: result.estimatedRecall)
         }
@@ -71,8 +60,8 @@ public struct SkeletonEstimator: MaskEstimator {
         var eps = [Double](repeating: e, count: fits.count)
         var recall = [Double](repeating: 0, count: fits.count)
         for (h, f) in fits.enumerated() { (eps[h], recall[h]) = calibratedEpsilon(f, masses: masses, head: h, epsilon: e) }
-        let m = try ErrorBoundThreshold.mask(masses, epsilons: eps, alwaysKeep: alwaysKeep)
-        return MaskEstimate(mask: m.mask, estimatedRecall: calibrate ? recall : m.estimatedRecall)
+        let m = try ErrorBoundThreshold.mask(masses, epsilons: eps, alwaysKeep: parameters.alwaysKeep)
+        return MaskEstimate(mask: m.mask, estimatedRecall: parameters.calibrate ? recall : m.estimatedRecall)
     }
 
     /// Fits every head (public for plots and tests).
@@ -80,27 +69,22 @@ public struct SkeletonEstimator: MaskEstimator {
         guard g.tokens == x.shape.tokens else {
             throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
         }
-        guard lastRows >= 1, probeStride >= 2 else {
-            throw SkeletonError.invalidArgument("skeleton probes need lastRows ≥ 1 and probeStride ≥ 2 (got \(lastRows), \(probeStride))")
-        }
-        guard localWeight >= 0, localWeight <= 1 else {
-            throw SkeletonError.invalidArgument("skeleton localWeight \(localWeight) is outside [0, 1]")
-        }
         let n = g.tokens
-        let probes = ProbeSet(tokens: n, lastRows: lastRows, stride: probeStride,
-                              fitOffset: probeStride / 2, checkOffset: -1)
+        try parameters.validate(tokens: n)
+        let p = parameters, stride = p.stride(tokens: n)
+        let probes = ProbeSet(tokens: n, lastRows: p.lastRows, stride: stride, fitOffset: stride / 2, checkOffset: -1)
         var scratch = try TileMasses(geometry: g, heads: 1)
         var fits: [SkeletonHeadFit] = []
         for h in 0..<x.shape.queryHeads {
             let fitP = try ExactRows.probabilities(x, head: h, rows: probes.fitRows)
-            let factors = SkeletonFactors.fit(probs: fitP.p, width: fitP.width, rows: probes.fitRows, tokens: n, sweeps: fitSweeps)
+            let factors = SkeletonFactors.fit(probs: fitP.p, width: fitP.width, rows: probes.fitRows, tokens: n, sweeps: p.fitSweeps)
             factors.tileMasses(into: &scratch, head: 0)
             var est = scratch.normalisedPerQueryBlock()
-            if ratioPower > 0 {
+            if p.ratioPower > 0 {
                 correctByProbes(&est, factors: factors, probs: fitP.p, width: fitP.width, rows: probes.fitRows)
                 est = est.normalisedPerQueryBlock()
             }
-            if localWeight > 0 { blendLocal(&est, probs: fitP.p, width: fitP.width, rows: probes.fitRows) }
+            if p.localWeight > 0 { blendLocal(&est, probs: fitP.p, width: fitP.width, rows: probes.fitRows) }
             let checkP = try ExactRows.probabilities(x, head: h, rows: probes.checkRows)
             var checkMass: [[Double]] = []
             for (ci, r) in probes.checkRows.enumerated() {
@@ -133,7 +117,7 @@ public struct SkeletonEstimator: MaskEstimator {
         for (pi, r) in rows.enumerated() { byBlock[r / g.queryTile, default: []].append(pi) }
         for (qb, list) in byBlock {
             let len = est.rowLength(qb)
-            let lambda = ratioFloor / Double(len)
+            let lambda = parameters.ratioFloor / Double(len)
             var logRatio = [Double](repeating: 0, count: len)
             for pi in list {
                 let r = rows[pi]
@@ -147,7 +131,7 @@ public struct SkeletonEstimator: MaskEstimator {
                 }
             }
             let rr = est.rowRange(head: 0, queryBlock: qb)
-            for b in 0..<len { est.values[rr.lowerBound + b] *= exp(ratioPower * logRatio[b]) }
+            for b in 0..<len { est.values[rr.lowerBound + b] *= exp(parameters.ratioPower * logRatio[b]) }
         }
     }
 
@@ -164,7 +148,8 @@ public struct SkeletonEstimator: MaskEstimator {
             }
             let r = est.rowRange(head: 0, queryBlock: qb)
             for (b, x) in local.enumerated() {
-                est.values[r.lowerBound + b] = (1 - localWeight) * est.values[r.lowerBound + b] + localWeight * x
+                let a = parameters.localWeight
+                est.values[r.lowerBound + b] = (1 - a) * est.values[r.lowerBound + b] + a * x
             }
         }
     }
@@ -175,7 +160,7 @@ public struct SkeletonEstimator: MaskEstimator {
     /// standard deviation, z = `confidenceZ` (1.645 ≈ 95 %). The bound is what makes the promise hold
     /// per head and not just on average over heads. Returns (ε', the probe mean recall at ε').
     func calibratedEpsilon(_ f: SkeletonHeadFit, masses: TileMasses, head: Int, epsilon: Double) -> (Double, Double) {
-        guard calibrate, !f.checkRows.isEmpty else { return (epsilon, 1 - epsilon) }
+        guard parameters.calibrate, !f.checkRows.isEmpty else { return (epsilon, 1 - epsilon) }
         let g = masses.geometry
         let norm = masses.normalisedPerQueryBlock()
         let n = Double(f.checkRows.count)
@@ -184,7 +169,7 @@ public struct SkeletonEstimator: MaskEstimator {
             var cache: [Int: [Int32]] = [:]
             for (ci, r) in f.checkRows.enumerated() {
                 let qb = r / g.queryTile
-                let row = cache[qb] ?? ErrorBoundThreshold.keepRow(norm, head: head, queryBlock: qb, epsilon: e, alwaysKeep: alwaysKeep).0
+                let row = cache[qb] ?? ErrorBoundThreshold.keepRow(norm, head: head, queryBlock: qb, epsilon: e, alwaysKeep: parameters.alwaysKeep).0
                 cache[qb] = row
                 var t = 0.0
                 for b in row { t += f.checkTileMass[ci][Int(b)] }
@@ -192,9 +177,9 @@ public struct SkeletonEstimator: MaskEstimator {
             }
             let mean = sum / n
             let sd = n > 1 ? max(0, (sum2 - n * mean * mean) / (n - 1)).squareRoot() : 0
-            return (mean, mean - confidenceZ * sd / n.squareRoot())
+            return (mean, mean - parameters.confidenceZ * sd / n.squareRoot())
         }
-        let goal = min(1, 1 - epsilon + calibrationMargin)
+        let goal = min(1, 1 - epsilon + parameters.calibrationMargin)
         // The bound falls monotonically as ε' grows (kept sets are prefixes): bisect on log ε'.
         var lo = log(max(epsilon / 256, 1e-6)), hi = log(min(0.9, 4 * epsilon))
         let top = probeRecall(exp(hi))
