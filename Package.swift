@@ -1,11 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layout mirrors the architecture (docs/ARCHITECTURE in README):
-//   SparseSkeleton       core, pure Swift, no GPU symbols
-//   SparseSkeletonCUDA   GPU backend: driver API + NVRTC through dlopen, kernels as .cu resources
-//   SparseSkeletonModel  GGUF, tokenizer, Llama-family prefill with pluggable attention
-//   skeleton             the command-line tool
+// One target per layer:
+//   SparseSkeleton           core, pure Swift, no GPU symbols
+//   SparseSkeletonCUDA       GPU backend: driver API + NVRTC through dlopen, kernels embedded as source
+//   SparseSkeletonModel      GGUF, tokenizer, Llama-family prefill with pluggable attention (CPU)
+//   SparseSkeletonModelCUDA  that prefill on the GPU (cuBLAS products, our attention and estimators)
+//   SparseSkeletonC          the C ABI (include/sparse_skeleton.h) for python/sparse_skeleton
+//   SparseSkeletonChecks     GPU correctness matrices (vs the CPU references), benchmarks, the GPU prefill run
+//   skeleton                 the command-line tool: argument parsing over the targets above
 let package = Package(
     name: "SparseSkeleton",
     products: [
@@ -13,6 +16,7 @@ let package = Package(
         .library(name: "SparseSkeletonCUDA", targets: ["SparseSkeletonCUDA"]),
         .library(name: "SparseSkeletonModel", targets: ["SparseSkeletonModel"]),
         .library(name: "SparseSkeletonModelCUDA", targets: ["SparseSkeletonModelCUDA"]),
+        .library(name: "SparseSkeletonChecks", targets: ["SparseSkeletonChecks"]),
         .executable(name: "skeleton", targets: ["skeleton"]),
         .library(name: "SparseSkeletonC", type: .dynamic, targets: ["SparseSkeletonC"]),
     ],
@@ -45,10 +49,15 @@ let package = Package(
         ),
         // The C ABI (include/sparse_skeleton.h) over the GPU path, for python/sparse_skeleton (ctypes).
         .target(name: "SparseSkeletonC", dependencies: ["SparseSkeleton", "SparseSkeletonCUDA"], exclude: ["include"]),
+        // What runs on a GPU machine to judge and time the GPU path; the CLI's gpu-* commands call it.
+        .target(
+            name: "SparseSkeletonChecks",
+            dependencies: ["SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel", "SparseSkeletonModelCUDA"]
+        ),
         .executableTarget(
             name: "skeleton",
             dependencies: [
-                "SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel", "SparseSkeletonModelCUDA",
+                "SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel", "SparseSkeletonModelCUDA", "SparseSkeletonChecks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,6 +65,7 @@ let package = Package(
         .testTarget(name: "SparseSkeletonCUDATests", dependencies: ["SparseSkeletonCUDA", "SparseSkeleton", "SparseSkeletonC"]),
         .testTarget(name: "SparseSkeletonModelCUDATests", dependencies: ["SparseSkeletonModelCUDA"]),
         .testTarget(name: "SparseSkeletonModelTests", dependencies: ["SparseSkeletonModel", "SparseSkeleton"]),
+        .testTarget(name: "SparseSkeletonChecksTests", dependencies: ["SparseSkeletonChecks", "SparseSkeletonCUDA", "SparseSkeleton"]),
     ],
     swiftLanguageModes: [.v5]
 )
