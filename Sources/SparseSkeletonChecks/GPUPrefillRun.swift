@@ -30,7 +30,28 @@ public struct GPUPrefillRun {
         public let perplexity: Double?
     }
 
-    func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    /// Every model kernel and the cuBLAS product against float64 on random inputs; throws naming the failed ones.
+    public static func kernelCheck(device: GPUDevice, compiler: KernelCompiler) throws {
+        let outcomes = try ModelKernelSelfCheck.run(device: device, compiler: compiler)
+        for o in outcomes { print("kernel-check \(o)") }
+        guard outcomes.allSatisfy(\.passed) else {
+            throw SkeletonError.invalidArgument("gpu-prefill --kernel-check failed: \(outcomes.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
+        }
+    }
+
+    /// The layers of `--estimator-check`: "all", "none" (or empty), or a comma-separated list.
+    public static func estimatorCheckLayers(_ spec: String, layers: Int) throws -> Set<Int> {
+        switch spec {
+        case "none", "": return []
+        case "all": return Set(0..<layers)
+        default:
+            let list = try ModelSession.parseInts(spec, name: "--estimator-check")
+            guard list.allSatisfy({ (0..<layers).contains($0) }) else {
+                throw SkeletonError.invalidArgument("--estimator-check: layers must be in 0..<\(layers), got \(spec)")
+            }
+            return Set(list)
+        }
+    }
 
     /// Runs every mode on `ids` and prints as it goes; returns the failed checks (empty: all passed).
     public func run(gpu: GPULlamaPrefill, model m: LlamaModel, ids: [Int32], modes: [(String, GPUAttentionMode)],
@@ -139,7 +160,7 @@ public struct GPUPrefillRun {
         var ok = true
         var differ = 0, kept = 0, identical = 0
         var worst = (layer: -1, differ: 0, kept: 0)
-        let start = now()
+        let start = ModelSession.now()
         for qk in rec.layerQK {
             do {
                 let est = try cpu.estimate(try qk.inputs(shape: shape), geometry: g, target: target).mask
@@ -161,7 +182,7 @@ public struct GPUPrefillRun {
         }
         let worstText = worst.layer < 0 ? "" : "; most: layer \(worst.layer), \(worst.differ) of \(worst.kept)"
         print("estimator-check \(label), N = \(tokens): GPU masks vs CPU reference estimator on the same bf16 Q/K, \(rec.layerQK.count) layers: "
-              + "\(identical) identical, \(differ) tiles differ of \(kept) kept (CPU)\(worstText) (\(fixed(now() - start, 1)) s) — "
+              + "\(identical) identical, \(differ) tiles differ of \(kept) kept (CPU)\(worstText) (\(fixed(ModelSession.now() - start, 1)) s) — "
               + (ok ? "PASS (≤ \(EstimatorCheck.tileTolerance * 100)% per layer)" : "FAIL"))
         return ok
     }

@@ -74,20 +74,6 @@ struct GPUPrefill: ParsableCommand {
         return [("\(name)-cpu \(t)", .hostEstimated(estimator, t))]
     }
 
-    func checkLayers(_ layers: Int) throws -> Set<Int> {
-        let spec = estimatorCheck ?? (check ? "all" : "none")
-        switch spec {
-        case "none", "": return []
-        case "all": return Set(0..<layers)
-        default:
-            let list = try ModelSession.parseInts(spec, name: "--estimator-check")
-            guard list.allSatisfy({ (0..<layers).contains($0) }) else {
-                throw SkeletonError.invalidArgument("--estimator-check: layers must be in 0..<\(layers), got \(spec)")
-            }
-            return Set(list)
-        }
-    }
-
     func run() throws {
         guard tokens >= 2 else { throw SkeletonError.invalidArgument("--tokens must be at least 2, got \(tokens)") }
         guard warmup >= 0, repeats >= 1 else { throw SkeletonError.invalidArgument("--warmup must be ≥ 0 and --repeats ≥ 1") }
@@ -95,15 +81,9 @@ struct GPUPrefill: ParsableCommand {
         let modes = try modes()
         let device = try GPUDevice()
         let compiler = try KernelCompiler()
-        if kernelCheck {
-            let outcomes = try ModelKernelSelfCheck.run(device: device, compiler: compiler)
-            for o in outcomes { print("kernel-check \(o)") }
-            guard outcomes.allSatisfy(\.passed) else {
-                throw SkeletonError.invalidArgument("gpu-prefill --kernel-check failed: \(outcomes.filter { !$0.passed }.map(\.name).joined(separator: ", "))")
-            }
-        }
+        if kernelCheck { try GPUPrefillRun.kernelCheck(device: device, compiler: compiler) }
         let m = try ModelSession.loadModel(model)
-        let layersToCheck = try checkLayers(m.config.layers)
+        let layersToCheck = try GPUPrefillRun.estimatorCheckLayers(estimatorCheck ?? (check ? "all" : "none"), layers: m.config.layers)
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()
         let gpu = try GPULlamaPrefill(device: device, compiler: compiler, weights: m.weights, queryTile: queryTile, keyTile: 64)

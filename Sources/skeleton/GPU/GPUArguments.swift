@@ -14,11 +14,9 @@ enum GPUArguments {
 
     /// "8K,32K,1M" → lengths (K = 1024, M = 1024²).
     static func lengths(_ s: String) throws -> [Int] {
-        try s.split(separator: ",").map { part in
-            let p = part.trimmingCharacters(in: .whitespaces).uppercased()
-            let mult = p.hasSuffix("K") ? 1024 : (p.hasSuffix("M") ? 1024 * 1024 : 1)
-            guard let v = Int(mult == 1 ? p : String(p.dropLast())), v > 0 else { throw ValidationError("bad length '\(part)'") }
-            return v * mult
+        try list(s, "length") { p in
+            let u = p.uppercased(), mult = u.hasSuffix("K") ? 1024 : (u.hasSuffix("M") ? 1024 * 1024 : 1)
+            return Int(mult == 1 ? u : String(u.dropLast())).flatMap { $0 > 0 ? $0 * mult : nil }
         }
     }
 
