@@ -1,15 +1,16 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Layout mirrors the architecture (README, "Layout"):
+// One target per layer (README, "Layout"):
 //   SparseSkeleton              core, pure Swift, no GPU symbols
 //   SparseSkeletonKernelParams  C header target: one parameter struct per kernel, shared by Swift and the .cu sources
 //   SparseSkeletonCUDA          GPU backend: driver API + NVRTC through dlopen; Kernels/*.cu embedded at build time
-//   SparseSkeletonModel         GGUF, tokenizer, Llama-family prefill with pluggable attention
-//   SparseSkeletonModelCUDA     the model's prefill on the GPU (cuBLAS through dlopen, Kernels/*.cu)
-//   SparseSkeletonC             the C ABI (libSparseSkeletonC.so) for the Python package
-//   skeleton                    the command-line tool
-//   EmbedKernelSources          build-tool plugin (+ its tool) that embeds each target's Kernels/ folder
+//   SparseSkeletonModel         GGUF, tokenizer, Llama-family prefill with pluggable attention (CPU)
+//   SparseSkeletonModelCUDA     that prefill on the GPU (cuBLAS products, our attention and estimators; Kernels/*.cu)
+//   SparseSkeletonC             the C ABI (include/sparse_skeleton.h) for python/sparse_skeleton
+//   SparseSkeletonChecks        GPU correctness matrices (vs the CPU references), benchmarks, the GPU prefill run
+//   skeleton                    the command-line tool: argument parsing over the targets above
+//   EmbedKernelSources          build-tool plugin (+ its tool) that embeds a target's Kernels/ folder at build time
 let package = Package(
     name: "SparseSkeleton",
     products: [
@@ -17,6 +18,7 @@ let package = Package(
         .library(name: "SparseSkeletonCUDA", targets: ["SparseSkeletonCUDA"]),
         .library(name: "SparseSkeletonModel", targets: ["SparseSkeletonModel"]),
         .library(name: "SparseSkeletonModelCUDA", targets: ["SparseSkeletonModelCUDA"]),
+        .library(name: "SparseSkeletonChecks", targets: ["SparseSkeletonChecks"]),
         .executable(name: "skeleton", targets: ["skeleton"]),
         .library(name: "SparseSkeletonC", type: .dynamic, targets: ["SparseSkeletonC"]),
     ],
@@ -53,10 +55,15 @@ let package = Package(
         ),
         // The C ABI (include/sparse_skeleton.h) over the GPU path, for python/sparse_skeleton (ctypes).
         .target(name: "SparseSkeletonC", dependencies: ["SparseSkeleton", "SparseSkeletonCUDA"], exclude: ["include"]),
+        // What runs on a GPU machine to judge and time the GPU path; the CLI's gpu-* commands call it.
+        .target(
+            name: "SparseSkeletonChecks",
+            dependencies: ["SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel", "SparseSkeletonModelCUDA"]
+        ),
         .executableTarget(
             name: "skeleton",
             dependencies: [
-                "SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel", "SparseSkeletonModelCUDA",
+                "SparseSkeleton", "SparseSkeletonCUDA", "SparseSkeletonModel", "SparseSkeletonModelCUDA", "SparseSkeletonChecks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,6 +71,7 @@ let package = Package(
         .testTarget(name: "SparseSkeletonCUDATests", dependencies: ["SparseSkeletonCUDA", "SparseSkeleton", "SparseSkeletonC"]),
         .testTarget(name: "SparseSkeletonModelCUDATests", dependencies: ["SparseSkeletonModelCUDA"]),
         .testTarget(name: "SparseSkeletonModelTests", dependencies: ["SparseSkeletonModel", "SparseSkeleton"]),
+        .testTarget(name: "SparseSkeletonChecksTests", dependencies: ["SparseSkeletonChecks", "SparseSkeletonCUDA", "SparseSkeleton"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -16,25 +16,24 @@ enum SKStatus: Int32 { case ok = 0, invalidArgument = 1, noGPU = 2, cuda = 3, ot
 
 struct SKFailure: Error { let status: SKStatus; let message: String }
 
-/// The one process-wide session: device 0's primary context, the compiler, the attention op and
-/// the estimator; created by the first call, kept for the life of the process.
+/// The one process-wide session: a `GPUSession` on device 0's primary context (the caller's
+/// streams are borrowed per call; the session's own stream goes unused) plus the estimator and
+/// what the ABI keeps between calls; created by the first call, kept for the life of the process.
 final class SKSession {
-    let device: GPUDevice
-    let compiler: KernelCompiler
-    let library: KernelLibrary
-    let attention: SparseFlashAttention
+    let gpu: GPUSession
     let estimator: GPUSkeletonEstimator
     /// The last estimate: keeps its CSR buffers alive until the next sk_skeleton_mask call.
     var lastMask: GPUSkeletonEstimator.Result?
     /// A scratch LSE buffer for callers that pass lse = 0 (grown on demand).
     var scratchLSE: DeviceBuffer?
 
+    var device: GPUDevice { gpu.device }
+    var compiler: KernelCompiler { gpu.compiler }
+    var attention: SparseFlashAttention { gpu.attention }
+
     init() throws {
-        device = try GPUDevice(ordinal: 0)
-        compiler = try KernelCompiler()
-        library = KernelLibrary(device: device, compiler: compiler)
-        attention = SparseFlashAttention(library: library)
-        estimator = GPUSkeletonEstimator(library: library)
+        gpu = try GPUSession(ordinal: 0)
+        estimator = GPUSkeletonEstimator(library: gpu.library)
     }
 
     nonisolated(unsafe) static var shared: SKSession?

@@ -114,7 +114,7 @@ struct MaskEval: ParsableCommand {
                 let layer = try src.load(name)
                 rows += try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile)
                 if let png, name == layerNames[0] {
-                    try AttentionPlot.write(layer: layer, head: head, tile: tile, skeleton: skeleton, path: png)
+                    try AttentionPlot.write(inputs: layer.inputs, head: head, tile: tile, skeleton: skeleton, path: png)
                 }
             }
             if layerNames.count > 1 { rows += EvalRunner.overall(rows) }

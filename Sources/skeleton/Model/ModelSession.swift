@@ -1,63 +1,8 @@
-import Dispatch
-import Foundation
 import SparseSkeleton
 import SparseSkeletonModel
 
-/// What the model commands share: finding and loading the model and the text, the evaluation
-/// window (BOS, then the text's tokens from a start character, as scripts/reference does), the
-/// attention backend named on the command line, and progress lines on stderr.
-enum ModelSession {
-    static let defaultModel = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-
-    static func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
-
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-
-    static func loadModel(_ path: String) throws -> LlamaModel {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ModelError.fileNotFound(path: path, what: "model file", hint: "run scripts/setup.sh --model-only")
-        }
-        let t0 = now()
-        let model = try LlamaModel(path: path)
-        let c = model.config
-        log("loaded \(URL(fileURLWithPath: path).lastPathComponent): \(c.architecture), \(c.layers) layers, heads \(c.heads)/\(c.kvHeads), d \(c.headDim), context \(c.contextLength), vocab \(c.vocabSize) in \(String(format: "%.1f", now() - t0)) s; matmul: \(Gemm.backendDescription)")
-        return model
-    }
-
-    /// A text by path, or by name under data/texts (without .txt).
-    static func readText(_ nameOrPath: String) throws -> String {
-        var path = nameOrPath
-        if !FileManager.default.fileExists(atPath: path) { path = "data/texts/\(nameOrPath).txt" }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ModelError.fileNotFound(path: nameOrPath, what: "text", hint: "give a path or a name under data/texts; run scripts/setup.sh")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SkeletonError.fileUnreadable(path: path, reason: "cannot read")
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// BOS, then the tokens of the text from Unicode scalar `startChar` on (Python's str
-    /// indexing), `count` tokens in all.
-    static func window(_ model: LlamaModel, text: String, textName: String, count: Int, startChar: Int) throws -> [Int32] {
-        guard count >= 2 else { throw ModelError.invalidRequest("need at least 2 tokens, got \(count)") }
-        guard count <= model.config.contextLength else {
-            throw ModelError.contextTooLong(requested: count, modelContext: model.config.contextLength)
-        }
-        let scalars = text.unicodeScalars
-        guard startChar >= 0, startChar < scalars.count else {
-            throw ModelError.invalidRequest("text '\(textName)' has \(scalars.count) characters, fewer than the start character \(startChar)")
-        }
-        var tail = String.UnicodeScalarView()
-        tail.append(contentsOf: scalars.dropFirst(startChar))
-        let bos = model.tokenizer.bosID ?? 1
-        let ids = [bos] + model.tokenizer.encode(String(tail), maxTokens: count - 1)
-        guard ids.count == count else {
-            throw ModelError.textTooShort(path: textName, tokensAvailable: ids.count, tokensNeeded: count)
-        }
-        return ids
-    }
-
+/// The attention the model commands name on the command line.
+extension ModelSession {
     /// The attention backend for `--attention` with its target (`--epsilon` or `--density`;
     /// `MaskTarget.recommended` when neither is given).
     static func backend(_ name: String, target: MaskTarget?, tile: Int) throws -> AttentionBackend {
@@ -73,36 +18,6 @@ enum ModelSession {
         case (let e?, nil): return try MaskTarget.errorBound(epsilon: e).validated()
         case (nil, let d?): return try MaskTarget.density(d).validated()
         default: throw SkeletonError.invalidArgument("give --epsilon or --density, not both")
-        }
-    }
-
-    /// Per-layer progress: "layer 12/30, 3400 tok/s, ETA 9 s" (tokens/s counts the prompt once per
-    /// layer fraction done).
-    static func progress(tokens: Int, label: String) -> (Int, Int) -> Void {
-        let t0 = now()
-        return { done, total in
-            let elapsed = now() - t0
-            let rate = Double(tokens) * Double(done) / Double(total) / max(elapsed, 1e-9)
-            let eta = elapsed / Double(done) * Double(total - done)
-            log(String(format: "  %@: layer %d/%d, %.0f tok/s, elapsed %.1f s, ETA %.1f s", label, done, total, rate, elapsed, eta))
-        }
-    }
-
-    static func parseInts(_ s: String, name: String) throws -> [Int] {
-        try s.split(separator: ",").map {
-            guard let v = Int($0.trimmingCharacters(in: .whitespaces)) else {
-                throw SkeletonError.invalidArgument("\(name): '\($0)' is not an integer")
-            }
-            return v
-        }
-    }
-
-    static func parseDoubles(_ s: String, name: String) throws -> [Double] {
-        try s.split(separator: ",").map {
-            guard let v = Double($0.trimmingCharacters(in: .whitespaces)) else {
-                throw SkeletonError.invalidArgument("\(name): '\($0)' is not a number")
-            }
-            return v
         }
     }
 }

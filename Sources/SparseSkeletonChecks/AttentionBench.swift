@@ -2,42 +2,50 @@ import Foundation
 import SparseSkeleton
 import SparseSkeletonCUDA
 
-/// One timed configuration of `gpu-bench`.
-struct BenchRecord: Codable {
-    var impl: String          // "ours"
-    var variant: String       // kernel traits
-    var mode: String          // "dense" or "sparse"
-    var tokens: Int
-    var heads: Int
-    var kvHeads: Int
-    var headDim: Int
-    var dtype: String
-    var density: Double       // kept causal tiles / causal tiles
-    var usefulFlops: Double   // 4 · d · computed causal pairs (all heads)
-    var msMedian: Double
-    var msMin: Double
-    var reps: Int
-    var tflops: Double        // usefulFlops / median time
-    var peakBytes: Int        // device memory in use at the peak, above what was in use before
-    var note: String
+/// One timed configuration of `gpu-bench` (and gpu-minference's timing): the JSON record
+/// bench/gpu/merge.py reads; field names are that format.
+public struct BenchRecord: Codable, Sendable {
+    public var impl: String          // "ours"
+    public var variant: String       // kernel traits
+    public var mode: String          // "dense" or "sparse"
+    public var tokens: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var dtype: String
+    public var density: Double       // kept causal tiles / causal tiles
+    public var usefulFlops: Double   // 4 · d · computed causal pairs (all heads)
+    public var msMedian: Double
+    public var msMin: Double
+    public var reps: Int
+    public var tflops: Double        // usefulFlops / median time
+    public var peakBytes: Int        // device memory in use at the peak, above what was in use before
+    public var note: String
+
+    public init(impl: String, variant: String, mode: String, tokens: Int, heads: Int, kvHeads: Int, headDim: Int, dtype: String,
+                density: Double, usefulFlops: Double, msMedian: Double, msMin: Double, reps: Int, tflops: Double, peakBytes: Int, note: String) {
+        self.impl = impl; self.variant = variant; self.mode = mode; self.tokens = tokens; self.heads = heads; self.kvHeads = kvHeads
+        self.headDim = headDim; self.dtype = dtype; self.density = density; self.usefulFlops = usefulFlops; self.msMedian = msMedian
+        self.msMin = msMin; self.reps = reps; self.tflops = tflops; self.peakBytes = peakBytes; self.note = note
+    }
 }
 
 /// Times our kernels with CUDA events: warm-up, then repeated launches, median.
 /// Inputs are device-generated random data (never zeros); at every benchmarked size Q, K, V
 /// and O together exceed the 50 MB L2, so repeated runs do not measure the cache.
-final class AttentionBench {
+public final class AttentionBench {
     let s: GPUSession
-    let secondsPerMeasurement: Double
-    var records: [BenchRecord] = []
-    var log: (String) -> Void
+    public let secondsPerMeasurement: Double
+    public var records: [BenchRecord] = []
+    public var log: (String) -> Void
 
-    init(session: GPUSession, secondsPerMeasurement: Double, log: @escaping (String) -> Void) {
+    public init(session: GPUSession, secondsPerMeasurement: Double, log: @escaping (String) -> Void) {
         s = session; self.secondsPerMeasurement = secondsPerMeasurement; self.log = log
     }
 
     /// Median / min milliseconds of `body` (one kernel launch), at least 1 and at most 50 reps
     /// within the time budget; warm-up skipped when one run already exceeds the budget.
-    func time(_ body: () throws -> Void) throws -> (median: Double, min: Double, reps: Int) {
+    public func time(_ body: () throws -> Void) throws -> (median: Double, min: Double, reps: Int) {
         let start = try GPUEvent(device: s.device), stop = try GPUEvent(device: s.device)
         func once() throws -> Double {
             try start.record(on: s.stream); try body(); try stop.record(on: s.stream)
@@ -54,7 +62,7 @@ final class AttentionBench {
     }
 
     /// Dense and sparse timings for one shape. `densities` empty = dense only.
-    func run(tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int, dtype: DType, geometryTiles: (Int, Int),
+    public func run(tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int, dtype: DType, geometryTiles: (Int, Int),
              densities: [Double], extraVariants: [FlashKernelTraits]) throws {
         let shape = try AttentionShape(tokens: n, queryHeads: heads, kvHeads: kvHeads, headDim: d)
         try s.device.synchronize()
@@ -102,7 +110,7 @@ final class AttentionBench {
     /// each N in `tokens`, turns each asked budget (ms) into a density, builds that mask and
     /// times it: asked vs predicted vs achieved. No GPU estimator yet: estimation time is 0 and
     /// the masks are strided (the model is about tile throughput).
-    func runBudgets(tokens: [Int], budgetsMs: [[Double]], calibrationTokens: Int, heads: Int, kvHeads: Int, headDim d: Int,
+    public func runBudgets(tokens: [Int], budgetsMs: [[Double]], calibrationTokens: Int, heads: Int, kvHeads: Int, headDim d: Int,
                     dtype: DType, geometryTiles: (Int, Int)) throws {
         let traits = try FlashKernelTraits.default(headDim: d, geometry: try TileGeometry(tokens: calibrationTokens, queryTile: geometryTiles.0, keyTile: geometryTiles.1), dtype: dtype)
         var model: TileCostModel? = nil
@@ -173,7 +181,7 @@ final class AttentionBench {
         }
     }
 
-    func report(_ r: BenchRecord) {
+    public func report(_ r: BenchRecord) {
         log("ours \(r.mode) N=\(r.tokens) d=\(r.headDim) \(r.variant) density \(r.density.f(3)): \(r.msMedian.f(3)) ms (min \(r.msMin.f(3)), \(r.reps) reps) \(r.tflops.f(1)) TFLOP/s, peak \(formatBytes(r.peakBytes)) [\(r.note)]")
     }
 }

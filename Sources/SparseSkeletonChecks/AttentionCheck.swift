@@ -1,76 +1,111 @@
 import SparseSkeleton
 import SparseSkeletonCUDA
 
-/// One correctness case of `gpu-check`: a kernel variant on fresh random inputs against the
-/// core's CPU reference (dense: float64; masked: the float32 FlashAttention twin).
-struct AttentionCheckCase: CustomStringConvertible {
-    enum MaskKind: String { case full, sparse }
-    let dtype: DType
-    let tokens: Int
-    let queryHeads: Int
-    let kvHeads: Int
-    let traits: FlashKernelTraits
-    let mask: MaskKind
-    /// Real inputs (captured Q, K, V as floats, [N, heads, d]) instead of random ones, and their name.
-    var given: (q: [Float], k: [Float], v: [Float], name: String)? = nil
-    /// Persistent kernels: at most this many CTAs, so each walks many (query block, head) items.
-    var gridCap: Int? = nil
+/// `skeleton gpu-check`'s matrix: every attention kernel variant on fresh random inputs (or
+/// captured real Q/K/V) against the core's CPU reference (dense: float64; masked: the float32
+/// FlashAttention twin), outputs poisoned with NaN first.
+public enum AttentionCheck {
+    /// One case: a kernel variant, a shape, a mask kind.
+    public struct Case: Sendable, CustomStringConvertible {
+        public enum MaskKind: String, Sendable { case full, sparse }
+        public let dtype: DType
+        public let tokens: Int
+        public let queryHeads: Int
+        public let kvHeads: Int
+        public let traits: FlashKernelTraits
+        public let mask: MaskKind
+        /// Real inputs (captured Q, K, V as floats, [N, heads, d]) instead of random ones, and their name.
+        public var given: (q: [Float], k: [Float], v: [Float], name: String)? = nil
+        /// Persistent kernels: at most this many CTAs, so each walks many (query block, head) items.
+        public var gridCap: Int? = nil
 
-    var description: String {
-        "\(traits) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(mask.rawValue)" + (given.map { " [\($0.name)]" } ?? "")
-            + (gridCap.map { " grid≤\($0)" } ?? "")
+        public var description: String {
+            "\(traits) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(mask.rawValue)" + (given.map { " [\($0.name)]" } ?? "")
+                + (gridCap.map { " grid≤\($0)" } ?? "")
+        }
+
+        /// Largest relative error allowed: ‖O − ref‖ / ‖ref‖.
+        public var tolerance: Double { dtype == .bf16 ? 1e-2 : 5e-3 }
     }
 
-    /// Largest relative error allowed: ‖O − ref‖ / ‖ref‖.
-    var tolerance: Double { dtype == .bf16 ? 1e-2 : 5e-3 }
-}
+    /// One case's outcome: the numbers of gpu-check's table and the verdict.
+    public struct Row: Sendable {
+        public let relError: Double
+        public let lseMaxAbsError: Double
+        public let nanCount: Int
+        public let unwrittenLSE: Int
+        public let density: Double
+        /// Full masks: the CSR run and the dense (no CSR) run differ in this many output elements.
+        public let fullVsDenseMismatches: Int?
+        public let ok: Bool
+    }
 
-struct AttentionCheckResult {
-    let relError: Double
-    let lseMaxAbsError: Double
-    let nanCount: Int
-    let unwrittenLSE: Int
-    let density: Double
-    /// Full masks: the CSR run and the dense (no CSR) run differ in this many output elements.
-    let fullVsDenseMismatches: Int?
-    let ok: Bool
-}
+    /// Largest |LSE − reference LSE| allowed.
+    public static let lseTolerance = 2e-2
 
-enum AttentionCheck {
+    /// The default matrix (`defaultCases()`); its traits are constants, valid by construction.
+    public static var cases: [Case] {
+        do { return try defaultCases() } catch { preconditionFailure("gpu-check's default cases: \(error)") }
+    }
+
+    /// Runs `cases` (those whose description contains `filter`) and prints gpu-check's table:
+    /// case i gets seed `seed + 7919 i`. A case that throws counts as a failure.
+    public static func runAll(_ cases: [Case], session: GPUSession, seed: UInt64, filter: String? = nil,
+                              log: (String) -> Void = { print($0) }) -> CheckSummary {
+        log("gpu-check on \(session.banner); seed \(seed)")
+        log("case | kept | rel.err | tol | LSE max|err| | NaN | full==dense | verdict")
+        var sum = CheckSummary()
+        for (i, c) in cases.enumerated() {
+            if let f = filter, !c.description.contains(f) { continue }
+            sum.ran += 1
+            do {
+                let r = try run(c, session: session, seed: seed &+ UInt64(i) &* 7919)
+                if !r.ok { sum.failed += 1 }
+                let eq = r.fullVsDenseMismatches.map { $0 == 0 ? "yes" : "NO (\($0) differ)" } ?? "-"
+                log("\(c) | \(r.density.f(2)) | \(r.relError.sci) | \(c.tolerance.sci) | \(r.lseMaxAbsError.sci) | \(r.nanCount + r.unwrittenLSE) | \(eq) | \(r.ok ? "ok" : "FAIL")")
+            } catch {
+                sum.failed += 1
+                log("\(c) | error: \(error) | FAIL")
+            }
+        }
+        log("gpu-check: \(sum.passed)/\(sum.ran) cases passed")
+        return sum
+    }
+
     /// The default sweep: bf16/fp16 × d 64/128/256 × MHA/GQA × full/sparse, N not a multiple of
     /// the tile, tiles alternating 64×64 / 128×64; plus longer sequences and the other kernel layouts.
-    static func defaultCases() throws -> [AttentionCheckCase] {
-        var cases: [AttentionCheckCase] = []
+    public static func defaultCases() throws -> [Case] {
+        var cases: [Case] = []
         let lengths = [200, 333, 517]
         var i = 0
         for dtype in [DType.bf16, .f16] {
             for d in [64, 128, 256] {
                 for (hq, hkv) in [(4, 4), (8, 2)] {
-                    for mask in [AttentionCheckCase.MaskKind.full, .sparse] {
+                    for mask in [Case.MaskKind.full, .sparse] {
                         let m = i % 2 == 0 ? 64 : 128
                         let t = try FlashKernelTraits(headDim: d, blockM: m, blockN: 64, dtype: dtype)
-                        cases.append(AttentionCheckCase(dtype: dtype, tokens: lengths[i % 3], queryHeads: hq, kvHeads: hkv, traits: t, mask: mask))
+                        cases.append(Case(dtype: dtype, tokens: lengths[i % 3], queryHeads: hq, kvHeads: hkv, traits: t, mask: mask))
                         i += 1
                     }
                 }
             }
         }
-        for mask in [AttentionCheckCase.MaskKind.full, .sparse] {
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
+        for mask in [Case.MaskKind.full, .sparse] {
+            cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 700, queryHeads: 4, kvHeads: 1,
+            cases.append(Case(dtype: .bf16, tokens: 700, queryHeads: 4, kvHeads: 1,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 900, queryHeads: 4, kvHeads: 2,
+            cases.append(Case(dtype: .bf16, tokens: 900, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: .bf16), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .f16, tokens: 450, queryHeads: 8, kvHeads: 2,
+            cases.append(Case(dtype: .f16, tokens: 450, queryHeads: 8, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, warpTiles: 2, dtype: .f16), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .f16, tokens: 777, queryHeads: 4, kvHeads: 4,
+            cases.append(Case(dtype: .f16, tokens: 777, queryHeads: 4, kvHeads: 4,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: .f16), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 800, queryHeads: 4, kvHeads: 2,
+            cases.append(Case(dtype: .bf16, tokens: 800, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 650, queryHeads: 4, kvHeads: 2,
+            cases.append(Case(dtype: .bf16, tokens: 650, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, minBlocksPerSM: 3, dtype: .bf16), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .f16, tokens: 1100, queryHeads: 6, kvHeads: 3,
+            cases.append(Case(dtype: .f16, tokens: 1100, queryHeads: 6, kvHeads: 3,
                                             traits: try FlashKernelTraits(headDim: 256, blockM: 128, blockN: 64, dtype: .f16), mask: mask))
         }
         // the wgmma (sm_90a) kernel, the default on Hopper: the same sweep, tiles alternating
@@ -80,7 +115,7 @@ enum AttentionCheck {
         for dtype in [DType.bf16, .f16] {
             for d in [64, 128, 256] {
                 for (hq, hkv) in [(4, 4), (8, 2)] {
-                    for mask in [AttentionCheckCase.MaskKind.full, .sparse] {
+                    for mask in [Case.MaskKind.full, .sparse] {
                         let m = i % 2 == 0 ? 64 : 128
                         let persistent = (i / 2) % 2 == 0
                         let t: FlashKernelTraits
@@ -92,36 +127,36 @@ enum AttentionCheck {
                         } else {
                             t = try FlashKernelTraits(headDim: d, blockM: m, blockN: 64, dtype: dtype, family: .wgmma)
                         }
-                        cases.append(AttentionCheckCase(dtype: dtype, tokens: lengths[i % 3], queryHeads: hq, kvHeads: hkv, traits: t, mask: mask,
+                        cases.append(Case(dtype: dtype, tokens: lengths[i % 3], queryHeads: hq, kvHeads: hkv, traits: t, mask: mask,
                                                         gridCap: t.persistent ? 5 : nil))
                         i += 1
                     }
                 }
             }
         }
-        for mask in [AttentionCheckCase.MaskKind.full, .sparse] {
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
+        for mask in [Case.MaskKind.full, .sparse] {
+            cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma, persistent: true), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
+            cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .f16, tokens: 1100, queryHeads: 6, kvHeads: 3,
+            cases.append(Case(dtype: .f16, tokens: 1100, queryHeads: 6, kvHeads: 3,
                                             traits: try FlashKernelTraits(headDim: 256, blockM: 128, blockN: 64, dtype: .f16, family: .wgmma), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 700, queryHeads: 4, kvHeads: 1,
+            cases.append(Case(dtype: .bf16, tokens: 700, queryHeads: 4, kvHeads: 1,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16, family: .wgmma), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 800, queryHeads: 4, kvHeads: 2,
+            cases.append(Case(dtype: .bf16, tokens: 800, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
+            cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma, persistent: true, stages: 4), mask: mask))
-            cases.append(AttentionCheckCase(dtype: .f16, tokens: 1200, queryHeads: 4, kvHeads: 2,
+            cases.append(Case(dtype: .f16, tokens: 1200, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, dtype: .f16, family: .wgmma, persistent: true, stages: 3),
                                             mask: mask, gridCap: 6))
-            cases.append(AttentionCheckCase(dtype: .bf16, tokens: 1300, queryHeads: 8, kvHeads: 4,
+            cases.append(Case(dtype: .bf16, tokens: 1300, queryHeads: 8, kvHeads: 4,
                                             traits: try FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma, persistent: true, stages: 4),
                                             mask: mask, gridCap: 4))
-            cases.append(AttentionCheckCase(dtype: .f16, tokens: 1000, queryHeads: 8, kvHeads: 2,  // the d = 64 default
+            cases.append(Case(dtype: .f16, tokens: 1000, queryHeads: 8, kvHeads: 2,  // the d = 64 default
                                             traits: try FlashKernelTraits(headDim: 64, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .f16, family: .wgmma),
                                             mask: mask))
-            cases.append(AttentionCheckCase(dtype: .f16, tokens: 2100, queryHeads: 4, kvHeads: 2,
+            cases.append(Case(dtype: .f16, tokens: 2100, queryHeads: 4, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 64, blockM: 64, blockN: 64, dtype: .f16, family: .wgmma, persistent: true), mask: mask,
                                             gridCap: 3))
         }
@@ -129,14 +164,14 @@ enum AttentionCheck {
     }
 
     /// Cases on captured real Q/K/V (one layer): bf16 and fp16, full and sparse mask, default kernel.
-    static func capturedCases(inputs x: AttentionInputs, name: String) throws -> [AttentionCheckCase] {
+    public static func capturedCases(inputs x: AttentionInputs, name: String) throws -> [Case] {
         guard let v = x.v else { throw SkeletonError.invalidArgument("\(name): captured V is missing") }
         let sh = x.shape
-        var out: [AttentionCheckCase] = []
+        var out: [Case] = []
         for dtype in [DType.bf16, .f16] {
-            for mask in [AttentionCheckCase.MaskKind.full, .sparse] {
+            for mask in [Case.MaskKind.full, .sparse] {
                 let g = try TileGeometry(tokens: sh.tokens, queryTile: 128, keyTile: 64)
-                var c = AttentionCheckCase(dtype: dtype, tokens: sh.tokens, queryHeads: sh.queryHeads, kvHeads: sh.kvHeads,
+                var c = Case(dtype: dtype, tokens: sh.tokens, queryHeads: sh.queryHeads, kvHeads: sh.kvHeads,
                                            traits: try FlashKernelTraits.default(headDim: sh.headDim, geometry: g, dtype: dtype), mask: mask)
                 c.given = (x.q, x.k, v, name)
                 out.append(c)
@@ -162,7 +197,8 @@ enum AttentionCheck {
         return try BlockMask(geometry: geometry, heads: heads, rows: rows)
     }
 
-    static func run(_ c: AttentionCheckCase, session s: GPUSession, seed: UInt64) throws -> AttentionCheckResult {
+    /// Runs one case; `seed` draws its inputs and its random mask.
+    public static func run(_ c: Case, session s: GPUSession, seed: UInt64 = 1) throws -> Row {
         var rng = SplitMix64(seed: seed)
         let shape = try AttentionShape(tokens: c.tokens, queryHeads: c.queryHeads, kvHeads: c.kvHeads, headDim: c.traits.headDim)
         let d = shape.headDim, n = shape.tokens
@@ -221,8 +257,8 @@ enum AttentionCheck {
             lseErr = max(lseErr, Double(abs(g - r)))
         }
         let rel = den > 0 ? (num / den).squareRoot() : num.squareRoot()
-        let ok = nan == 0 && unwritten == 0 && rel <= c.tolerance && lseErr <= 2e-2 && (mismatches ?? 0) == 0
-        return AttentionCheckResult(relError: rel, lseMaxAbsError: lseErr, nanCount: nan, unwrittenLSE: unwritten,
+        let ok = nan == 0 && unwritten == 0 && rel <= c.tolerance && lseErr <= lseTolerance && (mismatches ?? 0) == 0
+        return Row(relError: rel, lseMaxAbsError: lseErr, nanCount: nan, unwrittenLSE: unwritten,
                                     density: hostMask.density, fullVsDenseMismatches: mismatches, ok: ok)
     }
 }

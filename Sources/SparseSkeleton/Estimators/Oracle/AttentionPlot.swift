@@ -1,13 +1,11 @@
 import Foundation
-import SparseSkeleton
 
-/// `--png`: three panels of one head side by side, each S × S pixels (S = min(N, 512), a pixel
+/// `mask-eval --png`: three panels of one head side by side, each S × S pixels (S = min(N, 512), a pixel
 /// averages its cell of the N × N matrix): (1) the true attention A on a log scale (10⁻⁶ … 1),
 /// (2) the skeleton's estimate h·v·s on the same scale, (3) the kept tiles of the skeleton's
 /// ε = 0.05 mask: true attention in green where kept, in red where missed.
-enum AttentionPlot {
-    static func write(layer: EvalLayer, head: Int, tile: Int, skeleton: SkeletonEstimator, path: String) throws {
-        let x = layer.inputs
+public enum AttentionPlot {
+    public static func write(inputs x: AttentionInputs, head: Int, tile: Int, skeleton: SkeletonEstimator, path: String) throws {
         guard head >= 0, head < x.shape.queryHeads else {
             throw SkeletonError.invalidArgument("--head \(head) is outside 0..<\(x.shape.queryHeads)")
         }

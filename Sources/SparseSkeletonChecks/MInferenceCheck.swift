@@ -1,110 +1,22 @@
-import ArgumentParser
 import Foundation
 import SparseSkeleton
 import SparseSkeletonCUDA
 
-/// `skeleton gpu-minference`: the MInference-style estimator on the GPU (GPUMInferenceEstimator)
-/// checked against the CPU `MInferenceEstimator` on the same 16-bit-rounded Q/K, then timed.
-///
-/// Checks: fresh random Q/K (seed printed), generated structured Q/K (StructuredAttentionGenerator,
-/// not real data) and captured real Q/K (`--qk-dir`); per case and target, tiles whose kept state
-/// differs between the GPU and CPU masks, both densities, and the relative error of the GPU's
-/// column / diagonal scores against a float64 recomputation. GPU outputs are poisoned (0xFF) first.
-/// Timing: estimation + mask on device-random Q/K (CUDA events, median), with our dense attention
-/// and the attention on this mask for scale.
-struct MInferenceGPU: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "gpu-minference", abstract: "Check the GPU MInference estimator against the CPU one, then time it.")
+/// `skeleton gpu-minference`'s matrix: the MInference-style estimator on the GPU
+/// (GPUMInferenceEstimator) against the CPU `MInferenceEstimator` on the same 16-bit-rounded Q/K:
+/// fresh random Q/K, generated structured Q/K (StructuredAttentionGenerator, not real data) and
+/// captured real Q/K. Per case and target: tiles whose kept state differs between the GPU and CPU
+/// masks, both densities, and the relative error of the GPU's column / diagonal scores against a
+/// float64 recomputation. GPU outputs are poisoned (0xFF) first.
+public enum MInferenceCheck {
+    public enum Source: Sendable { case random(UInt64), structured(UInt64), real(AttentionInputs, String) }
 
-    @Option(help: "Seed for the random check inputs (default: fresh each run; printed).") var seed: UInt64?
-    @Option(name: .customLong("qk-dir"), help: "Also check on captured real Q/K: a directory of layerLL_{q,k}.npy (skeleton capture).") var qkDir: String?
-    @Option(help: "Comma-separated layers to take from --qk-dir.") var layers: String = "0,15"
-    @Option(help: "Comma-separated lengths to time (K suffix allowed); empty: no timing.") var tokens: String = "32K,128K"
-    @Option(help: "Query heads (timing).") var heads: Int = 32
-    @Option(name: .customLong("kv-heads"), help: "KV heads (timing).") var kvHeads: Int = 8
-    @Option(name: .customLong("head-dim"), help: "Head dim (timing).") var headDim: Int = 128
-    @Option(help: "bf16 or f16 (timing).") var dtype: String = "bf16"
-    @Option(help: "Query tile × key tile of the mask, e.g. 128x64.") var tile: String = "128x64"
-    @Option(help: "Density target also timed (the on-device bisection).") var density: Double = 0.1
-    @Flag(name: .customLong("no-attention"), help: "Time the estimator only (skip our dense / masked attention).") var noAttention = false
-    @Flag(name: .customLong("skip-checks"), help: "Time only.") var skipChecks = false
-    @Option(help: "Write timing records as JSON here (BenchRecord, mode \"estimate\", impl \"minference-gpu\").") var json: String?
-
-    func run() throws {
-        let tiles = tile.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard tiles.count == 2 else { throw ValidationError("--tile must look like 128x64") }
-        let session: GPUSession
-        do { session = try GPUSession() } catch {
-            print("gpu-minference: no GPU path here — \(error)")
-            throw ExitCode.failure
-        }
-        let est = GPUMInferenceEstimator(library: session.library)
-        var failures = 0
-        if !skipChecks {
-            let seed = self.seed ?? UInt64.random(in: 1...UInt64.max / 2)
-            print("gpu-minference checks on \(session.banner); seed \(seed); tiles \(tiles[0])x\(tiles[1])")
-            var cases = MInferenceCheck.defaultCases(seed: seed)
-            if let dir = qkDir {
-                for part in layers.split(separator: ",") {
-                    guard let l = Int(part.trimmingCharacters(in: .whitespaces)), l >= 0 else { throw ValidationError("bad layer '\(part)'") }
-                    let tag = l < 10 ? "0\(l)" : "\(l)"
-                    let x = try TensorFiles.loadInputs(q: "\(dir)/layer\(tag)_q.npy", k: "\(dir)/layer\(tag)_k.npy", v: nil)
-                    for dt in [DType.bf16, .f16] {
-                        cases.append(MInferenceCheck.Case(source: .real(x, "real layer \(l)"), tokens: x.shape.tokens, queryHeads: x.shape.queryHeads,
-                                                          kvHeads: x.shape.kvHeads, headDim: x.shape.headDim, dtype: dt))
-                    }
-                }
-            }
-            print("| case | target | tiles differing / total | CPU density | GPU density | col score rel.err | diag score rel.err | verdict |")
-            print("|---|---|---|---|---|---|---|---|")
-            var ran = 0
-            for c in cases {
-                do {
-                    for r in try MInferenceCheck.run(c, session: session, estimator: est, tiles: (tiles[0], tiles[1])) {
-                        ran += 1
-                        if !r.ok { failures += 1 }
-                        print("| \(c) | \(r.target) | \(r.differing) / \(r.total) | \(r.cpuDensity.f(4)) | \(r.gpuDensity.f(4)) | \(r.columnError.sci) | \(r.diagonalError.sci) | \(r.verdict) |")
-                    }
-                } catch {
-                    failures += 1; ran += 1
-                    print("| \(c) | - | error: \(error) | | | | | FAIL |")
-                }
-            }
-            print("gpu-minference checks: \(ran - failures)/\(ran) passed")
-        }
-        let lengths = tokens.isEmpty ? [] : try GPUBench.parseTokens(tokens)
-        if !lengths.isEmpty {
-            let dt = try DType(parsing: dtype)
-            var records: [BenchRecord] = []
-            var table: [String] = []
-            for n in lengths {
-                let r = try MInferenceTiming.run(session: session, estimator: est, tokens: n, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                                 dtype: dt, tiles: (tiles[0], tiles[1]), density: density, attention: !noAttention)
-                records += r.records; table += r.rows
-            }
-            print("")
-            print("GPU MInference estimator (estimation + CSR mask on the GPU; CUDA events, median) on \(session.device.name); \(heads)/\(kvHeads) heads, d=\(headDim), \(dtype), tiles \(tiles[0])x\(tiles[1]), random Q/K")
-            print("| N | target | estimate ms (median) | min | reps | mask density | our dense attention ms | attention on this mask ms |")
-            print("|---|---|---|---|---|---|---|---|")
-            for row in table { print(row) }
-            if let json {
-                let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try enc.encode(records).write(to: URL(fileURLWithPath: json))
-                print("wrote \(records.count) records to \(json)")
-            }
-        }
-        if failures > 0 { throw ExitCode.failure }
-    }
-}
-
-enum MInferenceCheck {
-    enum Source { case random(UInt64), structured(UInt64), real(AttentionInputs, String) }
-
-    struct Case: CustomStringConvertible {
-        let source: Source
-        let tokens: Int, queryHeads: Int, kvHeads: Int, headDim: Int
-        let dtype: DType
-        var description: String {
+    /// One case: inputs and shape; each runs every target of `targets`.
+    public struct Case: Sendable, CustomStringConvertible {
+        public let source: Source
+        public let tokens: Int, queryHeads: Int, kvHeads: Int, headDim: Int
+        public let dtype: DType
+        public var description: String {
             let what: String
             switch source {
             case .random: what = "random"
@@ -115,18 +27,57 @@ enum MInferenceCheck {
         }
     }
 
-    struct Result {
-        let target: String
-        let differing: Int, total: Int
-        let cpuDensity: Double, gpuDensity: Double
-        let columnError: Double, diagonalError: Double
-        let ok: Bool
-        let verdict: String
+    /// One (case, target) outcome: the numbers of gpu-minference's table and the verdict.
+    public struct Row: Sendable {
+        public let target: String
+        public let differing: Int, total: Int
+        public let cpuDensity: Double, gpuDensity: Double
+        public let columnError: Double, diagonalError: Double
+        public let ok: Bool
+        public let verdict: String
+    }
+
+    /// Scores may differ from float64 by this relative L2 error; masks in at most this share of causal tiles.
+    public static let scoreTolerance = 1e-4
+    public static let tileTolerance = 0.005
+
+    /// The default matrix at a fixed seed (the CLI draws its seed per run).
+    public static var cases: [Case] { defaultCases(seed: 20_240_601) }
+
+    /// Two cases (bf16, fp16) on one captured layer's Q/K.
+    public static func capturedCases(inputs x: AttentionInputs, name: String) -> [Case] {
+        [DType.bf16, .f16].map {
+            Case(source: .real(x, name), tokens: x.shape.tokens, queryHeads: x.shape.queryHeads,
+                 kvHeads: x.shape.kvHeads, headDim: x.shape.headDim, dtype: $0)
+        }
+    }
+
+    /// Runs `cases` and prints gpu-minference's check table (a case that throws counts as one failure).
+    public static func runAll(_ cases: [Case], session: GPUSession, estimator: GPUMInferenceEstimator, seed: UInt64, tiles: (Int, Int),
+                              log: (String) -> Void = { print($0) }) -> CheckSummary {
+        log("gpu-minference checks on \(session.banner); seed \(seed); tiles \(tiles.0)x\(tiles.1)")
+        log("| case | target | tiles differing / total | CPU density | GPU density | col score rel.err | diag score rel.err | verdict |")
+        log("|---|---|---|---|---|---|---|---|")
+        var sum = CheckSummary()
+        for c in cases {
+            do {
+                for r in try run(c, session: session, estimator: estimator, tiles: tiles) {
+                    sum.ran += 1
+                    if !r.ok { sum.failed += 1 }
+                    log("| \(c) | \(r.target) | \(r.differing) / \(r.total) | \(r.cpuDensity.f(4)) | \(r.gpuDensity.f(4)) | \(r.columnError.sci) | \(r.diagonalError.sci) | \(r.verdict) |")
+                }
+            } catch {
+                sum.failed += 1; sum.ran += 1
+                log("| \(c) | - | error: \(error) | | | | | FAIL |")
+            }
+        }
+        log("gpu-minference checks: \(sum.passed)/\(sum.ran) passed")
+        return sum
     }
 
     /// Random and structured inputs at N = 1000, 2048, 4100 (4100 is not a multiple of the tiles),
     /// MHA and GQA, d 64 and 128, bf16 and fp16 (alternating so every combination appears).
-    static func defaultCases(seed: UInt64) -> [Case] {
+    public static func defaultCases(seed: UInt64) -> [Case] {
         var out: [Case] = []
         var i = 0
         for n in [1000, 2048, 4100] {
@@ -146,7 +97,7 @@ enum MInferenceCheck {
 
     /// Targets checked per case: the default counts, two smaller scales (at these N the default
     /// 6096 diagonals cover every diagonal, so the mask is full), and the density search.
-    static let targets: [GPUMInferenceEstimator.Target] = [.scale(1), .scale(0.1), .scale(0.02), .density(0.25)]
+    public static let targets: [GPUMInferenceEstimator.Target] = [.scale(1), .scale(0.1), .scale(0.02), .density(0.25)]
 
     static func inputs(_ c: Case) throws -> (q: HeadTensor, k: HeadTensor) {
         switch c.source {
@@ -166,7 +117,9 @@ enum MInferenceCheck {
         }
     }
 
-    static func run(_ c: Case, session s: GPUSession, estimator est: GPUMInferenceEstimator, tiles: (Int, Int)) throws -> [Result] {
+    public static func run(_ c: Case, session s: GPUSession, estimator given: GPUMInferenceEstimator? = nil,
+                           tiles: (Int, Int) = (128, 64)) throws -> [Row] {
+        let est = given ?? GPUMInferenceEstimator(library: s.library)
         let (q, k) = try inputs(c)
         let x = try AttentionInputs(q: q, k: k, v: nil)  // the rounded values: CPU and GPU see the same numbers
         let shape = x.shape
@@ -175,7 +128,7 @@ enum MInferenceCheck {
         let ref = referenceScores(x, lastQueries: cpu.lastQueries)
         let qd = try s.upload(q), kd = try s.upload(k)
         let w = try est.makeWorkspace(shape: shape, geometry: geometry)
-        var out: [Result] = []
+        var out: [Row] = []
         for target in targets {
             try w.poison()
             let dm = try est.estimate(shape: shape, dtype: c.dtype, q: qd, k: kd, target: target, workspace: w, stream: s.stream)
@@ -199,8 +152,8 @@ enum MInferenceCheck {
             let differing = tileDifference(cpuMask, gpuMask)
             let total = cpuMask.causalTiles
             let colErr = relError(gCol, ref.column), diagErr = relError(gDiag, ref.diagonal)
-            let scoresOK = colErr < 1e-4 && diagErr < 1e-4 && !gCol.contains(where: { $0.isNaN }) && !gDiag.contains(where: { $0.isNaN })
-            let ok = scoresOK && Double(differing) <= 0.005 * Double(total)
+            let scoresOK = colErr < scoreTolerance && diagErr < scoreTolerance && !gCol.contains(where: { $0.isNaN }) && !gDiag.contains(where: { $0.isNaN })
+            let ok = scoresOK && Double(differing) <= tileTolerance * Double(total)
             var verdict = ok ? "ok" : "FAIL"
             if differing > 0, let k = counts {
                 // explain: the smallest relative gap between the k-th and (k+1)-th score of any head
@@ -210,7 +163,7 @@ enum MInferenceCheck {
             } else if differing > 0 {
                 verdict += " (bisection over α on masks that differ by \(differing) tiles)"
             }
-            out.append(Result(target: label, differing: differing, total: total, cpuDensity: cpuMask.density, gpuDensity: gpuMask.density,
+            out.append(Row(target: label, differing: differing, total: total, cpuDensity: cpuMask.density, gpuDensity: gpuMask.density,
                               columnError: colErr, diagonalError: diagErr, ok: ok, verdict: verdict))
         }
         return out
@@ -279,7 +232,9 @@ enum MInferenceCheck {
     }
 }
 
-enum MInferenceTiming {
+/// gpu-minference's timing: estimation + mask on device-random Q/K (CUDA events, median), with our
+/// dense attention and the attention on this mask for scale.
+public enum MInferenceTiming {
     /// Median / min ms of `body` with CUDA events on the session stream: one warm-up, then
     /// reps fitting `seconds` (3...30).
     static func time(_ s: GPUSession, seconds: Double = 1.0, _ body: () throws -> Void) throws -> (median: Double, min: Double, reps: Int) {
@@ -297,7 +252,7 @@ enum MInferenceTiming {
         return (t[t.count / 2], t[0], reps)
     }
 
-    static func run(session s: GPUSession, estimator est: GPUMInferenceEstimator, tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int,
+    public static func run(session s: GPUSession, estimator est: GPUMInferenceEstimator, tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int,
                     dtype: DType, tiles: (Int, Int), density: Double, attention: Bool) throws -> (records: [BenchRecord], rows: [String]) {
         let shape = try AttentionShape(tokens: n, queryHeads: heads, kvHeads: kvHeads, headDim: d)
         let geometry = try TileGeometry(tokens: n, queryTile: tiles.0, keyTile: tiles.1)
@@ -348,5 +303,30 @@ enum MInferenceTiming {
                                        note: "estimation + CSR mask on the GPU, random Q/K; our dense attention \(dense.map { fixed($0, 2) } ?? "-") ms; attention on this mask \(sparse.map { fixed($0, 2) } ?? "-") ms"))
         }
         return (records, rows)
+    }
+}
+
+extension MInferenceTiming {
+    /// Times each N (`run`), then prints gpu-minference's timing table and writes `json`.
+    /// `dtypeName`: the dtype as the user wrote it (the table header shows it).
+    public static func runAll(session s: GPUSession, estimator est: GPUMInferenceEstimator, tokens: [Int], heads: Int, kvHeads: Int,
+                              headDim: Int, dtype: DType, dtypeName: String, tiles: (Int, Int), density: Double, attention: Bool,
+                              json: String?) throws {
+        var records: [BenchRecord] = []
+        var table: [String] = []
+        for n in tokens {
+            let r = try run(session: s, estimator: est, tokens: n, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                            dtype: dtype, tiles: tiles, density: density, attention: attention)
+            records += r.records; table += r.rows
+        }
+        print("")
+        print("GPU MInference estimator (estimation + CSR mask on the GPU; CUDA events, median) on \(s.device.name); \(heads)/\(kvHeads) heads, d=\(headDim), \(dtypeName), tiles \(tiles.0)x\(tiles.1), random Q/K")
+        print("| N | target | estimate ms (median) | min | reps | mask density | our dense attention ms | attention on this mask ms |")
+        print("|---|---|---|---|---|---|---|---|")
+        for row in table { print(row) }
+        if let json {
+            try BenchRecord.write(records, to: json)
+            print("wrote \(records.count) records to \(json)")
+        }
     }
 }

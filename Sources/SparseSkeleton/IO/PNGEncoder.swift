@@ -4,8 +4,8 @@ import Foundation
 /// a zlib stream of *stored* (uncompressed) deflate blocks, each chunk sealed with CRC-32
 /// (polynomial 0xEDB88320) and the zlib stream with Adler-32. Larger files than a compressor would
 /// make, but every viewer reads them.
-enum PNGEncoder {
-    static func encode(width: Int, height: Int, rgb: [UInt8]) -> [UInt8] {
+public enum PNGEncoder {
+    public static func encode(width: Int, height: Int, rgb: [UInt8]) -> [UInt8] {
         precondition(rgb.count == width * height * 3, "PNGEncoder: pixel buffer does not match the size")
         var raw: [UInt8] = []
         raw.reserveCapacity(height * (1 + width * 3))

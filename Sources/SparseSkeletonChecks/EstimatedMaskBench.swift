@@ -8,9 +8,9 @@ import SparseSkeletonCUDA
 /// estimation (probes, fit, tile masses, mask) and the attention apart, with CUDA events, and
 /// reports each mask's output error against our dense output.
 /// Records: mode "estimate" (msMedian = estimation time) and mode "estimated" (the attention).
-enum EstimatedMaskBench {
+public enum EstimatedMaskBench {
     /// Generates the inputs on the host (CPU cores; not timed).
-    static func generate(tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int, dtype: DType,
+    public static func generate(tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int, dtype: DType,
                          log: (String) -> Void) throws -> (q: HeadTensor, k: HeadTensor, v: HeadTensor) {
         let gen = try StructuredAttentionGenerator(.init(tokens: n, queryHeads: heads, kvHeads: kvHeads, headDim: d, dtype: dtype, seed: 7))
         let t0 = DispatchTime.now().uptimeNanoseconds
@@ -19,7 +19,7 @@ enum EstimatedMaskBench {
         return out
     }
 
-    static func run(session s: GPUSession, tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int, dtype: DType, tiles: (Int, Int),
+    public static func run(session s: GPUSession, tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int, dtype: DType, tiles: (Int, Int),
                     epsilon: Double, budgets: [Double], fitRows: [Int], bench: AttentionBench) throws {
         let (q, k, v) = try generate(tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dtype, log: bench.log)
         let shape = try AttentionShape(tokens: n, queryHeads: heads, kvHeads: kvHeads, headDim: d)

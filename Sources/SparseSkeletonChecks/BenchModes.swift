@@ -1,0 +1,78 @@
+import Foundation
+import SparseSkeleton
+import SparseSkeletonCUDA
+
+/// gpu-bench's three modes over every (N, d) asked, the records written to `json` after every
+/// shape (a killed run keeps what it measured).
+extension AttentionBench {
+    /// Keeps the records already in `path` (unreadable or absent: none) so a run adds to them.
+    public func loadRecords(from path: String) {
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return }
+        records = (try? JSONDecoder().decode([BenchRecord].self, from: data)) ?? []
+    }
+
+    public func writeRecords(to path: String?) throws {
+        guard let path else { return }
+        try BenchRecord.write(records, to: path)
+    }
+
+    /// Dense and strided-sparse timings at each N and d; at N ≥ 512K only densities ≤ `maxDensityLong`.
+    /// `variants`: also the other d = 128 dense kernel layouts.
+    public func runSweep(tokens: [Int], headDims: [Int], heads: Int, kvHeads: Int, dtype dt: DType, tiles: (Int, Int),
+                         densities dens: [Double], maxDensityLong: Double, variants: Bool, json: String?) throws {
+        for n in tokens {
+            for d in headDims {
+                var extra: [FlashKernelTraits] = []
+                if variants && d == 128 {
+                    extra = [try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 1, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, dtype: dt),
+                             try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, minBlocksPerSM: 3, dtype: dt)]
+                }
+                let use = n >= 512 * 1024 ? dens.filter { $0 <= maxDensityLong } : dens
+                do {
+                    try run(tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dt, geometryTiles: tiles,
+                            densities: use, extraVariants: extra)
+                } catch {
+                    log("N=\(n) d=\(d): skipped — \(error)")
+                }
+                try writeRecords(to: json)
+            }
+        }
+    }
+
+    /// Estimated-mask mode (`EstimatedMaskBench`) at each N and d.
+    public func runEstimated(tokens: [Int], headDims: [Int], heads: Int, kvHeads: Int, dtype: DType, tiles: (Int, Int),
+                             epsilon: Double, budgets: [Double], fitRows: [Int], json: String?) throws {
+        for n in tokens {
+            for d in headDims {
+                do {
+                    try EstimatedMaskBench.run(session: s, tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dtype,
+                                               tiles: tiles, epsilon: epsilon, budgets: budgets, fitRows: fitRows, bench: self)
+                } catch { log("estimated mask N=\(n) d=\(d): skipped — \(error)") }
+                try writeRecords(to: json)
+            }
+        }
+    }
+
+    /// Time-budget mode (`runBudgets`) at each d.
+    public func runBudgetMode(tokens: [Int], headDims: [Int], budgetsMs: [[Double]], calibrationTokens: Int, heads: Int, kvHeads: Int,
+                              dtype: DType, tiles: (Int, Int), json: String?) throws {
+        for d in headDims {
+            try runBudgets(tokens: tokens, budgetsMs: budgetsMs, calibrationTokens: calibrationTokens, heads: heads, kvHeads: kvHeads,
+                           headDim: d, dtype: dtype, geometryTiles: tiles)
+            try writeRecords(to: json)
+        }
+    }
+}
+
+extension BenchRecord {
+    /// Pretty-printed, keys sorted: the file bench/gpu/merge.py reads.
+    public static func write(_ records: [BenchRecord], to path: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(records).write(to: URL(fileURLWithPath: path))
+    }
+}

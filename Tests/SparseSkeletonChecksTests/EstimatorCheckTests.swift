@@ -1,0 +1,24 @@
+import SparseSkeletonChecks
+import Testing
+
+/// gpu-estimate's whole default matrix (7 cases × 2 targets; captured-layer cases need --qk-dir data).
+@Suite(.serialized) struct EstimatorCheckTests {
+    @Test("the GPU skeleton estimator vs its CPU reference", arguments: EstimatorCheck.cases)
+    func estimatorMatchesReference(_ c: EstimatorCheck.Case) throws {
+        guard let session = gpuSession(for: "estimator check \(c)") else { return }
+        let rows = try EstimatorCheck.run(c, session: session)
+        #expect(rows.count == EstimatorCheck.defaultTargets.count)
+        for r in rows {
+            #expect(r.estimateNaN == 0, "\(r.target): \(r.estimateNaN) non-finite tile estimates")
+            #expect(r.estimateRelL1 <= EstimatorCheck.massTolerance, "\(r.target): tile-mass rel. L1 \(r.estimateRelL1)")
+            #expect(Double(r.tilesDiffering) <= EstimatorCheck.tileTolerance * Double(max(r.cpuKept, 1)),
+                    "\(r.target): \(r.tilesDiffering) tiles differ of \(r.cpuKept)")
+            #expect(r.ok, "\(r.target): \(r.note)")
+        }
+    }
+
+    @Test("the default matrix has gpu-estimate's 7 cases")
+    func caseCount() {
+        #expect(EstimatorCheck.cases.count == 7)
+    }
+}
