@@ -17,7 +17,7 @@ extension AttentionSpec {
     }
 
     /// The softcap of one scaled logit in Double (identity without one).
-    @inline(__always) func capLogit(_ s: Double) -> Double {
+    @inline(__always) public func capLogit(_ s: Double) -> Double {
         guard let c = softcap else { return s }
         return c * Foundation.tanh(s / c)
     }

@@ -112,7 +112,7 @@ public final class LlamaModel: @unchecked Sendable {
             if captureLayers.contains(l), let capture { try capture(LayerQKV(layer: l, shape: shape, q: q, k: k, v: v)) }
             cache?.append(layer: l, k: k, v: v, tokens: n)
             let inputs = try AttentionInputs(shape: shape, q: q, k: k, v: v)
-            let result = try attention.attend(inputs, layer: l)
+            let result = try attention.attend(inputs, layer: l, spec: config.spec(layer: l))
             guard result.output.count == n * hq * d else {
                 throw SkeletonError.shapeMismatch("attention backend \(attention.name) returned \(result.output.count) values, expected \(n * hq * d)")
             }
