@@ -27,7 +27,7 @@ public struct MInferenceEstimator: MaskEstimator {
     /// Column and diagonal scores of one head from its last queries.
     struct Scores { var column: [Double]; var diagonal: [Double] }
 
-    func scores(_ x: AttentionInputs, head: Int, spec: AttentionSpec) throws -> Scores {
+    func scores(_ x: AttentionInputs, head: Int, spec: AttentionSpec = .causal) throws -> Scores {
         let n = x.shape.tokens
         let rows = Array(max(0, n - lastQueries)..<n)
         let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows, spec: spec)
