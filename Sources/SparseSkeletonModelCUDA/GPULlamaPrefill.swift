@@ -202,6 +202,10 @@ public final class GPULlamaPrefill: @unchecked Sendable {
             throw ModelError.invalidRequest("token id \(bad) is outside the vocabulary 0..<\(c.vocabSize)")
         }
         if let target = mode.target { _ = try target.validated() }
+        // The flash kernel and GPU estimator compute causal attention at 1/√d; no window or softcap yet.
+        for l in 0..<c.layers where !c.spec(layer: l).isPlainCausal {
+            throw CUDAError.unsupported("the GPU prefill computes plain causal attention at 1/√d only; layer \(l) has \(c.spec(layer: l))")
+        }
         let w = try workspace(tokens: n)
         let shape = try AttentionShape(tokens: n, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
         let geometry = try TileGeometry(tokens: n, queryTile: queryTile, keyTile: keyTile)
@@ -256,7 +260,7 @@ public final class GPULlamaPrefill: @unchecked Sendable {
                 let q = try w.q.download(UInt16.self, count: n * c.heads * c.headDim).map(HalfBits.bf16ToFloat)
                 let k = try w.k.download(UInt16.self, count: n * c.kvHeads * c.headDim).map(HalfBits.bf16ToFloat)
                 let inputs = try AttentionInputs(shape: shape, q: q, k: k, v: nil)
-                let estimate = try estimator.estimate(inputs, geometry: geometry, target: target)
+                let estimate = try estimator.estimate(inputs, geometry: geometry, spec: c.spec(layer: l), target: target)
                 let m = try DeviceBlockMask(device: device, mask: estimate.mask)
                 hostEstimationMs.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
                 uploaded.append(m); mask = m

@@ -12,8 +12,16 @@ public struct AttentionResult: Sendable {
 }
 
 /// Pluggable attention for model prefill: dense reference, skeleton-masked, a baseline-masked,
-/// or a GPU kernel. `layer` lets a backend keep per-layer state or statistics.
+/// or a GPU kernel. `layer` lets a backend keep per-layer state or statistics; `spec` is that
+/// layer's attention (window, scale, softcap) — a backend that cannot compute it throws.
 public protocol AttentionBackend: AnyObject {
     var name: String { get }
-    func attend(_ inputs: AttentionInputs, layer: Int) throws -> AttentionResult
+    func attend(_ inputs: AttentionInputs, layer: Int, spec: AttentionSpec) throws -> AttentionResult
+}
+
+extension AttentionBackend {
+    /// Plain causal attention at 1/√d (`.causal`).
+    public func attend(_ inputs: AttentionInputs, layer: Int) throws -> AttentionResult {
+        try attend(inputs, layer: layer, spec: .causal)
+    }
 }

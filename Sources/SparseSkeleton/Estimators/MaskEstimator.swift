@@ -52,8 +52,18 @@ public struct MaskEstimate: Sendable {
 
 /// Anything that turns Q and K into a block mask: our skeleton, the literature baselines, the oracle.
 /// Estimation is separate from the attention kernel (the MInference split).
+///
+/// The spec is the layer's attention: estimators compute logits with its scale (and softcap), and
+/// never keep a tile its window does not reach; a density target counts reachable tiles only.
 public protocol MaskEstimator: Sendable {
     /// Short name used on the command line and in tables ("skeleton", "minference", ...).
     var name: String { get }
-    func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate
+    func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, spec: AttentionSpec, target: MaskTarget) throws -> MaskEstimate
+}
+
+extension MaskEstimator {
+    /// Plain causal attention at 1/√d (`.causal`).
+    public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
+        try estimate(inputs, geometry: geometry, spec: .causal, target: target)
+    }
 }

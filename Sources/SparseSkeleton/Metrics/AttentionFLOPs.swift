@@ -21,9 +21,14 @@ public struct AttentionFLOPs: Sendable, Equatable {
         4 * Double(headDim) * Double(heads) * Double(tokens) * Double(tokens + 1) / 2
     }
 
-    /// FLOPs of `mask` for head dim `headDim`, next to dense causal attention.
-    public static func of(_ mask: BlockMask, headDim: Int) -> AttentionFLOPs {
-        AttentionFLOPs(computed: 4 * Double(headDim) * Double(mask.computedPairs),
-                       dense: denseCausal(tokens: mask.geometry.tokens, heads: mask.heads, headDim: headDim))
+    /// FLOPs of `mask` for head dim `headDim`, next to dense causal attention; under a windowed
+    /// spec only seen pairs count, on both sides.
+    public static func of(_ mask: BlockMask, headDim: Int, spec: AttentionSpec = .causal) -> AttentionFLOPs {
+        guard spec.window != nil else {
+            return AttentionFLOPs(computed: 4 * Double(headDim) * Double(mask.computedPairs),
+                                  dense: denseCausal(tokens: mask.geometry.tokens, heads: mask.heads, headDim: headDim))
+        }
+        return AttentionFLOPs(computed: 4 * Double(headDim) * Double(mask.computedPairs(spec: spec)),
+                              dense: 4 * Double(headDim) * Double(mask.heads * mask.geometry.seenPairsPerHead(spec: spec)))
     }
 }

@@ -1,27 +1,28 @@
-/// Shared pieces of the CPU reference attention: the scaled score block S = Q_I·K_Jᵀ/√d of one
-/// query head computed with `Gemm` straight from the [N, heads, d] buffers, and the per-row
-/// causal softmax numerators.
+/// Shared pieces of the CPU reference attention: the scaled score block S = scale · Q_I·K_Jᵀ of
+/// one query head computed with `Gemm` straight from the [N, heads, d] buffers (softcapped when
+/// the spec has one), and the keys each row sees.
 enum CausalScores {
-    /// The softmax scale 1/√d.
-    @inline(__always) static func scale(headDim: Int) -> Float { 1 / Float(headDim).squareRoot() }
+    /// The spec's softmax scale in Float; without one, 1/√d rounded the way this path always has.
+    @inline(__always) static func scale(headDim: Int, spec: AttentionSpec) -> Float {
+        if let s = spec.scale { return Float(s) }
+        return 1 / Float(headDim).squareRoot()
+    }
 
-    /// out[t·ldOut + u] = (q[rows.lowerBound + t, head] · k[keys.lowerBound + u, kvHead]) / √d.
+    /// out[t·ldOut + u] = cap(scale · q[rows.lowerBound + t, head] · k[keys.lowerBound + u, kvHead]).
     /// Q and K rows are read in place: a head's rows have stride heads·d in the sequence-major layout.
     static func compute(q: UnsafePointer<Float>, k: UnsafePointer<Float>, shape: AttentionShape,
-                        head: Int, rows: Range<Int>, keys: Range<Int>,
+                        head: Int, rows: Range<Int>, keys: Range<Int>, spec: AttentionSpec = .causal,
                         into out: UnsafeMutablePointer<Float>, ldOut: Int) throws {
         let d = shape.headDim
         let kvHead = shape.kvHead(forQueryHead: head)
         try Gemm.multiply(transB: true, m: rows.count, n: keys.count, k: d,
-                          alpha: scale(headDim: d),
+                          alpha: scale(headDim: d, spec: spec),
                           a: q + (rows.lowerBound * shape.queryHeads + head) * d, lda: shape.queryHeads * d,
                           b: k + (keys.lowerBound * shape.kvHeads + kvHead) * d, ldb: shape.kvHeads * d,
                           beta: 0, c: out, ldc: ldOut)
-    }
-
-    /// How many keys of `keys` row i may see (j ≤ i): 0 when the whole range lies in i's future.
-    @inline(__always) static func visibleCount(row i: Int, keys: Range<Int>) -> Int {
-        max(0, min(keys.count, i - keys.lowerBound + 1))
+        if spec.softcap != nil {
+            for t in 0..<rows.count { spec.capLogits(out + t * ldOut, count: keys.count) }
+        }
     }
 }
 

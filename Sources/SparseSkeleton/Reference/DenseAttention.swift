@@ -3,10 +3,11 @@ import Foundation
 
 /// CPU reference of causal attention, the ground truth every mask and kernel is judged against:
 ///
-///     S = Q·Kᵀ/√d,   P_ij = exp(S_ij − LSE_i) for j ≤ i (0 for j > i),
-///     LSE_i = log Σ_{j≤i} exp(S_ij),   O_i = Σ_j P_ij · V_j,
+///     S = cap(scale · Q·Kᵀ),   P_ij = exp(S_ij − LSE_i) for j seen by i (0 otherwise),
+///     LSE_i = log Σ_{j seen} exp(S_ij),   O_i = Σ_j P_ij · V_j,
 ///
-/// per query head h, reading K/V head h / (Hq/Hkv) (GQA). O is [N, Hq, d], LSE is [Hq, N] in
+/// per query head h, reading K/V head h / (Hq/Hkv) (GQA). Row i sees keys j ≤ i inside the spec's
+/// window; scale and cap (s ↦ c·tanh(s/c)) are the spec's. O is [N, Hq, d], LSE is [Hq, N] in
 /// natural log.
 public enum ReferenceAttention {
     public enum Precision: String, Sendable {
@@ -21,17 +22,19 @@ public enum ReferenceAttention {
 
     /// Dense causal attention over all heads; all cores via Dispatch over (head, row block).
     /// The float32 path materialises one block of 64 score rows against the keys they may see
-    /// (64·N floats per worker), takes an exact two-pass softmax (row max, then exp and sum), and
+    /// (at most 64·N floats per worker), takes an exact two-pass softmax (row max, then exp and sum), and
     /// multiplies the unnormalised P by V with `Gemm` before dividing by the row sum.
-    public static func dense(_ inputs: AttentionInputs, precision: Precision = .float32) throws -> AttentionResult {
+    public static func dense(_ inputs: AttentionInputs, spec: AttentionSpec = .causal,
+                             precision: Precision = .float32) throws -> AttentionResult {
+        let spec = try spec.checked(for: "the CPU reference attention")
         let v = try inputs.requireV()
         switch precision {
-        case .float32: return try Gemm.withSingleThreadedBLAS { try denseFloat32(inputs, v: v) }
-        case .float64: return denseFloat64(inputs, v: v)
+        case .float32: return try Gemm.withSingleThreadedBLAS { try denseFloat32(inputs, v: v, spec: spec) }
+        case .float64: return denseFloat64(inputs, v: v, spec: spec)
         }
     }
 
-    private static func denseFloat32(_ inputs: AttentionInputs, v: [Float]) throws -> AttentionResult {
+    private static func denseFloat32(_ inputs: AttentionInputs, v: [Float], spec: AttentionSpec) throws -> AttentionResult {
         let shape = inputs.shape
         let n = shape.tokens, hq = shape.queryHeads, d = shape.headDim
         let blocks = (n + denseRowBlock - 1) / denseRowBlock
@@ -48,25 +51,26 @@ public enum ReferenceAttention {
                             DispatchQueue.concurrentPerform(iterations: hq * blocks) { item in
                                 let head = item / blocks, block = blocks - 1 - item % blocks  // long rows first
                                 let rows = (block * denseRowBlock)..<min((block + 1) * denseRowBlock, n)
-                                let keys = 0..<rows.upperBound
+                                let keys = spec.firstKey(query: rows.lowerBound)..<rows.upperBound
                                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows.count * keys.count)
                                 defer { scores.deallocate() }
                                 do {
                                     try CausalScores.compute(q: q, k: k, shape: shape, head: head, rows: rows, keys: keys,
-                                                             into: scores, ldOut: keys.count)
+                                                             spec: spec, into: scores, ldOut: keys.count)
                                     var sums = [Float](repeating: 0, count: rows.count)
                                     for (t, i) in rows.enumerated() {
                                         let row = scores + t * keys.count
-                                        let visible = i + 1
-                                        let m = VectorMath.maximum(row, count: visible)
-                                        sums[t] = VectorMath.expShifted(row, count: visible, shift: m)
-                                        (row + visible).update(repeating: 0, count: keys.count - visible)
+                                        let seen = spec.visibleOffsets(query: i, keys: keys)
+                                        let m = VectorMath.maximum(row + seen.lowerBound, count: seen.count)
+                                        sums[t] = VectorMath.expShifted(row + seen.lowerBound, count: seen.count, shift: m)
+                                        row.update(repeating: 0, count: seen.lowerBound)
+                                        (row + seen.upperBound).update(repeating: 0, count: keys.count - seen.upperBound)
                                         l.base[head * n + i] = m + Foundation.log(sums[t])
                                     }
                                     let kvHead = shape.kvHead(forQueryHead: head)
                                     let out = o.base + (rows.lowerBound * hq + head) * d
                                     try Gemm.multiply(m: rows.count, n: d, k: keys.count, a: scores, lda: keys.count,
-                                                      b: vp + kvHead * d, ldb: shape.kvHeads * d,
+                                                      b: vp + (keys.lowerBound * shape.kvHeads + kvHead) * d, ldb: shape.kvHeads * d,
                                                       beta: 0, c: out, ldc: hq * d)
                                     for t in 0..<rows.count {
                                         let inv = 1 / sums[t]
@@ -83,13 +87,13 @@ public enum ReferenceAttention {
         return AttentionResult(output: output, logSumExp: lse, density: 1)
     }
 
-    private static func denseFloat64(_ inputs: AttentionInputs, v: [Float]) -> AttentionResult {
+    private static func denseFloat64(_ inputs: AttentionInputs, v: [Float], spec: AttentionSpec) -> AttentionResult {
         let shape = inputs.shape
         let n = shape.tokens, hq = shape.queryHeads, d = shape.headDim
         var output = [Float](repeating: 0, count: n * hq * d)
         var lse = [Float](repeating: 0, count: hq * n)
         let q = inputs.q, k = inputs.k
-        let scale = 1 / Double(d).squareRoot()
+        let scale = spec.softmaxScale(headDim: d)
         output.withUnsafeMutableBufferPointer { ob in
             lse.withUnsafeMutableBufferPointer { lb in
                 let o = SharedPointer(ob.baseAddress!), l = SharedPointer(lb.baseAddress!)
@@ -97,18 +101,19 @@ public enum ReferenceAttention {
                     let head = item / n, i = item % n
                     let kvHead = shape.kvHead(forQueryHead: head)
                     let qo = inputs.qOffset(token: i, head: head)
+                    let first = spec.firstKey(query: i)
                     var s = [Double](repeating: 0, count: i + 1)
                     var m = -Double.infinity
-                    for j in 0...i {
+                    for j in first...i {
                         let ko = inputs.kOffset(token: j, kvHead: kvHead)
                         var dot = 0.0
                         for c in 0..<d { dot += Double(q[qo + c]) * Double(k[ko + c]) }
-                        s[j] = dot * scale
+                        s[j] = spec.capLogit(dot * scale)
                         m = max(m, s[j])
                     }
                     var sum = 0.0
                     var acc = [Double](repeating: 0, count: d)
-                    for j in 0...i {
+                    for j in first...i {
                         let p = Foundation.exp(s[j] - m)
                         sum += p
                         let vo = inputs.kOffset(token: j, kvHead: kvHead)

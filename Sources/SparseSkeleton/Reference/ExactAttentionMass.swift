@@ -3,16 +3,19 @@ import Dispatch
 /// Exact block masses and row-level mask recall from Q and K, one pass, O(N²·d) time.
 ///
 /// Per (query head h, query block I) — items spread over all cores — the scores of I's rows
-/// against every key they may see, S = Q_I·K_{0..<end(I)}ᵀ/√d, come from one `Gemm`
+/// against every key they may see, S = cap(scale · Q_I·K_{0..<end(I)}ᵀ) (the spec's scale and
+/// softcap), come from one `Gemm`
 /// (|I| × end(I) floats of scratch per worker, at most tile · N). Then per row i:
-/// m_i = max_{j≤i} S_ij, z_i = Σ_{j≤i} e^(S_ij − m_i), and for each causal key block J the row's
-/// share p_i(J) = Σ_{j∈J, j≤i} e^(S_ij − m_i) / z_i. Tile masses are Σ_i p_i(J); a mask's row
+/// m_i = max_{j seen} S_ij, z_i = Σ_{j seen} e^(S_ij − m_i), and for each causal key block J the
+/// row's share p_i(J) = Σ_{j∈J seen} e^(S_ij − m_i) / z_i (row i sees j ≤ i inside the window;
+/// tiles the window does not reach get mass 0). Tile masses are Σ_i p_i(J); a mask's row
 /// recall is Σ_{J kept} p_i(J). Only the per-row shares of one query block are held at a time,
 /// so memory stays O(N²/tile²) for the table plus O(tile·N) per worker.
 public enum ExactAttentionMass {
     /// The mass table and, for each mask in `masks` (same heads and geometry), its row recall.
-    public static func compute(_ inputs: AttentionInputs, geometry: TileGeometry,
+    public static func compute(_ inputs: AttentionInputs, geometry: TileGeometry, spec: AttentionSpec = .causal,
                                recallOf masks: [BlockMask] = []) throws -> (masses: BlockMassTable, recalls: [MaskRecall]) {
+        let spec = try spec.checked(for: "the exact attention mass")
         let shape = inputs.shape
         guard geometry.tokens == shape.tokens else {
             throw SkeletonError.shapeMismatch("tile geometry covers \(geometry.tokens) tokens but the inputs have \(shape.tokens)")
@@ -26,10 +29,10 @@ public enum ExactAttentionMass {
                 throw SkeletonError.shapeMismatch("mask geometry \(mask.geometry) differs from \(geometry)")
             }
         }
-        return try Gemm.withSingleThreadedBLAS { try computeBody(inputs, geometry: geometry, masks: masks) }
+        return try Gemm.withSingleThreadedBLAS { try computeBody(inputs, geometry: geometry, spec: spec, masks: masks) }
     }
 
-    private static func computeBody(_ inputs: AttentionInputs, geometry: TileGeometry,
+    private static func computeBody(_ inputs: AttentionInputs, geometry: TileGeometry, spec: AttentionSpec,
                                     masks: [BlockMask]) throws -> (masses: BlockMassTable, recalls: [MaskRecall]) {
         let shape = inputs.shape, heads = shape.queryHeads
         let qBlocks = geometry.queryBlocks
@@ -53,7 +56,7 @@ public enum ExactAttentionMass {
                             DispatchQueue.concurrentPerform(iterations: heads * qBlocks) { item in
                                 let head = item / qBlocks, block = qBlocks - 1 - item % qBlocks  // long rows first
                                 do {
-                                    let shares = try rowShares(q: q, k: k, shape: shape, geometry: geometry, head: head, queryBlock: block)
+                                    let shares = try rowShares(q: q, k: k, shape: shape, geometry: geometry, head: head, queryBlock: block, spec: spec)
                                     defer { shares.deallocate() }
                                     let rows = geometry.queryRows(block).count
                                     let nb = geometry.lastCausalKeyBlock(block) + 1
@@ -96,31 +99,35 @@ public enum ExactAttentionMass {
     }
 
     /// Row recall of each mask (computes the masses on the way; use `compute` to keep them).
-    public static func recall(_ inputs: AttentionInputs, masks: [BlockMask]) throws -> [MaskRecall] {
+    public static func recall(_ inputs: AttentionInputs, masks: [BlockMask], spec: AttentionSpec = .causal) throws -> [MaskRecall] {
         guard let g = masks.first?.geometry else { return [] }
-        return try compute(inputs, geometry: g, recallOf: masks).recalls
+        return try compute(inputs, geometry: g, spec: spec, recallOf: masks).recalls
     }
 
     /// For the rows of (head, query block): shares[t · nb + J] = p_i(J), the fraction of row i's
     /// attention in key block J (nb = causal key blocks). The caller deallocates.
     static func rowShares(q: UnsafePointer<Float>, k: UnsafePointer<Float>, shape: AttentionShape,
-                          geometry g: TileGeometry, head: Int, queryBlock: Int) throws -> UnsafeMutablePointer<Float> {
+                          geometry g: TileGeometry, head: Int, queryBlock: Int,
+                          spec: AttentionSpec) throws -> UnsafeMutablePointer<Float> {
         let rows = g.queryRows(queryBlock)
         let keys = 0..<rows.upperBound
         let nb = g.lastCausalKeyBlock(queryBlock) + 1
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows.count * keys.count)
         defer { scores.deallocate() }
-        try CausalScores.compute(q: q, k: k, shape: shape, head: head, rows: rows, keys: keys, into: scores, ldOut: keys.count)
+        try CausalScores.compute(q: q, k: k, shape: shape, head: head, rows: rows, keys: keys, spec: spec,
+                                 into: scores, ldOut: keys.count)
         let shares = UnsafeMutablePointer<Float>.allocate(capacity: rows.count * nb)
         for (t, i) in rows.enumerated() {
             let row = scores + t * keys.count
-            let m = VectorMath.maximum(row, count: i + 1)
+            let seen = spec.visibleOffsets(query: i, keys: keys)
+            let m = VectorMath.maximum(row + seen.lowerBound, count: seen.count)
             let share = shares + t * nb
             var total: Float = 0
             for j in 0..<nb {
                 let cols = g.keyColumns(j)
-                let visible = CausalScores.visibleCount(row: i, keys: cols)
-                let s = visible > 0 ? VectorMath.expShifted(row + cols.lowerBound, count: visible, shift: m) : 0
+                let inTile = spec.visibleOffsets(query: i, keys: cols)
+                let s = inTile.isEmpty ? 0 : VectorMath.expShifted(row + cols.lowerBound + inTile.lowerBound,
+                                                                   count: inTile.count, shift: m)
                 share[j] = s
                 total += s
             }

@@ -8,7 +8,7 @@ extension ReferenceAttention {
     /// per (query head h, query block I), with running row max m_i = −∞, running sum ℓ_i = 0 and
     /// accumulator a_i = 0, for each kept key block J in ascending order:
     ///
-    ///     S = Q_I·K_Jᵀ/√d                 (diagonal tiles: S_ij = −∞ for j > i)
+    ///     S = cap(scale · Q_I·K_Jᵀ)        (S_ij = −∞ for keys i does not see: j > i, or left of the window)
     ///     m'_i = max(m_i, max_j S_ij)
     ///     P_ij = exp(S_ij − m'_i),  c_i = exp(m_i − m'_i)
     ///     ℓ_i ← c_i·ℓ_i + Σ_j P_ij,   a_i ← c_i·a_i + P·V_J,   m_i ← m'_i
@@ -19,11 +19,13 @@ extension ReferenceAttention {
     ///
     /// Rows that see no key (every kept tile lies in their future, or their list is empty) get
     /// O_i = 0 and LSE_i = −∞: the softmax over an empty set is undefined, and 0 / −∞ are what a
-    /// kernel that skips everything leaves behind. The result's `density` is the mask's.
+    /// kernel that skips everything leaves behind. The result's `density` is the mask's over the
+    /// tiles the spec's window reaches (`BlockMask.density(spec:)`).
     ///
     /// Throws `shapeMismatch` if the mask's heads or tokens differ from the inputs', and
     /// `invalidArgument` without V.
-    public static func masked(_ inputs: AttentionInputs, mask: BlockMask) throws -> AttentionResult {
+    public static func masked(_ inputs: AttentionInputs, mask: BlockMask, spec: AttentionSpec = .causal) throws -> AttentionResult {
+        let spec = try spec.checked(for: "the CPU masked attention")
         let v = try inputs.requireV()
         let shape = inputs.shape
         guard mask.heads == shape.queryHeads else {
@@ -33,12 +35,12 @@ extension ReferenceAttention {
             throw SkeletonError.shapeMismatch("mask covers \(mask.geometry.tokens) tokens but the inputs have \(shape.tokens)")
         }
         return try Gemm.withSingleThreadedBLAS {
-            try maskedBody(q: inputs.q, k: inputs.k, v: v, shape: shape, mask: mask)
+            try maskedBody(q: inputs.q, k: inputs.k, v: v, shape: shape, mask: mask, spec: spec)
         }
     }
 
     private static func maskedBody(q qArray: [Float], k kArray: [Float], v: [Float], shape: AttentionShape,
-                                   mask: BlockMask) throws -> AttentionResult {
+                                   mask: BlockMask, spec: AttentionSpec) throws -> AttentionResult {
         let g = mask.geometry
         let n = shape.tokens, hq = shape.queryHeads, d = shape.headDim
         var output = [Float](repeating: 0, count: n * hq * d)
@@ -57,7 +59,7 @@ extension ReferenceAttention {
                                 do {
                                     try onlineSoftmaxBlock(q: q, k: k, v: vp, shape: shape, geometry: g, head: head,
                                                            queryBlock: block, keyBlocks: mask.keyBlocks(head: head, queryBlock: block),
-                                                           output: o.base, lse: l.base)
+                                                           spec: spec, output: o.base, lse: l.base)
                                 } catch { failure.record(error) }
                             }
                         }
@@ -66,13 +68,13 @@ extension ReferenceAttention {
             }
         }
         try failure.rethrow()
-        return AttentionResult(output: output, logSumExp: lse, density: mask.density)
+        return AttentionResult(output: output, logSumExp: lse, density: mask.density(spec: spec))
     }
 
     /// One (head, query block) of `masked`: writes O rows and LSE entries of that block only.
     private static func onlineSoftmaxBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                            shape: AttentionShape, geometry g: TileGeometry, head: Int, queryBlock: Int,
-                                           keyBlocks: ArraySlice<Int32>,
+                                           keyBlocks: ArraySlice<Int32>, spec: AttentionSpec,
                                            output: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>) throws {
         let d = shape.headDim, hq = shape.queryHeads, n = shape.tokens
         let rows = g.queryRows(queryBlock)
@@ -88,19 +90,21 @@ extension ReferenceAttention {
         for kb in keyBlocks {
             let keys = g.keyColumns(Int(kb))
             let c = keys.count
-            try CausalScores.compute(q: q, k: k, shape: shape, head: head, rows: rows, keys: keys, into: scores, ldOut: c)
+            try CausalScores.compute(q: q, k: k, shape: shape, head: head, rows: rows, keys: keys, spec: spec,
+                                     into: scores, ldOut: c)
             for t in 0..<r {
                 let row = scores + t * c
-                let visible = CausalScores.visibleCount(row: rows.lowerBound + t, keys: keys)
-                guard visible > 0 else {
-                    // every key of this tile is in row i's future: contributes nothing
+                let seen = spec.visibleOffsets(query: rows.lowerBound + t, keys: keys)
+                guard !seen.isEmpty else {
+                    // row i sees no key of this tile (all in its future or left of its window)
                     row.update(repeating: 0, count: c)
                     continue
                 }
-                let newMax = max(runningMax[t], VectorMath.maximum(row, count: visible))
+                let newMax = max(runningMax[t], VectorMath.maximum(row + seen.lowerBound, count: seen.count))
                 let correction = runningMax[t] == -.infinity ? 0 : VectorMath.exp(runningMax[t] - newMax)
-                let tileSum = VectorMath.expShifted(row, count: visible, shift: newMax)
-                (row + visible).update(repeating: 0, count: c - visible)
+                let tileSum = VectorMath.expShifted(row + seen.lowerBound, count: seen.count, shift: newMax)
+                row.update(repeating: 0, count: seen.lowerBound)
+                (row + seen.upperBound).update(repeating: 0, count: c - seen.upperBound)
                 runningSum[t] = runningSum[t] * correction + tileSum
                 runningMax[t] = newMax
                 if correction != 1 {

@@ -5,8 +5,8 @@ public final class DenseReferenceBackend: AttentionBackend {
 
     public init(precision: ReferenceAttention.Precision = .float32) { self.precision = precision }
 
-    public func attend(_ inputs: AttentionInputs, layer: Int) throws -> AttentionResult {
-        try ReferenceAttention.dense(inputs, precision: precision)
+    public func attend(_ inputs: AttentionInputs, layer: Int, spec: AttentionSpec) throws -> AttentionResult {
+        try ReferenceAttention.dense(inputs, spec: spec, precision: precision)
     }
 }
 
@@ -14,17 +14,22 @@ public final class DenseReferenceBackend: AttentionBackend {
 /// or any closure) and exactly its tiles are computed with `ReferenceAttention.masked`.
 /// Keeps the density of every layer it ran, so callers can report the mean.
 public final class MaskedReferenceBackend: AttentionBackend {
-    /// Produces the mask of one layer from that layer's Q/K/V.
-    public typealias MaskProvider = (_ inputs: AttentionInputs, _ layer: Int) throws -> BlockMask
+    /// Produces the mask of one layer from that layer's Q/K/V and attention spec.
+    public typealias MaskProvider = (_ inputs: AttentionInputs, _ layer: Int, _ spec: AttentionSpec) throws -> BlockMask
 
     public let name: String
     private let provider: MaskProvider
-    /// Density of each layer's mask, in call order, as (layer, density).
+    /// Density of each layer's mask (over the tiles its spec reaches), in call order, as (layer, density).
     public private(set) var densities: [(layer: Int, density: Double)] = []
 
     public init(name: String, maskProvider: @escaping MaskProvider) {
         self.name = name
         self.provider = maskProvider
+    }
+
+    /// Masks that do not depend on the layer's spec (recorded ones, a fixed pattern).
+    public convenience init(name: String, maskProvider: @escaping (_ inputs: AttentionInputs, _ layer: Int) throws -> BlockMask) {
+        self.init(name: name) { inputs, layer, _ in try maskProvider(inputs, layer) }
     }
 
     /// Masks from an estimator at a fixed target and tile geometry (query and key tile sizes).
@@ -33,16 +38,16 @@ public final class MaskedReferenceBackend: AttentionBackend {
         for t in [queryTile, keyTile] where !SkeletonError.supportedTileSizes.contains(t) {
             throw SkeletonError.unsupportedTileSize(t)
         }
-        self.init(name: "\(estimator.name)@\(target)") { inputs, _ in
+        self.init(name: "\(estimator.name)@\(target)") { inputs, _, spec in
             let geometry = try TileGeometry(tokens: inputs.shape.tokens, queryTile: queryTile, keyTile: keyTile)
-            return try estimator.estimate(inputs, geometry: geometry, target: target).mask
+            return try estimator.estimate(inputs, geometry: geometry, spec: spec, target: target).mask
         }
     }
 
-    public func attend(_ inputs: AttentionInputs, layer: Int) throws -> AttentionResult {
-        let mask = try provider(inputs, layer)
-        let result = try ReferenceAttention.masked(inputs, mask: mask)
-        densities.append((layer, mask.density))
+    public func attend(_ inputs: AttentionInputs, layer: Int, spec: AttentionSpec) throws -> AttentionResult {
+        let mask = try provider(inputs, layer, spec)
+        let result = try ReferenceAttention.masked(inputs, mask: mask, spec: spec)
+        densities.append((layer, result.density))
         return result
     }
 

@@ -13,12 +13,14 @@ public struct AlwaysKeep: Hashable, Sendable {
     }
     public static let standard = AlwaysKeep()
 
-    /// The always-kept key blocks of query block I, ascending, unique, causal.
-    public func keyBlocks(queryBlock: Int, geometry: TileGeometry) -> [Int] {
+    /// The always-kept key blocks of query block I, ascending, unique, causal; blocks the spec's
+    /// window does not reach are left out (a sink far behind the window is never seen).
+    public func keyBlocks(queryBlock: Int, geometry: TileGeometry, spec: AttentionSpec = .causal) -> [Int] {
         let last = geometry.lastCausalKeyBlock(queryBlock)
+        let first = geometry.firstReachableKeyBlock(queryBlock, spec: spec)
         var out: [Int] = []
-        for b in 0..<min(sinkBlocks, last + 1) { out.append(b) }
-        for b in max(0, last - localBlocks + 1)...last where b >= sinkBlocks { out.append(b) }
+        for b in first..<max(first, min(sinkBlocks, last + 1)) { out.append(b) }
+        for b in max(first, last - localBlocks + 1)...last where b >= sinkBlocks { out.append(b) }
         return out
     }
 }

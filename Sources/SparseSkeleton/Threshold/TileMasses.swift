@@ -43,13 +43,17 @@ public struct TileMasses: Sendable {
         set { values[index(head: head, queryBlock: queryBlock, keyBlock: keyBlock)] = newValue }
     }
 
-    /// Rescales every (head, query block) row to sum to 1; rows summing to 0 (or non-finite)
-    /// become uniform, which is the maximum-entropy reading of "no information".
-    public func normalisedPerQueryBlock() -> TileMasses {
+    /// Rescales every (head, query block) row to sum to 1 over the tiles the spec's window
+    /// reaches; unreachable tiles become 0. Rows summing to 0 (or non-finite) become uniform over
+    /// the reachable tiles, which is the maximum-entropy reading of "no information". This is the
+    /// one place every tile-mass estimator drops what the window cannot see.
+    public func normalisedPerQueryBlock(spec: AttentionSpec = .causal) -> TileMasses {
         var out = self
         for h in 0..<heads {
             for qb in 0..<geometry.queryBlocks {
-                let r = rowRange(head: h, queryBlock: qb)
+                let full = rowRange(head: h, queryBlock: qb)
+                let r = (full.lowerBound + geometry.firstReachableKeyBlock(qb, spec: spec))..<full.upperBound
+                for i in full.lowerBound..<r.lowerBound { out.values[i] = 0 }
                 var s = 0.0
                 for i in r { s += max(0, values[i]) }
                 if s > 0, s.isFinite {

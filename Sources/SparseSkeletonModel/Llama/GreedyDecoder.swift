@@ -56,23 +56,25 @@ public struct GreedyDecoder {
             cache.append(layer: l, k: k, v: v, tokens: 1)
             let keys = pos + 1
             var o = [Float](repeating: 0, count: hq * d)
-            let scale = 1 / Double(d).squareRoot()
+            let spec = try c.spec(layer: l).checked(for: "greedy decoding")
+            let scale = spec.softmaxScale(headDim: d)
+            let first = spec.firstKey(query: pos)  // the window: keys before it are never seen
             for head in 0..<hq {
                 let g = head / group
-                var s = [Double](repeating: 0, count: keys)
-                for j in 0..<keys {
+                var s = [Double](repeating: 0, count: keys - first)
+                for j in first..<keys {
                     var dot = 0.0
                     let kb = (j * hkv + g) * d
                     for t in 0..<d { dot += Double(q[head * d + t]) * Double(cache.k[l][kb + t]) }
-                    s[j] = dot * scale
+                    s[j - first] = spec.capLogit(dot * scale)
                 }
                 let m = s.max() ?? 0
                 var sum = 0.0
-                for j in 0..<keys { s[j] = Foundation.exp(s[j] - m); sum += s[j] }
+                for u in s.indices { s[u] = Foundation.exp(s[u] - m); sum += s[u] }
                 var acc = [Double](repeating: 0, count: d)
-                for j in 0..<keys {
+                for j in first..<keys {
                     let vb = (j * hkv + g) * d
-                    for t in 0..<d { acc[t] += s[j] * Double(cache.v[l][vb + t]) }
+                    for t in 0..<d { acc[t] += s[j - first] * Double(cache.v[l][vb + t]) }
                 }
                 for t in 0..<d { o[head * d + t] = Float(acc[t] / sum) }
             }

@@ -1,3 +1,5 @@
+import SparseSkeleton
+
 /// The hyper-parameters of a Llama-family model, read from GGUF metadata keys
 /// `<arch>.block_count`, `<arch>.embedding_length`, … (arch = `general.architecture`).
 public struct LlamaConfig: Equatable, Sendable {
@@ -17,6 +19,9 @@ public struct LlamaConfig: Equatable, Sendable {
     /// Linear RoPE scaling: positions are divided by this factor (1 = none).
     public let ropeLinearFactor: Double
     public let vocabSize: Int
+    /// The attention of each layer (window, scale, softcap); every Llama layer is `.causal`
+    /// (softmax scale 1/√headDim).
+    public private(set) var layerSpecs: [AttentionSpec]
 
     public init(architecture: String, layers: Int, contextLength: Int, embedding: Int, feedForward: Int,
                 heads: Int, kvHeads: Int, headDim: Int, rmsEpsilon: Float, ropeBase: Double,
@@ -25,6 +30,20 @@ public struct LlamaConfig: Equatable, Sendable {
         self.embedding = embedding; self.feedForward = feedForward; self.heads = heads; self.kvHeads = kvHeads
         self.headDim = headDim; self.rmsEpsilon = rmsEpsilon; self.ropeBase = ropeBase
         self.ropeLinearFactor = ropeLinearFactor; self.vocabSize = vocabSize
+        layerSpecs = [AttentionSpec](repeating: .causal, count: layers)
+    }
+
+    /// The attention spec of layer `layer` (0-based, < layers).
+    public func spec(layer: Int) -> AttentionSpec { layerSpecs[layer] }
+
+    /// The same model with other per-layer specs (one per layer, each validated and causal).
+    public func withLayerSpecs(_ specs: [AttentionSpec]) throws -> LlamaConfig {
+        guard specs.count == layers else {
+            throw SkeletonError.shapeMismatch("\(specs.count) attention specs for \(layers) layers")
+        }
+        var out = self
+        out.layerSpecs = try specs.map { try $0.checked(for: "the Llama forward") }
+        return out
     }
 
     public init(gguf: GGUFFile) throws {
@@ -79,5 +98,6 @@ public struct LlamaConfig: Equatable, Sendable {
         } else {
             vocabSize = try positive("vocab_size")
         }
+        layerSpecs = [AttentionSpec](repeating: .causal, count: layers)
     }
 }

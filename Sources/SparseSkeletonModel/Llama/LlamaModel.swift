@@ -40,6 +40,15 @@ public final class LlamaModel: @unchecked Sendable {
         weights = try LlamaWeights(gguf: gguf, config: config)
     }
 
+    init(config: LlamaConfig, weights: LlamaWeights, tokenizer: BPETokenizer) {
+        self.config = config; self.weights = weights; self.tokenizer = tokenizer
+    }
+
+    /// The same model (weights shared) whose layers compute attention under `specs`, one per layer.
+    public func withLayerSpecs(_ specs: [AttentionSpec]) throws -> LlamaModel {
+        LlamaModel(config: try config.withLayerSpecs(specs), weights: weights, tokenizer: tokenizer)
+    }
+
     /// Number of parameters (for FLOP estimates).
     public var parameterCount: Int {
         let perLayer = weights.layers.first.map { $0.wq.count + $0.wk.count + $0.wv.count + $0.wo.count + $0.gate.count + $0.up.count + $0.down.count } ?? 0
@@ -112,7 +121,7 @@ public final class LlamaModel: @unchecked Sendable {
             if captureLayers.contains(l), let capture { try capture(LayerQKV(layer: l, shape: shape, q: q, k: k, v: v)) }
             cache?.append(layer: l, k: k, v: v, tokens: n)
             let inputs = try AttentionInputs(shape: shape, q: q, k: k, v: v)
-            let result = try attention.attend(inputs, layer: l)
+            let result = try attention.attend(inputs, layer: l, spec: config.spec(layer: l))
             guard result.output.count == n * hq * d else {
                 throw SkeletonError.shapeMismatch("attention backend \(attention.name) returned \(result.output.count) values, expected \(n * hq * d)")
             }

@@ -2,7 +2,7 @@
 /// mean-pool each query block and each key block, score block pairs by the softmax of the pooled
 /// logits over the causal key blocks,
 ///
-///     m̂[I, J] = softmax_J( q̄_I · k̄_J / √d ),
+///     m̂[I, J] = softmax_J( scale · q̄_I · k̄_J )     (the spec's scale, 1/√d by default),
 ///
 /// and keep, per query block, the highest-scoring blocks until their cumulative score reaches γ.
 /// We implement the query-aware branch only (the paper switches some heads to a vertical-slash
@@ -15,7 +15,7 @@ public struct FlexPrefillEstimator: MaskEstimator {
     public var name: String { "flexprefill" }
     public init() {}
 
-    public func masses(_ x: AttentionInputs, geometry g: TileGeometry) throws -> TileMasses {
+    public func masses(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec = .causal) throws -> TileMasses {
         guard g.tokens == x.shape.tokens else {
             throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
         }
@@ -35,7 +35,7 @@ public struct FlexPrefillEstimator: MaskEstimator {
                 for t in 0..<d { kp[kb * d + t] /= Float(cols.count) }
             }
             let p = try PooledSoftmax.probabilities(a: qp, b: kp, ma: g.queryBlocks, mb: g.keyBlocks, dd: d,
-                                                    scale: Float(1 / Double(d).squareRoot()),
+                                                    scale: Float(spec.softmaxScale(headDim: d)),
                                                     lastB: { g.lastCausalKeyBlock($0) })
             for qb in 0..<g.queryBlocks {
                 for kb in 0...g.lastCausalKeyBlock(qb) { out[h, qb, kb] = Double(p[qb * g.keyBlocks + kb]) }
@@ -44,7 +44,9 @@ public struct FlexPrefillEstimator: MaskEstimator {
         return out
     }
 
-    public func estimate(_ x: AttentionInputs, geometry g: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
-        try TileThreshold.mask(try masses(x, geometry: g), target: target, alwaysKeep: alwaysKeep)
+    public func estimate(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec,
+                         target: MaskTarget) throws -> MaskEstimate {
+        let spec = try spec.checked(for: "the FlexPrefill estimator")
+        return try TileThreshold.mask(try masses(x, geometry: g, spec: spec), target: target, alwaysKeep: alwaysKeep, spec: spec)
     }
 }

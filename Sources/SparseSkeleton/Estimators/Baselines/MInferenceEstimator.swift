@@ -27,10 +27,10 @@ public struct MInferenceEstimator: MaskEstimator {
     /// Column and diagonal scores of one head from its last queries.
     struct Scores { var column: [Double]; var diagonal: [Double] }
 
-    func scores(_ x: AttentionInputs, head: Int) throws -> Scores {
+    func scores(_ x: AttentionInputs, head: Int, spec: AttentionSpec = .causal) throws -> Scores {
         let n = x.shape.tokens
         let rows = Array(max(0, n - lastQueries)..<n)
-        let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows)
+        let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows, spec: spec)
         var col = [Double](repeating: 0, count: n), diag = [Double](repeating: 0, count: n)
         for (ri, r) in rows.enumerated() {
             for j in 0...r { let v = Double(p[ri * width + j]); col[j] += v; diag[r - j] += v }
@@ -57,8 +57,8 @@ public struct MInferenceEstimator: MaskEstimator {
         return k
     }
 
-    /// Tile rows of one head from kept columns and diagonals.
-    static func rows(columns: [Bool], diagonals: [Bool], geometry g: TileGeometry) -> [[Int32]] {
+    /// Tile rows of one head from kept columns and diagonals (tiles the window reaches only).
+    static func rows(columns: [Bool], diagonals: [Bool], geometry g: TileGeometry, spec: AttentionSpec) -> [[Int32]] {
         let n = g.tokens
         var colBlock = [Bool](repeating: false, count: g.keyBlocks)
         for j in 0..<n where columns[j] { colBlock[j / g.keyTile] = true }
@@ -68,7 +68,7 @@ public struct MInferenceEstimator: MaskEstimator {
         for qb in 0..<g.queryBlocks {
             let ri = g.queryRows(qb)
             var row: [Int32] = []
-            for kb in 0...g.lastCausalKeyBlock(qb) {
+            for kb in g.reachableKeyBlocks(qb, spec: spec) {
                 let cj = g.keyColumns(kb)
                 let dLo = max(0, ri.lowerBound - (cj.upperBound - 1)), dHi = min(n - 1, ri.upperBound - 1 - cj.lowerBound)
                 if colBlock[kb] || (dHi >= dLo && pre[dHi + 1] - pre[dLo] > 0) { row.append(Int32(kb)) }
@@ -78,39 +78,43 @@ public struct MInferenceEstimator: MaskEstimator {
         return out
     }
 
-    func mask(_ all: [Scores], counts: (Int) -> (Int, Int), geometry g: TileGeometry) throws -> BlockMask {
+    func mask(_ all: [Scores], counts: (Int) -> (Int, Int), geometry g: TileGeometry, spec: AttentionSpec) throws -> BlockMask {
         var rows: [[Int32]] = []
         for (h, s) in all.enumerated() {
             let (kv, ks) = counts(h)
             rows += Self.rows(columns: Self.top(s.column, count: kv, forced: 0..<forcedColumns),
-                              diagonals: Self.top(s.diagonal, count: ks, forced: 0..<forcedDiagonals), geometry: g)
+                              diagonals: Self.top(s.diagonal, count: ks, forced: 0..<forcedDiagonals), geometry: g, spec: spec)
         }
         return try BlockMask(geometry: g, heads: all.count, rows: rows)
     }
 
-    public func estimate(_ x: AttentionInputs, geometry g: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
+    public func estimate(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec,
+                         target: MaskTarget) throws -> MaskEstimate {
+        let spec = try spec.checked(for: "the MInference estimator")
         guard g.tokens == x.shape.tokens else {
             throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
         }
-        let all = try (0..<x.shape.queryHeads).map { try scores(x, head: $0) }
+        let all = try (0..<x.shape.queryHeads).map { try scores(x, head: $0, spec: spec) }
         switch try target.tileTarget(estimator: "the MInference estimator") {
         case .errorBound(let e):
             let counts = all.map { (Self.countFor(coverage: 1 - e, $0.column), Self.countFor(coverage: 1 - e, $0.diagonal)) }
-            return MaskEstimate(mask: try mask(all, counts: { counts[$0] }, geometry: g))
+            return MaskEstimate(mask: try mask(all, counts: { counts[$0] }, geometry: g, spec: spec))
         case .density(let d):
             let scaled: (Double) -> (Int) -> (Int, Int) = { a in { _ in (Int((a * Double(verticalCount)).rounded()), Int((a * Double(slashCount)).rounded())) } }
             let hiA = Double(g.tokens) / Double(min(verticalCount, slashCount)) + 1
-            let a = try TargetSearch.knobForDensity(d, lo: 0, hi: hiA, iterations: 16) { try mask(all, counts: scaled($0), geometry: g).density }
-            return MaskEstimate(mask: try mask(all, counts: scaled(a), geometry: g))
+            let a = try TargetSearch.knobForDensity(d, lo: 0, hi: hiA, iterations: 16) { try mask(all, counts: scaled($0), geometry: g, spec: spec).density(spec: spec) }
+            return MaskEstimate(mask: try mask(all, counts: scaled(a), geometry: g, spec: spec))
         case .timeBudget: fatalError("unreachable: tileTarget refuses time budgets")
         }
     }
 
     /// Masks for explicit scales α of the default counts, scores computed once (frontier sweeps).
-    public func masks(_ x: AttentionInputs, geometry g: TileGeometry, scales: [Double]) throws -> [BlockMask] {
-        let all = try (0..<x.shape.queryHeads).map { try scores(x, head: $0) }
+    public func masks(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec = .causal,
+                      scales: [Double]) throws -> [BlockMask] {
+        let spec = try spec.checked(for: "the MInference estimator")
+        let all = try (0..<x.shape.queryHeads).map { try scores(x, head: $0, spec: spec) }
         return try scales.map { a in
-            try mask(all, counts: { _ in (Int((a * Double(verticalCount)).rounded()), Int((a * Double(slashCount)).rounded())) }, geometry: g)
+            try mask(all, counts: { _ in (Int((a * Double(verticalCount)).rounded()), Int((a * Double(slashCount)).rounded())) }, geometry: g, spec: spec)
         }
     }
 }

@@ -3,7 +3,7 @@
 /// With stride S (8), cut rows and keys into groups of S. The score of query group a against key
 /// group b is the sum of the logits on the cell's antidiagonal,
 ///
-///     z[a, b] = Σ_{t<S} q_{aS+S−1−t} · k_{bS+t} / (√d · S),
+///     z[a, b] = scale · Σ_{t<S} q_{aS+S−1−t} · k_{bS+t} / S      (the spec's scale, 1/√d by default),
 ///
 /// computed for all (a, b) at once as one product of "stacked" rows q̃_a = [q_{aS+S−1}, …, q_{aS}]
 /// and k̃_b = [k_{bS}, …, k_{bS+S−1}] (length S·d) — 1/S of dense attention's multiply-adds. An
@@ -20,7 +20,7 @@ public struct XAttentionEstimator: MaskEstimator {
     public var name: String { "xattention" }
     public init() {}
 
-    public func masses(_ x: AttentionInputs, geometry g: TileGeometry) throws -> TileMasses {
+    public func masses(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec = .causal) throws -> TileMasses {
         guard g.tokens == x.shape.tokens else {
             throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
         }
@@ -41,7 +41,7 @@ public struct XAttentionEstimator: MaskEstimator {
                 }
             }
             let p = try PooledSoftmax.probabilities(a: qs, b: ks, ma: groups, mb: groups, dd: sd,
-                                                    scale: Float(1 / (Double(d).squareRoot() * Double(stride))),
+                                                    scale: Float(stridedScale(spec: spec, headDim: d)),
                                                     lastB: { $0 })
             for qb in 0..<g.queryBlocks {
                 let ga = (g.queryRows(qb).lowerBound / stride)..<((g.queryRows(qb).upperBound + stride - 1) / stride)
@@ -56,7 +56,15 @@ public struct XAttentionEstimator: MaskEstimator {
         return out
     }
 
-    public func estimate(_ x: AttentionInputs, geometry g: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
-        try TileThreshold.mask(try masses(x, geometry: g), target: target, alwaysKeep: alwaysKeep)
+    /// scale / S; without an explicit scale 1/(√d · S), rounded the way it always was.
+    func stridedScale(spec: AttentionSpec, headDim d: Int) -> Double {
+        if let s = spec.scale { return s / Double(stride) }
+        return 1 / (Double(d).squareRoot() * Double(stride))
+    }
+
+    public func estimate(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec,
+                         target: MaskTarget) throws -> MaskEstimate {
+        let spec = try spec.checked(for: "the XAttention estimator")
+        return try TileThreshold.mask(try masses(x, geometry: g, spec: spec), target: target, alwaysKeep: alwaysKeep, spec: spec)
     }
 }

@@ -1,8 +1,9 @@
 import Dispatch
 import Foundation
 
-/// Exact causal softmax rows of one query head, A[i, j] = exp(S[i, j] − lse_i) for j ≤ i with
-/// S = q_i · k_j / √d — the probe primitive every estimator here is built on (probe rows of the
+/// Exact causal softmax rows of one query head, A[i, j] = exp(S[i, j] − lse_i) for the keys j
+/// row i sees (j ≤ i inside the spec's window; 0 elsewhere) with S = cap(scale · q_i · k_j) — the
+/// spec's scale (1/√d by default) and softcap — the probe primitive every estimator here is built on (probe rows of the
 /// skeleton, MInference's last 64 queries, the oracle's full pass).
 ///
 /// Logits come from one matrix product per batch of rows (`Gemm`, BLAS when present), reading the
@@ -10,9 +11,10 @@ import Foundation
 /// long rows keep full precision; probabilities are stored as Float.
 enum ExactRows {
     /// Probabilities of the given rows (any order), as a rows.count × width matrix, width =
-    /// max(rows) + 1 (entries right of a row's diagonal are 0). Also returns each row's
-    /// log-sum-exp. Rows must lie in 0..<N (callers build them; not user input).
-    static func probabilities(_ x: AttentionInputs, head: Int, rows: [Int]) throws -> (p: [Float], width: Int, lse: [Double]) {
+    /// max(rows) + 1 (entries a row does not see are 0). Also returns each row's log-sum-exp.
+    /// Rows must lie in 0..<N (callers build them; not user input); the spec must be causal.
+    static func probabilities(_ x: AttentionInputs, head: Int, rows: [Int],
+                              spec: AttentionSpec = .causal) throws -> (p: [Float], width: Int, lse: [Double]) {
         guard let maxRow = rows.max() else { return ([], 0, []) }
         let width = maxRow + 1
         let s = x.shape, d = s.headDim
@@ -23,7 +25,7 @@ enum ExactRows {
             for t in 0..<d { qRows[r * d + t] = x.q[o + t] }
         }
         var p = [Float](repeating: 0, count: rows.count * width)
-        let scale = Float(1 / Double(d).squareRoot())
+        let scale = Float(spec.softmaxScale(headDim: d))
         try qRows.withUnsafeBufferPointer { qa in
             try x.k.withUnsafeBufferPointer { ka in
                 try p.withUnsafeMutableBufferPointer { pa in
@@ -40,7 +42,11 @@ enum ExactRows {
             lse.withUnsafeMutableBufferPointer { la in
                 let lbase = la.baseAddress!
                 DispatchQueue.concurrentPerform(iterations: rows.count) { r in
-                    lbase[r] = softmaxInPlace(base + r * width, count: rows[r] + 1, width: width)
+                    let row = base + r * width
+                    spec.capLogits(row, count: rows[r] + 1)
+                    let first = spec.firstKey(query: rows[r])
+                    row.update(repeating: 0, count: first)
+                    lbase[r] = softmaxInPlace(row + first, count: rows[r] + 1 - first, width: width - first)
                 }
             }
         }

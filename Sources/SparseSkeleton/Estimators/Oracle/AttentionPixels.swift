@@ -2,14 +2,15 @@
 /// size × size cells (cell (y, x) covers rows [yN/size, (y+1)N/size) and the same columns).
 public enum AttentionPixels {
     /// The exact softmax attention, cell means.
-    public static func exact(_ x: AttentionInputs, head: Int, size: Int) throws -> [Double] {
+    public static func exact(_ x: AttentionInputs, head: Int, size: Int, spec: AttentionSpec = .causal) throws -> [Double] {
+        let spec = try spec.checked(for: "the attention image")
         let n = x.shape.tokens
         var out = [Double](repeating: 0, count: size * size)
         var count = [Double](repeating: 0, count: size * size)
         var start = 0
         while start < n {
             let rows = Array(start..<min(n, start + 256))
-            let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows)
+            let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows, spec: spec)
             for (r, i) in rows.enumerated() {
                 let y = i * size / n
                 for j in 0..<n {

@@ -12,7 +12,8 @@ import Dispatch
 ///     Ô_i = Σ_{J∈M(I)} partial[i, J] / Σ_{J∈M(I)} mass[i, J],
 ///
 /// because the masked softmax is the dense one renormalised over the kept keys. The dense output is
-/// the sum over all causal J. Memory: N·N/B·(d + 1) floats (≈ 270 MB at N = 8192, B = 64, d = 64),
+/// the sum over all causal J. Under a spec with a window, tiles the window does not reach have mass
+/// 0 and keys left of a row's window are never seen (the truth of windowed attention). Memory: N·N/B·(d + 1) floats (≈ 270 MB at N = 8192, B = 64, d = 64),
 /// one head at a time. Cost: one dense pass (Gemm for Q·Kᵀ and per-tile P·V).
 public struct AttentionTruth: Sendable {
     public let geometry: TileGeometry
@@ -23,7 +24,9 @@ public struct AttentionTruth: Sendable {
     /// Dense output O_i = Σ_J partial[i, J] (N × d), cached for scoring.
     public let dense: [Float]?
 
-    public init(_ x: AttentionInputs, head: Int, geometry g: TileGeometry, withOutputs: Bool = true) throws {
+    public init(_ x: AttentionInputs, head: Int, geometry g: TileGeometry, spec: AttentionSpec = .causal,
+                withOutputs: Bool = true) throws {
+        let spec = try spec.checked(for: "the attention truth")
         guard g.tokens == x.shape.tokens else {
             throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
         }
@@ -37,7 +40,7 @@ public struct AttentionTruth: Sendable {
         var partial = [Float](repeating: 0, count: useV ? n * kb * d : 0)
         for qb in 0..<g.queryBlocks {
             let rows = Array(g.queryRows(qb))
-            let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows)
+            let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows, spec: spec)
             for (r, i) in rows.enumerated() {
                 for b in 0...g.lastCausalKeyBlock(qb) {
                     var t: Float = 0

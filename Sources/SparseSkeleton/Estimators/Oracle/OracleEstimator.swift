@@ -10,13 +10,14 @@ public struct OracleEstimator: MaskEstimator {
     public var name: String { "oracle" }
     public init(alwaysKeep: AlwaysKeep = AlwaysKeep(sinkBlocks: 0, localBlocks: 1)) { self.alwaysKeep = alwaysKeep }
 
-    public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
-        let masses = try ExactTileMasses.compute(inputs, geometry: geometry)
-        return try TileThreshold.mask(masses, target: target, alwaysKeep: alwaysKeep)
+    public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, spec: AttentionSpec,
+                         target: MaskTarget) throws -> MaskEstimate {
+        let masses = try ExactTileMasses.compute(inputs, geometry: geometry, spec: spec)
+        return try TileThreshold.mask(masses, target: target, alwaysKeep: alwaysKeep, spec: spec)
     }
 
-    /// Same, from masses already computed (the evaluation computes them once for every target).
-    public func estimate(masses: TileMasses, target: MaskTarget) throws -> MaskEstimate {
-        try TileThreshold.mask(masses, target: target, alwaysKeep: alwaysKeep)
+    /// Same, from masses already computed under `spec` (the evaluation computes them once for every target).
+    public func estimate(masses: TileMasses, spec: AttentionSpec = .causal, target: MaskTarget) throws -> MaskEstimate {
+        try TileThreshold.mask(masses, target: target, alwaysKeep: alwaysKeep, spec: spec)
     }
 }

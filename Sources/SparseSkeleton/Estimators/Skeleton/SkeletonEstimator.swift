@@ -26,15 +26,17 @@ public struct SkeletonEstimator: MaskEstimator {
 
     public init(parameters: SkeletonParameters = SkeletonParameters()) { self.parameters = parameters }
 
-    public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, target: MaskTarget) throws -> MaskEstimate {
+    public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, spec: AttentionSpec,
+                         target: MaskTarget) throws -> MaskEstimate {
+        let spec = try spec.checked(for: "the CPU skeleton estimator")
         let target = try target.tileTarget(estimator: "the CPU skeleton estimator")
-        let (masses, fits) = try masses(inputs, geometry: geometry)
+        let (masses, fits) = try masses(inputs, geometry: geometry, spec: spec)
         var result: MaskEstimate
         switch target {
         case .density(let d):
-            result = try BudgetThreshold.mask(masses, density: d, alwaysKeep: parameters.alwaysKeep)
+            result = try BudgetThreshold.mask(masses, density: d, alwaysKeep: parameters.alwaysKeep, spec: spec)
         case .errorBound(let e):
-            result = try errorBoundMask(masses: masses, fits: fits, epsilon: e)
+            result = try errorBoundMask(masses: masses, fits: fits, epsilon: e, spec: spec)
         case .timeBudget: fatalError("unreachable: tileTarget refuses time budgets")
         }
         if parameters.shareGroupMask, inputs.shape.groupSize > 1 {
@@ -45,8 +47,9 @@ public struct SkeletonEstimator: MaskEstimator {
     }
 
     /// The estimated tile masses of every head (normalised per query block) and the head fits.
-    public func masses(_ inputs: AttentionInputs, geometry: TileGeometry) throws -> (TileMasses, [SkeletonHeadFit]) {
-        let fits = try fitHeads(inputs, geometry: geometry)
+    public func masses(_ inputs: AttentionInputs, geometry: TileGeometry,
+                       spec: AttentionSpec = .causal) throws -> (TileMasses, [SkeletonHeadFit]) {
+        let fits = try fitHeads(inputs, geometry: geometry, spec: spec)
         var masses = try TileMasses(geometry: geometry, heads: inputs.shape.queryHeads)
         for (h, f) in fits.enumerated() {
             let base = h * masses.tilesPerHead
@@ -56,16 +59,17 @@ public struct SkeletonEstimator: MaskEstimator {
     }
 
     /// Error-bound mask from already-fitted heads (calibrated per head when `calibrate`).
-    public func errorBoundMask(masses: TileMasses, fits: [SkeletonHeadFit], epsilon e: Double) throws -> MaskEstimate {
+    public func errorBoundMask(masses: TileMasses, fits: [SkeletonHeadFit], epsilon e: Double,
+                               spec: AttentionSpec = .causal) throws -> MaskEstimate {
         var eps = [Double](repeating: e, count: fits.count)
         var recall = [Double](repeating: 0, count: fits.count)
-        for (h, f) in fits.enumerated() { (eps[h], recall[h]) = calibratedEpsilon(f, masses: masses, head: h, epsilon: e) }
-        let m = try ErrorBoundThreshold.mask(masses, epsilons: eps, alwaysKeep: parameters.alwaysKeep)
+        for (h, f) in fits.enumerated() { (eps[h], recall[h]) = calibratedEpsilon(f, masses: masses, head: h, epsilon: e, spec: spec) }
+        let m = try ErrorBoundThreshold.mask(masses, epsilons: eps, alwaysKeep: parameters.alwaysKeep, spec: spec)
         return MaskEstimate(mask: m.mask, estimatedRecall: parameters.calibrate ? recall : m.estimatedRecall)
     }
 
     /// Fits every head (public for plots and tests).
-    public func fitHeads(_ x: AttentionInputs, geometry g: TileGeometry) throws -> [SkeletonHeadFit] {
+    public func fitHeads(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec = .causal) throws -> [SkeletonHeadFit] {
         guard g.tokens == x.shape.tokens else {
             throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
         }
@@ -76,16 +80,16 @@ public struct SkeletonEstimator: MaskEstimator {
         var scratch = try TileMasses(geometry: g, heads: 1)
         var fits: [SkeletonHeadFit] = []
         for h in 0..<x.shape.queryHeads {
-            let fitP = try ExactRows.probabilities(x, head: h, rows: probes.fitRows)
+            let fitP = try ExactRows.probabilities(x, head: h, rows: probes.fitRows, spec: spec)
             let factors = SkeletonFactors.fit(probs: fitP.p, width: fitP.width, rows: probes.fitRows, tokens: n, sweeps: p.fitSweeps)
             factors.tileMasses(into: &scratch, head: 0)
-            var est = scratch.normalisedPerQueryBlock()
+            var est = scratch.normalisedPerQueryBlock(spec: spec)
             if p.ratioPower > 0 {
                 correctByProbes(&est, factors: factors, probs: fitP.p, width: fitP.width, rows: probes.fitRows)
-                est = est.normalisedPerQueryBlock()
+                est = est.normalisedPerQueryBlock(spec: spec)
             }
             if p.localWeight > 0 { blendLocal(&est, probs: fitP.p, width: fitP.width, rows: probes.fitRows) }
-            let checkP = try ExactRows.probabilities(x, head: h, rows: probes.checkRows)
+            let checkP = try ExactRows.probabilities(x, head: h, rows: probes.checkRows, spec: spec)
             var checkMass: [[Double]] = []
             for (ci, r) in probes.checkRows.enumerated() {
                 checkMass.append(Self.rowTileMass(checkP.p, offset: ci * checkP.width, row: r, geometry: g))
@@ -159,17 +163,18 @@ public struct SkeletonEstimator: MaskEstimator {
     /// bound: mean − z · sd / √n ≥ 1 − ε + margin, with n check rows, their per-row recalls' mean and
     /// standard deviation, z = `confidenceZ` (1.645 ≈ 95 %). The bound is what makes the promise hold
     /// per head and not just on average over heads. Returns (ε', the probe mean recall at ε').
-    func calibratedEpsilon(_ f: SkeletonHeadFit, masses: TileMasses, head: Int, epsilon: Double) -> (Double, Double) {
+    func calibratedEpsilon(_ f: SkeletonHeadFit, masses: TileMasses, head: Int, epsilon: Double,
+                           spec: AttentionSpec = .causal) -> (Double, Double) {
         guard parameters.calibrate, !f.checkRows.isEmpty else { return (epsilon, 1 - epsilon) }
         let g = masses.geometry
-        let norm = masses.normalisedPerQueryBlock()
+        let norm = masses.normalisedPerQueryBlock(spec: spec)
         let n = Double(f.checkRows.count)
         func probeRecall(_ e: Double) -> (mean: Double, bound: Double) {
             var sum = 0.0, sum2 = 0.0
             var cache: [Int: [Int32]] = [:]
             for (ci, r) in f.checkRows.enumerated() {
                 let qb = r / g.queryTile
-                let row = cache[qb] ?? ErrorBoundThreshold.keepRow(norm, head: head, queryBlock: qb, epsilon: e, alwaysKeep: parameters.alwaysKeep).0
+                let row = cache[qb] ?? ErrorBoundThreshold.keepRow(norm, head: head, queryBlock: qb, epsilon: e, alwaysKeep: parameters.alwaysKeep, spec: spec).0
                 cache[qb] = row
                 var t = 0.0
                 for b in row { t += f.checkTileMass[ci][Int(b)] }
