@@ -32,6 +32,8 @@ struct GPUPrefill: ParsableCommand {
     @Option(help: "Prompt length N in tokens (BOS included).") var tokens: Int
     @Option(help: "dense | skeleton (GPU estimator) | skeleton-cpu | minference | flexprefill | xattention | oracle (CPU estimators)")
     var attention: String = "dense"
+    @Option(help: "GPU estimator of --attention skeleton and --sweep: skeleton | minference (GPUMInferenceEstimator, density targets only).")
+    var estimator: String = "skeleton"
     @Option(help: "Error bound ε of a sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
     @Option(help: "Budget density of a sparse run.") var density: Double?
     @Flag(help: "Run dense and the GPU skeleton at every --epsilons and --densities target (ignores --attention).") var sweep = false
@@ -99,9 +101,19 @@ struct GPUPrefill: ParsableCommand {
         guard tokens >= 2 else { throw SkeletonError.invalidArgument("--tokens must be at least 2, got \(tokens)") }
         guard warmup >= 0, repeats >= 1 else { throw SkeletonError.invalidArgument("--warmup must be ≥ 0 and --repeats ≥ 1") }
         guard SkeletonError.supportedTileSizes.contains(queryTile) else { throw SkeletonError.unsupportedTileSize(queryTile) }
-        let modes = try modes()
+        guard ["skeleton", "minference"].contains(estimator) else {
+            throw SkeletonError.invalidArgument("--estimator must be skeleton or minference, got \(estimator)")
+        }
+        var modes = try modes()
         let device = try GPUDevice()
         let library = KernelLibrary(device: device, compiler: try KernelCompiler())
+        if estimator == "minference" {
+            let minference = GPUMInferenceEstimator(library: library)
+            modes = modes.map { label, mode in
+                guard case .gpuEstimated(_, let t) = mode else { return (label, mode) }
+                return (label.replacingOccurrences(of: "skeleton-gpu", with: "minference-gpu"), .deviceEstimated(minference, t))
+            }
+        }
         if kernelCheck {
             let outcomes = try ModelKernelSelfCheck.run(library: library)
             for o in outcomes { print("kernel-check \(o)") }
@@ -148,7 +160,7 @@ struct GPUPrefill: ParsableCommand {
             // 3. after the timed runs: the mask the last timed run left for the last layer against
             //    the recorded pass's (same inputs and estimator; the densities reported come from
             //    the recorded pass, so they hold for the timed runs only if these agree)
-            if case .gpuEstimated = mode, let last = gpu.lastEstimatedMask, let recorded = rec.layerMasks.last {
+            if mode.estimatesOnDevice, let last = gpu.lastEstimatedMask, let recorded = rec.layerMasks.last {
                 let timed = try last.download()
                 var differ = 0
                 for h in 0..<timed.heads {
@@ -260,7 +272,7 @@ struct GPUPrefill: ParsableCommand {
         switch mode {
         case .dense:
             backend = DenseReferenceBackend()
-        case .gpuEstimated:
+        case .gpuEstimated, .deviceEstimated:
             let masks = result.layerMasks
             guard masks.count == m.config.layers else { throw SkeletonError.invalidArgument("\(masks.count) recorded masks for \(m.config.layers) layers") }
             backend = MaskedReferenceBackend(name: "CPU model with the GPU's masks") { _, layer in masks[layer] }
