@@ -487,8 +487,8 @@ minf_scan(const __grid_constant__ SKMInferenceScanParams p) {
     }
 }
 
-// The CPU's TargetSearch.knobForDensity on the device, one thread. init: lo/hi/target/causal
-// from the arguments, evaluate hi first. Otherwise consume the density of the mask just counted
+// The CPU's TargetSearch.knobForDensity on the device, one thread. initialize: lo/hi/target/causal
+// from the parameters, evaluate hi first. Otherwise consume the density of the mask just counted
 // (rowOffsets[rows] / causal) and choose the next alpha; counts = round(alpha * default count).
 SK_DEVICE void m_set_counts(MDensity* s, int verticalCount, int slashCount) {
     s->kCol = (int)round(s->alpha * (double)verticalCount);
