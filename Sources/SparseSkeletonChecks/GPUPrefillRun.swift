@@ -30,6 +30,22 @@ public struct GPUPrefillRun {
         public let perplexity: Double?
     }
 
+    /// The modes with their GPU-skeleton runs handed to the device estimator `estimator`
+    /// ("skeleton" keeps them; "minference" runs `GPUMInferenceEstimator` at the same targets).
+    public static func modes(_ modes: [(String, GPUAttentionMode)], estimator: String,
+                             library: KernelLibrary) throws -> [(String, GPUAttentionMode)] {
+        switch estimator {
+        case "skeleton": return modes
+        case "minference":
+            let minference = GPUMInferenceEstimator(library: library)
+            return modes.map { label, mode in
+                guard case .gpuEstimated(_, let t) = mode else { return (label, mode) }
+                return (label.replacingOccurrences(of: "skeleton-gpu", with: "minference-gpu"), .deviceEstimated(minference, t))
+            }
+        default: throw SkeletonError.invalidArgument("--estimator must be skeleton or minference, got \(estimator)")
+        }
+    }
+
     /// Every model kernel and the cuBLAS product against float64 on random inputs; throws naming the failed ones.
     public static func kernelCheck(library: KernelLibrary) throws {
         let outcomes = try ModelKernelSelfCheck.run(library: library)
@@ -87,7 +103,7 @@ public struct GPUPrefillRun {
             // 3. after the timed runs: the mask the last timed run left for the last layer against
             //    the recorded pass's (same inputs and estimator; the densities reported come from
             //    the recorded pass, so they hold for the timed runs only if these agree)
-            if case .gpuEstimated = mode, let last = gpu.lastEstimatedMask, let recorded = rec.layerMasks.last {
+            if mode.estimatesOnDevice, let last = gpu.lastEstimatedMask, let recorded = rec.layerMasks.last {
                 let timed = try last.download()
                 var differ = 0
                 for h in 0..<timed.heads {
@@ -197,7 +213,7 @@ public struct GPUPrefillRun {
         switch mode {
         case .dense:
             backend = DenseReferenceBackend()
-        case .gpuEstimated:
+        case .gpuEstimated, .deviceEstimated:
             let masks = result.layerMasks
             guard masks.count == m.config.layers else { throw SkeletonError.invalidArgument("\(masks.count) recorded masks for \(m.config.layers) layers") }
             backend = MaskedReferenceBackend(name: "CPU model with the GPU's masks") { _, layer in masks[layer] }

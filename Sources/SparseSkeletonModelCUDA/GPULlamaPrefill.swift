@@ -12,6 +12,10 @@ public enum GPUAttentionMode {
     /// Q/K, on the prefill's stream, then attention with that mask: no host round trip. The
     /// default sparse mode.
     case gpuEstimated(SkeletonParameters, MaskTarget)
+    /// The mask estimated on the GPU by any `DeviceMaskEstimator` (e.g. `GPUMInferenceEstimator`)
+    /// at `target`, the same way: on the prefill's stream, no host round trip. The estimator's
+    /// workspace (and so its mask) is reused per layer, which the stream order makes safe.
+    case deviceEstimated(DeviceMaskEstimator, MaskTarget)
     /// A block mask per layer from a core `MaskEstimator` on the CPU: the layer's post-RoPE Q and
     /// K (bf16) are copied back to the host, estimated there, and the CSR mask is uploaded (a
     /// host round trip per layer; for estimators that have no GPU version, and for reference).
@@ -26,6 +30,7 @@ public enum GPUAttentionMode {
         switch self {
         case .dense: return "dense"
         case .gpuEstimated(_, let t): return "skeleton-gpu@\(t)"
+        case .deviceEstimated(let e, let t): return "\(e.name)-gpu@\(t)"
         case .hostEstimated(let e, let t): return "\(e.name)-cpu@\(t)"
         }
     }
@@ -33,13 +38,21 @@ public enum GPUAttentionMode {
     public var target: MaskTarget? {
         switch self {
         case .dense: return nil
-        case .gpuEstimated(_, let t), .hostEstimated(_, let t): return t
+        case .gpuEstimated(_, let t), .deviceEstimated(_, let t), .hostEstimated(_, let t): return t
+        }
+    }
+
+    /// True when the masks are estimated on the GPU (`.gpuEstimated`, `.deviceEstimated`).
+    public var estimatesOnDevice: Bool {
+        switch self {
+        case .gpuEstimated, .deviceEstimated: return true
+        case .dense, .hostEstimated: return false
         }
     }
 }
 
 /// What one GPU prefill measured. GPU times come from CUDA events on the prefill's stream.
-/// `estimationMs` is, for `.gpuEstimated`, the sum over layers of CUDA events around each
+/// `estimationMs` is, for `.gpuEstimated` / `.deviceEstimated`, the sum over layers of CUDA events around each
 /// estimate (device time, inside `totalMs`); for `.hostEstimated`, host wall-clock (Q/K
 /// download, CPU estimation, mask upload) during which the GPU waits, also inside `totalMs`.
 public struct GPUPrefillTimings: Sendable {
@@ -54,14 +67,14 @@ public struct GPUPrefillTimings: Sendable {
     public let layerEstimationMs: [Double]
     /// Everything else: norms, projections (cuBLAS), RoPE, MLP, residuals, logits.
     public var otherMs: Double { max(0, totalMs - attentionMs - estimationMs) }
-    /// Mask density of each layer (1 for dense). Empty for a timed `.gpuEstimated` run: its
+    /// Mask density of each layer (1 for dense). Empty for a timed GPU-estimated run: its
     /// masks stay on the device (reading them back would sit inside the timed region); a run with
     /// `recordMasks` has them.
     public let layerDensities: [Double]
     public var meanDensity: Double? { layerDensities.isEmpty ? nil : layerDensities.reduce(0, +) / Double(layerDensities.count) }
     /// True when the run synchronised and read masks / Q/K back per layer (its times are not TTFT).
     public let recorded: Bool
-    /// `.gpuEstimated`: host wall-clock spent enqueueing the estimates (their launches), summed
+    /// GPU-estimated modes: host wall-clock spent enqueueing the estimates (their launches), summed
     /// over layers. Well under `estimationMs` means the GPU, not the host, sets the pace.
     public let estimateEnqueueMs: Double
 }
@@ -128,7 +141,7 @@ public final class GPULlamaPrefill: @unchecked Sendable {
     /// returns) is reused per layer, which the stream order makes safe (layer L's attention is
     /// queued before layer L + 1's estimate overwrites the mask).
     private var skeletonEstimator: GPUSkeletonEstimator?
-    /// The last layer's mask of the last `.gpuEstimated` run, still on the device (the estimator's
+    /// The last layer's mask of the last GPU-estimated run, still on the device (the estimator's
     /// workspace holds it until its next estimate): read it back after a timed run, e.g. to check
     /// that the timed run built the same mask as a recorded one.
     public private(set) var lastEstimatedMask: DeviceBlockMask?
@@ -211,10 +224,21 @@ public final class GPULlamaPrefill: @unchecked Sendable {
         let geometry = try TileGeometry(tokens: n, queryTile: queryTile, keyTile: keyTile)
         let traits = try FlashKernelTraits.default(headDim: c.headDim, geometry: geometry, dtype: .bf16)
         let qkvWidth = (c.heads + 2 * c.kvHeads) * c.headDim, attnWidth = c.heads * c.headDim
-        var gpuEstimator: GPUSkeletonEstimator? = nil
-        if case .gpuEstimated(let parameters, _) = mode {
+        // the layer's mask from its device Q/K, queued on the stream (GPU-estimated modes)
+        let estimateOnDevice: (() throws -> DeviceBlockMask)?
+        switch mode {
+        case .gpuEstimated(let parameters, let target):
             guard keyTile == 64 else { throw CUDAError.unsupported("the GPU skeleton estimator needs 64-key tiles (prefill has \(keyTile))") }
-            gpuEstimator = self.gpuEstimator(parameters: parameters)
+            let e = self.gpuEstimator(parameters: parameters)
+            estimateOnDevice = { [stream] in
+                try e.estimate(q: w.q, k: w.k, shape: shape, dtype: .bf16, geometry: geometry, target: target, stream: stream).mask
+            }
+        case .deviceEstimated(let e, let target):
+            estimateOnDevice = { [stream] in
+                try e.estimateMask(q: w.q, k: w.k, shape: shape, dtype: .bf16, geometry: geometry, spec: .causal, target: target, stream: stream)
+            }
+        case .dense, .hostEstimated:
+            estimateOnDevice = nil
         }
         try w.ids.upload(tokens.map { Int32($0) })
 
@@ -239,19 +263,19 @@ public final class GPULlamaPrefill: @unchecked Sendable {
             switch mode {
             case .dense:
                 densities.append(1)
-            case .gpuEstimated(_, let target):
+            case .gpuEstimated, .deviceEstimated:
                 let e0 = try GPUEvent(device: device), e1 = try GPUEvent(device: device)
                 try e0.record(on: stream)
                 let h0 = DispatchTime.now().uptimeNanoseconds
-                let r = try gpuEstimator!.estimate(q: w.q, k: w.k, shape: shape, dtype: .bf16, geometry: geometry, target: target, stream: stream)
+                let estimated = try estimateOnDevice!()
                 enqueueMs.append(Double(DispatchTime.now().uptimeNanoseconds - h0) / 1e6)
                 try e1.record(on: stream)
                 estEvents.append((e0, e1))
-                mask = r.mask
-                lastEstimatedMask = r.mask
+                mask = estimated
+                lastEstimatedMask = estimated
                 if record.masks {
                     try stream.synchronize()
-                    let m = try r.mask.download()
+                    let m = try estimated.download()
                     layerMasks.append(m); densities.append(m.density)
                 }
             case .hostEstimated(let estimator, let target):
@@ -293,7 +317,7 @@ public final class GPULlamaPrefill: @unchecked Sendable {
         try stream.synchronize()
         let logits = try w.logits.download(Float.self, count: c.vocabSize)
         let layerAttn = try attnEvents.map { try $0.1.milliseconds(since: $0.0) }
-        let layerEst = gpuEstimator != nil ? try estEvents.map { try $0.1.milliseconds(since: $0.0) } : hostEstimationMs
+        let layerEst = estimateOnDevice != nil ? try estEvents.map { try $0.1.milliseconds(since: $0.0) } : hostEstimationMs
         withExtendedLifetime(uploaded) {}
         let timings = GPUPrefillTimings(totalMs: try end.milliseconds(since: start), attentionMs: layerAttn.reduce(0, +),
                                         estimationMs: layerEst.reduce(0, +), layerAttentionMs: layerAttn, layerEstimationMs: layerEst,

@@ -33,6 +33,7 @@ struct GPUPrefill: ParsableCommand {
     @Option(help: "Prompt length N in tokens (BOS included).") var tokens: Int
     @Option(help: "dense | skeleton (GPU estimator) | skeleton-cpu | minference | flexprefill | xattention | oracle (CPU estimators)")
     var attention: String = "dense"
+    @Option(help: "Device estimator of the GPU-estimated modes: skeleton or minference (density targets only).") var estimator = "skeleton"
     @Option(help: "Error bound ε of a sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
     @Option(help: "Budget density of a sparse run.") var density: Double?
     @Flag(help: "Run dense and the GPU skeleton at every --epsilons and --densities target (ignores --attention).") var sweep = false
@@ -78,8 +79,8 @@ struct GPUPrefill: ParsableCommand {
         guard tokens >= 2 else { throw SkeletonError.invalidArgument("--tokens must be at least 2, got \(tokens)") }
         guard warmup >= 0, repeats >= 1 else { throw SkeletonError.invalidArgument("--warmup must be ≥ 0 and --repeats ≥ 1") }
         guard SkeletonError.supportedTileSizes.contains(queryTile) else { throw SkeletonError.unsupportedTileSize(queryTile) }
-        let modes = try modes()
         let library = KernelLibrary(device: try GPUDevice(), compiler: try KernelCompiler())
+        let modes = try GPUPrefillRun.modes(try modes(), estimator: estimator, library: library)
         let device = library.device
         if kernelCheck { try GPUPrefillRun.kernelCheck(library: library) }
         let m = try ModelSession.loadModel(model)

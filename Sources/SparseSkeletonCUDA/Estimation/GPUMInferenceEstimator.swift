@@ -1,5 +1,6 @@
 import Foundation
 import SparseSkeleton
+import SparseSkeletonKernelParams
 
 /// MInference's vertical-slash estimator on the GPU (Kernels/minference_estimator.cu): the same
 /// function as the core's `MInferenceEstimator` (its settings are taken from `config`), computed
@@ -10,7 +11,8 @@ import SparseSkeleton
 ///
 /// Targets: `.scale(α)` keeps round(α·verticalCount) columns and round(α·slashCount) diagonals
 /// (α = 1: the defaults, 1000 / 6096 — the CPU's `masks(_:geometry:scales:)`); `.density(d)` is the
-/// CPU's bisection over α (`TargetSearch.knobForDensity`, 16 steps) run on the device.
+/// CPU's bisection over α (`TargetSearch.knobForDensity`, 16 steps) run on the device. As a
+/// `DeviceMaskEstimator` ("minference") it takes `MaskTarget.density` only (see `target(for:)`).
 ///
 /// The returned mask wraps the workspace's CSR buffers: it stays valid until the workspace is used
 /// again. All work is queued on `stream` (asynchronous).
@@ -61,6 +63,8 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
     public var device: GPUDevice { library.device }
     /// Counts, probe rows and forced entries (the CPU estimator's settings; defaults 64, 1000, 6096, 30, 100).
     public var config: MInferenceEstimator
+    /// The workspace `estimateMask` reuses while shape and geometry stay the same.
+    var cachedWorkspace: Workspace?
 
     public init(library: KernelLibrary, config: MInferenceEstimator = MInferenceEstimator()) {
         self.library = library; self.config = config
@@ -127,7 +131,7 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
             diagonalPrefix = try buf(h * (n + 1) * 4)
             diagonalTable = try buf(h * l.tableEntries * 4)
             counts = try buf(l.rows * 4)
-            state = try buf(128)
+            state = try buf(MemoryLayout<SKMInferenceDensityState>.stride)
             rowOffsets = try buf((l.rows + 1) * 4)
             keyBlocks = try buf(max(l.maxKeptTiles, 1) * 4)
         }
@@ -139,9 +143,9 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
             }
         }
 
-        /// The α the density search chose (reads 8 bytes back; for reports, after the stream is synchronized).
+        /// The α the density search chose (reads the search state back; for reports, after the stream is synchronized).
         public func chosenScale() throws -> Double {
-            try state.download(Double.self, count: 6)[5]
+            try state.download(SKMInferenceDensityState.self, count: 1)[0].alpha
         }
     }
 
@@ -161,9 +165,11 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
 
     /// Estimates the mask of one layer from device Q [N, qHeads, d] and K [N, kvHeads, d] (16-bit,
     /// `dtype`). Queues everything on `stream`; the mask is ready when the stream reaches this point.
-    public func estimate(shape: AttentionShape, dtype: DType, q: DeviceBuffer, k: DeviceBuffer, target: Target = .scale(1),
-                         workspace w: Workspace, stream: GPUStream) throws -> DeviceBlockMask {
+    /// `spec`: causal, no window or softcap; its scale (default 1/√d) scales the probe's logits.
+    public func estimate(shape: AttentionShape, dtype: DType, q: DeviceBuffer, k: DeviceBuffer, spec: AttentionSpec = .causal,
+                         target: Target = .scale(1), workspace w: Workspace, stream: GPUStream) throws -> DeviceBlockMask {
         let c = config
+        let scaleLog2 = try Self.scaleLog2(spec: spec, headDim: shape.headDim)
         guard w.shape == shape else { throw SkeletonError.shapeMismatch("workspace is for \(w.shape), inputs are \(shape)") }
         guard (1...Self.maxLastQueries).contains(c.lastQueries) else {
             throw CUDAError.unsupported("lastQueries \(c.lastQueries): the GPU estimator takes 1...\(Self.maxLastQueries)")
@@ -178,76 +184,76 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
         let kern = try kernels(try Variant(headDim: shape.headDim, dtype: dtype))
         func K(_ name: String) -> GPUKernel { kern[name]! }
         let l = w.layout, g = w.geometry
-        let lastRows = min(c.lastQueries, n)
-        let scaleLog2 = Float(1.4426950408889634 / Double(shape.headDim).squareRoot())
-        let n32 = Int32(n), h32 = Int32(shape.queryHeads), chunks32 = Int32(l.chunks)
+        let heads = Int32(shape.queryHeads), n32 = Int32(n), chunks = Int32(l.chunks)
         let probeRows = shape.queryHeads * Self.maxLastQueries
+        let probe = SKMInferenceProbeInputs(q: q.pointer, k: k.pointer, tokens: n32, queryHeads: heads, kvHeads: Int32(shape.kvHeads),
+                                            lastRows: Int32(min(c.lastQueries, n)), scaleLog2: scaleLog2, chunks: chunks)
 
-        try K("minf_probe_stats").launch(grid: (l.chunks, shape.kvHeads, 1), stream: stream, args: [
-            .buffer(q), .buffer(k), .int32(n32), .int32(h32), .int32(Int32(shape.kvHeads)), .int32(Int32(lastRows)),
-            .float(scaleLog2), .int32(chunks32), .buffer(w.partials)])
-        try K("minf_lse").launch(grid: ((probeRows * 32 + 255) / 256, 1, 1), stream: stream, args: [
-            .buffer(w.partials), .int32(chunks32), .int32(Int32(probeRows)), .buffer(w.lse2)])
-        try K("minf_probe_scores").launch(grid: (l.chunks, shape.kvHeads, 1), stream: stream, args: [
-            .buffer(q), .buffer(k), .int32(n32), .int32(h32), .int32(Int32(shape.kvHeads)), .int32(Int32(lastRows)),
-            .float(scaleLog2), .int32(chunks32), .buffer(w.lse2), .buffer(w.columnScores), .buffer(w.diagonalScores), .buffer(w.spill)])
-        try K("minf_diag_combine").launch(grid: ((n + 255) / 256, shape.queryHeads, 1), stream: stream, args: [
-            .buffer(w.diagonalScores), .buffer(w.spill), .int32(n32), .int32(chunks32)])
+        try K("minf_probe_stats").launch(grid: (l.chunks, shape.kvHeads, 1), stream: stream, params: SKMInferenceProbeStatsParams(
+            probe: probe, partials: w.partials.pointer))
+        try K("minf_lse").launch(grid: ((probeRows * 32 + 255) / 256, 1, 1), stream: stream, params: SKMInferenceLseParams(
+            partials: w.partials.pointer, lse2: w.lse2.pointer, chunks: chunks, rows: Int32(probeRows)))
+        try K("minf_probe_scores").launch(grid: (l.chunks, shape.kvHeads, 1), stream: stream, params: SKMInferenceProbeScoresParams(
+            probe: probe, lse2: w.lse2.pointer, columnScores: w.columnScores.pointer, diagonalScores: w.diagonalScores.pointer,
+            spill: w.spill.pointer))
+        try K("minf_diag_combine").launch(grid: ((n + 255) / 256, shape.queryHeads, 1), stream: stream, params: SKMInferenceDiagCombineParams(
+            diagonalScores: w.diagonalScores.pointer, spill: w.spill.pointer, tokens: n32, chunks: chunks))
 
-        func select(counts: (Int, Int), state: DeviceBuffer?, evalOnly: Bool) throws {
-            try K("minf_select").launch(grid: (shape.queryHeads, 2, 1), stream: stream, args: [
-                .buffer(w.columnScores), .buffer(w.diagonalScores), .int32(n32),
-                .int32(Int32(clamping: counts.0)), .int32(Int32(clamping: counts.1)),
-                .int32(Int32(clamping: c.forcedColumns)), .int32(Int32(clamping: c.forcedDiagonals)),
-                .buffer(state), .int32(evalOnly ? 1 : 0), .int32(Int32(g.keyTile)), .int32(Int32(g.keyBlocks)),
-                .buffer(w.columnBlocks), .buffer(w.diagonalPrefix)])
+        /// `density`: the search state's address, or 0 (null in the kernels) for fixed counts.
+        func select(counts: (Int, Int), density: UInt64, evalOnly: Bool) throws {
+            try K("minf_select").launch(grid: (shape.queryHeads, 2, 1), stream: stream, params: SKMInferenceSelectParams(
+                columnScores: w.columnScores.pointer, diagonalScores: w.diagonalScores.pointer, density: density,
+                columnBlocks: w.columnBlocks.pointer, diagonalPrefix: w.diagonalPrefix.pointer, tokens: n32,
+                kColumns: Int32(clamping: counts.0), kDiagonals: Int32(clamping: counts.1),
+                forcedColumns: Int32(clamping: c.forcedColumns), forcedDiagonals: Int32(clamping: c.forcedDiagonals),
+                evalOnly: evalOnly ? 1 : 0, keyTile: Int32(g.keyTile), keyBlocks: Int32(g.keyBlocks)))
         }
-        func build(state: DeviceBuffer?, write: Bool) throws {
-            try K("minf_diag_table").launch(grid: ((l.tableEntries + 255) / 256, shape.queryHeads, 1), stream: stream, args: [
-                .buffer(w.diagonalPrefix), .int32(n32), .int32(Int32(g.queryTile)), .int32(Int32(g.keyTile)),
-                .int32(Int32(l.tableGranule)), .int32(Int32(l.tableEntries)), .buffer(state), .buffer(w.diagonalTable)])
-            func rowsPass(offsets: DeviceBuffer?, out: DeviceBuffer?) throws {
-                try K("minf_mask_rows").launch(grid: ((l.rows * 32 + 255) / 256, 1, 1), stream: stream, args: [
-                    .buffer(w.columnBlocks), .buffer(w.diagonalTable), .buffer(w.diagonalPrefix), .int32(n32), .int32(h32),
-                    .int32(Int32(g.queryTile)), .int32(Int32(g.keyTile)), .int32(Int32(l.tableGranule)), .int32(Int32(l.tableEntries)),
-                    .int32(Int32(g.keyBlocks)), .int32(Int32(g.queryBlocks)), .buffer(state), .buffer(w.counts),
-                    .buffer(offsets), .buffer(out)])
+        func build(density: UInt64, write: Bool) throws {
+            try K("minf_diag_table").launch(grid: ((l.tableEntries + 255) / 256, shape.queryHeads, 1), stream: stream, params: SKMInferenceDiagTableParams(
+                diagonalPrefix: w.diagonalPrefix.pointer, density: density, table: w.diagonalTable.pointer, tokens: n32,
+                queryTile: Int32(g.queryTile), keyTile: Int32(g.keyTile), granule: Int32(l.tableGranule), entries: Int32(l.tableEntries)))
+            func rowsPass(rowOffsets: UInt64, keyBlockIndices: UInt64) throws {
+                try K("minf_mask_rows").launch(grid: ((l.rows * 32 + 255) / 256, 1, 1), stream: stream, params: SKMInferenceMaskRowsParams(
+                    columnBlocks: w.columnBlocks.pointer, table: w.diagonalTable.pointer, diagonalPrefix: w.diagonalPrefix.pointer,
+                    density: density, counts: w.counts.pointer, rowOffsets: rowOffsets, keyBlockIndices: keyBlockIndices,
+                    tokens: n32, heads: heads, queryTile: Int32(g.queryTile), keyTile: Int32(g.keyTile), granule: Int32(l.tableGranule),
+                    entries: Int32(l.tableEntries), keyBlocks: Int32(g.keyBlocks), queryBlocks: Int32(g.queryBlocks)))
             }
-            try rowsPass(offsets: nil, out: nil)
-            try K("minf_scan").launch(grid: (1, 1, 1), stream: stream, args: [
-                .buffer(w.counts), .int32(Int32(l.rows)), .buffer(state), .buffer(w.rowOffsets)])
-            if write { try rowsPass(offsets: w.rowOffsets, out: w.keyBlocks) }
+            try rowsPass(rowOffsets: 0, keyBlockIndices: 0)
+            try K("minf_scan").launch(grid: (1, 1, 1), stream: stream, params: SKMInferenceScanParams(
+                counts: w.counts.pointer, density: density, rowOffsets: w.rowOffsets.pointer, rows: Int32(l.rows)))
+            if write { try rowsPass(rowOffsets: w.rowOffsets.pointer, keyBlockIndices: w.keyBlocks.pointer) }
         }
 
         switch target {
         case .scale(let a):
             guard a >= 0, a.isFinite else { throw SkeletonError.invalidArgument("count scale must be ≥ 0, got \(a)") }
-            try select(counts: Self.counts(scale: a, config: c), state: nil, evalOnly: false)
+            try select(counts: Self.counts(scale: a, config: c), density: 0, evalOnly: false)
         case .density(let d):
             _ = try MaskTarget.density(d).validated()
-            // doubles travel as their 8-byte bit patterns (KernelArgument has no Double case)
-            func step(init first: Bool, lo: Double = 0, hi: Double = 0, target: Double = 0, causal: Double = 0) throws {
-                try K("minf_density_step").launch(grid: (1, 1, 1), stream: stream, args: [
-                    .buffer(w.state), .buffer(w.rowOffsets), .int32(Int32(l.rows)), .int32(Int32(c.verticalCount)), .int32(Int32(c.slashCount)),
-                    .pointer(lo.bitPattern), .pointer(hi.bitPattern), .pointer(target.bitPattern), .pointer(causal.bitPattern),
-                    .int32(first ? 1 : 0), .int32(Int32(Self.densityIterations))])
+            let state = w.state.pointer
+            func step(initialize: Bool, lo: Double = 0, hi: Double = 0, target: Double = 0, causal: Double = 0) throws {
+                try K("minf_density_step").launch(grid: (1, 1, 1), stream: stream, params: SKMInferenceDensityStepParams(
+                    state: state, rowOffsets: w.rowOffsets.pointer, lo: lo, hi: hi, target: target, causal: causal,
+                    rows: Int32(l.rows), verticalCount: Int32(c.verticalCount), slashCount: Int32(c.slashCount),
+                    initialize: initialize ? 1 : 0, iterations: Int32(Self.densityIterations)))
             }
-            try step(init: true, lo: 0, hi: Self.densityUpperScale(tokens: n, config: c), target: d, causal: Double(l.maxKeptTiles))
+            try step(initialize: true, lo: 0, hi: Self.densityUpperScale(tokens: n, config: c), target: d, causal: Double(l.maxKeptTiles))
             for _ in 0..<(Self.densityIterations + 2) {  // hi, lo, then the bisection steps; finished steps skip
-                try select(counts: (0, 0), state: w.state, evalOnly: true)
-                try build(state: w.state, write: false)
-                try step(init: false)
+                try select(counts: (0, 0), density: state, evalOnly: true)
+                try build(density: state, write: false)
+                try step(initialize: false)
             }
-            try select(counts: (0, 0), state: w.state, evalOnly: false)
+            try select(counts: (0, 0), density: state, evalOnly: false)
         }
-        try build(state: nil, write: true)
+        try build(density: 0, write: true)
         return try DeviceBlockMask(geometry: g, heads: shape.queryHeads, rowOffsets: w.rowOffsets, keyBlocks: w.keyBlocks)
     }
 
     /// The same with a fresh workspace (allocates; for one-off calls, not for timing loops).
     public func estimate(shape: AttentionShape, dtype: DType, q: DeviceBuffer, k: DeviceBuffer, geometry: TileGeometry,
-                         target: Target = .scale(1), stream: GPUStream) throws -> DeviceBlockMask {
+                         spec: AttentionSpec = .causal, target: Target = .scale(1), stream: GPUStream) throws -> DeviceBlockMask {
         let w = try makeWorkspace(shape: shape, geometry: geometry)
-        return try estimate(shape: shape, dtype: dtype, q: q, k: k, target: target, workspace: w, stream: stream)
+        return try estimate(shape: shape, dtype: dtype, q: q, k: k, spec: spec, target: target, workspace: w, stream: stream)
     }
 }

@@ -29,6 +29,7 @@
 // Layout: Q [N, qHeads, D], K [N, kvHeads, D] 16-bit (SK_BF16); query head h reads K head
 // h / (qHeads / kvHeads).
 #include "common.cuh"
+#include "sk_minference_params.h"
 
 #ifndef SK_HEAD_DIM
 #define SK_HEAD_DIM 128
@@ -50,7 +51,7 @@ SK_DEVICE float m_neg_inf() { return sk_neg_inf(); }
 
 // Shared memory of minf_probe (bytes): Q tile, K tile, probability tile, chunk diagonals.
 // The host computes the same number (GPUMInferenceEstimator.probeSharedBytes).
-struct MPair { float m, s; };  // a row's partial (max, sum) over one chunk
+typedef SKMInferenceRowPartial MPair;  // a row's partial (max, sum) over one chunk
 
 constexpr int M_SMEM = 2 * M_ROWS * M_QS * 2 + M_ROWS * M_PS * 4 + M_DIAG * 4;
 static_assert(M_SMEM <= 227 * 1024, "probe tiles exceed shared memory");
@@ -220,36 +221,41 @@ SK_DEVICE void m_probe(const u16* __restrict__ q, const u16* __restrict__ k, int
     }
 }
 
-extern "C" __global__ void __launch_bounds__(M_THREADS)
-minf_probe_stats(const u16* __restrict__ q, const u16* __restrict__ k, int n, int qHeads, int kvHeads, int lastRows,
-                 float scaleLog2, int chunks, MPair* __restrict__ part) {
-    m_probe<false>(q, k, n, qHeads, kvHeads, lastRows, scaleLog2, chunks, part, nullptr, nullptr, nullptr, nullptr);
+extern "C" __global__ void __launch_bounds__(M_THREADS) minf_probe_stats(const __grid_constant__ SKMInferenceProbeStatsParams p) {
+    const SKMInferenceProbeInputs& in = p.probe;
+    m_probe<false>(in.q, in.k, in.tokens, in.queryHeads, in.kvHeads, in.lastRows, in.scaleLog2, in.chunks, p.partials,
+                   nullptr, nullptr, nullptr, nullptr);
 }
 
-extern "C" __global__ void __launch_bounds__(M_THREADS)
-minf_probe_scores(const u16* __restrict__ q, const u16* __restrict__ k, int n, int qHeads, int kvHeads, int lastRows,
-                  float scaleLog2, int chunks, const float* __restrict__ lse2, float* __restrict__ col,
-                  float* __restrict__ own, float* __restrict__ spill) {
-    m_probe<true>(q, k, n, qHeads, kvHeads, lastRows, scaleLog2, chunks, nullptr, lse2, col, own, spill);
+extern "C" __global__ void __launch_bounds__(M_THREADS) minf_probe_scores(const __grid_constant__ SKMInferenceProbeScoresParams p) {
+    const SKMInferenceProbeInputs& in = p.probe;
+    m_probe<true>(in.q, in.k, in.tokens, in.queryHeads, in.kvHeads, in.lastRows, in.scaleLog2, in.chunks, nullptr,
+                  p.lse2, p.columnScores, p.diagonalScores, p.spill);
 }
 
 // One warp per (head, row): lse2 = log2 sum_j 2^(S_j) from the chunk partials.
-extern "C" __global__ void minf_lse(const MPair* __restrict__ part, int chunks, int rows, float* __restrict__ lse2) {
+extern "C" __global__ void minf_lse(const __grid_constant__ SKMInferenceLseParams prm) {
+    const MPair* __restrict__ part = prm.partials;
+    float* __restrict__ lse2 = prm.lse2;
+    const int chunks = prm.chunks, rows = prm.rows;
     const int w = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
     if (w >= rows) return;
     const MPair* p = part + (long long)w * chunks;
     float m = m_neg_inf();
-    for (int c = lane; c < chunks; c += 32) m = fmaxf(m, p[c].m);
+    for (int c = lane; c < chunks; c += 32) m = fmaxf(m, p[c].max);
     for (int off = 16; off; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
     float s = 0.f;
     if (m != m_neg_inf())
-        for (int c = lane; c < chunks; c += 32) { const MPair v = p[c]; if (v.m != m_neg_inf()) s += v.s * sk_exp2(v.m - m); }
+        for (int c = lane; c < chunks; c += 32) { const MPair v = p[c]; if (v.max != m_neg_inf()) s += v.sum * sk_exp2(v.max - m); }
     for (int off = 16; off; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
     if (lane == 0) lse2[w] = (m == m_neg_inf()) ? 0.f : m + sk_log2(s);
 }
 
 // diag[h][delta] = own + the previous chunk's spill (delta in the top 63 of its owner's range).
-extern "C" __global__ void minf_diag_combine(float* __restrict__ own, const float* __restrict__ spill, int n, int chunks) {
+extern "C" __global__ void minf_diag_combine(const __grid_constant__ SKMInferenceDiagCombineParams p) {
+    float* __restrict__ own = p.diagonalScores;
+    const float* __restrict__ spill = p.spill;
+    const int n = p.tokens, chunks = p.chunks;
     const int h = blockIdx.y;
     const int delta = blockIdx.x * blockDim.x + threadIdx.x;
     if (delta >= n) return;
@@ -292,17 +298,18 @@ SK_DEVICE int m_block_scan(int v, int* ws, int& total) {
 }
 
 // Device state of the density bisection (see minf_density_step).
-struct MDensity {
-    double lo, hi, dLo, dHi, target, alpha, causal;
-    int phase, iter, done, kCol, kDiag;
-};
+typedef SKMInferenceDensityState MDensity;
 
 // grid (heads, 2): y = 0 columns (k = kCol, forced first forcedCol), y = 1 diagonals.
 // `st` non-null: counts come from the density state; `evalOnly` skips the work once it is done.
-extern "C" __global__ void __launch_bounds__(S_THREADS)
-minf_select(const float* __restrict__ colScore, const float* __restrict__ diagScore, int n, int kCol, int kDiag,
-            int forcedCol, int forcedDiag, const MDensity* __restrict__ st, int evalOnly, int keyTile, int keyBlocks,
-            int* __restrict__ colBlk, int* __restrict__ diagPre) {
+extern "C" __global__ void __launch_bounds__(S_THREADS) minf_select(const __grid_constant__ SKMInferenceSelectParams p) {
+    const float* __restrict__ colScore = p.columnScores;
+    const float* __restrict__ diagScore = p.diagonalScores;
+    const MDensity* __restrict__ st = p.density;
+    int* __restrict__ colBlk = p.columnBlocks;
+    int* __restrict__ diagPre = p.diagonalPrefix;
+    const int n = p.tokens, kCol = p.kColumns, kDiag = p.kDiagonals, forcedCol = p.forcedColumns, forcedDiag = p.forcedDiagonals;
+    const int evalOnly = p.evalOnly, keyTile = p.keyTile, keyBlocks = p.keyBlocks;
     __shared__ u32 hist[256];
     __shared__ int ws[33];
     __shared__ u32 shPrefix;
@@ -402,8 +409,11 @@ minf_select(const float* __restrict__ colScore, const float* __restrict__ diagSc
 
 // tbl[h][m] = 1 when a kept diagonal lies in [D - kt + 1, D + qt - 1] (clipped to [0, n)),
 // D = m * g - qt: the diagonals a full tile (i0, j0) with i0 - j0 = D touches.
-extern "C" __global__ void minf_diag_table(const int* __restrict__ pre, int n, int qt, int kt, int g, int entries,
-                                           const MDensity* __restrict__ st, int* __restrict__ tbl) {
+extern "C" __global__ void minf_diag_table(const __grid_constant__ SKMInferenceDiagTableParams prm) {
+    const int* __restrict__ pre = prm.diagonalPrefix;
+    const MDensity* __restrict__ st = prm.density;
+    int* __restrict__ tbl = prm.table;
+    const int n = prm.tokens, qt = prm.queryTile, kt = prm.keyTile, g = prm.granule, entries = prm.entries;
     if (st && st->done) return;
     const int h = blockIdx.y, m = blockIdx.x * blockDim.x + threadIdx.x;
     if (m >= entries) return;
@@ -415,10 +425,16 @@ extern "C" __global__ void minf_diag_table(const int* __restrict__ pre, int n, i
 
 // One warp per CSR row (head h, query block qb). rowOffsets == null: count pass (counts[row]);
 // else write pass (ascending key blocks at rowOffsets[row]).
-extern "C" __global__ void minf_mask_rows(const int* __restrict__ colBlk, const int* __restrict__ tbl, const int* __restrict__ pre,
-                                          int n, int heads, int qt, int kt, int g, int entries, int keyBlocks, int queryBlocks,
-                                          const MDensity* __restrict__ st, int* __restrict__ counts,
-                                          const int* __restrict__ rowOffsets, int* __restrict__ out) {
+extern "C" __global__ void minf_mask_rows(const __grid_constant__ SKMInferenceMaskRowsParams prm) {
+    const int* __restrict__ colBlk = prm.columnBlocks;
+    const int* __restrict__ tbl = prm.table;
+    const int* __restrict__ pre = prm.diagonalPrefix;
+    const MDensity* __restrict__ st = prm.density;
+    int* __restrict__ counts = prm.counts;
+    const int* __restrict__ rowOffsets = prm.rowOffsets;
+    int* __restrict__ out = prm.keyBlockIndices;
+    const int n = prm.tokens, heads = prm.heads, qt = prm.queryTile, kt = prm.keyTile, g = prm.granule, entries = prm.entries;
+    const int keyBlocks = prm.keyBlocks, queryBlocks = prm.queryBlocks;
     if (st && st->done) return;
     const int row = (blockIdx.x * blockDim.x + threadIdx.x) >> 5, lane = threadIdx.x & 31;
     if (row >= heads * queryBlocks) return;
@@ -453,7 +469,11 @@ extern "C" __global__ void minf_mask_rows(const int* __restrict__ colBlk, const 
 
 // One block: rowOffsets[0] = 0, rowOffsets[r + 1] = counts[0] + ... + counts[r].
 extern "C" __global__ void __launch_bounds__(S_THREADS)
-minf_scan(const int* __restrict__ counts, int rows, const MDensity* __restrict__ st, int* __restrict__ rowOffsets) {
+minf_scan(const __grid_constant__ SKMInferenceScanParams p) {
+    const int* __restrict__ counts = p.counts;
+    const MDensity* __restrict__ st = p.density;
+    int* __restrict__ rowOffsets = p.rowOffsets;
+    const int rows = p.rows;
     __shared__ int ws[33];
     if (st && st->done) return;
     if (threadIdx.x == 0) rowOffsets[0] = 0;
@@ -467,17 +487,19 @@ minf_scan(const int* __restrict__ counts, int rows, const MDensity* __restrict__
     }
 }
 
-// The CPU's TargetSearch.knobForDensity on the device, one thread. init: lo/hi/target/causal
-// from the arguments, evaluate hi first. Otherwise consume the density of the mask just counted
+// The CPU's TargetSearch.knobForDensity on the device, one thread. initialize: lo/hi/target/causal
+// from the parameters, evaluate hi first. Otherwise consume the density of the mask just counted
 // (rowOffsets[rows] / causal) and choose the next alpha; counts = round(alpha * default count).
 SK_DEVICE void m_set_counts(MDensity* s, int verticalCount, int slashCount) {
     s->kCol = (int)round(s->alpha * (double)verticalCount);
     s->kDiag = (int)round(s->alpha * (double)slashCount);
 }
 
-extern "C" __global__ void minf_density_step(MDensity* __restrict__ s, const int* __restrict__ rowOffsets, int rows,
-                                             int verticalCount, int slashCount, double lo, double hi, double target,
-                                             double causal, int init, int iterations) {
+extern "C" __global__ void minf_density_step(const __grid_constant__ SKMInferenceDensityStepParams p) {
+    MDensity* __restrict__ s = p.state;
+    const int* __restrict__ rowOffsets = p.rowOffsets;
+    const int rows = p.rows, verticalCount = p.verticalCount, slashCount = p.slashCount, init = p.initialize, iterations = p.iterations;
+    const double lo = p.lo, hi = p.hi, target = p.target, causal = p.causal;
     if (threadIdx.x != 0 || blockIdx.x != 0) return;
     if (init) {
         s->lo = lo; s->hi = hi; s->target = target; s->causal = causal;
