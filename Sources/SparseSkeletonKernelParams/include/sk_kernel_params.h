@@ -5,4 +5,5 @@
 #include "sk_params_base.h"
 #include "sk_fill_params.h"
 #include "sk_model_params.h"
+#include "sk_skeleton_params.h"
 #endif
