@@ -18,7 +18,13 @@ extension GPUSkeletonEstimator: DeviceMaskEstimator {
     /// The error-bound or density target `estimate` runs. A time budget covers estimation +
     /// attention: the measured estimation time comes off first and `costModel` turns the rest
     /// into a tile budget over the causal tiles (at least the always-kept ones), i.e. a density.
-    public func tileTarget(_ target: MaskTarget, shape: AttentionShape, dtype: DType, geometry g: TileGeometry) throws -> MaskTarget {
+    public func tileTarget(_ target: MaskTarget, shape: AttentionShape, dtype: DType, geometry: TileGeometry) throws -> MaskTarget {
+        try Self.tileTarget(target, costModel: costModel, estimationTime: estimationTime, alwaysKeep: configuration.alwaysKeep,
+                            shape: shape, dtype: dtype, geometry: geometry)
+    }
+
+    static func tileTarget(_ target: MaskTarget, costModel: TileCostModel?, estimationTime: EstimationTime?, alwaysKeep: AlwaysKeep,
+                           shape: AttentionShape, dtype: DType, geometry g: TileGeometry) throws -> MaskTarget {
         let target = try target.validated()
         guard case .timeBudget(let ms) = target else { return target }
         guard let model = costModel else {
@@ -35,8 +41,15 @@ extension GPUSkeletonEstimator: DeviceMaskEstimator {
         }
         let heads = shape.queryHeads
         let causalTiles = heads * (try TileMasses(geometry: g, heads: 1)).tilesPerHead
-        let minimumTiles = heads * alwaysKeptTilesPerHead(geometry: g)
+        let minimumTiles = heads * alwaysKeptTilesPerHead(alwaysKeep, geometry: g)
         return .density(model.density(budgetMs: ms, estimationMs: measured.milliseconds, causalTiles: causalTiles, minimumTiles: minimumTiles))
+    }
+
+    /// Always-kept (sink + local) tiles of one head.
+    static func alwaysKeptTilesPerHead(_ alwaysKeep: AlwaysKeep, geometry g: TileGeometry) -> Int {
+        var always = 0
+        for qb in 0..<g.queryBlocks { always += alwaysKeep.keyBlocks(queryBlock: qb, geometry: g).count }
+        return always
     }
 
     /// Times the estimator on these inputs (budget mode at density 0.1; one warm-up, then the

@@ -396,7 +396,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             let tokens = Int32(n), queryTile = Int32(g.queryTile), queryBlocks = Int32(g.queryBlocks), tilesPerHead = Int32(w.tilesPerHead)
             let total = heads * w.tilesPerHead
             let target = min(total, Int((dens * Double(total)).rounded()))
-            let take = target - estimator.alwaysKeptTilesPerHead(geometry: g) * heads
+            let take = target - GPUSkeletonEstimator.alwaysKeptTilesPerHead(configuration.alwaysKeep, geometry: g) * heads
             let initK = try estimator.maskKernel("skeleton_budget_init", threads: 256)
             try initK.launch(grid: (1, 1, 1), stream: stream, params: SKBudgetInitParams(
                 state: w.budgetState.pointer, hist: w.budgetHistogram.pointer, take: Int32(max(0, take))))
@@ -435,12 +435,5 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             try scan.launch(grid: (1, 1, 1), stream: stream, params: SKScanRowsParams(
                 count: counts.pointer, offsets: offsets.pointer, rows: Int32(heads * g.queryBlocks)))
         }
-    }
-
-    /// Always-kept (sink + local) tiles of one head.
-    func alwaysKeptTilesPerHead(geometry g: TileGeometry) -> Int {
-        var always = 0
-        for qb in 0..<g.queryBlocks { always += configuration.alwaysKeep.keyBlocks(queryBlock: qb, geometry: g).count }
-        return always
     }
 }
