@@ -16,7 +16,10 @@ import SparseSkeletonKernelParams
 ///    heads, ties in index order, CSR.
 ///
 /// The probe stride grows with N (`SkeletonProbePlan.stride`) so the probe work stays about
-/// 1024 rows per head; at N ≤ 32K it equals the CPU default (32).
+/// 1024 rows per head; at N ≤ 32K it equals the CPU default (32). Each kernel takes its struct
+/// of sk_skeleton_params.h; the arrays live in a `GPUSkeletonWorkspace` per shape. As a
+/// `DeviceMaskEstimator` ("skeleton") it takes causal specs without a window (the spec's scale
+/// is the probes' softmax scale) and meets a time budget with `costModel` + `estimationTime`.
 public final class GPUSkeletonEstimator: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var lastRows = 64
