@@ -1,4 +1,5 @@
 import SparseSkeleton
+import SparseSkeletonKernelParams
 
 /// The skeleton estimator and the mask builder on the GPU: device Q/K in, a device CSR block
 /// mask out, every step on one stream with no host round trip and nothing of size N² (tile-level
@@ -14,18 +15,27 @@ import SparseSkeleton
 ///    ε' on the held-out check rows, kept prefixes, CSR; budget — one radix-selected τ over all
 ///    heads, ties in index order, CSR.
 ///
-/// Its knobs are the CPU estimator's `SkeletonParameters` (so `SkeletonEstimator(parameters:)` with the
-/// same value is its reference); the default, `.growingStride`, lets the probe stride grow with N
-/// so the probe work stays about 1024 rows per head; at N ≤ 32K it equals the CPU default (32).
+/// Its knobs are the CPU estimator's `SkeletonParameters` (so `SkeletonEstimator(parameters:)` with
+/// the same value is its reference); the default, `.growingStride`, lets the probe stride grow with
+/// N so the probe work stays about 1024 rows per head; at N ≤ 32K it equals the CPU default (32).
+/// Each kernel takes its struct
+/// of sk_skeleton_params.h; the arrays live in a `GPUSkeletonWorkspace` per shape. As a
+/// `DeviceMaskEstimator` ("skeleton") it takes causal specs without a window (the spec's scale
+/// is the probes' softmax scale) and meets a time budget with `costModel` + `estimationTime`.
 public final class GPUSkeletonEstimator: @unchecked Sendable {
     public let library: KernelLibrary
     public var device: GPUDevice { library.device }
     public var parameters: SkeletonParameters
-    private var workspace: Workspace?
+    private var workspace: GPUSkeletonWorkspace?
     /// When true, `estimate` records an event after each stage; `stageMilliseconds()` reads them
     /// (after the stream is synchronised). For benchmarks; costs a few microseconds per stage.
     public var profileStages = false
     private var stageEvents: [(String, GPUEvent)] = []
+    /// The attention kernel's cost on this device (`TileCostModel.fit`): with `estimationTime`
+    /// it turns a time budget into a density (`tileTarget`). nil: time budgets are refused.
+    public var costModel: TileCostModel?
+    /// This estimator's own measured time for one shape (`measureEstimationTime`).
+    public var estimationTime: EstimationTime?
 
     public init(library: KernelLibrary, parameters: SkeletonParameters = .growingStride) {
         self.library = library; self.parameters = parameters
@@ -62,61 +72,13 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
 
     // MARK: - workspace
 
-    /// Device arrays of one shape, reused across calls (the returned mask lives in it: it is valid
-    /// until the next `estimate` of the same shape).
-    final class Workspace {
-        let key: String
-        let plan: SkeletonProbePlan
-        let heads: Int
-        let tilesPerHead: Int
-        let checkPerHead: Int
-        let buffers: [String: DeviceBuffer]
-        init(key: String, plan: SkeletonProbePlan, heads: Int, tilesPerHead: Int, checkPerHead: Int, buffers: [String: DeviceBuffer]) {
-            self.key = key; self.plan = plan; self.heads = heads; self.tilesPerHead = tilesPerHead
-            self.checkPerHead = checkPerHead; self.buffers = buffers
-        }
-        subscript(_ name: String) -> DeviceBuffer { buffers[name]! }
-    }
-
-    private func workspace(shape: AttentionShape, geometry g: TileGeometry) throws -> Workspace {
+    private func workspace(shape: AttentionShape, geometry g: TileGeometry) throws -> GPUSkeletonWorkspace {
         let stride = parameters.stride(tokens: g.tokens)
         let key = "\(g) \(shape) \(stride) \(parameters.lastRows)"
         if let w = workspace, w.key == key { return w }
         workspace = nil  // free the old one first
         let plan = try SkeletonProbePlan(tokens: g.tokens, lastRows: parameters.lastRows, stride: stride)
-        let masses = try TileMasses(geometry: g, heads: 1)
-        let tiles = masses.tilesPerHead
-        let rowStart = masses.rowStart.map { Int32($0) }
-        let n = g.tokens, h = shape.queryHeads, keyTiles = (n + 63) / 64
-        var checkStart: [Int64] = []
-        var total = 0
-        for r in plan.checkRows { checkStart.append(Int64(total)); total += masses.rowLength(r / g.queryTile) }
-        let hStride = plan.stridedFitRows + plan.tailRows
-        let blocks = plan.fitProbesByBlock(queryTile: g.queryTile)
-        var b: [String: DeviceBuffer] = [:]
-        func alloc(_ name: String, _ bytes: Int) throws { b[name] = try DeviceBuffer(device: device, byteCount: max(bytes, 4)) }
-        try alloc("groupRows", plan.groupRows.count * 4)
-        try alloc("tileLse2", h * plan.probes * keyTiles * 4)
-        try alloc("rowLse2", h * plan.probes * 4)
-        for name in ["v", "s", "colObs", "diagObs", "den"] { try alloc(name, h * n * 4) }
-        try alloc("z", h * hStride * 4); try alloc("h", h * hStride * 4)
-        try alloc("prefix", h * (n + 1) * 8)
-        try alloc("rowStart", rowStart.count * 4)
-        try alloc("blockStart", blocks.blockStart.count * 4); try alloc("blockProbe", blocks.probe.count * 4); try alloc("blockRow", blocks.row.count * 4)
-        try alloc("est", h * tiles * 4); try alloc("cum", h * tiles * 4); try alloc("sorted", h * tiles * 4)
-        try alloc("checkRow", plan.checkRows.count * 4); try alloc("checkProbe", plan.checkRows.count * 4)
-        try alloc("checkStart", plan.checkRows.count * 8); try alloc("checkCum", h * total * 4)
-        try alloc("eps", h * 4); try alloc("recall", h * 4)
-        let rows = h * g.queryBlocks
-        try alloc("count", rows * 4); try alloc("ties", rows * 4); try alloc("tieOffset", (rows + 1) * 4)
-        try alloc("rowOffsets", (rows + 1) * 4); try alloc("keyBlocks", h * tiles * 4)
-        try alloc("state", 16); try alloc("hist", 256 * 4)
-        try b["groupRows"]!.upload(plan.groupRows)
-        try b["rowStart"]!.upload(rowStart)
-        try b["blockStart"]!.upload(blocks.blockStart); try b["blockProbe"]!.upload(blocks.probe); try b["blockRow"]!.upload(blocks.row)
-        try b["checkRow"]!.upload(plan.checkRows.map { Int32($0) }); try b["checkProbe"]!.upload(plan.checkProbeIndex)
-        try b["checkStart"]!.upload(checkStart)
-        let w = Workspace(key: key, plan: plan, heads: h, tilesPerHead: tiles, checkPerHead: total, buffers: b)
+        let w = try GPUSkeletonWorkspace(device: device, key: key, plan: plan, shape: shape, geometry: g)
         workspace = w
         return w
     }
@@ -125,8 +87,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     /// output the next `estimate` did not write. The plan's uploaded index arrays are kept.
     public func poisonWorkspace() throws {
         guard let w = workspace else { return }
-        let inputs: Set<String> = ["groupRows", "rowStart", "blockStart", "blockProbe", "blockRow", "checkRow", "checkProbe", "checkStart"]
-        for (name, buf) in w.buffers where !inputs.contains(name) { try buf.fill8(0xFF) }
+        for buf in w.outputs { try buf.fill8(0xFF) }
     }
 
     /// Milliseconds of each stage of the last profiled `estimate` (synchronise the stream first).
@@ -144,19 +105,21 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     public struct Result {
         public let mask: DeviceBlockMask
         public let plan: SkeletonProbePlan
-        let workspace: Workspace
+        let workspace: GPUSkeletonWorkspace
         /// Estimated tile masses [head][TileMasses order], normalised per query block.
-        public func tileEstimates() throws -> [Float] { try workspace["est"].download(Float.self, count: workspace.heads * workspace.tilesPerHead) }
+        public func tileEstimates() throws -> [Float] { try workspace.est.download(Float.self, count: workspace.heads * workspace.tilesPerHead) }
         /// Per head: the calibrated internal ε' (error-bound mode) and the check rows' mean recall.
-        public func internalEpsilons() throws -> [Float] { try workspace["eps"].download(Float.self, count: workspace.heads) }
-        public func probeRecalls() throws -> [Float] { try workspace["recall"].download(Float.self, count: workspace.heads) }
+        public func internalEpsilons() throws -> [Float] { try workspace.epsilon.download(Float.self, count: workspace.heads) }
+        public func probeRecalls() throws -> [Float] { try workspace.recall.download(Float.self, count: workspace.heads) }
     }
 
     /// Runs the whole estimator on `stream` (asynchronous; synchronise before reading results).
     /// q: [N, queryHeads, d], k: [N, kvHeads, d], 16-bit `dtype`. The mask's key tile must be 64.
+    /// `spec` must be causal without a window; its scale is the probes' softmax scale. A time
+    /// budget needs `costModel` and `estimationTime` (see `tileTarget`).
     public func estimate(q: DeviceBuffer, k: DeviceBuffer, shape: AttentionShape, dtype: DType, geometry g: TileGeometry,
-                         target: MaskTarget, stream: GPUStream) throws -> Result {
-        let target = try target.tileTarget(estimator: "GPUSkeletonEstimator.estimate (use the time-budget planner)")
+                         spec: AttentionSpec = .causal, target: MaskTarget, stream: GPUStream) throws -> Result {
+        let scaleLog2 = try Self.probeScaleLog2(spec: spec, headDim: shape.headDim)
         guard g.tokens == shape.tokens else { throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens), inputs \(shape)") }
         guard g.keyTile == 64 else { throw CUDAError.unsupported("the GPU skeleton estimator builds masks with 64-key tiles (asked \(g.keyTile))") }
         guard dtype != .f32 else { throw CUDAError.unsupported("the GPU skeleton estimator takes f16 or bf16 Q/K, not f32") }
@@ -165,205 +128,295 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         guard parameters.ratioPower == 0, !parameters.shareGroupMask else {
             throw CUDAError.unsupported("the GPU skeleton estimator has no probe ratio correction or shared group masks (ratioPower \(parameters.ratioPower), shareGroupMask \(parameters.shareGroupMask))")
         }
+        let target = try tileTarget(target, shape: shape, dtype: dtype, geometry: g)
         let n = shape.tokens, heads = shape.queryHeads, d = shape.headDim, e = dtype.byteSize
         for (name, buf, need) in [("Q", q, n * heads * d * e), ("K", k, n * shape.kvHeads * d * e)] where buf.byteCount < need {
             throw SkeletonError.shapeMismatch("\(name) buffer holds \(buf.byteCount) B, \(shape) needs \(need) B")
         }
         let w = try workspace(shape: shape, geometry: g)
-        let plan = w.plan
         stageEvents = []
-        func stage(_ name: String) throws {
-            guard profileStages else { return }
-            let e = try GPUEvent(device: device)
-            try e.record(on: stream)
-            stageEvents.append((name, e))
+        let run = Run(estimator: self, w: w, shape: shape, dtype: dtype, g: g, stream: stream)
+        try stage("start", stream)
+        try run.probes(q: q, k: k, scaleLog2: scaleLog2)
+        try run.factorFit()
+        try run.tileMasses()
+        switch target {
+        case .errorBound(let eps): try run.errorBoundMask(epsilon: eps)
+        case .density(let dens): try run.budgetMask(density: dens)
+        case .timeBudget: fatalError("unreachable: tileTarget maps time budgets to densities")
         }
-        try stage("start")
-        let keyTiles = (n + 63) / 64
-        let scaleLog2 = Float(1.4426950408889634 / Double(d).squareRoot())
-        let i32 = { (x: Int) in KernelArgument.int32(Int32(x)) }
-        let hStride = plan.stridedFitRows + plan.tailRows
-        let fill = try moduleKernel("skeleton_fill_f32", file: Self.fitSource, threads: 256, sharedBytes: 0)
-        func zero(_ buf: DeviceBuffer, value: Float = 0) throws {
+        try stage("mask (CSR)", stream)
+        let mask = try DeviceBlockMask(geometry: g, heads: heads, rowOffsets: w.rowOffsets, keyBlocks: w.keyBlocks)
+        return Result(mask: mask, plan: w.plan, workspace: w)
+    }
+
+    /// log2(e) · the spec's softmax scale, the probes' logit factor; refuses what the estimator
+    /// cannot estimate (a windowed layer runs the kernel's window, not an estimated mask).
+    static func probeScaleLog2(spec: AttentionSpec, headDim d: Int) throws -> Float {
+        let spec = try spec.validated()
+        try spec.requireCausal("the GPU skeleton estimator")
+        if let window = spec.window {
+            throw SkeletonError.invalidArgument("the GPU skeleton estimator does not estimate windowed attention (window \(window)): a windowed layer runs the attention kernel's window, not an estimated mask")
+        }
+        if let cap = spec.softcap {
+            throw SkeletonError.invalidArgument("the GPU skeleton estimator's probes compute softmax without a logit softcap (asked softcap \(cap))")
+        }
+        guard let scale = spec.scale else { return Float(1.4426950408889634 / Double(d).squareRoot()) }
+        return Float(1.4426950408889634 * scale)
+    }
+
+    fileprivate func stage(_ name: String, _ stream: GPUStream) throws {
+        guard profileStages else { return }
+        let e = try GPUEvent(device: device)
+        try e.record(on: stream)
+        stageEvents.append((name, e))
+    }
+
+    fileprivate func fitKernel(_ entry: String, threads: Int, sharedBytes: Int = 0) throws -> GPUKernel {
+        try moduleKernel(entry, file: Self.fitSource, threads: threads, sharedBytes: sharedBytes)
+    }
+    fileprivate func maskKernel(_ entry: String, threads: Int, sharedBytes: Int = 0) throws -> GPUKernel {
+        try moduleKernel(entry, file: Self.maskSource, threads: threads, sharedBytes: sharedBytes)
+    }
+
+    /// One estimate's launch sequence: the steps of the type comment, each filling its kernels'
+    /// parameter structs from the workspace.
+    private struct Run {
+        let estimator: GPUSkeletonEstimator
+        let w: GPUSkeletonWorkspace
+        let shape: AttentionShape
+        let dtype: DType
+        let g: TileGeometry
+        let stream: GPUStream
+        var parameters: SkeletonParameters { estimator.parameters }
+        var plan: SkeletonProbePlan { w.plan }
+        var n: Int { shape.tokens }
+        var heads: Int { shape.queryHeads }
+        var keyTiles: Int { (shape.tokens + 63) / 64 }
+        /// Key tiles of the longest (last) row of tiles.
+        var maxRowLength: Int { g.lastCausalKeyBlock(g.queryBlocks - 1) + 1 }
+
+        func stage(_ name: String) throws { try estimator.stage(name, stream) }
+
+        func fill(_ buf: DeviceBuffer, value: Float = 0) throws {
+            let fill = try estimator.fitKernel("skeleton_fill_f32", threads: 256)
             let count = buf.byteCount / 4
-            try fill.launch(grid: ((count + 255) / 256, 1, 1), stream: stream, args: [.buffer(buf), .float(value), .int64(Int64(count))])
+            try fill.launch(grid: ((count + 255) / 256, 1, 1), stream: stream,
+                            params: SKFillF32Params(out: buf.pointer, count: Int64(count), value: value))
         }
 
         // 1. probes: one CTA per (group, H query heads sharing a KV head), H as large as the
         //    group size and shared memory allow (each K tile then serves H heads)
-        let ring = plan.diagonalRing
-        var rowShift = 0
-        while (1 << (rowShift + 1)) <= plan.stride { rowShift += 1 }
-        func probeShared(pass: Int, heads h: Int, window: Int, diagonalTile: Bool) -> Int {
-            var b = (h * 64 + 2 * 64) * d * 2 + 64 * 4
-            if pass == 2 { b += (h * 4 * 64 + h * window + (diagonalTile ? h * 64 * 65 : 0)) * 4 }
-            return b
-        }
-        // long rows are split into chunks of 256 key tiles, one CTA each (probe rows are few: the
-        // grid would otherwise be a few hundred CTAs of very unequal length)
-        let chunkTiles = 256
-        let chunks = ((n - 1) / 64) / chunkTiles + 1
-        // pass 1: two heads of a KV group per CTA (each K tile serves both) where the group allows
-        let h1 = shape.groupSize % 2 == 0 ? 2 : 1
-        let pass1 = try probeKernel(pass: 1, heads: h1, headDim: d, dtype: dtype, sharedBytes: probeShared(pass: 1, heads: h1, window: 0, diagonalTile: false))
-        try pass1.launch(grid: (plan.groups * chunks, heads / h1, 1), stream: stream, args: [
-            .buffer(q), .buffer(k), .buffer(w["groupRows"]), i32(n), i32(heads), i32(shape.kvHeads), .float(scaleLog2),
-            i32(plan.probes), i32(keyTiles), .buffer(w["tileLse2"]), .pointer(0), .pointer(0), .pointer(0), i32(0), i32(rowShift),
-            i32(0), i32(chunks), i32(chunkTiles)])
-        let rowLse = try probeKernel(pass: 1, heads: h1, headDim: d, dtype: dtype, sharedBytes: 0, entry: "skeleton_row_lse", threads: 256)
-        try rowLse.launch(grid: ((plan.probes * heads * 32 + 255) / 256, 1, 1), stream: stream, args: [
-            .buffer(w["groupRows"]), .buffer(w["tileLse2"]), .buffer(w["rowLse2"]), i32(plan.probes), i32(keyTiles), i32(heads)])
-        try stage("probes pass 1 (all probe rows)")
-        try zero(w["colObs"]); try zero(w["diagObs"])
-        // pass 2: strided fit groups (ring of `ring` floats), then the tail group (small ring, and
-        // the shared tile its per-diagonal sums go through)
-        let strideGroups = plan.stridedFitGroups, tailGroups = plan.fitGroups - plan.stridedFitGroups
-        for (offset, count, window, tail) in [(0, strideGroups, ring, false), (strideGroups, tailGroups, 256, true)] where count > 0 {
-            let bytes = probeShared(pass: 2, heads: 1, window: window, diagonalTile: tail)
-            let pass2 = try probeKernel(pass: 2, heads: 1, headDim: d, dtype: dtype, sharedBytes: bytes)
-            try pass2.launch(grid: (count * chunks, heads, 1), threads: Self.probeThreads(pass: 2), sharedBytes: bytes, stream: stream, args: [
-                .buffer(q), .buffer(k), .buffer(w["groupRows"]), i32(n), i32(heads), i32(shape.kvHeads), .float(scaleLog2),
-                i32(plan.probes), i32(keyTiles), .pointer(0), .buffer(w["rowLse2"]), .buffer(w["colObs"]), .buffer(w["diagObs"]),
-                i32(window), i32(tail ? 5 : rowShift), i32(offset), i32(chunks), i32(chunkTiles)])
-        }
-        try stage("probes pass 2 (fit rows: column / diagonal sums)")
-        // 2. factor fit (IPF), v = s = 1 to start
-        try zero(w["v"], value: 1); try zero(w["s"], value: 1)
-        let W = plan.stridedFitRows, T = plan.tailRows, S = plan.stride
-        let U = (n + S - 1) / S
-        let L = (U + 16 + 7) / 8 * 8
-        let stridedShared = (2 * L + W + 8) * 4
-        // 64 threads: W / 8 chunks pair up into W / 16 ≈ 64 equal work items
-        let strided = try moduleKernel("skeleton_ipf_strided", file: Self.fitSource, threads: 64, sharedBytes: stridedShared)
-        let tailZ = try moduleKernel("skeleton_ipf_tail_z", file: Self.fitSource, threads: 256, sharedBytes: 0)
-        let tailDen = try moduleKernel("skeleton_ipf_tail_den", file: Self.fitSource, threads: 256, sharedBytes: 0)
-        let finishH = try moduleKernel("skeleton_ipf_finish_h", file: Self.fitSource, threads: 256, sharedBytes: 0)
-        let update = try moduleKernel("skeleton_ipf_update", file: Self.fitSource, threads: 256, sharedBytes: 0)
-        func updateH() throws {
-            try zero(w["z"])
-            if W > 0 {
-                try strided.launch(grid: (S, heads, 1), stream: stream, args: [
-                    i32(0), .buffer(w["v"]), .buffer(w["s"]), .buffer(w["h"]), .buffer(w["z"]), .pointer(0),
-                    i32(n), i32(S), i32(plan.offset), i32(W), i32(U), i32(hStride)])
+        func probes(q: DeviceBuffer, k: DeviceBuffer, scaleLog2: Float) throws {
+            let d = shape.headDim
+            let ring = plan.diagonalRing
+            var rowShift = 0
+            while (1 << (rowShift + 1)) <= plan.stride { rowShift += 1 }
+            func probeShared(pass: Int, heads h: Int, window: Int, diagonalTile: Bool) -> Int {
+                var b = (h * 64 + 2 * 64) * d * 2 + 64 * 4
+                if pass == 2 { b += (h * 4 * 64 + h * window + (diagonalTile ? h * 64 * 65 : 0)) * 4 }
+                return b
             }
-            if T > 0 {
-                try tailZ.launch(grid: ((n + 1023) / 1024, heads, 1), stream: stream, args: [.buffer(w["v"]), .buffer(w["s"]), .buffer(w["z"]), i32(n), i32(T), i32(W), i32(hStride)])
+            // long rows are split into chunks of 256 key tiles, one CTA each (probe rows are few: the
+            // grid would otherwise be a few hundred CTAs of very unequal length)
+            let chunkTiles = 256
+            let chunks = ((n - 1) / 64) / chunkTiles + 1
+            // pass 1: two heads of a KV group per CTA (each K tile serves both) where the group allows
+            let h1 = shape.groupSize % 2 == 0 ? 2 : 1
+            let pass1 = try estimator.probeKernel(pass: 1, heads: h1, headDim: d, dtype: dtype,
+                                                  sharedBytes: probeShared(pass: 1, heads: h1, window: 0, diagonalTile: false))
+            try pass1.launch(grid: (plan.groups * chunks, heads / h1, 1), stream: stream, params: SKProbePass1Params(
+                q: q.pointer, k: k.pointer, groupRows: w.groupRows.pointer, tileLse2: w.tileLse2.pointer,
+                tokens: Int32(n), queryHeads: Int32(heads), kvHeads: Int32(shape.kvHeads), scaleLog2: scaleLog2,
+                probes: Int32(plan.probes), keyTiles: Int32(keyTiles), chunks: Int32(chunks), chunkTiles: Int32(chunkTiles)))
+            let rowLse = try estimator.probeKernel(pass: 1, heads: h1, headDim: d, dtype: dtype, sharedBytes: 0, entry: "skeleton_row_lse", threads: 256)
+            try rowLse.launch(grid: ((plan.probes * heads * 32 + 255) / 256, 1, 1), stream: stream, params: SKProbeRowLseParams(
+                groupRows: w.groupRows.pointer, tileLse2: w.tileLse2.pointer, rowLse2: w.rowLse2.pointer,
+                probes: Int32(plan.probes), keyTiles: Int32(keyTiles), heads: Int32(heads)))
+            try stage("probes pass 1 (all probe rows)")
+            try fill(w.colObs); try fill(w.diagObs)
+            // pass 2: strided fit groups (ring of `ring` floats), then the tail group (small ring, and
+            // the shared tile its per-diagonal sums go through)
+            let strideGroups = plan.stridedFitGroups, tailGroups = plan.fitGroups - plan.stridedFitGroups
+            for (firstGroup, count, window, tail) in [(0, strideGroups, ring, false), (strideGroups, tailGroups, 256, true)] where count > 0 {
+                let bytes = probeShared(pass: 2, heads: 1, window: window, diagonalTile: tail)
+                let pass2 = try estimator.probeKernel(pass: 2, heads: 1, headDim: d, dtype: dtype, sharedBytes: bytes)
+                try pass2.launch(grid: (count * chunks, heads, 1), threads: GPUSkeletonEstimator.probeThreads(pass: 2), sharedBytes: bytes,
+                                 stream: stream, params: SKProbePass2Params(
+                    q: q.pointer, k: k.pointer, groupRows: w.groupRows.pointer, rowLse2: w.rowLse2.pointer,
+                    colObs: w.colObs.pointer, diagObs: w.diagObs.pointer,
+                    tokens: Int32(n), queryHeads: Int32(heads), kvHeads: Int32(shape.kvHeads), scaleLog2: scaleLog2,
+                    probes: Int32(plan.probes), keyTiles: Int32(keyTiles), chunks: Int32(chunks), chunkTiles: Int32(chunkTiles),
+                    window: Int32(window), rowShift: Int32(tail ? 5 : rowShift), firstGroup: Int32(firstGroup)))
             }
-            try finishH.launch(grid: ((heads * hStride + 255) / 256, 1, 1), stream: stream, args: [.buffer(w["z"]), .buffer(w["h"]), i32(heads * hStride)])
+            try stage("probes pass 2 (fit rows: column / diagonal sums)")
         }
-        func denominators(mode: Int) throws {
-            try zero(w["den"])
-            if W > 0 {
-                try strided.launch(grid: (S, heads, 1), stream: stream, args: [
-                    i32(mode), .buffer(w["v"]), .buffer(w["s"]), .buffer(w["h"]), .pointer(0), .buffer(w["den"]),
-                    i32(n), i32(S), i32(plan.offset), i32(W), i32(U), i32(hStride)])
-            }
-            if T > 0 {
-                try tailDen.launch(grid: ((n + 255) / 256, heads, 1), stream: stream, args: [
-                    i32(mode), .buffer(w["v"]), .buffer(w["s"]), .buffer(w["h"]), .buffer(w["den"]), i32(n), i32(T), i32(W), i32(hStride)])
-            }
-            let count = heads * n
-            try update.launch(grid: ((count + 255) / 256, 1, 1), stream: stream, args: [
-                .buffer(mode == 1 ? w["s"] : w["v"]), .buffer(mode == 1 ? w["diagObs"] : w["colObs"]), .buffer(w["den"]), .int64(Int64(count))])
-        }
-        for sweep in 0..<max(1, parameters.fitSweeps) {
-            // the first sweep's steps are profiled one by one
-            try updateH(); if sweep == 0 { try stage("IPF sweep 1: row normalisers h") }
-            try denominators(mode: 1); if sweep == 0 { try stage("IPF sweep 1: slash s") }
-            try updateH(); if sweep == 0 { try stage("IPF sweep 1: h again") }
-            try denominators(mode: 2); if sweep == 0 { try stage("IPF sweep 1: vertical v") }
-        }
-        try stage("factor fit (IPF sweeps 2–\(parameters.fitSweeps))")
-        // tile masses + local blend
-        let prefix = try moduleKernel("skeleton_prefix_s", file: Self.fitSource, threads: 1024, sharedBytes: 0)
-        try prefix.launch(grid: (heads, 1, 1), stream: stream, args: [.buffer(w["s"]), .buffer(w["prefix"]), .buffer(w["den"]), i32(n), i32(g.queryTile)])
-        // off-diagonal tiles of full query blocks as one product (window sums wq in the `den` array)
-        let fullBlocks = n / g.queryTile
-        let r = g.queryTile / 64
-        let product = try moduleKernel("skeleton_tile_product", file: Self.fitSource, threads: 256, sharedBytes: 0)
-        try product.launch(grid: ((keyTiles / r + 32) / 32, (fullBlocks + 32) / 32, heads * r), stream: stream, args: [
-            .buffer(w["v"]), .buffer(w["den"]), .buffer(w["rowStart"]), .buffer(w["est"]), i32(n), i32(g.queryTile), i32(fullBlocks), i32(w.tilesPerHead)])
-        let maxLen = g.lastCausalKeyBlock(g.queryBlocks - 1) + 1
-        let tileMasses = try moduleKernel("skeleton_tile_masses", file: Self.fitSource, threads: 256, sharedBytes: maxLen * 4)
-        try tileMasses.launch(grid: (g.queryBlocks, heads, 1), stream: stream, args: [
-            .buffer(w["v"]), .buffer(w["prefix"]), .buffer(w["rowStart"]), .buffer(w["blockStart"]), .buffer(w["blockProbe"]),
-            .buffer(w["blockRow"]), .buffer(w["tileLse2"]), .buffer(w["rowLse2"]), i32(plan.probes), i32(keyTiles),
-            .float(Float(parameters.localWeight)), .buffer(w["est"]), i32(n), i32(g.queryTile), i32(w.tilesPerHead)])
 
-        try stage("tile masses + local blend")
-        // 3. mask
-        let sink = parameters.alwaysKeep.sinkBlocks, local = parameters.alwaysKeep.localBlocks
-        let rows = heads * g.queryBlocks
-        let scan = try moduleKernel("skeleton_scan_rows", file: Self.maskSource, threads: 1024, sharedBytes: 0)
-        switch target {
-        case .errorBound(let eps):
+        // 2. factor fit (IPF), v = s = 1 to start
+        func factorFit() throws {
+            try fill(w.v, value: 1); try fill(w.s, value: 1)
+            let W = plan.stridedFitRows, T = plan.tailRows, S = plan.stride
+            let U = (n + S - 1) / S
+            let L = (U + 16 + 7) / 8 * 8
+            let stridedShared = (2 * L + W + 8) * 4
+            // 64 threads: W / 8 chunks pair up into W / 16 ≈ 64 equal work items
+            let strided = try estimator.fitKernel("skeleton_ipf_strided", threads: 64, sharedBytes: stridedShared)
+            let tailZ = try estimator.fitKernel("skeleton_ipf_tail_z", threads: 256)
+            let tailDen = try estimator.fitKernel("skeleton_ipf_tail_den", threads: 256)
+            let finishH = try estimator.fitKernel("skeleton_ipf_finish_h", threads: 256)
+            let update = try estimator.fitKernel("skeleton_ipf_update", threads: 256)
+            let fitRowStride = Int32(w.fitRowStride)
+            func strideParams(mode: Int32, out: DeviceBuffer) -> SKIPFStridedParams {
+                SKIPFStridedParams(v: w.v.pointer, s: w.s.pointer, rowNormalisers: w.h.pointer, out: out.pointer, mode: mode,
+                                   tokens: Int32(n), stride: Int32(S), offset: Int32(plan.offset), stridedRows: Int32(W),
+                                   residueLength: Int32(U), fitRowStride: fitRowStride)
+            }
+            func updateRowNormalisers() throws {
+                try fill(w.z)
+                if W > 0 { try strided.launch(grid: (S, heads, 1), stream: stream, params: strideParams(mode: 0, out: w.z)) }
+                if T > 0 {
+                    try tailZ.launch(grid: ((n + 1023) / 1024, heads, 1), stream: stream, params: SKIPFTailZParams(
+                        v: w.v.pointer, s: w.s.pointer, z: w.z.pointer, tokens: Int32(n), tailRows: Int32(T), stridedRows: Int32(W),
+                        fitRowStride: fitRowStride))
+                }
+                try finishH.launch(grid: ((heads * w.fitRowStride + 255) / 256, 1, 1), stream: stream, params: SKIPFFinishRowsParams(
+                    z: w.z.pointer, rowNormalisers: w.h.pointer, count: Int32(heads * w.fitRowStride)))
+            }
+            // mode 1: the slash factor s from the diagonal masses; mode 2: the vertical v from the columns
+            func updateFactor(mode: Int32) throws {
+                try fill(w.den)
+                if W > 0 { try strided.launch(grid: (S, heads, 1), stream: stream, params: strideParams(mode: mode, out: w.den)) }
+                if T > 0 {
+                    try tailDen.launch(grid: ((n + 255) / 256, heads, 1), stream: stream, params: SKIPFTailDenParams(
+                        v: w.v.pointer, s: w.s.pointer, rowNormalisers: w.h.pointer, den: w.den.pointer, mode: mode,
+                        tokens: Int32(n), tailRows: Int32(T), stridedRows: Int32(W), fitRowStride: fitRowStride))
+                }
+                let count = heads * n
+                try update.launch(grid: ((count + 255) / 256, 1, 1), stream: stream, params: SKIPFUpdateParams(
+                    factor: (mode == 1 ? w.s : w.v).pointer, observed: (mode == 1 ? w.diagObs : w.colObs).pointer,
+                    denominator: w.den.pointer, count: Int64(count)))
+            }
+            for sweep in 0..<max(1, parameters.fitSweeps) {
+                // the first sweep's steps are profiled one by one
+                try updateRowNormalisers(); if sweep == 0 { try stage("IPF sweep 1: row normalisers h") }
+                try updateFactor(mode: 1); if sweep == 0 { try stage("IPF sweep 1: slash s") }
+                try updateRowNormalisers(); if sweep == 0 { try stage("IPF sweep 1: h again") }
+                try updateFactor(mode: 2); if sweep == 0 { try stage("IPF sweep 1: vertical v") }
+            }
+            try stage("factor fit (IPF sweeps 2–\(parameters.fitSweeps))")
+        }
+
+        // tile masses + local blend (the window sums of s go to the `den` array)
+        func tileMasses() throws {
+            let prefix = try estimator.fitKernel("skeleton_prefix_s", threads: 1024)
+            try prefix.launch(grid: (heads, 1, 1), stream: stream, params: SKPrefixSumsParams(
+                s: w.s.pointer, prefix: w.prefix.pointer, windowSums: w.den.pointer, tokens: Int32(n), queryTile: Int32(g.queryTile)))
+            // off-diagonal tiles of full query blocks as one product
+            let fullBlocks = n / g.queryTile
+            let r = g.queryTile / 64
+            let product = try estimator.fitKernel("skeleton_tile_product", threads: 256)
+            try product.launch(grid: ((keyTiles / r + 32) / 32, (fullBlocks + 32) / 32, heads * r), stream: stream, params: SKTileProductParams(
+                v: w.v.pointer, windowSums: w.den.pointer, rowStart: w.rowStart.pointer, est: w.est.pointer,
+                tokens: Int32(n), queryTile: Int32(g.queryTile), fullBlocks: Int32(fullBlocks), tilesPerHead: Int32(w.tilesPerHead)))
+            let masses = try estimator.fitKernel("skeleton_tile_masses", threads: 256, sharedBytes: maxRowLength * 4)
+            try masses.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKTileMassesParams(
+                v: w.v.pointer, prefix: w.prefix.pointer, rowStart: w.rowStart.pointer, blockProbeStart: w.blockProbeStart.pointer,
+                probeIndex: w.blockProbeIndex.pointer, probeRow: w.blockProbeRow.pointer, tileLse2: w.tileLse2.pointer,
+                rowLse2: w.rowLse2.pointer, est: w.est.pointer, probes: Int32(plan.probes), keyTiles: Int32(keyTiles),
+                localWeight: Float(parameters.localWeight), tokens: Int32(n), queryTile: Int32(g.queryTile),
+                tilesPerHead: Int32(w.tilesPerHead)))
+            try stage("tile masses + local blend")
+        }
+
+        // 3. mask, error bound: rows sorted once, ε' calibrated per head, kept prefixes, CSR
+        func errorBoundMask(epsilon eps: Double) throws {
+            let sink = Int32(parameters.alwaysKeep.sinkBlocks), local = Int32(parameters.alwaysKeep.localBlocks)
+            let rows = heads * g.queryBlocks
+            let tokens = Int32(n), queryTile = Int32(g.queryTile), tilesPerHead = Int32(w.tilesPerHead)
             var p2 = 1
-            while p2 < maxLen { p2 *= 2 }
-            let sort = try moduleKernel("skeleton_sort_rows", file: Self.maskSource, threads: 512, sharedBytes: p2 * 8)
-            try sort.launch(grid: (g.queryBlocks, heads, 1), stream: stream, args: [
-                .buffer(w["est"]), .buffer(w["rowStart"]), .buffer(w["sorted"]), .buffer(w["cum"]), i32(n), i32(g.queryTile),
-                i32(w.tilesPerHead), i32(sink), i32(local)])
+            while p2 < maxRowLength { p2 *= 2 }
+            let sort = try estimator.maskKernel("skeleton_sort_rows", threads: 512, sharedBytes: p2 * 8)
+            try sort.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKSortRowsParams(
+                est: w.est.pointer, rowStart: w.rowStart.pointer, sortedIndex: w.sorted.pointer, cum: w.cum.pointer,
+                tokens: tokens, queryTile: queryTile, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local))
             try stage("sort rows")
             let checks = plan.checkRows.count
             if parameters.calibrate && checks > 0 {
-                let checkPrefix = try moduleKernel("skeleton_check_prefix", file: Self.maskSource, threads: 256, sharedBytes: 0)
-                try checkPrefix.launch(grid: (checks, heads, 1), stream: stream, args: [
-                    .buffer(w["checkRow"]), .buffer(w["checkProbe"]), .buffer(w["checkStart"]), .int64(Int64(w.checkPerHead)),
-                    .buffer(w["rowStart"]), .buffer(w["sorted"]), .buffer(w["tileLse2"]), .buffer(w["rowLse2"]), i32(plan.probes),
-                    i32(keyTiles), .buffer(w["checkCum"]), i32(n), i32(g.queryTile), i32(w.tilesPerHead)])
-                let calibrate = try moduleKernel("skeleton_calibrate", file: Self.maskSource, threads: 256, sharedBytes: 0)
-                try calibrate.launch(grid: (heads, 1, 1), stream: stream, args: [
-                    .buffer(w["checkRow"]), .buffer(w["checkStart"]), .int64(Int64(w.checkPerHead)), i32(checks), .buffer(w["rowStart"]),
-                    .buffer(w["cum"]), .buffer(w["checkCum"]), .float(Float(eps)), .float(Float(parameters.confidenceZ)),
-                    .float(Float(parameters.calibrationMargin)), .buffer(w["eps"]), .buffer(w["recall"]), i32(n), i32(g.queryTile),
-                    i32(w.tilesPerHead), i32(sink), i32(local)])
+                let checkPrefix = try estimator.maskKernel("skeleton_check_prefix", threads: 256)
+                try checkPrefix.launch(grid: (checks, heads, 1), stream: stream, params: SKCheckPrefixParams(
+                    checkRow: w.checkRow.pointer, checkProbe: w.checkProbe.pointer, checkStart: w.checkStart.pointer,
+                    rowStart: w.rowStart.pointer, sortedIndex: w.sorted.pointer, tileLse2: w.tileLse2.pointer,
+                    rowLse2: w.rowLse2.pointer, checkCum: w.checkCum.pointer, checkPerHead: Int64(w.checkPerHead),
+                    probes: Int32(plan.probes), keyTiles: Int32(keyTiles), tokens: tokens, queryTile: queryTile, tilesPerHead: tilesPerHead))
+                let calibrate = try estimator.maskKernel("skeleton_calibrate", threads: 256)
+                try calibrate.launch(grid: (heads, 1, 1), stream: stream, params: SKCalibrateParams(
+                    checkRow: w.checkRow.pointer, checkStart: w.checkStart.pointer, rowStart: w.rowStart.pointer, cum: w.cum.pointer,
+                    checkCum: w.checkCum.pointer, epsilonOut: w.epsilon.pointer, recallOut: w.recall.pointer,
+                    checkPerHead: Int64(w.checkPerHead), checks: Int32(checks), epsilon: Float(eps),
+                    confidenceZ: Float(parameters.confidenceZ), margin: Float(parameters.calibrationMargin),
+                    tokens: tokens, queryTile: queryTile, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local))
             } else {
-                try zero(w["eps"], value: Float(eps)); try zero(w["recall"], value: Float(1 - eps))
+                try fill(w.epsilon, value: Float(eps)); try fill(w.recall, value: Float(1 - eps))
             }
             try stage("calibration (check rows)")
-            let count = try moduleKernel("skeleton_count_error_bound", file: Self.maskSource, threads: 256, sharedBytes: 0)
-            try count.launch(grid: ((rows + 255) / 256, 1, 1), stream: stream, args: [
-                .buffer(w["rowStart"]), .buffer(w["cum"]), .buffer(w["eps"]), .buffer(w["count"]), i32(n), i32(g.queryTile),
-                i32(g.queryBlocks), i32(heads), i32(w.tilesPerHead), i32(sink), i32(local)])
-            try scan.launch(grid: (1, 1, 1), stream: stream, args: [.buffer(w["count"]), .buffer(w["rowOffsets"]), i32(rows)])
-            let fillMask = try moduleKernel("skeleton_fill_error_bound", file: Self.maskSource, threads: 256, sharedBytes: maxLen * 4)
-            try fillMask.launch(grid: (g.queryBlocks, heads, 1), stream: stream, args: [
-                .buffer(w["rowStart"]), .buffer(w["sorted"]), .buffer(w["count"]), .buffer(w["rowOffsets"]), .buffer(w["keyBlocks"]),
-                i32(n), i32(g.queryTile), i32(g.queryBlocks), i32(w.tilesPerHead)])
-        case .density(let dens):
+            let count = try estimator.maskKernel("skeleton_count_error_bound", threads: 256)
+            try count.launch(grid: ((rows + 255) / 256, 1, 1), stream: stream, params: SKCountErrorBoundParams(
+                rowStart: w.rowStart.pointer, cum: w.cum.pointer, epsilonHead: w.epsilon.pointer, count: w.count.pointer,
+                tokens: tokens, queryTile: queryTile, queryBlocks: Int32(g.queryBlocks), heads: Int32(heads),
+                tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local))
+            try scan(w.count, into: w.rowOffsets)
+            let fillMask = try estimator.maskKernel("skeleton_fill_error_bound", threads: 256, sharedBytes: maxRowLength * 4)
+            try fillMask.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKFillErrorBoundParams(
+                rowStart: w.rowStart.pointer, sortedIndex: w.sorted.pointer, count: w.count.pointer, offsets: w.rowOffsets.pointer,
+                keyBlocks: w.keyBlocks.pointer, tokens: tokens, queryTile: queryTile, queryBlocks: Int32(g.queryBlocks),
+                tilesPerHead: tilesPerHead))
+        }
+
+        // 3. mask, budget: one radix-selected τ over all heads, ties in index order, CSR
+        func budgetMask(density dens: Double) throws {
+            let sink = Int32(parameters.alwaysKeep.sinkBlocks), local = Int32(parameters.alwaysKeep.localBlocks)
+            let rows = heads * g.queryBlocks
+            let tokens = Int32(n), queryTile = Int32(g.queryTile), queryBlocks = Int32(g.queryBlocks), tilesPerHead = Int32(w.tilesPerHead)
             let total = heads * w.tilesPerHead
             let target = min(total, Int((dens * Double(total)).rounded()))
-            var always = 0
-            for qb in 0..<g.queryBlocks { always += parameters.alwaysKeep.keyBlocks(queryBlock: qb, geometry: g).count }
-            let take = target - always * heads
-            let initK = try moduleKernel("skeleton_budget_init", file: Self.maskSource, threads: 256, sharedBytes: 0)
-            try initK.launch(grid: (1, 1, 1), stream: stream, args: [.buffer(w["state"]), .buffer(w["hist"]), i32(max(0, take))])
-            let hist = try moduleKernel("skeleton_budget_hist", file: Self.maskSource, threads: 256, sharedBytes: 0)
-            let pick = try moduleKernel("skeleton_budget_pick", file: Self.maskSource, threads: 32, sharedBytes: 0)
-            for shift in [24, 16, 8, 0] {
-                try hist.launch(grid: ((g.queryBlocks + 7) / 8, heads, 1), stream: stream, args: [
-                    .buffer(w["est"]), .buffer(w["rowStart"]), .buffer(w["state"]), .buffer(w["hist"]), i32(shift), i32(n),
-                    i32(g.queryTile), i32(g.queryBlocks), i32(w.tilesPerHead), i32(sink), i32(local)])
-                try pick.launch(grid: (1, 1, 1), stream: stream, args: [.buffer(w["hist"]), .buffer(w["state"]), i32(shift)])
+            let take = target - GPUSkeletonEstimator.alwaysKeptTilesPerHead(parameters.alwaysKeep, geometry: g) * heads
+            let initK = try estimator.maskKernel("skeleton_budget_init", threads: 256)
+            try initK.launch(grid: (1, 1, 1), stream: stream, params: SKBudgetInitParams(
+                state: w.budgetState.pointer, hist: w.budgetHistogram.pointer, take: Int32(max(0, take))))
+            let hist = try estimator.maskKernel("skeleton_budget_hist", threads: 256)
+            let pick = try estimator.maskKernel("skeleton_budget_pick", threads: 32)
+            for shift: Int32 in [24, 16, 8, 0] {
+                try hist.launch(grid: ((g.queryBlocks + 7) / 8, heads, 1), stream: stream, params: SKBudgetHistParams(
+                    est: w.est.pointer, rowStart: w.rowStart.pointer, state: w.budgetState.pointer, hist: w.budgetHistogram.pointer,
+                    shift: shift, tokens: tokens, queryTile: queryTile, queryBlocks: queryBlocks, tilesPerHead: tilesPerHead,
+                    sinkBlocks: sink, localBlocks: local))
+                try pick.launch(grid: (1, 1, 1), stream: stream, params: SKBudgetPickParams(
+                    hist: w.budgetHistogram.pointer, state: w.budgetState.pointer, shift: shift))
             }
-            let countK = try moduleKernel("skeleton_budget_count", file: Self.maskSource, threads: 256, sharedBytes: 0)
-            try countK.launch(grid: (g.queryBlocks, heads, 1), stream: stream, args: [
-                .buffer(w["est"]), .buffer(w["rowStart"]), .buffer(w["state"]), .buffer(w["count"]), .buffer(w["ties"]), i32(n),
-                i32(g.queryTile), i32(g.queryBlocks), i32(w.tilesPerHead), i32(sink), i32(local)])
-            try scan.launch(grid: (1, 1, 1), stream: stream, args: [.buffer(w["ties"]), .buffer(w["tieOffset"]), i32(rows)])
-            let addTies = try moduleKernel("skeleton_budget_add_ties", file: Self.maskSource, threads: 256, sharedBytes: 0)
-            try addTies.launch(grid: ((rows + 255) / 256, 1, 1), stream: stream, args: [
-                .buffer(w["count"]), .buffer(w["ties"]), .buffer(w["tieOffset"]), .buffer(w["state"]), i32(rows)])
-            try scan.launch(grid: (1, 1, 1), stream: stream, args: [.buffer(w["count"]), .buffer(w["rowOffsets"]), i32(rows)])
-            let fillB = try moduleKernel("skeleton_fill_budget", file: Self.maskSource, threads: 256, sharedBytes: 0)
-            try fillB.launch(grid: (g.queryBlocks, heads, 1), stream: stream, args: [
-                .buffer(w["est"]), .buffer(w["rowStart"]), .buffer(w["state"]), .buffer(w["tieOffset"]), .buffer(w["rowOffsets"]),
-                .buffer(w["keyBlocks"]), i32(n), i32(g.queryTile), i32(g.queryBlocks), i32(w.tilesPerHead), i32(sink), i32(local)])
-            try zero(w["eps"], value: .nan); try zero(w["recall"], value: .nan)
-        case .timeBudget: fatalError("unreachable: tileTarget refuses time budgets")
+            let countK = try estimator.maskKernel("skeleton_budget_count", threads: 256)
+            try countK.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKBudgetCountParams(
+                est: w.est.pointer, rowStart: w.rowStart.pointer, state: w.budgetState.pointer, count: w.count.pointer,
+                ties: w.ties.pointer, tokens: tokens, queryTile: queryTile, queryBlocks: queryBlocks, tilesPerHead: tilesPerHead,
+                sinkBlocks: sink, localBlocks: local))
+            try scan(w.ties, into: w.tieOffset)
+            let addTies = try estimator.maskKernel("skeleton_budget_add_ties", threads: 256)
+            try addTies.launch(grid: ((rows + 255) / 256, 1, 1), stream: stream, params: SKBudgetAddTiesParams(
+                count: w.count.pointer, ties: w.ties.pointer, tieOffset: w.tieOffset.pointer, state: w.budgetState.pointer,
+                rows: Int32(rows)))
+            try scan(w.count, into: w.rowOffsets)
+            let fillB = try estimator.maskKernel("skeleton_fill_budget", threads: 256)
+            try fillB.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKFillBudgetParams(
+                est: w.est.pointer, rowStart: w.rowStart.pointer, state: w.budgetState.pointer, tieOffset: w.tieOffset.pointer,
+                offsets: w.rowOffsets.pointer, keyBlocks: w.keyBlocks.pointer, tokens: tokens, queryTile: queryTile,
+                queryBlocks: queryBlocks, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local))
+            try fill(w.epsilon, value: .nan); try fill(w.recall, value: .nan)
         }
-        try stage("mask (CSR)")
-        let mask = try DeviceBlockMask(geometry: g, heads: heads, rowOffsets: w["rowOffsets"], keyBlocks: w["keyBlocks"])
-        return Result(mask: mask, plan: plan, workspace: w)
+
+        /// offsets[0...rows] = the exclusive scan of the per-row counts.
+        func scan(_ counts: DeviceBuffer, into offsets: DeviceBuffer) throws {
+            let scan = try estimator.maskKernel("skeleton_scan_rows", threads: 1024)
+            try scan.launch(grid: (1, 1, 1), stream: stream, params: SKScanRowsParams(
+                count: counts.pointer, offsets: offsets.pointer, rows: Int32(heads * g.queryBlocks)))
+        }
     }
 }

@@ -15,6 +15,7 @@
 // All factor math is fp32 except the prefix sums of s used for tile masses (double: they are
 // differenced).
 #include "common.cuh"
+#include "sk_skeleton_params.h"
 
 #define SK_OUT 8  // outputs per thread
 
@@ -90,8 +91,14 @@ SK_DEVICE void corr8(const float* h, const float* x, int k0, int W, float (&acc)
 // mode 0: z (atomically summed over t); mode 1: den_s; mode 2: den_v.
 // Shared: a and b (L = U + 16 rounded up to 8 floats each) + h (W + 8, zero past W) floats.
 extern "C" __global__ void __launch_bounds__(128)
-skeleton_ipf_strided(int mode, const float* __restrict__ v, const float* __restrict__ s, const float* __restrict__ hStrided,
-                     float* __restrict__ z, float* __restrict__ den, int n, int stride, int offset, int W, int U, int hStride) {
+skeleton_ipf_strided(const __grid_constant__ SKIPFStridedParams params) {
+    const int mode = params.mode;
+    const float* __restrict__ v = params.v;
+    const float* __restrict__ s = params.s;
+    const float* __restrict__ hStrided = params.rowNormalisers;
+    float* __restrict__ out = params.out;  // mode 0: z; modes 1, 2: den
+    const int n = params.tokens, stride = params.stride, offset = params.offset, W = params.stridedRows, U = params.residueLength;
+    const int hStride = params.fitRowStride;
     extern __shared__ float sh[];
     const int t = blockIdx.x, head = blockIdx.y;
     const float* vh = v + (long long)head * n;
@@ -120,13 +127,13 @@ skeleton_ipf_strided(int mode, const float* __restrict__ v, const float* __restr
                 const int o = base + i;
                 if (o >= W) break;
                 if (mode == 0) {
-                    if (acc[i] != 0.f) skf_red_global(&z[(long long)head * hStride + o], acc[i]);
+                    if (acc[i] != 0.f) skf_red_global(&out[(long long)head * hStride + o], acc[i]);
                 } else if (mode == 1) {
                     const long long d = (long long)stride * o + offset - t;
-                    if (d >= 0 && d < n) den[(long long)head * n + d] = acc[i];
+                    if (d >= 0 && d < n) out[(long long)head * n + d] = acc[i];
                 } else {
                     const long long j = (long long)stride * o + t;
-                    if (j < n) den[(long long)head * n + j] = acc[i];
+                    if (j < n) out[(long long)head * n + j] = acc[i];
                 }
             }
         }
@@ -139,7 +146,11 @@ skeleton_ipf_strided(int mode, const float* __restrict__ v, const float* __restr
 // (chunk of 1024 keys, head): the chunk's v and the s window it needs are staged in shared memory
 // (every thread: one tail row, a quarter of the chunk), partial sums go to z atomically.
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_ipf_tail_z(const float* __restrict__ v, const float* __restrict__ s, float* __restrict__ z, int n, int T, int W, int hStride) {
+skeleton_ipf_tail_z(const __grid_constant__ SKIPFTailZParams params) {
+    const float* __restrict__ v = params.v;
+    const float* __restrict__ s = params.s;
+    float* __restrict__ z = params.z;
+    const int n = params.tokens, T = params.tailRows, W = params.stridedRows, hStride = params.fitRowStride;
     __shared__ float vs[1024];
     __shared__ float ss[1024 + 64];
     __shared__ float part[4][64];
@@ -168,8 +179,13 @@ skeleton_ipf_tail_z(const float* __restrict__ v, const float* __restrict__ s, fl
 // mode 1: den_s[δ] += Σ_i h_i v[r_i − δ];  mode 2: den_v[j] += Σ_i h_i s[r_i − j]  (r_i ≥ index).
 // One CTA (256 threads) per (256 outputs, head); the window of the source they read is staged.
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_ipf_tail_den(int mode, const float* __restrict__ v, const float* __restrict__ s, const float* __restrict__ h,
-                      float* __restrict__ den, int n, int T, int W, int hStride) {
+skeleton_ipf_tail_den(const __grid_constant__ SKIPFTailDenParams params) {
+    const int mode = params.mode;
+    const float* __restrict__ v = params.v;
+    const float* __restrict__ s = params.s;
+    const float* __restrict__ h = params.rowNormalisers;
+    float* __restrict__ den = params.den;
+    const int n = params.tokens, T = params.tailRows, W = params.stridedRows, hStride = params.fitRowStride;
     __shared__ float hs[64];
     __shared__ float win[256 + 64];
     const int head = blockIdx.y, x0 = blockIdx.x * 256;
@@ -191,18 +207,28 @@ skeleton_ipf_tail_den(int mode, const float* __restrict__ v, const float* __rest
 // ---- updates ------------------------------------------------------------------------------
 
 // h = 1 / z (0 where z ≤ 0), for the W + T fit rows of every head.
-extern "C" __global__ void skeleton_ipf_finish_h(const float* __restrict__ z, float* __restrict__ h, int count) {
+extern "C" __global__ void skeleton_ipf_finish_h(const __grid_constant__ SKIPFFinishRowsParams params) {
+    const float* __restrict__ z = params.z;
+    float* __restrict__ h = params.rowNormalisers;
+    const int count = params.count;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < count) h[i] = z[i] > 0.f ? 1.f / z[i] : 0.f;
 }
 
 // x ← obs / den where den > 0 (floored at 1e-30), else unchanged.
-extern "C" __global__ void skeleton_ipf_update(float* __restrict__ x, const float* __restrict__ obs, const float* __restrict__ den, long long count) {
+extern "C" __global__ void skeleton_ipf_update(const __grid_constant__ SKIPFUpdateParams params) {
+    float* __restrict__ x = params.factor;
+    const float* __restrict__ obs = params.observed;
+    const float* __restrict__ den = params.denominator;
+    const long long count = params.count;
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < count && den[i] > 0.f) x[i] = fmaxf(obs[i] / den[i], 1e-30f);
 }
 
-extern "C" __global__ void skeleton_fill_f32(float* __restrict__ x, float value, long long count) {
+extern "C" __global__ void skeleton_fill_f32(const __grid_constant__ SKFillF32Params params) {
+    float* __restrict__ x = params.out;
+    const float value = params.value;
+    const long long count = params.count;
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < count) x[i] = value;
 }
@@ -212,7 +238,11 @@ extern "C" __global__ void skeleton_fill_f32(float* __restrict__ x, float value,
 // C[h][d] = Σ_{u<d} s_u in double, d = 0...n; one CTA of 1024 threads per head. Also the window
 // sums wq[h][x] = C[x + queryTile] − C[x] (x + queryTile ≤ n), taken in double, stored as float.
 extern "C" __global__ void __launch_bounds__(1024)
-skeleton_prefix_s(const float* __restrict__ s, double* __restrict__ c, float* __restrict__ wq, int n, int queryTile) {
+skeleton_prefix_s(const __grid_constant__ SKPrefixSumsParams params) {
+    const float* __restrict__ s = params.s;
+    double* __restrict__ c = params.prefix;
+    float* __restrict__ wq = params.windowSums;
+    const int n = params.tokens, queryTile = params.queryTile;
     const int head = blockIdx.x;
     const float* sh = s + (long long)head * n;
     double* ch = c + (long long)head * (n + 1);
@@ -244,8 +274,12 @@ skeleton_prefix_s(const float* __restrict__ s, double* __restrict__ c, float* __
 // (256 threads, 2×2 outputs each) per 32×32 block of (jj, kk) and residue, operands in shared
 // memory; writes est[h][rowStart[I] + J] (raw, normalised later).
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_tile_product(const float* __restrict__ v, const float* __restrict__ wq, const int* __restrict__ rowStart,
-                      float* __restrict__ est, int n, int queryTile, int fullBlocks, int tilesPerHead) {
+skeleton_tile_product(const __grid_constant__ SKTileProductParams params) {
+    const float* __restrict__ v = params.v;
+    const float* __restrict__ wq = params.windowSums;
+    const int* __restrict__ rowStart = params.rowStart;
+    float* __restrict__ est = params.est;
+    const int n = params.tokens, queryTile = params.queryTile, fullBlocks = params.fullBlocks, tilesPerHead = params.tilesPerHead;
     __shared__ float sv[32][65];
     __shared__ float sr[32][65];
     const int r = queryTile / 64;
@@ -291,10 +325,19 @@ skeleton_tile_product(const float* __restrict__ v, const float* __restrict__ wq,
 // masses 2^(tileLse2 − rowLse2): m̂ ← (1 − α) m̂ + α · mean_probes(mass), normalised again.
 // Writes est[h][rowStart[I] + J] (the core's TileMasses order). Shared: rowLength floats.
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_tile_masses(const float* __restrict__ v, const double* __restrict__ c, const int* __restrict__ rowStart,
-                     const int* __restrict__ blockProbeStart, const int* __restrict__ probeIndex, const int* __restrict__ probeRow,
-                     const float* __restrict__ tileLse2, const float* __restrict__ rowLse2, int probes, int keyTiles,
-                     float alpha, float* __restrict__ est, int n, int queryTile, int tilesPerHead) {
+skeleton_tile_masses(const __grid_constant__ SKTileMassesParams params) {
+    const float* __restrict__ v = params.v;
+    const double* __restrict__ c = params.prefix;
+    const int* __restrict__ rowStart = params.rowStart;
+    const int* __restrict__ blockProbeStart = params.blockProbeStart;
+    const int* __restrict__ probeIndex = params.probeIndex;
+    const int* __restrict__ probeRow = params.probeRow;
+    const float* __restrict__ tileLse2 = params.tileLse2;
+    const float* __restrict__ rowLse2 = params.rowLse2;
+    const int probes = params.probes, keyTiles = params.keyTiles;
+    const float alpha = params.localWeight;
+    float* __restrict__ est = params.est;
+    const int n = params.tokens, queryTile = params.queryTile, tilesPerHead = params.tilesPerHead;
     extern __shared__ float row[];
     __shared__ float red[32];
     const int qb = blockIdx.x, head = blockIdx.y;

@@ -12,6 +12,7 @@
 // bits, which order like the values for non-negative floats) finds the K-th largest non-always
 // mass; ties at τ are taken in (head, query block, key block) order so the total is exact.
 #include "common.cuh"
+#include "sk_skeleton_params.h"
 
 #define SK_KEY_TILE 64
 
@@ -58,8 +59,13 @@ SK_DEVICE int kept_prefix(const float* cum, int len, int nA, float goal) {
 // One CTA per (query block, head): bitonic sort of the row's (always-first, mass descending,
 // key block ascending) keys in shared memory (pow2 ≥ len u64s), then the running mass.
 extern "C" __global__ void __launch_bounds__(512)
-skeleton_sort_rows(const float* __restrict__ est, const int* __restrict__ rowStart, int* __restrict__ sortedIdx,
-                   float* __restrict__ cum, int n, int queryTile, int tilesPerHead, int sink, int local) {
+skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
+    const float* __restrict__ est = params.est;
+    const int* __restrict__ rowStart = params.rowStart;
+    int* __restrict__ sortedIdx = params.sortedIndex;
+    float* __restrict__ cum = params.cum;
+    const int n = params.tokens, queryTile = params.queryTile, tilesPerHead = params.tilesPerHead;
+    const int sink = params.sinkBlocks, local = params.localBlocks;
     extern __shared__ unsigned long long keys[];
     __shared__ float fscratch[32];
     const int qb = blockIdx.x, head = blockIdx.y;
@@ -107,10 +113,18 @@ skeleton_sort_rows(const float* __restrict__ est, const int* __restrict__ rowSta
 // One CTA per (check row c, head): the check row's exact tile masses, in its block's sorted
 // order, as running sums: checkCum[h][checkStart[c] + pos].
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_check_prefix(const int* __restrict__ checkRow, const int* __restrict__ checkProbe, const long long* __restrict__ checkStart,
-                      long long checkPerHead, const int* __restrict__ rowStart, const int* __restrict__ sortedIdx,
-                      const float* __restrict__ tileLse2, const float* __restrict__ rowLse2, int probes, int keyTiles,
-                      float* __restrict__ checkCum, int n, int queryTile, int tilesPerHead) {
+skeleton_check_prefix(const __grid_constant__ SKCheckPrefixParams params) {
+    const int* __restrict__ checkRow = params.checkRow;
+    const int* __restrict__ checkProbe = params.checkProbe;
+    const long long* __restrict__ checkStart = params.checkStart;
+    const long long checkPerHead = params.checkPerHead;
+    const int* __restrict__ rowStart = params.rowStart;
+    const int* __restrict__ sortedIdx = params.sortedIndex;
+    const float* __restrict__ tileLse2 = params.tileLse2;
+    const float* __restrict__ rowLse2 = params.rowLse2;
+    const int probes = params.probes, keyTiles = params.keyTiles;
+    float* __restrict__ checkCum = params.checkCum;
+    const int n = params.tokens, queryTile = params.queryTile, tilesPerHead = params.tilesPerHead;
     __shared__ float fscratch[32];
     const int c = blockIdx.x, head = blockIdx.y;
     const int r = checkRow[c], pi = checkProbe[c];
@@ -139,10 +153,19 @@ skeleton_check_prefix(const int* __restrict__ checkRow, const int* __restrict__ 
 // largest ε' in [ε/256, min(0.9, 4ε)] (bisection on log ε', 12 steps) whose mask keeps, on the
 // held-out check rows, mean − z · sd / √count ≥ 1 − ε + margin. Writes epsOut[h], recallOut[h].
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_calibrate(const int* __restrict__ checkRow, const long long* __restrict__ checkStart, long long checkPerHead, int checks,
-                   const int* __restrict__ rowStart, const float* __restrict__ cum, const float* __restrict__ checkCum,
-                   float epsilon, float z, float margin, float* __restrict__ epsOut, float* __restrict__ recallOut,
-                   int n, int queryTile, int tilesPerHead, int sink, int local) {
+skeleton_calibrate(const __grid_constant__ SKCalibrateParams params) {
+    const int* __restrict__ checkRow = params.checkRow;
+    const long long* __restrict__ checkStart = params.checkStart;
+    const long long checkPerHead = params.checkPerHead;
+    const int checks = params.checks;
+    const int* __restrict__ rowStart = params.rowStart;
+    const float* __restrict__ cum = params.cum;
+    const float* __restrict__ checkCum = params.checkCum;
+    const float epsilon = params.epsilon, z = params.confidenceZ, margin = params.margin;
+    float* __restrict__ epsOut = params.epsilonOut;
+    float* __restrict__ recallOut = params.recallOut;
+    const int n = params.tokens, queryTile = params.queryTile, tilesPerHead = params.tilesPerHead;
+    const int sink = params.sinkBlocks, local = params.localBlocks;
     __shared__ double rs[2][32];
     __shared__ double result[2];
     const int head = blockIdx.x;
@@ -196,9 +219,13 @@ skeleton_calibrate(const int* __restrict__ checkRow, const long long* __restrict
 }
 
 // Kept tiles per row for the error bound: count[h·QB + I] = kept prefix at ε'_h.
-extern "C" __global__ void skeleton_count_error_bound(const int* __restrict__ rowStart, const float* __restrict__ cum,
-                                                      const float* __restrict__ epsHead, int* __restrict__ count,
-                                                      int n, int queryTile, int queryBlocks, int heads, int tilesPerHead, int sink, int local) {
+extern "C" __global__ void skeleton_count_error_bound(const __grid_constant__ SKCountErrorBoundParams params) {
+    const int* __restrict__ rowStart = params.rowStart;
+    const float* __restrict__ cum = params.cum;
+    const float* __restrict__ epsHead = params.epsilonHead;
+    int* __restrict__ count = params.count;
+    const int n = params.tokens, queryTile = params.queryTile, queryBlocks = params.queryBlocks, heads = params.heads;
+    const int tilesPerHead = params.tilesPerHead, sink = params.sinkBlocks, local = params.localBlocks;
     const int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= heads * queryBlocks) return;
     const int head = r / queryBlocks, qb = r % queryBlocks;
@@ -209,7 +236,10 @@ extern "C" __global__ void skeleton_count_error_bound(const int* __restrict__ ro
 
 // Exclusive scan of `rows` ints into offsets[rows + 1] (one CTA of 1024 threads).
 extern "C" __global__ void __launch_bounds__(1024)
-skeleton_scan_rows(const int* __restrict__ count, int* __restrict__ offsets, int rows) {
+skeleton_scan_rows(const __grid_constant__ SKScanRowsParams params) {
+    const int* __restrict__ count = params.count;
+    int* __restrict__ offsets = params.offsets;
+    const int rows = params.rows;
     __shared__ int scratch[32];
     const int per = (rows + blockDim.x - 1) / blockDim.x;
     const int begin = min(rows, (int)threadIdx.x * per), end = min(rows, begin + per);
@@ -224,9 +254,13 @@ skeleton_scan_rows(const int* __restrict__ count, int* __restrict__ offsets, int
 // One CTA per (query block, head): marks the first count[row] sorted tiles and writes them in
 // ascending key-block order at keyBlocks[offsets[row]...]. Shared: len ints.
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_fill_error_bound(const int* __restrict__ rowStart, const int* __restrict__ sortedIdx, const int* __restrict__ count,
-                          const int* __restrict__ offsets, int* __restrict__ keyBlocks, int n, int queryTile, int queryBlocks,
-                          int tilesPerHead) {
+skeleton_fill_error_bound(const __grid_constant__ SKFillErrorBoundParams params) {
+    const int* __restrict__ rowStart = params.rowStart;
+    const int* __restrict__ sortedIdx = params.sortedIndex;
+    const int* __restrict__ count = params.count;
+    const int* __restrict__ offsets = params.offsets;
+    int* __restrict__ keyBlocks = params.keyBlocks;
+    const int n = params.tokens, queryTile = params.queryTile, queryBlocks = params.queryBlocks, tilesPerHead = params.tilesPerHead;
     extern __shared__ int flag[];
     __shared__ int scratch[32];
     const int qb = blockIdx.x, head = blockIdx.y;
@@ -252,7 +286,10 @@ skeleton_fill_error_bound(const int* __restrict__ rowStart, const int* __restric
 // state[0] = prefix bits fixed so far, state[1] = mask of those bits, state[2] = how many of the
 // remaining largest values are still to take, state[3] = mode (0 select, 1 keep all, 2 keep none).
 
-extern "C" __global__ void skeleton_budget_init(int* __restrict__ state, unsigned* __restrict__ hist, int take) {
+extern "C" __global__ void skeleton_budget_init(const __grid_constant__ SKBudgetInitParams params) {
+    int* __restrict__ state = params.state;
+    unsigned* __restrict__ hist = params.hist;
+    const int take = params.take;
     if (threadIdx.x < 4) state[threadIdx.x] = threadIdx.x == 2 ? take : 0;
     hist[threadIdx.x] = 0;  // 256 threads
 }
@@ -260,8 +297,14 @@ extern "C" __global__ void skeleton_budget_init(int* __restrict__ state, unsigne
 // Histogram of the next 8-bit digit of every non-always mass whose higher bits match the prefix.
 // Grid (ceil(queryBlocks / 8), heads); 256 threads; shared 256 bins, flushed where non-zero.
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_budget_hist(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
-                     unsigned* __restrict__ hist, int shift, int n, int queryTile, int queryBlocks, int tilesPerHead, int sink, int local) {
+skeleton_budget_hist(const __grid_constant__ SKBudgetHistParams params) {
+    const float* __restrict__ est = params.est;
+    const int* __restrict__ rowStart = params.rowStart;
+    const int* __restrict__ state = params.state;
+    unsigned* __restrict__ hist = params.hist;
+    const int shift = params.shift;
+    const int n = params.tokens, queryTile = params.queryTile, queryBlocks = params.queryBlocks, tilesPerHead = params.tilesPerHead;
+    const int sink = params.sinkBlocks, local = params.localBlocks;
     __shared__ unsigned bins[256];
     bins[threadIdx.x] = 0;
     __syncthreads();
@@ -281,7 +324,10 @@ skeleton_budget_hist(const float* __restrict__ est, const int* __restrict__ rowS
 }
 
 // One thread: picks the digit where the count from the top reaches the remaining K; clears hist.
-extern "C" __global__ void skeleton_budget_pick(unsigned* __restrict__ hist, int* __restrict__ state, int shift) {
+extern "C" __global__ void skeleton_budget_pick(const __grid_constant__ SKBudgetPickParams params) {
+    unsigned* __restrict__ hist = params.hist;
+    int* __restrict__ state = params.state;
+    const int shift = params.shift;
     if (threadIdx.x != 0 || blockIdx.x != 0) return;
     if (state[3] != 0) { for (int b = 0; b < 256; ++b) hist[b] = 0; return; }
     unsigned long long total = 0;
@@ -307,9 +353,14 @@ extern "C" __global__ void skeleton_budget_pick(unsigned* __restrict__ hist, int
 
 // Per row: kept tiles other than ties (always + above τ), and ties (== τ) among non-always.
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_budget_count(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
-                      int* __restrict__ count, int* __restrict__ ties, int n, int queryTile, int queryBlocks, int tilesPerHead,
-                      int sink, int local) {
+skeleton_budget_count(const __grid_constant__ SKBudgetCountParams params) {
+    const float* __restrict__ est = params.est;
+    const int* __restrict__ rowStart = params.rowStart;
+    const int* __restrict__ state = params.state;
+    int* __restrict__ count = params.count;
+    int* __restrict__ ties = params.ties;
+    const int n = params.tokens, queryTile = params.queryTile, queryBlocks = params.queryBlocks, tilesPerHead = params.tilesPerHead;
+    const int sink = params.sinkBlocks, local = params.localBlocks;
     __shared__ int scratch[32];
     const int qb = blockIdx.x, head = blockIdx.y;
     const int len = row_len(qb, n, queryTile);
@@ -331,8 +382,12 @@ skeleton_budget_count(const float* __restrict__ est, const int* __restrict__ row
 }
 
 // count[row] += the ties this row takes: the first state[2] ties in row order are kept.
-extern "C" __global__ void skeleton_budget_add_ties(int* __restrict__ count, const int* __restrict__ ties,
-                                                   const int* __restrict__ tieOffset, const int* __restrict__ state, int rows) {
+extern "C" __global__ void skeleton_budget_add_ties(const __grid_constant__ SKBudgetAddTiesParams params) {
+    int* __restrict__ count = params.count;
+    const int* __restrict__ ties = params.ties;
+    const int* __restrict__ tieOffset = params.tieOffset;
+    const int* __restrict__ state = params.state;
+    const int rows = params.rows;
     const int r = blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= rows || state[3] != 0) return;
     count[r] += max(0, min(ties[r], state[2] - tieOffset[r]));
@@ -340,9 +395,15 @@ extern "C" __global__ void skeleton_budget_add_ties(int* __restrict__ count, con
 
 // One CTA per (query block, head): writes the kept tiles ascending (ties by key-block order).
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_fill_budget(const float* __restrict__ est, const int* __restrict__ rowStart, const int* __restrict__ state,
-                     const int* __restrict__ tieOffset, const int* __restrict__ offsets, int* __restrict__ keyBlocks,
-                     int n, int queryTile, int queryBlocks, int tilesPerHead, int sink, int local) {
+skeleton_fill_budget(const __grid_constant__ SKFillBudgetParams params) {
+    const float* __restrict__ est = params.est;
+    const int* __restrict__ rowStart = params.rowStart;
+    const int* __restrict__ state = params.state;
+    const int* __restrict__ tieOffset = params.tieOffset;
+    const int* __restrict__ offsets = params.offsets;
+    int* __restrict__ keyBlocks = params.keyBlocks;
+    const int n = params.tokens, queryTile = params.queryTile, queryBlocks = params.queryBlocks, tilesPerHead = params.tilesPerHead;
+    const int sink = params.sinkBlocks, local = params.localBlocks;
     __shared__ int scratch[32];
     const int qb = blockIdx.x, head = blockIdx.y;
     const int row = head * queryBlocks + qb;

@@ -28,6 +28,7 @@
 //
 // Layout: Q [N, qHeads, D], K [N, kvHeads, D] (16-bit), GQA in place (kv head = h / group).
 #include "common.cuh"
+#include "sk_skeleton_params.h"
 
 #ifndef SK_HEAD_DIM
 #define SK_HEAD_DIM 128
@@ -82,12 +83,29 @@ SK_DEVICE void load_keys(u16* tile, const u16* __restrict__ g, int row0, int n, 
     }
 }
 
+#if SK_PROBE_PASS == 1
+typedef SKProbePass1Params SKProbePassParams;
+#else
+typedef SKProbePass2Params SKProbePassParams;
+#endif
+
 extern "C" __global__ void __launch_bounds__(THREADS)
-skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const int* __restrict__ groupRows,
-                    int n, int qHeads, int kvHeads, float scaleLog2, int probes, int keyTiles,
-                    float* __restrict__ tileLse2, float* __restrict__ rowLse2,
-                    float* __restrict__ colObs, float* __restrict__ diagObs, int window, int rowShift,
-                    int groupOffset, int chunks, int chunkTiles) {
+skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
+    const u16* __restrict__ q = params.q;
+    const u16* __restrict__ k = params.k;
+    const int* __restrict__ groupRows = params.groupRows;
+    const int n = params.tokens, qHeads = params.queryHeads, kvHeads = params.kvHeads;
+    const float scaleLog2 = params.scaleLog2;
+    const int probes = params.probes, keyTiles = params.keyTiles, chunks = params.chunks, chunkTiles = params.chunkTiles;
+#if SK_PROBE_PASS == 1
+    float* __restrict__ tileLse2 = params.tileLse2;
+    const int groupOffset = 0;
+#else
+    const float* __restrict__ rowLse2 = params.rowLse2;
+    float* __restrict__ colObs = params.colObs;
+    float* __restrict__ diagObs = params.diagObs;
+    const int window = params.window, rowShift = params.rowShift, groupOffset = params.firstGroup;
+#endif
     extern __shared__ __align__(128) u16 smem[];
     u16* sQ = smem;                                  // [H][64][D]
     u16* sK = sQ + H * PROBES * D;                   // two K buffers
@@ -306,8 +324,11 @@ skeleton_probe_pass(const u16* __restrict__ q, const u16* __restrict__ k, const 
 #if SK_PROBE_PASS == 1
 // rowLse2[h][p] = log2 Σ_{J ≤ r/64} 2^tileLse2[h][p][J]: one warp per (probe, head).
 extern "C" __global__ void __launch_bounds__(256)
-skeleton_row_lse(const int* __restrict__ groupRows, const float* __restrict__ tileLse2, float* __restrict__ rowLse2,
-                 int probes, int keyTiles, int heads) {
+skeleton_row_lse(const __grid_constant__ SKProbeRowLseParams params) {
+    const int* __restrict__ groupRows = params.groupRows;
+    const float* __restrict__ tileLse2 = params.tileLse2;
+    float* __restrict__ rowLse2 = params.rowLse2;
+    const int probes = params.probes, keyTiles = params.keyTiles, heads = params.heads;
     const int wid = (int)((blockIdx.x * blockDim.x + threadIdx.x) / 32), lane = threadIdx.x % 32;
     if (wid >= probes * heads) return;
     const int head = wid / probes, p = wid % probes;

@@ -6,4 +6,5 @@
 #include "sk_fill_params.h"
 #include "sk_model_params.h"
 #include "sk_minference_params.h"
+#include "sk_skeleton_params.h"
 #endif

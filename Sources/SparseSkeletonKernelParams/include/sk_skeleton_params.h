@@ -1,0 +1,332 @@
+#ifndef SK_SKELETON_PARAMS_H
+#define SK_SKELETON_PARAMS_H
+#include "sk_params_base.h"
+
+// The GPU skeleton estimator's kernels (SparseSkeletonCUDA/Kernels/skeleton_{probes,fit,mask}.cu).
+// Per-head arrays are [head][...]: tile arrays [head][tilesPerHead] in the core's TileMasses
+// order (row I starts at rowStart[I]); probe arrays [head][probes] and [head][probes][keyTiles];
+// factor arrays [head][tokens]; fit-row arrays [head][fitRowStride]. `tokens` is N.
+
+// ---- probes (skeleton_probes.cu) ----------------------------------------------------------
+
+// Pass 1 over every probe group: tileLse2[h][p][J] (log2-sum-exp of probe p's logits in key tile J).
+typedef struct SKProbePass1Params {
+    SK_PTR(const u16) q;            // [tokens, queryHeads, headDim]
+    SK_PTR(const u16) k;            // [tokens, kvHeads, headDim]
+    SK_PTR(const int) groupRows;    // [probes] row of each probe, -1 = padding
+    SK_PTR(float) tileLse2;         // out
+    int tokens;
+    int queryHeads;
+    int kvHeads;
+    float scaleLog2;                // softmax scale · log2(e)
+    int probes;
+    int keyTiles;
+    int chunks;                     // CTAs per group along the keys
+    int chunkTiles;                 // key tiles per chunk
+} SKProbePass1Params;
+
+// Pass 2 over the fit groups [firstGroup, firstGroup + gridDim.x / chunks): the observed column
+// and diagonal masses, summed into colObs[h][j] and diagObs[h][δ].
+typedef struct SKProbePass2Params {
+    SK_PTR(const u16) q;
+    SK_PTR(const u16) k;
+    SK_PTR(const int) groupRows;
+    SK_PTR(const float) rowLse2;    // [heads][probes], from skeleton_row_lse
+    SK_PTR(float) colObs;           // out (+=)
+    SK_PTR(float) diagObs;          // out (+=)
+    int tokens;
+    int queryHeads;
+    int kvHeads;
+    float scaleLog2;
+    int probes;
+    int keyTiles;
+    int chunks;
+    int chunkTiles;
+    int window;                     // diagonal ring floats per head (a power of two)
+    int rowShift;                   // log2 of the row stride's low bits the ring swizzle skips
+    int firstGroup;
+} SKProbePass2Params;
+
+// rowLse2[h][p] = log2 Σ_J 2^tileLse2[h][p][J]: one warp per (probe, head).
+typedef struct SKProbeRowLseParams {
+    SK_PTR(const int) groupRows;
+    SK_PTR(const float) tileLse2;
+    SK_PTR(float) rowLse2;          // out
+    int probes;
+    int keyTiles;
+    int heads;
+} SKProbeRowLseParams;
+
+// ---- factor fit and tile masses (skeleton_fit.cu) -----------------------------------------
+// Fit rows: `stridedRows` (W) rows offset + stride·w, then `tailRows` (T) contiguous rows;
+// fit-row arrays (z, h) hold W + T values per head, `fitRowStride` apart.
+
+// One CTA per (residue t < stride, head). mode 0: out = z [head][fitRowStride], summed
+// atomically over t; mode 1: out = den over diagonal offsets [head][tokens]; mode 2: out = den
+// over keys [head][tokens]. rowNormalisers (h) is read in modes 1 and 2.
+typedef struct SKIPFStridedParams {
+    SK_PTR(const float) v;
+    SK_PTR(const float) s;
+    SK_PTR(const float) rowNormalisers;
+    SK_PTR(float) out;
+    int mode;
+    int tokens;
+    int stride;
+    int offset;
+    int stridedRows;
+    int residueLength;              // U = ceil(tokens / stride)
+    int fitRowStride;
+} SKIPFStridedParams;
+
+// z[head][W + i] += Σ_{j ≤ r_i} v_j s_{r_i − j} for the tail rows r_i = tokens − T + i.
+typedef struct SKIPFTailZParams {
+    SK_PTR(const float) v;
+    SK_PTR(const float) s;
+    SK_PTR(float) z;
+    int tokens;
+    int tailRows;
+    int stridedRows;
+    int fitRowStride;
+} SKIPFTailZParams;
+
+// The tail rows' part of den: mode 1 over diagonal offsets (reads v), mode 2 over keys (reads s).
+typedef struct SKIPFTailDenParams {
+    SK_PTR(const float) v;
+    SK_PTR(const float) s;
+    SK_PTR(const float) rowNormalisers;
+    SK_PTR(float) den;              // += [head][tokens]
+    int mode;
+    int tokens;
+    int tailRows;
+    int stridedRows;
+    int fitRowStride;
+} SKIPFTailDenParams;
+
+// rowNormalisers[i] = 1 / z[i] (0 where z ≤ 0), i < count.
+typedef struct SKIPFFinishRowsParams {
+    SK_PTR(const float) z;
+    SK_PTR(float) rowNormalisers;
+    int count;
+} SKIPFFinishRowsParams;
+
+// factor[i] ← max(observed[i] / denominator[i], 1e-30) where denominator[i] > 0, i < count.
+typedef struct SKIPFUpdateParams {
+    SK_PTR(float) factor;
+    SK_PTR(const float) observed;
+    SK_PTR(const float) denominator;
+    long long count;
+} SKIPFUpdateParams;
+
+// out[i] = value, i < count.
+typedef struct SKFillF32Params {
+    SK_PTR(float) out;
+    long long count;
+    float value;
+} SKFillF32Params;
+
+// prefix[h][d] = Σ_{u<d} s[h][u] (double, d ≤ tokens) and the window sums
+// windowSums[h][x] = prefix[h][x + queryTile] − prefix[h][x]; one CTA per head.
+typedef struct SKPrefixSumsParams {
+    SK_PTR(const float) s;
+    SK_PTR(double) prefix;          // [head][tokens + 1]
+    SK_PTR(float) windowSums;       // [head][tokens]
+    int tokens;
+    int queryTile;
+} SKPrefixSumsParams;
+
+// Off-diagonal tiles of the full query blocks as one product of v and the window sums.
+typedef struct SKTileProductParams {
+    SK_PTR(const float) v;
+    SK_PTR(const float) windowSums;
+    SK_PTR(const int) rowStart;     // [queryBlocks + 1]
+    SK_PTR(float) est;              // out, raw
+    int tokens;
+    int queryTile;
+    int fullBlocks;                 // query blocks of a whole queryTile rows
+    int tilesPerHead;
+} SKTileProductParams;
+
+// The remaining modelled tile masses, the local blend with the block's fit probes, normalised.
+typedef struct SKTileMassesParams {
+    SK_PTR(const float) v;
+    SK_PTR(const double) prefix;
+    SK_PTR(const int) rowStart;
+    SK_PTR(const int) blockProbeStart;  // [queryBlocks + 1] into probeIndex / probeRow
+    SK_PTR(const int) probeIndex;       // fit probe's index among all probes
+    SK_PTR(const int) probeRow;         // its row
+    SK_PTR(const float) tileLse2;
+    SK_PTR(const float) rowLse2;
+    SK_PTR(float) est;                  // in (product tiles) and out, normalised per row
+    int probes;
+    int keyTiles;
+    float localWeight;                  // α of the blend
+    int tokens;
+    int queryTile;
+    int tilesPerHead;
+} SKTileMassesParams;
+
+// ---- mask (skeleton_mask.cu) ----------------------------------------------------------------
+// Rows are (head, query block) pairs, row = head · queryBlocks + I; est is normalised per row.
+// sinkBlocks / localBlocks: the always-kept first and last key blocks of every row.
+
+// One CTA per (query block, head): the row sorted (always-kept first, mass descending, key
+// block ascending) and its running mass.
+typedef struct SKSortRowsParams {
+    SK_PTR(const float) est;
+    SK_PTR(const int) rowStart;
+    SK_PTR(int) sortedIndex;        // out [head][tilesPerHead]: key block at each sorted position
+    SK_PTR(float) cum;              // out [head][tilesPerHead]
+    int tokens;
+    int queryTile;
+    int tilesPerHead;
+    int sinkBlocks;
+    int localBlocks;
+} SKSortRowsParams;
+
+// One CTA per (check row, head): the check row's exact tile masses in its block's sorted order,
+// as running sums at checkCum[head][checkStart[c] + pos].
+typedef struct SKCheckPrefixParams {
+    SK_PTR(const int) checkRow;
+    SK_PTR(const int) checkProbe;   // the check row's probe index
+    SK_PTR(const long long) checkStart;
+    SK_PTR(const int) rowStart;
+    SK_PTR(const int) sortedIndex;
+    SK_PTR(const float) tileLse2;
+    SK_PTR(const float) rowLse2;
+    SK_PTR(float) checkCum;         // out [head][checkPerHead]
+    long long checkPerHead;
+    int probes;
+    int keyTiles;
+    int tokens;
+    int queryTile;
+    int tilesPerHead;
+} SKCheckPrefixParams;
+
+// One CTA per head: the calibrated internal ε' and the check rows' mean recall at it.
+typedef struct SKCalibrateParams {
+    SK_PTR(const int) checkRow;
+    SK_PTR(const long long) checkStart;
+    SK_PTR(const int) rowStart;
+    SK_PTR(const float) cum;
+    SK_PTR(const float) checkCum;
+    SK_PTR(float) epsilonOut;       // [heads]
+    SK_PTR(float) recallOut;        // [heads]
+    long long checkPerHead;
+    int checks;
+    float epsilon;
+    float confidenceZ;
+    float margin;
+    int tokens;
+    int queryTile;
+    int tilesPerHead;
+    int sinkBlocks;
+    int localBlocks;
+} SKCalibrateParams;
+
+// count[row] = the kept prefix of the row at its head's ε'.
+typedef struct SKCountErrorBoundParams {
+    SK_PTR(const int) rowStart;
+    SK_PTR(const float) cum;
+    SK_PTR(const float) epsilonHead;  // [heads]
+    SK_PTR(int) count;              // out [rows]
+    int tokens;
+    int queryTile;
+    int queryBlocks;
+    int heads;
+    int tilesPerHead;
+    int sinkBlocks;
+    int localBlocks;
+} SKCountErrorBoundParams;
+
+// offsets[0...rows] = exclusive scan of count (one CTA).
+typedef struct SKScanRowsParams {
+    SK_PTR(const int) count;
+    SK_PTR(int) offsets;
+    int rows;
+} SKScanRowsParams;
+
+// One CTA per (query block, head): the row's first count[row] sorted tiles, ascending, at
+// keyBlocks[offsets[row]...].
+typedef struct SKFillErrorBoundParams {
+    SK_PTR(const int) rowStart;
+    SK_PTR(const int) sortedIndex;
+    SK_PTR(const int) count;
+    SK_PTR(const int) offsets;
+    SK_PTR(int) keyBlocks;          // out
+    int tokens;
+    int queryTile;
+    int queryBlocks;
+    int tilesPerHead;
+} SKFillErrorBoundParams;
+
+// Budget: state[0] = τ's bits fixed so far, state[1] = their mask, state[2] = values still to
+// take, state[3] = mode (0 select, 1 keep all, 2 keep none); hist = 256 bins.
+typedef struct SKBudgetInitParams {
+    SK_PTR(int) state;
+    SK_PTR(unsigned int) hist;
+    int take;                       // non-always tiles to keep over all heads
+} SKBudgetInitParams;
+
+// Histogram of the digit at `shift` of every non-always mass matching the bits fixed so far.
+typedef struct SKBudgetHistParams {
+    SK_PTR(const float) est;
+    SK_PTR(const int) rowStart;
+    SK_PTR(const int) state;
+    SK_PTR(unsigned int) hist;
+    int shift;
+    int tokens;
+    int queryTile;
+    int queryBlocks;
+    int tilesPerHead;
+    int sinkBlocks;
+    int localBlocks;
+} SKBudgetHistParams;
+
+// Fixes the digit at `shift` of τ from the histogram (one thread); clears the histogram.
+typedef struct SKBudgetPickParams {
+    SK_PTR(unsigned int) hist;
+    SK_PTR(int) state;
+    int shift;
+} SKBudgetPickParams;
+
+// Per row: tiles kept apart from ties (always + above τ), and ties (== τ) among non-always.
+typedef struct SKBudgetCountParams {
+    SK_PTR(const float) est;
+    SK_PTR(const int) rowStart;
+    SK_PTR(const int) state;
+    SK_PTR(int) count;              // out [rows]
+    SK_PTR(int) ties;               // out [rows]
+    int tokens;
+    int queryTile;
+    int queryBlocks;
+    int tilesPerHead;
+    int sinkBlocks;
+    int localBlocks;
+} SKBudgetCountParams;
+
+// count[row] += the ties the row takes (the first state[2] ties in row order).
+typedef struct SKBudgetAddTiesParams {
+    SK_PTR(int) count;
+    SK_PTR(const int) ties;
+    SK_PTR(const int) tieOffset;    // exclusive scan of ties
+    SK_PTR(const int) state;
+    int rows;
+} SKBudgetAddTiesParams;
+
+// One CTA per (query block, head): the row's kept tiles ascending at keyBlocks[offsets[row]...].
+typedef struct SKFillBudgetParams {
+    SK_PTR(const float) est;
+    SK_PTR(const int) rowStart;
+    SK_PTR(const int) state;
+    SK_PTR(const int) tieOffset;
+    SK_PTR(const int) offsets;
+    SK_PTR(int) keyBlocks;          // out
+    int tokens;
+    int queryTile;
+    int queryBlocks;
+    int tilesPerHead;
+    int sinkBlocks;
+    int localBlocks;
+} SKFillBudgetParams;
+
+#endif
