@@ -46,6 +46,8 @@ struct GPUCheck: ParsableCommand {
                 print("\(c) | error: \(error) | FAIL")
             }
         }
+        let windowed = try AttentionSpecCheck.runAll(session: session, seed: seed, filter: filter)  // windows and scales
+        ran += windowed.ran; failures += windowed.failed
         print("gpu-check: \(ran - failures)/\(ran) cases passed")
         if failures > 0 { throw ExitCode.failure }
     }
