@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks sparse_skeleton (the C ABI through ctypes) against PyTorch on random inputs:
 dense attention vs scaled_dot_product_attention(is_causal=True, GQA); attention with the
-skeleton mask vs a masked fp32 reference built from the downloaded CSR; argument errors; a
+skeleton mask vs a masked fp32 reference built from the downloaded CSR; a sliding window and a
+non-default scale vs SDPA with the same mask and scale; argument errors; a
 non-default stream; then times one call of each against SDPA at N = 32K (information only).
 Run: SPARSE_SKELETON_LIB=.../libSparseSkeletonC.so PYTHONPATH=python python3 python/check_torch.py"""
 import sys, time
@@ -103,6 +104,17 @@ def main():
         if not ok:
             failures.append(name + " CSR")
 
+    # 2b. sliding window and a non-default scale vs SDPA with the same token mask and scale (fp32)
+    for (n, hq, hkv, d, dt, window, scale) in [(4500, 8, 2, 128, torch.bfloat16, 512, None),
+                                                (4500, 4, 4, 64, torch.float16, 1000, 0.2)]:
+        qw, kw_, vw = inputs(n, hq, hkv, d, dt, seed=11 + n)
+        o = sk.attention(qw, kw_, vw, window=window, softmax_scale=scale)
+        i = torch.arange(n, device="cuda")
+        tok = (i[None, :] <= i[:, None]) & (i[:, None] - i[None, :] < window)
+        t = lambda x: x.float().transpose(0, 1).unsqueeze(0).repeat_interleave(hq // x.shape[1], dim=1)
+        ref = F.scaled_dot_product_attention(t(qw), t(kw_), t(vw), attn_mask=tok, scale=scale).squeeze(0).transpose(0, 1)
+        report(f"window {window} scale {scale} N={n} heads={hq}/{hkv} d={d} {str(dt)[6:]}", rel(o, ref), TOL[dt])
+
     # 3. a non-default stream gives the same result
     s = torch.cuda.Stream()
     with torch.cuda.stream(s):
@@ -116,7 +128,11 @@ def main():
                      ("heads not divisible", lambda: sk.attention(q[:, :3].contiguous(), k, v)),
                      ("bad epsilon", lambda: sk.skeleton_mask(q, k, epsilon=2.0)),
                      ("C-level bad dtype", lambda: sk._call("sk_attention_forward", q.data_ptr(), k.data_ptr(), v.data_ptr(), q.data_ptr(), 0,
-                                                              n, hq, hkv, d, 7, 0, 0, 128, 0))]:
+                                                              n, hq, hkv, d, 7, 0, 0, 128, 0.0, 0, 0)),
+                     ("bad window", lambda: sk.attention(q, k, v, window=0)),
+                     ("bad softmax_scale", lambda: sk.attention(q, k, v, softmax_scale=float("nan"))),
+                     ("C-level NaN scale", lambda: sk._call("sk_attention_forward", q.data_ptr(), k.data_ptr(), v.data_ptr(), q.data_ptr(), 0,
+                                                              n, hq, hkv, d, 0, 0, 0, 128, float("nan"), 0, 0))]:
         try:
             fn(); print(f"FAIL  error check '{what}': no exception"); failures.append(what)
         except (TypeError, ValueError, sk.SparseSkeletonError) as e:

@@ -105,6 +105,22 @@ func skShape(n: Int32, qHeads: Int32, kvHeads: Int32, headDim: Int32) throws -> 
     return try AttentionShape(tokens: Int(n), queryHeads: Int(qHeads), kvHeads: Int(kvHeads), headDim: Int(headDim))
 }
 
+/// The attention spec of an sk_attention_forward call: causal; softmaxScale 0 = 1/√d, else a
+/// positive finite scale; window 0 = none, else ≥ 1 token.
+func skAttentionSpec(softmaxScale: Double, window: Int32) throws -> AttentionSpec {
+    guard softmaxScale == 0 || (softmaxScale.isFinite && softmaxScale > 0) else {
+        throw skInvalid("softmaxScale must be 0 (default 1/sqrt(headDim)) or positive and finite, got \(softmaxScale)")
+    }
+    guard window >= 0 else { throw skInvalid("window must be 0 (none) or a positive number of tokens, got \(window)") }
+    return AttentionSpec(window: window == 0 ? nil : Int(window), scale: softmaxScale == 0 ? nil : softmaxScale)
+}
+
+/// The ABI version (sparse_skeleton.h SK_ABI_VERSION): bumped whenever a signature changes.
+let skABIVersion: Int32 = 2
+
+@_cdecl("sk_abi_version")
+public func sk_abi_version() -> Int32 { skABIVersion }
+
 func skQueryTile(_ t: Int32) throws -> Int {
     let tile = t == 0 ? 128 : Int(t)
     guard tile == 64 || tile == 128 else { throw skInvalid("queryTile must be 64 or 128 (or 0 = 128), got \(t)") }
@@ -115,11 +131,13 @@ func skQueryTile(_ t: Int32) throws -> Int {
 public func sk_attention_forward(_ q: UInt64, _ k: UInt64, _ v: UInt64, _ o: UInt64, _ lse: UInt64,
                                  _ n: Int32, _ qHeads: Int32, _ kvHeads: Int32, _ headDim: Int32, _ dtype: Int32,
                                  _ rowOffsets: UInt64, _ keyBlocks: UInt64, _ queryTile: Int32,
+                                 _ softmaxScale: Double, _ window: Int32,
                                  _ stream: UInt64, _ err: UnsafeMutablePointer<CChar>?, _ errLen: Int32) -> Int32 {
     SKSession.call(err, errLen) { s in
         let dt = try skDType(dtype)
         let shape = try skShape(n: n, qHeads: qHeads, kvHeads: kvHeads, headDim: headDim)
         let tile = try skQueryTile(queryTile)
+        let spec = try skAttentionSpec(softmaxScale: softmaxScale, window: window)
         guard q != 0, k != 0, v != 0, o != 0 else { throw skInvalid("q, k, v and o must be non-null device pointers") }
         guard (rowOffsets == 0) == (keyBlocks == 0) else { throw skInvalid("rowOffsets and keyBlocks must both be 0 (dense) or both set") }
         let nn = shape.tokens, d = shape.headDim, e = dt.byteSize
@@ -153,7 +171,7 @@ public func sk_attention_forward(_ q: UInt64, _ k: UInt64, _ v: UInt64, _ o: UIn
             mask = try DeviceBlockMask(geometry: geometry, heads: shape.queryHeads, rowOffsets: ro, keyBlocks: kbk)
         }
         let st = GPUStream(device: dev, borrowing: stream)
-        try s.attention.forward(shape: shape, traits: traits, q: qb, k: kb, v: vb, o: ob, lse: lb, mask: mask, stream: st)
+        try s.attention.forward(shape: shape, traits: traits, q: qb, k: kb, v: vb, o: ob, lse: lb, mask: mask, spec: spec, stream: st)
     }
 }
 

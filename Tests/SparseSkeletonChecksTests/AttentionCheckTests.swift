@@ -20,3 +20,25 @@ import Testing
         #expect(AttentionCheck.cases.count == 84)
     }
 }
+
+/// gpu-check's windowed / scaled cases (windows 512 and 4096, a non-default scale; float64
+/// reference on sampled rows), one test case each.
+@Suite(.serialized) struct AttentionSpecCheckTests {
+    @Test("windowed and scaled attention vs the float64 reference", arguments: AttentionSpecCheck.cases)
+    func windowedKernelMatchesReference(_ c: AttentionSpecCheckCase) throws {
+        guard let session = gpuSession(for: "windowed attention check \(c)") else { return }
+        let r = try AttentionSpecCheck.run(c, session: session, seed: 11)
+        #expect(r.nanCount == 0 && r.unwrittenLSE == 0, "NaN or unwritten outputs: \(r.nanCount) O, \(r.unwrittenLSE) LSE")
+        #expect(r.relError <= c.tolerance, "relative error \(r.relError) over \(c.tolerance)")
+        #expect(r.ok)
+    }
+
+    @Test("the windowed matrix covers windows 512 and 4096, MHA and GQA, dense and sparse")
+    func coverage() {
+        let d = AttentionSpecCheck.cases.map(\.description)
+        #expect(d.count >= 20)
+        #expect(d.contains { $0.contains("window 512") } && d.contains { $0.contains("window 4096") })
+        #expect(d.contains { $0.contains("heads 4/4") } && d.contains { $0.contains("heads 8/2") })
+        #expect(d.contains { $0.contains("dense") } && d.contains { $0.contains("sparse CSR") })
+    }
+}

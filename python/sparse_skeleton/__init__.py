@@ -4,6 +4,7 @@ Sources/SparseSkeletonC/include/sparse_skeleton.h) with ctypes; no build step.
     import sparse_skeleton as sk
     mask = sk.skeleton_mask(q, k, epsilon=0.02)   # q: [N, Hq, d], k: [N, Hkv, d], bf16/f16, CUDA
     o = sk.attention(q, k, v, mask=mask)          # causal; mask=None is dense
+    o = sk.attention(q, k, v, window=4096, softmax_scale=0.1)   # sliding window, own scale
 
 Tensors must be contiguous, on CUDA device 0, in the layout [N, heads, d] (one sequence).
 All work runs on torch.cuda.current_stream(); nothing is synchronised.
@@ -14,6 +15,7 @@ import os
 __all__ = ["load", "attention", "skeleton_mask", "SkeletonMask", "SparseSkeletonError", "device_info"]
 
 _ERR_LEN = 4096
+_ABI_VERSION = 2  # SK_ABI_VERSION of the sparse_skeleton.h these bindings follow
 _lib = None
 
 
@@ -52,7 +54,14 @@ def load(path=None):
         raise OSError("libSparseSkeletonC.so not found (tried: %s); build it with `swift build -c release "
                       "-Xswiftc -static-stdlib --product SparseSkeletonC` or set SPARSE_SKELETON_LIB" % ", ".join(map(str, tried)))
     u64, i32, f64, cp, vp = ctypes.c_uint64, ctypes.c_int, ctypes.c_double, ctypes.c_char_p, ctypes.c_void_p
-    lib.sk_attention_forward.argtypes = [u64] * 5 + [i32] * 5 + [u64, u64, i32, u64, cp, i32]
+    if not hasattr(lib, "sk_abi_version"):
+        raise OSError(f"{p} predates sk_abi_version (ABI 1); these bindings need ABI {_ABI_VERSION}: rebuild the library")
+    lib.sk_abi_version.argtypes = []
+    lib.sk_abi_version.restype = i32
+    found = lib.sk_abi_version()
+    if found != _ABI_VERSION:
+        raise OSError(f"{p} has ABI version {found}, these bindings need {_ABI_VERSION}: rebuild the library or update the package")
+    lib.sk_attention_forward.argtypes = [u64] * 5 + [i32] * 5 + [u64, u64, i32, f64, i32, u64, cp, i32]
     lib.sk_skeleton_mask.argtypes = [u64, u64] + [i32] * 5 + [f64, f64, i32, u64, vp, vp, cp, i32]
     lib.sk_last_mask_capacity.argtypes = [vp, cp, i32]
     lib.sk_copy_device.argtypes = [u64, u64, u64, u64, cp, i32]
@@ -218,12 +227,26 @@ def skeleton_mask(q, k, epsilon=0.02, density=None, query_tile=128):
     return SkeletonMask(ro.value, kb.value, n, hq, query_tile, cap.value)
 
 
-def attention(q, k, v, mask=None, return_lse=False, query_tile=128):
-    """Causal attention O = softmax(QKᵀ/√d) V on [N, heads, d] tensors (GQA when K/V have fewer
-    heads), restricted to `mask`'s tiles when given. Returns O (and the row log-sum-exp
-    [Hq, N] float32 with return_lse)."""
+def attention(q, k, v, mask=None, return_lse=False, query_tile=128, softmax_scale=None, window=None):
+    """Causal attention O = softmax(scale · QKᵀ) V on [N, heads, d] tensors (GQA when K/V have
+    fewer heads), restricted to `mask`'s tiles when given. `softmax_scale`: None = 1/√d, else a
+    positive finite number; `window`: None = no window, else query i sees keys i − window + 1 … i.
+    Returns O (and the row log-sum-exp of the scaled logits, [Hq, N] float32, with return_lse)."""
+    import math
     import torch
     n, hq, hkv, d, code = _check([("q", q), ("k", k), ("v", v)])
+    if softmax_scale is None:
+        scale = 0.0  # the C convention for 1/√d
+    else:
+        scale = float(softmax_scale)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"softmax_scale must be positive and finite (or None for 1/sqrt(d)), got {softmax_scale}")
+    if window is None:
+        win = 0
+    else:
+        if isinstance(window, bool) or int(window) != window or window < 1:
+            raise ValueError(f"window must be a positive number of tokens (or None), got {window}")
+        win = min(int(window), 2**31 - 1)
     ro = kb = 0
     if mask is not None:
         if not isinstance(mask, SkeletonMask):
@@ -234,5 +257,5 @@ def attention(q, k, v, mask=None, return_lse=False, query_tile=128):
     o = torch.empty_like(q)
     lse = torch.empty(hq, n, dtype=torch.float32, device=q.device)
     _call("sk_attention_forward", q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr(),
-          n, hq, hkv, d, code, ro, kb, query_tile, _stream())
+          n, hq, hkv, d, code, ro, kb, query_tile, scale, win, _stream())
     return (o, lse) if return_lse else o

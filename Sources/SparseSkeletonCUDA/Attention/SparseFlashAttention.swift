@@ -1,8 +1,9 @@
 import SparseSkeleton
+import SparseSkeletonKernelParams
 
 /// The block-sparse FlashAttention forward on the GPU (Kernels/sparse_flash_attention.cu):
-/// O = softmax(QKᵀ/√d, causal, restricted to the mask's tiles) · V and the row LSE.
-/// Dense attention is the same kernel with no CSR (every causal tile).
+/// O = softmax(scale · QKᵀ, causal, optionally windowed, restricted to the mask's tiles) · V and
+/// the row LSE. Dense attention is the same kernel with no CSR (every reachable causal tile).
 ///
 /// Kernels are compiled on first use per `FlashKernelTraits` (NVRTC, disk-cached) and kept.
 /// wgmma traits on a GPU that is not sm_90a run their `portable` (mma.sync) equivalent.
@@ -30,12 +31,33 @@ public final class SparseFlashAttention: @unchecked Sendable {
         traits.family == .wgmma && device.arch != "sm_90a" ? traits.portable : traits
     }
 
+    /// Refuses a spec the kernel does not compute: invalid values, non-causal attention, softcap.
+    public static func requireSupported(_ spec: AttentionSpec) throws {
+        _ = try spec.validated()
+        guard spec.causal else {
+            throw CUDAError.unsupported("the attention kernel computes causal attention only; spec (\(spec)) is not causal")
+        }
+        guard spec.softcap == nil else {
+            throw CUDAError.unsupported("the attention kernel has no logit softcap; spec (\(spec)) asks for one")
+        }
+    }
+
+    /// The kernel's softmax scale in the log2 domain: scale · log2(e) (1/√d when the spec has none).
+    public static func scaleLog2(spec: AttentionSpec, headDim: Int) -> Float {
+        let log2e = 1.4426950408889634
+        guard let s = spec.scale else { return Float(log2e / Double(headDim).squareRoot()) }
+        return Float(s * log2e)
+    }
+
     /// Launches one forward pass on `stream` (asynchronous).
     /// - q, o: [N, queryHeads, d] 16-bit; k, v: [N, kvHeads, d]; lse: [queryHeads, N] Float.
     /// - mask: nil = dense causal; else its geometry must match `traits` tiles and N, its heads
     ///   the query heads.
+    /// - spec: causal, with or without a window, any positive scale; no softcap (refused).
     public func forward(shape: AttentionShape, traits: FlashKernelTraits, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
-                        o: DeviceBuffer, lse: DeviceBuffer, mask: DeviceBlockMask?, stream: GPUStream) throws {
+                        o: DeviceBuffer, lse: DeviceBuffer, mask: DeviceBlockMask?, spec: AttentionSpec = .causal,
+                        stream: GPUStream) throws {
+        try Self.requireSupported(spec)
         guard traits.headDim == shape.headDim else {
             throw SkeletonError.shapeMismatch("kernel built for d = \(traits.headDim), inputs have d = \(shape.headDim)")
         }
@@ -57,7 +79,6 @@ public final class SparseFlashAttention: @unchecked Sendable {
         let run = runnable(traits)
         let kern = try kernel(run)
         let queryBlocks = (n + traits.blockM - 1) / traits.blockM
-        let scaleLog2 = Float(1.4426950408889634 / Double(shape.headDim).squareRoot())
         var grid = (queryBlocks, shape.queryHeads, 1)
         if run.family == .wgmma {  // one work item per (query block, head), longest rows first
             let items = queryBlocks * shape.queryHeads
@@ -69,10 +90,11 @@ public final class SparseFlashAttention: @unchecked Sendable {
             }
         }
         guard grid.0 > 0 else { return }
-        try kern.launch(grid: grid, stream: stream, args: [
-            .buffer(q), .buffer(k), .buffer(v), .buffer(o), .buffer(lse),
-            .buffer(mask?.rowOffsets), .buffer(mask?.keyBlocks),
-            .int32(Int32(n)), .int32(Int32(shape.queryHeads)), .int32(Int32(shape.kvHeads)), .float(scaleLog2),
-        ])
+        let params = SKAttentionParams(
+            q: q.pointer, k: k.pointer, v: v.pointer, o: o.pointer, lse: lse.pointer,
+            rowOffsets: mask?.rowOffsets.pointer ?? 0, keyBlocks: mask?.keyBlocks.pointer ?? 0,
+            tokens: Int32(n), queryHeads: Int32(shape.queryHeads), kvHeads: Int32(shape.kvHeads),
+            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n))
+        try kern.launch(grid: grid, stream: stream, params: params)
     }
 }

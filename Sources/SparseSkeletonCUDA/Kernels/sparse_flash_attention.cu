@@ -2,8 +2,14 @@
 // `sparse_flash_fwd`, chosen at compile time by SK_WGMMA (FlashKernelTraits.family):
 //   SK_WGMMA = 1  Hopper (sm_90a) warpgroup-MMA kernel, the default on sm_90a (first section);
 //   SK_WGMMA = 0  FA2-style mma.sync kernel, any sm_80+ GPU (second section, unchanged since v2).
-// Both take the same arguments, read the same CSR mask and write the same O and LSE.
+// Both take the same SKAttentionParams, read the same CSR mask and write the same O and LSE.
+//
+// Attention spec: scale · log2(e) is a parameter; a sliding window (p.window > 0: query i sees keys
+// j ∈ [i − window + 1, i]) starts the dense key loop at the first reachable tile, drops the CSR
+// row's tiles wholly left of the window, and masks the tiles straddling its edge per element, as
+// the diagonal tile is masked for causality. Tiles inside the window pay no per-element test.
 #include "common.cuh"
+#include "sk_attention_params.h"
 
 #ifndef SK_WGMMA
 #define SK_WGMMA 0
@@ -18,6 +24,28 @@
 #ifndef SK_BLOCK_N
 #define SK_BLOCK_N 64
 #endif
+
+// ---- the sliding window at tile granularity (both families; mirrored by FlashWindowTiles.swift) ----
+// The first key block a row of query block qb reaches: its first row qb·BM sees keys from
+// qb·BM − window + 1 on, and later rows start later. 0 without a window.
+SK_DEVICE int window_first_key_block(int qb, int window) {
+    return window > 0 ? max(0, qb * SK_BLOCK_M - window + 1) / SK_BLOCK_N : 0;
+}
+// True when key block kb holds a key that some row of query block qb must not see through the
+// window: the block's last row qb·BM + BM − 1 drops keys j ≤ qb·BM + BM − 1 − window.
+SK_DEVICE bool window_edge_tile(int kb, int qb, int window) {
+    return window > 0 && kb * SK_BLOCK_N <= qb * SK_BLOCK_M + SK_BLOCK_M - 1 - window;
+}
+// Per element of an edge tile: key col is left of row's window.
+SK_DEVICE bool outside_window(int row, int col, int window) { return row - col >= window; }
+// The first position in [lo, hi) of the ascending list a whose value is ≥ x (hi when none).
+SK_DEVICE int first_at_least(const int* __restrict__ a, int lo, int hi, int x) {
+    while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (a[mid] < x) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
 
 #if SK_WGMMA
 // Block-sparse causal FlashAttention forward for Hopper (sm_90a): warpgroup MMA (wgmma).
@@ -173,16 +201,21 @@ SK_DEVICE void mma_o(float (&o)[D / 8][4], const u32 (&a)[4], u64 b) {
 struct WorkItem {
     int qb, head, begin, count;
 };
-SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* __restrict__ rowOffsets) {
+// Dense: key blocks begin, begin + 1, …, the last causal one (begin = the window's first, else 0).
+// CSR: keyBlocks[begin, begin + count), the row's entries left of the window dropped.
+SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* __restrict__ rowOffsets,
+                             const int* __restrict__ keyBlocks, int window) {
     WorkItem w;
     w.qb = qBlocks - 1 - t / qHeads;
     w.head = t % qHeads;
-    w.begin = 0;
-    w.count = (min((w.qb + 1) * BM, n) - 1) / BN + 1;  // every causal key block (dense)
+    const int first = window_first_key_block(w.qb, window);
+    w.begin = first;
+    w.count = (min((w.qb + 1) * BM, n) - 1) / BN + 1 - first;  // every reachable causal key block (dense)
     if (rowOffsets != nullptr) {
         const int r = w.head * qBlocks + w.qb;
-        w.begin = rowOffsets[r];
-        w.count = rowOffsets[r + 1] - w.begin;
+        const int end = rowOffsets[r + 1];
+        w.begin = window > 0 ? first_at_least(keyBlocks, rowOffsets[r], end, first) : rowOffsets[r];
+        w.count = end - w.begin;
     }
     return w;
 }
@@ -195,10 +228,16 @@ SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* _
 // or in flight (slot = flat tile number % STAGES), one cp.async group per tile; so a short sparse
 // row's prologue and the memory latency of tiles that miss L2 overlap the tiles before them.
 extern "C" __global__ void __launch_bounds__(THREADS, SK_MIN_BLOCKS)
-sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __restrict__ v,
-                 u16* __restrict__ o, float* __restrict__ lse,
-                 const int* __restrict__ rowOffsets, const int* __restrict__ keyBlocks,
-                 int n, int qHeads, int kvHeads, float scaleLog2) {
+sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
+    const u16* __restrict__ q = p.q;
+    const u16* __restrict__ k = p.k;
+    const u16* __restrict__ v = p.v;
+    u16* __restrict__ o = p.o;
+    float* __restrict__ lse = p.lse;
+    const int* __restrict__ rowOffsets = p.rowOffsets;
+    const int* __restrict__ keyBlocks = p.keyBlocks;
+    const int n = p.tokens, qHeads = p.queryHeads, kvHeads = p.kvHeads, window = p.window;
+    const float scaleLog2 = p.scaleLog2;
     extern __shared__ __align__(128) unsigned char smemRaw[];
     // the 128-byte swizzle pattern repeats every 1024 bytes: tiles start 1024-aligned
     const u32 base = (sk_smem_addr(smemRaw) + 1023u) & ~1023u;
@@ -217,7 +256,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
 
     int t = blockIdx.x, round = 0;
     if (t >= items) return;
-    WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets);
+    WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
 
     // loads: the Q rows of (query block qb, head) into Q buffer b; key block kb of a head's K/V into stage st
     auto load_q = [&](int head, int qb, int b) {
@@ -247,7 +286,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
                 load_q(wHead, onNext ? nw.qb : cw.qb, onNext ? qbuf ^ 1 : qbuf);
                 if (!onNext) loadCurQ = false;
             }
-            load_kv(wHead, sparse ? keyBlocks[wBegin + pIdx] : pIdx, issued % STAGES);
+            load_kv(wHead, sparse ? keyBlocks[wBegin + pIdx] : wBegin + pIdx, issued % STAGES);
             sk_cp_async_commit();
             ++issued;
             ++pIdx;
@@ -259,7 +298,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
         const int tn = (round + 1) * G + (((round + 1) & 1) ? G - 1 - (int)blockIdx.x : (int)blockIdx.x);
         const bool hasNext = SK_PERSISTENT && tn < items;
         WorkItem nxt = cur;
-        if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets);
+        if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
 
         float accO[D / 8][4];
 #pragma unroll
@@ -271,7 +310,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
         const u32 qAddr = sQ0 + qbuf * Q_BYTES + group * 64 * 128;      // this warpgroup's 64 rows
 
         for (int i = 0; i < cur.count; ++i) {
-            const int kb = sparse ? keyBlocks[cur.begin + i] : i;
+            const int kb = sparse ? keyBlocks[cur.begin + i] : cur.begin + i;
             produce(cur, nxt, hasNext);
             // tile i's group (with cur's Q for i = 0) is followed by issued - consumed - 1 groups
             switch (issued - consumed - 1) {
@@ -307,6 +346,17 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
                         const int row = row0 + (e >= 2 ? 8 : 0);
                         const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
                         if (col > row) s[nt][e] = sk_neg_inf();
+                    }
+            }
+            // ---- window mask (only tiles straddling the window's left edge) ----
+            if (window_edge_tile(kb, cur.qb, window)) {
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int row = row0 + (e >= 2 ? 8 : 0);
+                        const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                        if (outside_window(row, col, window)) s[nt][e] = sk_neg_inf();
                     }
             }
 
@@ -398,9 +448,10 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
 // is null (dense: the same kernel with an implicit full mask). For each key tile:
 //     S   = Q_I K_J^T                      (fp32 accumulators, tensor cores)
 //     S  += -inf where key > query          (only tiles touching the diagonal)
-//     m'  = max(m, rowmax(S) * c)            c = log2(e) / sqrt(d)  (log2 domain)
+//     S  += -inf where key <= query - window (only tiles straddling the window's edge)
+//     m'  = max(m, rowmax(S) * c)            c = scale · log2(e), scale 1/sqrt(d) by default (log2 domain)
 //     P   = 2^(S*c - m'),  l = l * 2^(m - m') + rowsum(P),  O = O * 2^(m - m') + P V_J
-// and finally O /= l, LSE = (m + log2 l) * ln 2 (natural log of sum_j exp(s_ij / sqrt d)).
+// and finally O /= l, LSE = (m + log2 l) * ln 2 (natural log of sum_j exp(scale · s_ij)).
 // A row that sees no unmasked key (possible with a sparse mask that skips the diagonal) gets
 // O = 0 and LSE = -inf rather than NaN.
 //
@@ -460,10 +511,16 @@ SK_DEVICE void load_tile(u16* tile, const u16* __restrict__ g, int row0, int n, 
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS, SK_MIN_BLOCKS)
-sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16* __restrict__ v,
-                 u16* __restrict__ o, float* __restrict__ lse,
-                 const int* __restrict__ rowOffsets, const int* __restrict__ keyBlocks,
-                 int n, int qHeads, int kvHeads, float scaleLog2) {
+sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
+    const u16* __restrict__ q = p.q;
+    const u16* __restrict__ k = p.k;
+    const u16* __restrict__ v = p.v;
+    u16* __restrict__ o = p.o;
+    float* __restrict__ lse = p.lse;
+    const int* __restrict__ rowOffsets = p.rowOffsets;
+    const int* __restrict__ keyBlocks = p.keyBlocks;
+    const int n = p.tokens, qHeads = p.queryHeads, kvHeads = p.kvHeads, window = p.window;
+    const float scaleLog2 = p.scaleLog2;
     extern __shared__ __align__(128) u16 smem[];
     u16* sQ = smem;
     u16* sK = sQ + BM * D;
@@ -479,12 +536,15 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
     const u16* gK = k + (long long)kvHead * D;
     const u16* gV = v + (long long)kvHead * D;
 
+    // dense: key blocks begin … lastKeyBlock; CSR: keyBlocks[begin, begin + count) (entries left of the window dropped)
     const int lastKeyBlock = (min((qb + 1) * BM, n) - 1) / BN;
-    int begin = 0, count = lastKeyBlock + 1;
+    const int firstKeyBlock = window_first_key_block(qb, window);
+    int begin = firstKeyBlock, count = lastKeyBlock + 1 - firstKeyBlock;
     if (rowOffsets != nullptr) {
         const int r = head * qBlocks + qb;
-        begin = rowOffsets[r];
-        count = rowOffsets[r + 1] - begin;
+        const int end = rowOffsets[r + 1];
+        begin = window > 0 ? first_at_least(keyBlocks, rowOffsets[r], end, firstKeyBlock) : rowOffsets[r];
+        count = end - begin;
     }
 
     float accO[MT][D / 8][4];
@@ -501,7 +561,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
 
     load_tile<BM>(sQ, gQ, qb * BM, n, strideQ);
     if (count > 0) {
-        const int kb0 = rowOffsets != nullptr ? keyBlocks[begin] : 0;
+        const int kb0 = rowOffsets != nullptr ? keyBlocks[begin] : begin;
         load_tile<BN>(sK, gK, kb0 * BN, n, strideKV);
     }
     sk_cp_async_commit();
@@ -511,7 +571,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
     const u32 sQaddr = sk_smem_addr(sQ), sKaddr = sk_smem_addr(sK), sVaddr = sk_smem_addr(sV);
 
     for (int i = 0; i < count; ++i) {
-        const int kb = rowOffsets != nullptr ? keyBlocks[begin + i] : i;
+        const int kb = rowOffsets != nullptr ? keyBlocks[begin + i] : begin + i;
         sk_cp_async_wait<0>();
         __syncthreads();  // K_J landed; every warp finished the previous P V (V buffer free)
         load_tile<BN>(sV, gV, kb * BN, n, strideKV);
@@ -559,6 +619,19 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
                         if (col > row) s[mt][nt][e] = sk_neg_inf();
                     }
         }
+        // ---- window mask (only tiles straddling the window's left edge) ----
+        if (window_edge_tile(kb, qb, window)) {
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int row = warpRow0 + mt * 16 + lane / 4 + (e >= 2 ? 8 : 0);
+                        const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                        if (outside_window(row, col, window)) s[mt][nt][e] = sk_neg_inf();
+                    }
+        }
 
         // ---- online softmax (log2 domain); rows lane/4 and lane/4 + 8 of each 16-row tile ----
 #pragma unroll
@@ -592,7 +665,7 @@ sparse_flash_fwd(const u16* __restrict__ q, const u16* __restrict__ k, const u16
         sk_cp_async_wait<0>();
         __syncthreads();  // V_J landed; every warp finished reading K_J
         if (i + 1 < count) {
-            const int nkb = rowOffsets != nullptr ? keyBlocks[begin + i + 1] : i + 1;
+            const int nkb = rowOffsets != nullptr ? keyBlocks[begin + i + 1] : begin + i + 1;
             load_tile<BN>(sK, gK, nkb * BN, n, strideKV);
         }
         sk_cp_async_commit();

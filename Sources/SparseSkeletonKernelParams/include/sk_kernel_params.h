@@ -4,6 +4,7 @@
 // field name on the host. Adding a kernel family: one header here, included below.
 #include "sk_params_base.h"
 #include "sk_fill_params.h"
+#include "sk_attention_params.h"
 #include "sk_model_params.h"
 #include "sk_minference_params.h"
 #include "sk_skeleton_params.h"

@@ -1,0 +1,30 @@
+#ifndef SK_ATTENTION_PARAMS_H
+#define SK_ATTENTION_PARAMS_H
+#include "sk_params_base.h"
+
+// sparse_flash_fwd (SparseSkeletonCUDA/Kernels/sparse_flash_attention.cu), both kernel families.
+// Layouts: q, o [tokens, queryHeads, d]; k, v [tokens, kvHeads, d] (16-bit); lse [queryHeads, tokens]
+// fp32. CSR block mask: rowOffsets[queryHeads · queryBlocks + 1], keyBlocks ascending per row
+// (row r = head · queryBlocks + query block); rowOffsets = 0: dense (every reachable causal tile).
+typedef struct SKAttentionParams {
+    SK_PTR(const u16) q;
+    SK_PTR(const u16) k;
+    SK_PTR(const u16) v;
+    SK_PTR(u16) o;
+    SK_PTR(float) lse;
+    SK_PTR(const int) rowOffsets;
+    SK_PTR(const int) keyBlocks;
+    int tokens;
+    int queryHeads;
+    int kvHeads;
+    float scaleLog2;  // softmax scale · log2(e)
+    int window;       // query i sees keys j ≥ i − window + 1; 0 = no window
+} SKAttentionParams;
+
+// One layout on both sides: Swift's MemoryLayout is tested against the same number.
+#ifdef __cplusplus
+static_assert(sizeof(SKAttentionParams) == 80, "SKAttentionParams layout");
+#else
+_Static_assert(sizeof(SKAttentionParams) == 80, "SKAttentionParams layout");
+#endif
+#endif
