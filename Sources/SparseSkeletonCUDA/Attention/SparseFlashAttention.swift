@@ -76,7 +76,8 @@ public final class SparseFlashAttention: @unchecked Sendable {
             }
         }
         guard n <= Int(Int32.max) / max(shape.queryHeads, 1) else { throw CUDAError.unsupported("N = \(n) too large for 32-bit LSE indexing") }
-        let run = runnable(traits)
+        let window = FlashWindowTiles.kernelWindow(spec, tokens: n)
+        let run = runnable(window > 0 ? traits.withWindow : traits)
         let kern = try kernel(run)
         let queryBlocks = (n + traits.blockM - 1) / traits.blockM
         var grid = (queryBlocks, shape.queryHeads, 1)
@@ -94,7 +95,7 @@ public final class SparseFlashAttention: @unchecked Sendable {
             q: q.pointer, k: k.pointer, v: v.pointer, o: o.pointer, lse: lse.pointer,
             rowOffsets: mask?.rowOffsets.pointer ?? 0, keyBlocks: mask?.keyBlocks.pointer ?? 0,
             tokens: Int32(n), queryHeads: Int32(shape.queryHeads), kvHeads: Int32(shape.kvHeads),
-            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n))
+            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: window)
         try kern.launch(grid: grid, stream: stream, params: params)
     }
 }
