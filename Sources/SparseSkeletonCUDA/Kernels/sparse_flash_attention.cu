@@ -1,7 +1,7 @@
 // Block-sparse causal FlashAttention forward. Two kernels share this file and the entry name
 // `sparse_flash_fwd`, chosen at compile time by SK_WGMMA (FlashKernelTraits.family):
 //   SK_WGMMA = 1  Hopper (sm_90a) warpgroup-MMA kernel, the default on sm_90a (first section);
-//   SK_WGMMA = 0  FA2-style mma.sync kernel, any sm_80+ GPU (second section, unchanged since v2).
+//   SK_WGMMA = 0  FA2-style mma.sync kernel, any sm_80+ GPU (second section).
 // Both take the same SKAttentionParams, read the same CSR mask and write the same O and LSE.
 //
 // Attention spec: scale · log2(e) is a parameter; a sliding window (p.window > 0: query i sees keys
@@ -27,6 +27,18 @@
 
 // The CSR indices are read through the read-only path (__ldg): the kernel's pointers come out of
 // its parameter struct, where __restrict__ no longer lets the compiler prove them read-only.
+
+// Both kernel families name the parameter struct's fields alike.
+#define SK_ATTENTION_FIELDS(p)                                                                    \
+    const u16* __restrict__ q = (p).q;                                                            \
+    const u16* __restrict__ k = (p).k;                                                            \
+    const u16* __restrict__ v = (p).v;                                                            \
+    u16* __restrict__ o = (p).o;                                                                  \
+    float* __restrict__ lse = (p).lse;                                                            \
+    const int* __restrict__ rowOffsets = (p).rowOffsets;                                          \
+    const int* __restrict__ keyBlocks = (p).keyBlocks;                                            \
+    const int n = (p).tokens, qHeads = (p).queryHeads, kvHeads = (p).kvHeads, window = (p).window; \
+    const float scaleLog2 = (p).scaleLog2
 
 // ---- the sliding window at tile granularity (both families; mirrored by FlashWindowTiles.swift) ----
 // Compiled in only with SK_WINDOW = 1 (FlashKernelTraits.windowed): the unwindowed variants carry
@@ -58,8 +70,8 @@ SK_DEVICE int first_at_least(const int* __restrict__ a, int lo, int hi, int x) {
 #if SK_WGMMA
 // Block-sparse causal FlashAttention forward for Hopper (sm_90a): warpgroup MMA (wgmma).
 //
-// Same contract as sparse_flash_attention.cu (the FA2-style mma.sync kernel, kept for other
-// architectures and as the reference layout): one CTA computes one (query head h, query block I),
+// Same contract as the mma.sync kernel of the second section (kept for other architectures and
+// as the reference layout): one CTA computes one (query head h, query block I),
 // rows [I*BM, I*BM+BM) of O_h, walking the key blocks of its CSR row (row r = h * queryBlocks + I,
 // ascending) or every causal block when rowOffsets is null (dense). Same math: exp2 online softmax
 // with the scale folded in, O = 0 and LSE = -inf for a row that sees no key. GQA reads K/V head
@@ -237,15 +249,7 @@ SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* _
 // row's prologue and the memory latency of tiles that miss L2 overlap the tiles before them.
 extern "C" __global__ void __launch_bounds__(THREADS, SK_MIN_BLOCKS)
 sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
-    const u16* __restrict__ q = p.q;
-    const u16* __restrict__ k = p.k;
-    const u16* __restrict__ v = p.v;
-    u16* __restrict__ o = p.o;
-    float* __restrict__ lse = p.lse;
-    const int* __restrict__ rowOffsets = p.rowOffsets;
-    const int* __restrict__ keyBlocks = p.keyBlocks;
-    const int n = p.tokens, qHeads = p.queryHeads, kvHeads = p.kvHeads, window = p.window;
-    const float scaleLog2 = p.scaleLog2;
+    SK_ATTENTION_FIELDS(p);
     extern __shared__ __align__(128) unsigned char smemRaw[];
     // the 128-byte swizzle pattern repeats every 1024 bytes: tiles start 1024-aligned
     const u32 base = (sk_smem_addr(smemRaw) + 1023u) & ~1023u;
@@ -520,15 +524,7 @@ SK_DEVICE void load_tile(u16* tile, const u16* __restrict__ g, int row0, int n, 
 
 extern "C" __global__ void __launch_bounds__(THREADS, SK_MIN_BLOCKS)
 sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
-    const u16* __restrict__ q = p.q;
-    const u16* __restrict__ k = p.k;
-    const u16* __restrict__ v = p.v;
-    u16* __restrict__ o = p.o;
-    float* __restrict__ lse = p.lse;
-    const int* __restrict__ rowOffsets = p.rowOffsets;
-    const int* __restrict__ keyBlocks = p.keyBlocks;
-    const int n = p.tokens, qHeads = p.queryHeads, kvHeads = p.kvHeads, window = p.window;
-    const float scaleLog2 = p.scaleLog2;
+    SK_ATTENTION_FIELDS(p);
     extern __shared__ __align__(128) u16 smem[];
     u16* sQ = smem;
     u16* sK = sQ + BM * D;
