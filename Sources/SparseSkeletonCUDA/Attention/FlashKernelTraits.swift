@@ -25,9 +25,6 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     public let family: Family
     public let persistent: Bool
     public let stages: Int
-    /// The sliding-window code compiled in (SK_WINDOW); only windowed specs run such a variant,
-    /// so the unwindowed kernels carry no window test.
-    public private(set) var windowed = false
 
     /// Shared memory a block may take on the H100 / H200 (227 KiB).
     public static let hopperSharedLimit = 227 * 1024
@@ -101,8 +98,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// The mma.sync kernel for the same tiles (what runs where wgmma does not exist).
     public var portable: FlashKernelTraits {
         if family == .mma { return self }
-        guard let mma = try? FlashKernelTraits.mmaDefault(headDim: headDim, blockM: blockM, blockN: blockN, dtype: dtype) else { return self }
-        return windowed ? mma.withWindow : mma
+        return (try? FlashKernelTraits.mmaDefault(headDim: headDim, blockM: blockM, blockN: blockN, dtype: dtype)) ?? self
     }
 
     public var warps: Int { family == .wgmma ? blockM / 64 * 4 : blockM / (16 * warpTiles) }
@@ -121,20 +117,10 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         case .mma: d["SK_WARP_MT"] = "\(warpTiles)"
         case .wgmma: d["SK_WGMMA"] = "1"; d["SK_PERSISTENT"] = persistent ? "1" : "0"; d["SK_STAGES"] = "\(stages)"
         }
-        if windowed { d["SK_WINDOW"] = "1" }
         return d
     }
 
-    /// The same kernel with the sliding-window code compiled in.
-    public var withWindow: FlashKernelTraits {
-        var t = self
-        t.windowed = true
-        return t
-    }
-
-    public var description: String { shapeDescription + (windowed ? " window" : "") }
-
-    private var shapeDescription: String {
+    public var description: String {
         switch family {
         case .mma:
             return "\(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w mt\(warpTiles)" + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
@@ -180,11 +166,6 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                     if let t = try? FlashKernelTraits.default(headDim: d, geometry: TileGeometry(tokens: 4096, queryTile: m, keyTile: 64), dtype: dt),
                        !out.contains(t) { out.append(t) }
                 }
-            }
-        }
-        for t in out.filter({ $0.dtype == .bf16 && ($0.family == .mma ? $0.warpTiles == 2 || $0.headDim == 256 : true) }) where !t.windowed {
-            if t.family == .mma || t == (try? FlashKernelTraits.default(headDim: t.headDim, geometry: TileGeometry(tokens: 4096, queryTile: t.blockM, keyTile: 64), dtype: .bf16)) {
-                out.append(t.withWindow)  // the windowed defaults and mma.sync fallbacks
             }
         }
         return out

@@ -76,8 +76,7 @@ public final class SparseFlashAttention: @unchecked Sendable {
             }
         }
         guard n <= Int(Int32.max) / max(shape.queryHeads, 1) else { throw CUDAError.unsupported("N = \(n) too large for 32-bit LSE indexing") }
-        let window = FlashWindowTiles.kernelWindow(spec, tokens: n)
-        let run = runnable(window > 0 ? traits.withWindow : traits)
+        let run = runnable(traits)
         let kern = try kernel(run)
         let queryBlocks = (n + traits.blockM - 1) / traits.blockM
         var grid = (queryBlocks, shape.queryHeads, 1)
@@ -95,7 +94,7 @@ public final class SparseFlashAttention: @unchecked Sendable {
             q: q.pointer, k: k.pointer, v: v.pointer, o: o.pointer, lse: lse.pointer,
             rowOffsets: mask?.rowOffsets.pointer ?? 0, keyBlocks: mask?.keyBlocks.pointer ?? 0,
             tokens: Int32(n), queryHeads: Int32(shape.queryHeads), kvHeads: Int32(shape.kvHeads),
-            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: window)
+            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n))
         try kern.launch(grid: grid, stream: stream, params: params)
     }
 }

@@ -41,20 +41,15 @@
     const float scaleLog2 = (p).scaleLog2
 
 // ---- the sliding window at tile granularity (both families; mirrored by FlashWindowTiles.swift) ----
-// Compiled in only with SK_WINDOW = 1 (FlashKernelTraits.windowed): the unwindowed variants carry
-// no window test at all, so their schedule is the one measured without windows.
-#ifndef SK_WINDOW
-#define SK_WINDOW 0
-#endif
 // The first key block a row of query block qb reaches: its first row qb·BM sees keys from
 // qb·BM − window + 1 on, and later rows start later. 0 without a window.
 SK_DEVICE int window_first_key_block(int qb, int window) {
-    return SK_WINDOW && window > 0 ? max(0, qb * SK_BLOCK_M - window + 1) / SK_BLOCK_N : 0;
+    return window > 0 ? max(0, qb * SK_BLOCK_M - window + 1) / SK_BLOCK_N : 0;
 }
 // True when key block kb holds a key that some row of query block qb must not see through the
 // window: the block's last row qb·BM + BM − 1 drops keys j ≤ qb·BM + BM − 1 − window.
 SK_DEVICE bool window_edge_tile(int kb, int qb, int window) {
-    return SK_WINDOW && window > 0 && kb * SK_BLOCK_N <= qb * SK_BLOCK_M + SK_BLOCK_M - 1 - window;
+    return window > 0 && kb * SK_BLOCK_N <= qb * SK_BLOCK_M + SK_BLOCK_M - 1 - window;
 }
 // Per element of an edge tile: key col is left of row's window.
 SK_DEVICE bool outside_window(int row, int col, int window) { return row - col >= window; }
@@ -234,7 +229,7 @@ SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* _
     if (rowOffsets != nullptr) {
         const int r = w.head * qBlocks + w.qb;
         const int end = __ldg(&rowOffsets[r + 1]);
-        w.begin = SK_WINDOW && window > 0 ? first_at_least(keyBlocks, __ldg(&rowOffsets[r]), end, first) : __ldg(&rowOffsets[r]);
+        w.begin = window > 0 ? first_at_least(keyBlocks, __ldg(&rowOffsets[r]), end, first) : __ldg(&rowOffsets[r]);
         w.count = end - w.begin;
     }
     return w;
@@ -298,7 +293,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
                 load_q(wHead, onNext ? nw.qb : cw.qb, onNext ? qbuf ^ 1 : qbuf);
                 if (!onNext) loadCurQ = false;
             }
-            load_kv(wHead, sparse ? __ldg(&keyBlocks[wBegin + pIdx]) : (SK_WINDOW ? wBegin + pIdx : pIdx), issued % STAGES);
+            load_kv(wHead, sparse ? __ldg(&keyBlocks[wBegin + pIdx]) : wBegin + pIdx, issued % STAGES);
             sk_cp_async_commit();
             ++issued;
             ++pIdx;
@@ -322,7 +317,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
         const u32 qAddr = sQ0 + qbuf * Q_BYTES + group * 64 * 128;      // this warpgroup's 64 rows
 
         for (int i = 0; i < cur.count; ++i) {
-            const int kb = sparse ? __ldg(&keyBlocks[cur.begin + i]) : (SK_WINDOW ? cur.begin + i : i);
+            const int kb = sparse ? __ldg(&keyBlocks[cur.begin + i]) : cur.begin + i;
             produce(cur, nxt, hasNext);
             // tile i's group (with cur's Q for i = 0) is followed by issued - consumed - 1 groups
             switch (issued - consumed - 1) {
@@ -547,7 +542,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
     if (rowOffsets != nullptr) {
         const int r = head * qBlocks + qb;
         const int end = __ldg(&rowOffsets[r + 1]);
-        begin = SK_WINDOW && window > 0 ? first_at_least(keyBlocks, __ldg(&rowOffsets[r]), end, firstKeyBlock) : __ldg(&rowOffsets[r]);
+        begin = window > 0 ? first_at_least(keyBlocks, __ldg(&rowOffsets[r]), end, firstKeyBlock) : __ldg(&rowOffsets[r]);
         count = end - begin;
     }
 
