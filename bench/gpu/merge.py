@@ -55,10 +55,7 @@ if budget_est:
     print("| N | d | asked ms | estimation ms | density chosen | predicted / achieved (estimation + attention) | achieved / asked |")
     print("|---|---|---|---|---|---|---|")
     for r in budget_est:
-        note = r["note"]
-        asked = float(note.split("asked ")[1].split(" ms")[0])
-        est = float(note.split("estimation ")[1].split(" ms")[0])
-        pred = float(note.split("predicted ")[1].split(" ms")[0])
+        asked, est, pred = (note_ms(r["note"], key) for key in ("asked", "estimation", "predicted"))
         print(f"| {fmt_n(r['tokens'])} | {r['headDim']} | {asked:.2f} | {est:.2f} | {r['density']:.4f} | {pred:.2f} / {r['msMedian']:.2f} | {r['msMedian'] / asked * 100:.0f}% |")
 
 if estimates:
