@@ -78,17 +78,10 @@ public enum EstimatorCheck {
         log("case | target | est. rel. L1 | NaN | CPU density | GPU density | tiles differing / CPU kept | max |recall diff| | note | verdict")
         var sum = CheckSummary()
         for c in cases {
-            do {
-                for r in try run(c, session: session, estimator: estimator, targets: targets) {
-                    sum.ran += 1
-                    if !r.ok { sum.failed += 1 }
-                    log("\(c) | \(r.target) | \(r.estimateRelL1.sci) | \(r.estimateNaN) | \(r.cpuDensity.f(4)) | \(r.gpuDensity.f(4)) | "
-                        + "\(r.tilesDiffering) / \(r.cpuKept) | \(r.recallMaxDiff.map { $0.sci } ?? "-") | \(r.note) | \(r.ok ? "ok" : "FAIL")")
-                }
-            } catch {
-                sum.ran += 1; sum.failed += 1
-                log("\(c) | error: \(error) | FAIL")
-            }
+            sum.tally({ try run(c, session: session, estimator: estimator, targets: targets) }, ok: \.ok, line: { r in
+                "\(c) | \(r.target) | \(r.estimateRelL1.sci) | \(r.estimateNaN) | \(r.cpuDensity.f(4)) | \(r.gpuDensity.f(4)) | "
+                    + "\(r.tilesDiffering) / \(r.cpuKept) | \(r.recallMaxDiff.map { $0.sci } ?? "-") | \(r.note) | \(r.ok ? "ok" : "FAIL")"
+            }, errorLine: { "\(c) | error: \($0) | FAIL" }, log: log)
         }
         log("gpu-estimate: \(sum.passed)/\(sum.ran) checks passed (tolerances: est. rel. L1 ≤ \(massTolerance), "
             + "tiles differing ≤ \(Int(tileTolerance * 100))% of kept, |recall diff| ≤ 1e-3, budget total exact)")

@@ -60,16 +60,9 @@ public enum MInferenceCheck {
         log("|---|---|---|---|---|---|---|---|")
         var sum = CheckSummary()
         for c in cases {
-            do {
-                for r in try run(c, session: session, estimator: estimator, tiles: tiles) {
-                    sum.ran += 1
-                    if !r.ok { sum.failed += 1 }
-                    log("| \(c) | \(r.target) | \(r.differing) / \(r.total) | \(r.cpuDensity.f(4)) | \(r.gpuDensity.f(4)) | \(r.columnError.sci) | \(r.diagonalError.sci) | \(r.verdict) |")
-                }
-            } catch {
-                sum.failed += 1; sum.ran += 1
-                log("| \(c) | - | error: \(error) | | | | | FAIL |")
-            }
+            sum.tally({ try run(c, session: session, estimator: estimator, tiles: tiles) }, ok: \.ok, line: { r in
+                "| \(c) | \(r.target) | \(r.differing) / \(r.total) | \(r.cpuDensity.f(4)) | \(r.gpuDensity.f(4)) | \(r.columnError.sci) | \(r.diagonalError.sci) | \(r.verdict) |"
+            }, errorLine: { "| \(c) | - | error: \($0) | | | | | FAIL |" }, log: log)
         }
         log("gpu-minference checks: \(sum.passed)/\(sum.ran) passed")
         return sum

@@ -19,4 +19,20 @@ public struct CheckSummary: Sendable {
     public var failed = 0
     public var passed: Int { ran - failed }
     public init() {}
+
+    /// Counts and logs the rows one case's checks return (`line` of each); a case that throws
+    /// counts as one failure, logged as `errorLine` of its error.
+    mutating func tally<Row>(_ rows: () throws -> [Row], ok: (Row) -> Bool, line: (Row) -> String,
+                             errorLine: (Error) -> String, log: (String) -> Void) {
+        do {
+            for r in try rows() {
+                ran += 1
+                if !ok(r) { failed += 1 }
+                log(line(r))
+            }
+        } catch {
+            ran += 1; failed += 1
+            log(errorLine(error))
+        }
+    }
 }

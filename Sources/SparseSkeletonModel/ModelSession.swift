@@ -70,6 +70,18 @@ public enum ModelSession {
         }
     }
 
+    /// Prints a command's table under its header; with `report`, also writes both as markdown with
+    /// the command line (arguments holding a space quoted) and the date.
+    public static func emit(header: String, lines: [String], report: String?) throws {
+        print(header)
+        print("")
+        lines.forEach { print($0) }
+        guard let report else { return }
+        let command = "skeleton " + CommandLine.arguments.dropFirst().map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
+        let body = ["## \(header)", "", "Command: `\(command)`  ", "Date: \(ISO8601DateFormatter().string(from: Date()))", ""] + lines + [""]
+        try body.joined(separator: "\n").write(toFile: report, atomically: true, encoding: .utf8)
+    }
+
     public static func parseInts(_ s: String, name: String) throws -> [Int] {
         try s.split(separator: ",").map {
             guard let v = Int($0.trimmingCharacters(in: .whitespaces)) else {

@@ -63,8 +63,7 @@ struct Niah: ParsableCommand {
                                            progress: ModelSession.progress(tokens: tokens, label: "depth \(depth)% \(name)"))
                 let out = try decoder.generate(after: result, count: newTokens, stopTokens: Set([m.tokenizer.eosID].compactMap { $0 }))
                 let answer = try m.tokenizer.decode(out)
-                let density = result.layerDensities.reduce(0, +) / Double(max(1, result.layerDensities.count))
-                row.append(Cell(answer: answer, ok: answer.contains(expect), density: density))
+                row.append(Cell(answer: answer, ok: answer.contains(expect), density: result.meanDensity))
                 ModelSession.log("  depth \(depth)% \(name): \(answer.debugDescription) → \(answer.contains(expect) ? "retrieved" : "missed")")
             }
             table.append(row)
@@ -82,12 +81,6 @@ struct Niah: ParsableCommand {
         lines.append("")
         lines.append("Retrieved: " + zip(settings, totals).map { "\($0.0.0) \($0.1)/\(depthList.count)" }.joined(separator: ", "))
         let header = "Needle in a haystack, \(URL(fileURLWithPath: model).lastPathComponent), haystack \(haystack), N = \(tokens), needle \"\(needle)\""
-        print(header); print("")
-        lines.forEach { print($0) }
-        if let report {
-            let command = "skeleton " + CommandLine.arguments.dropFirst().map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
-            let body = ["## \(header)", "", "Command: `\(command)`  ", "Date: \(ISO8601DateFormatter().string(from: Date()))", ""] + lines + [""]
-            try body.joined(separator: "\n").write(toFile: report, atomically: true, encoding: .utf8)
-        }
+        try ModelSession.emit(header: header, lines: lines, report: report)
     }
 }

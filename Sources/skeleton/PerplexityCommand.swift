@@ -75,13 +75,6 @@ struct Perplexity: ParsableCommand {
             }
         }
         let header = "Perplexity, \(URL(fileURLWithPath: model).lastPathComponent), text \(text) from character \(startChar), N = \(context) (BOS first, \(context - 1) predictions), tiles \(tile)×\(tile)"
-        print(header)
-        print("")
-        lines.forEach { print($0) }
-        if let report {
-            let command = "skeleton " + CommandLine.arguments.dropFirst().joined(separator: " ")
-            let body = ["## \(header)", "", "Command: `\(command)`  ", "Date: \(ISO8601DateFormatter().string(from: Date()))", ""] + lines + [""]
-            try body.joined(separator: "\n").write(toFile: report, atomically: true, encoding: .utf8)
-        }
+        try ModelSession.emit(header: header, lines: lines, report: report)
     }
 }

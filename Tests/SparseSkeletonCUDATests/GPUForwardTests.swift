@@ -6,14 +6,8 @@ import SparseSkeleton
 /// (CI has no GPU: the device checks are `skeleton gpu-check`, run through bench/gpu/run.sh).
 final class GPUForwardTests: XCTestCase {
     func testForwardMatchesFloat64ReferenceOnGPU() throws {
-        let device: GPUDevice
-        do { device = try GPUDevice() } catch {
-            print("no GPU: skipped GPU forward vs float64 reference (\(error))")
-            throw XCTSkip("no GPU: \(error)")
-        }
-        let library = KernelLibrary(device: device, compiler: try KernelCompiler())
-        let op = SparseFlashAttention(library: library)
-        let stream = try GPUStream(device: device)
+        guard let session = GPUSession.forTest("GPU forward vs float64 reference") else { throw XCTSkip("no GPU") }
+        let device = session.device, op = session.attention, stream = session.stream
         let shape = try AttentionShape(tokens: 150, queryHeads: 4, kvHeads: 2, headDim: 64)
         func t(_ name: String, _ heads: Int) throws -> HeadTensor {
             try HeadTensor(name: name, tokens: 150, heads: heads, headDim: 64,
@@ -21,14 +15,10 @@ final class GPUForwardTests: XCTestCase {
         }
         let q = try t("Q", 4), k = try t("K", 2), v = try t("V", 2)
         let ref = try ReferenceAttention.dense(try AttentionInputs(q: q, k: k, v: v), precision: .float64)
-        func up(_ x: HeadTensor) throws -> DeviceBuffer {
-            guard case .bits16(let bits) = x.storage else { throw XCTSkip("unexpected storage") }
-            let b = try DeviceBuffer(device: device, byteCount: bits.count * 2); try b.upload(bits); return b
-        }
         let o = try DeviceBuffer(device: device, byteCount: 150 * 4 * 64 * 2), lse = try DeviceBuffer(device: device, byteCount: 150 * 4 * 4)
         try o.fill32(0xFFFF_FFFF)
         let traits = try FlashKernelTraits(headDim: 64, blockM: 64, blockN: 64, dtype: .f16)
-        try op.forward(shape: shape, traits: traits, q: try up(q), k: try up(k), v: try up(v), o: o, lse: lse, mask: nil, stream: stream)
+        try op.forward(shape: shape, traits: traits, q: try session.upload(q), k: try session.upload(k), v: try session.upload(v), o: o, lse: lse, mask: nil, stream: stream)
         try stream.synchronize()
         let out = try o.download(UInt16.self, count: 150 * 4 * 64).map(HalfBits.f16ToFloat)
         var num = 0.0, den = 0.0

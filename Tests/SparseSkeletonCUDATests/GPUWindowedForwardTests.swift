@@ -8,14 +8,8 @@ import SparseSkeleton
 /// prints "no GPU: skipped ..." and skips.
 final class GPUWindowedForwardTests: XCTestCase {
     func testWindowedScaledForwardMatchesFloat64ReferenceOnGPU() throws {
-        let device: GPUDevice
-        do { device = try GPUDevice() } catch {
-            print("no GPU: skipped windowed / scaled GPU forward vs float64 reference (\(error))")
-            throw XCTSkip("no GPU: \(error)")
-        }
-        let library = KernelLibrary(device: device, compiler: try KernelCompiler())
-        let op = SparseFlashAttention(library: library)
-        let stream = try GPUStream(device: device)
+        guard let session = GPUSession.forTest("windowed / scaled GPU forward vs float64 reference") else { throw XCTSkip("no GPU") }
+        let device = session.device, op = session.attention, stream = session.stream
         let n = 333, hq = 4, hkv = 2, d = 64
         let shape = try AttentionShape(tokens: n, queryHeads: hq, kvHeads: hkv, headDim: d)
         let spec = AttentionSpec(window: 150, scale: 0.2)
@@ -26,11 +20,7 @@ final class GPUWindowedForwardTests: XCTestCase {
         }
         let q = try t("Q", hq), k = try t("K", hkv), v = try t("V", hkv)
         let x = try AttentionInputs(q: q, k: k, v: v)
-        func up(_ h: HeadTensor) throws -> DeviceBuffer {
-            guard case .bits16(let bits) = h.storage else { throw XCTSkip("unexpected storage") }
-            let b = try DeviceBuffer(device: device, byteCount: bits.count * 2); try b.upload(bits); return b
-        }
-        let qd = try up(q), kd = try up(k), vd = try up(v)
+        let qd = try session.upload(q), kd = try session.upload(k), vd = try session.upload(v)
         let o = try DeviceBuffer(device: device, byteCount: n * hq * d * 2), lse = try DeviceBuffer(device: device, byteCount: n * hq * 4)
         let geometry = try TileGeometry(tokens: n, queryTile: 64, keyTile: 64)
         // every other causal tile, the diagonal kept: the window's edge falls inside kept and dropped tiles

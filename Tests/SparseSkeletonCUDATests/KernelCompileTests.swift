@@ -71,14 +71,12 @@ final class KernelCompileTests: XCTestCase {
         XCTAssertEqual(compiles, 2)
     }
 
+    /// A compiler with the cache off (every compile runs NVRTC); fails the calling test, not skips it, without NVRTC.
     static func nvrtc() throws -> KernelCompiler {
-        let compiler: KernelCompiler
-        do { compiler = try KernelCompiler() } catch {
+        do { return try KernelCompiler(useCache: false) } catch {
             XCTFail("NVRTC is required for this test and was not found: \(error)\n\(NVRTC.installHint)")
             throw error
         }
-        compiler.useCache = false
-        return compiler
     }
 
     func testResourceReportParsesPtxasLines() {

@@ -8,12 +8,7 @@ final class MInferenceKernelCompileTests: XCTestCase {
     /// Compiles minference_estimator.cu for every variant (bf16/fp16 × d 64/128/256), prints the
     /// ptxas report of each entry, and fails on spills. Fails (does not skip) without NVRTC.
     func testEveryMInferenceVariantCompilesForSm90a() throws {
-        let compiler: KernelCompiler
-        do { compiler = try KernelCompiler() } catch {
-            XCTFail("NVRTC is required for this test and was not found: \(error)\n\(NVRTC.installHint)")
-            return
-        }
-        compiler.useCache = false
+        let compiler = try KernelCompileTests.nvrtc()
         let source = try KernelCompiler.embeddedSource(GPUMInferenceEstimator.sourceFile)
         for v in GPUMInferenceEstimator.Variant.all {
             let k = try KernelLibrary.compile(compiler: compiler, file: GPUMInferenceEstimator.sourceFile, source: source, arch: "sm_90a",

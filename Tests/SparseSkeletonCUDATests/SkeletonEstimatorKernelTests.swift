@@ -6,12 +6,7 @@ import SparseSkeleton
 /// register / spill report is printed), and its probe plan is the CPU estimator's probe set.
 final class SkeletonEstimatorKernelTests: XCTestCase {
     func testEverySkeletonKernelCompilesForSm90a() throws {
-        let compiler: KernelCompiler
-        do { compiler = try KernelCompiler() } catch {
-            XCTFail("NVRTC is required for this test and was not found: \(error)\n\(NVRTC.installHint)")
-            return
-        }
-        compiler.useCache = false
+        let compiler = try KernelCompileTests.nvrtc()
         for dtype in [DType.bf16, .f16] {
             for d in [64, 128, 256] {
                 let kernels = try GPUSkeletonEstimator.modules(headDim: d, dtype: dtype).map {

@@ -1,4 +1,5 @@
 import SparseSkeletonChecks
+import SparseSkeletonCUDA
 import Testing
 
 /// gpu-check's whole default matrix (84 cases; the CLI's captured-layer cases need --qk-dir data),
@@ -6,7 +7,7 @@ import Testing
 @Suite(.serialized) struct AttentionCheckTests {
     @Test("every attention kernel variant vs the CPU reference", arguments: AttentionCheck.cases)
     func kernelMatchesReference(_ c: AttentionCheck.Case) throws {
-        guard let session = gpuSession(for: "attention check \(c)") else { return }
+        guard let session = GPUSession.forTest("attention check \(c)") else { return }
         let r = try AttentionCheck.run(c, session: session, seed: 7)
         #expect(r.nanCount == 0 && r.unwrittenLSE == 0, "NaN or unwritten outputs: \(r.nanCount) O, \(r.unwrittenLSE) LSE")
         #expect(r.relError <= c.tolerance, "relative error \(r.relError) over \(c.tolerance)")
@@ -26,7 +27,7 @@ import Testing
 @Suite(.serialized) struct AttentionSpecCheckTests {
     @Test("windowed and scaled attention vs the float64 reference", arguments: AttentionSpecCheck.cases)
     func windowedKernelMatchesReference(_ c: AttentionSpecCheckCase) throws {
-        guard let session = gpuSession(for: "windowed attention check \(c)") else { return }
+        guard let session = GPUSession.forTest("windowed attention check \(c)") else { return }
         let r = try AttentionSpecCheck.run(c, session: session, seed: 11)
         #expect(r.nanCount == 0 && r.unwrittenLSE == 0, "NaN or unwritten outputs: \(r.nanCount) O, \(r.unwrittenLSE) LSE")
         #expect(r.relError <= c.tolerance, "relative error \(r.relError) over \(c.tolerance)")

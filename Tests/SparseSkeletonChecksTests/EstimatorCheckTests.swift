@@ -1,11 +1,12 @@
 import SparseSkeletonChecks
+import SparseSkeletonCUDA
 import Testing
 
 /// gpu-estimate's whole default matrix (7 cases × 2 targets; captured-layer cases need --qk-dir data).
 @Suite(.serialized) struct EstimatorCheckTests {
     @Test("the GPU skeleton estimator vs its CPU reference", arguments: EstimatorCheck.cases)
     func estimatorMatchesReference(_ c: EstimatorCheck.Case) throws {
-        guard let session = gpuSession(for: "estimator check \(c)") else { return }
+        guard let session = GPUSession.forTest("estimator check \(c)") else { return }
         let rows = try EstimatorCheck.run(c, session: session)
         #expect(rows.count == EstimatorCheck.defaultTargets.count)
         for r in rows {

@@ -1,11 +1,12 @@
 import SparseSkeletonChecks
+import SparseSkeletonCUDA
 import Testing
 
 /// gpu-minference's whole default matrix (16 cases × 4 targets; captured-layer cases need --qk-dir data).
 @Suite(.serialized) struct MInferenceCheckTests {
     @Test("the GPU MInference estimator vs the CPU one", arguments: MInferenceCheck.cases)
     func estimatorMatchesReference(_ c: MInferenceCheck.Case) throws {
-        guard let session = gpuSession(for: "MInference check \(c)") else { return }
+        guard let session = GPUSession.forTest("MInference check \(c)") else { return }
         let rows = try MInferenceCheck.run(c, session: session)
         #expect(rows.count == MInferenceCheck.targets.count)
         for r in rows {

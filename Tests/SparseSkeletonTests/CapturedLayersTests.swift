@@ -2,16 +2,7 @@ import XCTest
 import Foundation
 import SparseSkeleton
 
-final class CapturedLayersTests: XCTestCase {
-    private var dir: String = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "skeleton-captured-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
-
+final class CapturedLayersTests: TemporaryFolderTestCase {
     /// Writes layerLL_{roles}.npy: 12 tokens, 4 query heads / 2 KV heads, d 64.
     private func writeLayer(_ layer: Int, roles: [String]) throws {
         for role in roles {

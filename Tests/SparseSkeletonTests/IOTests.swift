@@ -2,16 +2,7 @@ import XCTest
 import Foundation
 @testable import SparseSkeleton
 
-final class IOTests: XCTestCase {
-    private var dir: String = ""
-
-    override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "skeleton-io-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
-
+final class IOTests: TemporaryFolderTestCase {
     private func random(_ name: String, _ n: Int, _ h: Int, _ d: Int, _ dtype: DType) throws -> HeadTensor {
         try HeadTensor(name: name, tokens: n, heads: h, headDim: d, values: (0..<(n * h * d)).map { _ in Float.random(in: -3...3) }, dtype: dtype)
     }

@@ -24,10 +24,14 @@ for r in recs:
     if r["mode"] not in ("budget", "estimate", "budget-estimated"):
         by[(r["headDim"], r["tokens"])].append(r)
 
+def table_head(title, header):
+    """A markdown section title, then the table's header row and its |---| separator."""
+    print(f"\n### {title}\n")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+
 for d in sorted({k[0] for k in by}):
-    print(f"\n### d = {d}\n")
-    print("| N | impl | variant | density | time ms | eff. TFLOP/s | vs cuDNN | tile rate vs our dense | peak GiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    table_head(f"d = {d}", "| N | impl | variant | density | time ms | eff. TFLOP/s | vs cuDNN | tile rate vs our dense | peak GiB |")
     for n in sorted({k[1] for k in by if k[0] == d}):
         rows = by[(d, n)]
         cud = next((r for r in rows if r["impl"] == "cudnn"), None)
@@ -43,28 +47,19 @@ def note_ms(note, key):
     return float(note.split(key + " ")[1].split(" ms")[0])
 
 if budget:
-    print("\n### Time-budget mode (cost model calibrated at 32K; strided masks; estimation time not included)\n")
-    print("| N | d | asked ms | density chosen | predicted / achieved | achieved / asked |")
-    print("|---|---|---|---|---|---|")
+    table_head("Time-budget mode (cost model calibrated at 32K; strided masks; estimation time not included)", "| N | d | asked ms | density chosen | predicted / achieved | achieved / asked |")
     for r in budget:
         asked, pred = note_ms(r["note"], "asked"), note_ms(r["note"], "predicted")
         print(f"| {fmt_n(r['tokens'])} | {r['headDim']} | {asked:.2f} | {r['density']:.4f} | {pred:.2f} / {r['msMedian']:.2f} | {r['msMedian'] / asked * 100:.0f}% |")
 
 if budget_est:
-    print("\n### Time-budget mode with the GPU estimator (the budget covers estimation + attention; random Q/K)\n")
-    print("| N | d | asked ms | estimation ms | density chosen | predicted / achieved (estimation + attention) | achieved / asked |")
-    print("|---|---|---|---|---|---|---|")
+    table_head("Time-budget mode with the GPU estimator (the budget covers estimation + attention; random Q/K)", "| N | d | asked ms | estimation ms | density chosen | predicted / achieved (estimation + attention) | achieved / asked |")
     for r in budget_est:
-        note = r["note"]
-        asked = float(note.split("asked ")[1].split(" ms")[0])
-        est = float(note.split("estimation ")[1].split(" ms")[0])
-        pred = float(note.split("predicted ")[1].split(" ms")[0])
+        asked, est, pred = (note_ms(r["note"], key) for key in ("asked", "estimation", "predicted"))
         print(f"| {fmt_n(r['tokens'])} | {r['headDim']} | {asked:.2f} | {est:.2f} | {r['density']:.4f} | {pred:.2f} / {r['msMedian']:.2f} | {r['msMedian'] / asked * 100:.0f}% |")
 
 if estimates:
-    print("\n### GPU skeleton estimator end to end (generated structured Q/K, 32/8 heads; estimation + sparse attention vs cuDNN dense)\n")
-    print("| N | d | mask | density | estimate ms | sparse ms | estimate + sparse ms | cuDNN dense ms | estimate / cuDNN | end to end vs cuDNN | output rel. err vs dense |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    table_head("GPU skeleton estimator end to end (generated structured Q/K, 32/8 heads; estimation + sparse attention vs cuDNN dense)", "| N | d | mask | density | estimate ms | sparse ms | estimate + sparse ms | cuDNN dense ms | estimate / cuDNN | end to end vs cuDNN | output rel. err vs dense |")
     for e in estimates:
         label = e["note"].split(" on generated")[0]
         att = next((r for r in recs if r["mode"] == "estimated" and r["note"] == e["note"] and r["tokens"] == e["tokens"]), None)

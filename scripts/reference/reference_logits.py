@@ -16,7 +16,6 @@ Stored:
 Values come from the float64 run (the more exact one). Usage: python3 reference_logits.py
 """
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -27,7 +26,7 @@ import numpy as np
 from gguf_tokenizer import build_tokenizer, encode
 from gguf_weights import load_llama
 from llama_numpy import forward_hidden, logits
-from text_window import DEFAULT_MODEL, REPO
+from text_window import fixture_arguments
 
 PROMPT = "It is a truth universally acknowledged, that a single man in possession of a good fortune"
 POSITION = 3
@@ -52,11 +51,7 @@ def run(config, weights, tokens, dtype):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--out", default=os.path.join(REPO, "Tests", "SparseSkeletonModelTests", "Fixtures",
-                                                      "reference_logits.json"))
-    args = parser.parse_args()
+    args = fixture_arguments(__doc__, "reference_logits.json")
     config, weights = load_llama(args.model)
     tokenizer, info = build_tokenizer(args.model)
     tokens = [info["bos_token_id"]] + encode(tokenizer, PROMPT)[:15]

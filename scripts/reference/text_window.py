@@ -2,12 +2,21 @@
 BOS, then the tokens of the text from a start character on (default 5000), N tokens in all.
 The whole remainder is tokenized before truncation so the last token is not cut by a character limit."""
 
+import argparse
 import os
 
 from gguf_tokenizer import encode
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DEFAULT_MODEL = os.path.join(REPO, "data", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def fixture_arguments(doc, fixture):
+    """--model and --out (default: the model tests' fixture file `fixture`) of a script writing a fixture."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--out", default=os.path.join(REPO, "Tests", "SparseSkeletonModelTests", "Fixtures", fixture))
+    return parser.parse_args()
 TEXTS = os.path.join(REPO, "data", "texts")
 
 

@@ -8,7 +8,6 @@ encode() adds no BOS (the GGUF says tokenizer.ggml.add_bos_token = False); recor
 Usage: python3 tokenizer_fixture.py [--model M]
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -16,7 +15,7 @@ import os
 import tokenizers
 
 from gguf_tokenizer import build_tokenizer, encode
-from text_window import DEFAULT_MODEL, REPO, read_text
+from text_window import fixture_arguments, read_text
 
 CASES = [
     ("ascii_words", "Hello world"),
@@ -48,11 +47,7 @@ CASES = [
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--out", default=os.path.join(REPO, "Tests", "SparseSkeletonModelTests", "Fixtures",
-                                                      "tokenizer_expected.json"))
-    args = parser.parse_args()
+    args = fixture_arguments(__doc__, "tokenizer_expected.json")
     tokenizer, info = build_tokenizer(args.model)
 
     pride = read_text("pride_and_prejudice")[5000:7000]

@@ -39,3 +39,12 @@ public struct TileGeometry: Hashable, Sendable, CustomStringConvertible {
         return n
     }
 }
+
+extension TileGeometry {
+    /// Refuses inputs of another length than the geometry's N.
+    public func requireTokens(of shape: AttentionShape) throws {
+        guard tokens == shape.tokens else {
+            throw SkeletonError.shapeMismatch("tile geometry has N = \(tokens) but the inputs have N = \(shape.tokens)")
+        }
+    }
+}

@@ -19,20 +19,9 @@ extension GPUMInferenceEstimator: DeviceMaskEstimator {
     }
 
     /// The probe's logit scale in the log2 domain: log2(e) × the spec's softmax scale (1/√d by
-    /// default, computed as before so default masks stay bit-identical). The probe computes causal
-    /// attention without a window or softcap; anything else is refused.
+    /// default); refuses what the probe cannot compute (`AttentionSpec.probeScaleLog2`).
     public static func scaleLog2(spec: AttentionSpec, headDim: Int) throws -> Float {
-        let s = try spec.validated()
-        try s.requireCausal("the GPU MInference estimator")
-        if let w = s.window {
-            throw SkeletonError.invalidArgument("the GPU MInference estimator does not support sliding-window attention (window \(w)): its probe rows see every earlier key")
-        }
-        if let c = s.softcap {
-            throw SkeletonError.invalidArgument("the GPU MInference estimator does not support logit soft-capping (softcap \(c))")
-        }
-        let log2e = 1.4426950408889634
-        if let scale = s.scale { return Float(log2e * scale) }
-        return Float(log2e / Double(headDim).squareRoot())
+        try spec.probeScaleLog2(headDim: headDim, estimator: "the GPU MInference estimator")
     }
 
     public func estimateMask(q: DeviceBuffer, k: DeviceBuffer, shape: AttentionShape, dtype: DType, geometry: TileGeometry,

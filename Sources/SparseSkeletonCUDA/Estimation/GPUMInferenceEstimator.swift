@@ -88,9 +88,7 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
         public let rows: Int
         public let maxKeptTiles: Int
         public init(shape: AttentionShape, geometry g: TileGeometry) throws {
-            guard g.tokens == shape.tokens else {
-                throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(shape.tokens)")
-            }
+            try g.requireTokens(of: shape)
             let n = shape.tokens
             tokens = n; heads = shape.queryHeads
             chunks = (n + GPUMInferenceEstimator.chunkKeys - 1) / GPUMInferenceEstimator.chunkKeys

@@ -150,19 +150,9 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         return Result(mask: mask, plan: w.plan, workspace: w)
     }
 
-    /// log2(e) · the spec's softmax scale, the probes' logit factor; refuses what the estimator
-    /// cannot estimate (a windowed layer runs the kernel's window, not an estimated mask).
+    /// log2(e) · the spec's softmax scale, the probes' logit factor (`AttentionSpec.probeScaleLog2`).
     static func probeScaleLog2(spec: AttentionSpec, headDim d: Int) throws -> Float {
-        let spec = try spec.validated()
-        try spec.requireCausal("the GPU skeleton estimator")
-        if let window = spec.window {
-            throw SkeletonError.invalidArgument("the GPU skeleton estimator does not estimate windowed attention (window \(window)): a windowed layer runs the attention kernel's window, not an estimated mask")
-        }
-        if let cap = spec.softcap {
-            throw SkeletonError.invalidArgument("the GPU skeleton estimator's probes compute softmax without a logit softcap (asked softcap \(cap))")
-        }
-        guard let scale = spec.scale else { return Float(1.4426950408889634 / Double(d).squareRoot()) }
-        return Float(1.4426950408889634 * scale)
+        try spec.probeScaleLog2(headDim: d, estimator: "the GPU skeleton estimator")
     }
 
     fileprivate func stage(_ name: String, _ stream: GPUStream) throws {

@@ -22,6 +22,15 @@ public final class GPUSession: @unchecked Sendable {
         fill = GPUFill(library: library)
     }
 
+    /// A session on device 0, or nil after printing "no GPU: skipped <test> (<reason>)": how a test
+    /// that needs a GPU opens one, so a machine without a GPU path (driver, device, NVRTC) skips it with that line.
+    public static func forTest(_ test: String) -> GPUSession? {
+        do { return try GPUSession() } catch {
+            print("no GPU: skipped \(test) (\(error))")
+            return nil
+        }
+    }
+
     /// Device name, arch, SMs, driver and NVRTC versions: the line every GPU command prints first.
     public var banner: String {
         "\(device.name) \(device.arch), \(device.multiprocessors) SMs, driver \(device.driverVersionString), NVRTC \(compiler.nvrtcVersion.major).\(compiler.nvrtcVersion.minor)"

@@ -57,7 +57,11 @@ public final class KernelCompiler: @unchecked Sendable {
     public var nvrtcVersion: (major: Int, minor: Int) { nvrtc.version }
     public var libraryPath: String { nvrtc.library.path }
 
-    public init() throws { nvrtc = try NVRTC.load() }
+    /// Loads NVRTC; `useCache: false` gives a compiler that runs NVRTC for every compile.
+    public init(useCache: Bool = true) throws {
+        nvrtc = try NVRTC.load()
+        self.useCache = useCache
+    }
 
     /// The headers every kernel may `#include` by name: common.cuh and the parameter structs.
     public static let sharedHeaders: [(name: String, text: String)] = KernelSources.files

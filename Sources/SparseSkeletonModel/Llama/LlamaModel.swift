@@ -16,6 +16,9 @@ public struct PrefillResult {
     public let hidden: [Float]        // [N, E]
     public let layerDensities: [Double]
     public let cache: KVCache?
+
+    /// Mean of `layerDensities` (0 when there are none).
+    public var meanDensity: Double { layerDensities.reduce(0, +) / Double(max(1, layerDensities.count)) }
 }
 
 /// A Llama-family decoder run on the CPU, batch 1, with pluggable attention.

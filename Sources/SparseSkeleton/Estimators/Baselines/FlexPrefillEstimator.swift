@@ -16,9 +16,7 @@ public struct FlexPrefillEstimator: MaskEstimator {
     public init() {}
 
     public func masses(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec = .causal) throws -> TileMasses {
-        guard g.tokens == x.shape.tokens else {
-            throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
-        }
+        try g.requireTokens(of: x.shape)
         let d = x.shape.headDim
         var out = try TileMasses(geometry: g, heads: x.shape.queryHeads)
         for h in 0..<x.shape.queryHeads {

@@ -91,9 +91,7 @@ public struct MInferenceEstimator: MaskEstimator {
     public func estimate(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec,
                          target: MaskTarget) throws -> MaskEstimate {
         let spec = try spec.checked(for: "the MInference estimator")
-        guard g.tokens == x.shape.tokens else {
-            throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
-        }
+        try g.requireTokens(of: x.shape)
         let all = try (0..<x.shape.queryHeads).map { try scores(x, head: $0, spec: spec) }
         switch try target.tileTarget(estimator: "the MInference estimator") {
         case .errorBound(let e):

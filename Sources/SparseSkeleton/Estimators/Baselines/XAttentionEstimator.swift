@@ -21,9 +21,7 @@ public struct XAttentionEstimator: MaskEstimator {
     public init() {}
 
     public func masses(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec = .causal) throws -> TileMasses {
-        guard g.tokens == x.shape.tokens else {
-            throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
-        }
+        try g.requireTokens(of: x.shape)
         guard stride >= 1, g.queryTile % stride == 0, g.keyTile % stride == 0 else {
             throw SkeletonError.invalidArgument("xattention stride \(stride) must divide the tile sizes \(g.queryTile)×\(g.keyTile)")
         }

@@ -27,9 +27,7 @@ public struct AttentionTruth: Sendable {
     public init(_ x: AttentionInputs, head: Int, geometry g: TileGeometry, spec: AttentionSpec = .causal,
                 withOutputs: Bool = true) throws {
         let spec = try spec.checked(for: "the attention truth")
-        guard g.tokens == x.shape.tokens else {
-            throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
-        }
+        try g.requireTokens(of: x.shape)
         guard head >= 0, head < x.shape.queryHeads else {
             throw SkeletonError.invalidArgument("head \(head) is outside 0..<\(x.shape.queryHeads)")
         }

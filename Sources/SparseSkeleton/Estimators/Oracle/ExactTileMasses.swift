@@ -8,9 +8,7 @@ import Dispatch
 public enum ExactTileMasses {
     public static func compute(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec = .causal) throws -> TileMasses {
         let spec = try spec.checked(for: "the exact tile masses")
-        guard g.tokens == x.shape.tokens else {
-            throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
-        }
+        try g.requireTokens(of: x.shape)
         var out = try TileMasses(geometry: g, heads: x.shape.queryHeads)
         for h in 0..<x.shape.queryHeads {
             for qb in 0..<g.queryBlocks {

@@ -70,9 +70,7 @@ public struct SkeletonEstimator: MaskEstimator {
 
     /// Fits every head (public for plots and tests).
     public func fitHeads(_ x: AttentionInputs, geometry g: TileGeometry, spec: AttentionSpec = .causal) throws -> [SkeletonHeadFit] {
-        guard g.tokens == x.shape.tokens else {
-            throw SkeletonError.shapeMismatch("tile geometry has N = \(g.tokens) but the inputs have N = \(x.shape.tokens)")
-        }
+        try g.requireTokens(of: x.shape)
         let n = g.tokens
         try parameters.validate(tokens: n)
         let p = parameters, stride = p.stride(tokens: n)

@@ -1,21 +1,20 @@
 import Foundation
 import SparseSkeleton
-import SparseSkeletonModel
 
 /// One perplexity measurement: a forward pass over the window with one attention backend.
 ///
 ///     ppl = exp( −(1/(N−1)) Σ_{i=1}^{N−1} log p(t_i | t_0 … t_{i−1}) )
-struct PerplexityRun {
-    let setting: String
-    let perplexity: Double
-    let meanNLL: Double
+public struct PerplexityRun {
+    public let setting: String
+    public let perplexity: Double
+    public let meanNLL: Double
     /// Density the backend reported for each layer (1 for dense).
-    let layerDensities: [Double]
-    let seconds: Double
+    public let layerDensities: [Double]
+    public let seconds: Double
 
-    var meanDensity: Double { layerDensities.isEmpty ? 1 : layerDensities.reduce(0, +) / Double(layerDensities.count) }
+    public var meanDensity: Double { layerDensities.isEmpty ? 1 : layerDensities.reduce(0, +) / Double(layerDensities.count) }
 
-    static func measure(_ model: LlamaModel, tokens: [Int32], backend: AttentionBackend, setting: String) throws -> PerplexityRun {
+    public static func measure(_ model: LlamaModel, tokens: [Int32], backend: AttentionBackend, setting: String) throws -> PerplexityRun {
         let t0 = ModelSession.now()
         let result = try model.prefill(tokens: tokens, attention: backend,
                                        progress: ModelSession.progress(tokens: tokens.count, label: setting))
@@ -23,7 +22,7 @@ struct PerplexityRun {
         let nll = -lp.reduce(0, +) / Double(lp.count)
         let secs = ModelSession.now() - t0
         ModelSession.log(String(format: "  %@: ppl %.4f, mean density %.3f, %.1f s (%.0f tok/s)", setting, Foundation.exp(nll),
-                                result.layerDensities.reduce(0, +) / Double(max(1, result.layerDensities.count)), secs, Double(tokens.count) / secs))
+                                result.meanDensity, secs, Double(tokens.count) / secs))
         return PerplexityRun(setting: setting, perplexity: Foundation.exp(nll), meanNLL: nll,
                              layerDensities: result.layerDensities, seconds: secs)
     }
