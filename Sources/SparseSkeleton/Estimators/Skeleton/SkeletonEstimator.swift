@@ -1,6 +1,6 @@
 import Foundation
 
-/// The skeleton estimator (DESIGN §2): per query head, A[i, j] ≈ h[i] · v[j] · s[i − j] fitted from
+/// The skeleton estimator (docs/METHOD.md): per query head, A[i, j] ≈ h[i] · v[j] · s[i − j] fitted from
 /// exact probe rows, turned into per-tile masses, then thresholded.
 ///
 /// Steps per head (choices the abstract leaves open are ours, made by measurement — docs/METHOD.md):
