@@ -11,6 +11,9 @@ public final class SparseFlashAttention: @unchecked Sendable {
     public let library: KernelLibrary
     public var device: GPUDevice { library.device }
     private var residentBlocks: [FlashKernelTraits: Int] = [:]
+    /// Kernels by traits: a forward's lookup stays a hash of a few integers (the library's key
+    /// spells out the defines as strings, microseconds that a 0.1 ms kernel's timing would see).
+    private var kernels: [FlashKernelTraits: GPUKernel] = [:]
     /// Test hook: caps the persistent kernel's grid (CTAs) so that each CTA walks many items.
     public var persistentGridCap: Int? = nil
 
@@ -22,8 +25,11 @@ public final class SparseFlashAttention: @unchecked Sendable {
     /// The kernel for `traits` (compiled and loaded once, through the library).
     public func kernel(_ requested: FlashKernelTraits) throws -> GPUKernel {
         let traits = runnable(requested)
-        return try library.kernel(Self.entry, file: Self.sourceFile, defines: traits.defines, threads: traits.threads,
-                                  sharedBytes: traits.sharedBytes)
+        if let k = kernels[traits] { return k }
+        let k = try library.kernel(Self.entry, file: Self.sourceFile, defines: traits.defines, threads: traits.threads,
+                                   sharedBytes: traits.sharedBytes)
+        kernels[traits] = k
+        return k
     }
 
     /// The traits that actually run on this device (wgmma needs sm_90a).
