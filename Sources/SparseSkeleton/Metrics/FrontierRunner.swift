@@ -3,7 +3,7 @@ import Foundation
 /// The mask-quality frontier: for every head of every layer, each estimator's knob is swept; per
 /// head we read off the smallest density whose TRUE mean recall reaches R (`FrontierReading`, the
 /// most favourable reading for every estimator, baselines included), the output relative error
-/// ‖O − Ô‖/‖O‖ and the worst row's recall of the first sweep mask reaching R. Means are over heads.
+/// ‖O − Ô‖/‖O‖ and the head's worst row recall of the first sweep mask reaching R. Means are over heads.
 /// A head whose estimator never reaches R within its sweep counts as density 1 (dense fallback)
 /// and is counted.
 ///
@@ -22,13 +22,13 @@ public struct FrontierRunner {
                                                0.022, 0.016, 0.011, 0.008, 0.005, 0.003, 0.002, 0.001, 4e-4, 1e-4, 1e-5]
     public static let defaultCurveRecalls: [Double] = (0...38).map { 0.80 + 0.005 * Double($0) }
 
-    /// Sums over heads of one estimator (divide by `heads` for means; `worstRow` is a minimum).
+    /// Sums over heads of one estimator (divide by `heads` for means).
     public struct Accumulator: Sendable {
         public var density: [Double], error: [Double], worstRow: [Double], unreached: [Int], curve: [Double]
         public var heads = 0
         public init(recalls: Int, curve: Int) {
             density = .init(repeating: 0, count: recalls); error = density
-            worstRow = .init(repeating: 1, count: recalls); unreached = .init(repeating: 0, count: recalls)
+            worstRow = density; unreached = .init(repeating: 0, count: recalls)
             self.curve = .init(repeating: 0, count: curve)
         }
     }
@@ -97,12 +97,12 @@ public struct FrontierRunner {
             let pts = scored.map(\.point)
             for (ri, target) in recalls.enumerated() {
                 guard let (d, k) = FrontierReading.density(reaching: target, in: pts) else {
-                    acc.density[ri] += 1; acc.unreached[ri] += 1; continue  // dense: every row recalls 1
+                    acc.density[ri] += 1; acc.worstRow[ri] += 1; acc.unreached[ri] += 1; continue  // dense: every row recalls 1
                 }
                 acc.density[ri] += d
                 if abs(target - 0.95) < 1e-9 { heads.append(HeadReading(layer: layer, head: h, estimator: name, density95: d)) }
                 let s = truth.score(scored[k].mask, maskHead: h, outputs: outputs)
-                acc.worstRow[ri] = min(acc.worstRow[ri], s.recallMin)
+                acc.worstRow[ri] += s.recallMin
                 if outputs { acc.error[ri] += s.outputSquared > 0 ? (s.errorSquared / s.outputSquared).squareRoot() : 0 }
             }
             for (ci, target) in curveRecalls.enumerated() { acc.curve[ci] += FrontierReading.density(reaching: target, in: pts)?.density ?? 1 }

@@ -11,7 +11,7 @@ public struct FrontierSummary: Sendable {
         public var density: [Double]
         /// Mean over heads of ‖O − Ô‖/‖O‖ at each recall (nil without V).
         public var outputError: [Double]?
-        /// The lowest row recall over every head's mask at each recall.
+        /// Mean over heads of the lowest row recall of each head's mask at each recall.
         public var worstRow: [Double]
         /// Heads whose sweep never reached each recall (counted as density 1).
         public var unreached: [Int]
@@ -27,7 +27,7 @@ public struct FrontierSummary: Sendable {
             let n = Double(max(a.heads, 1))
             self.init(estimator: estimator, heads: a.heads, density: a.density.map { $0 / n },
                       outputError: a.error.allSatisfy { $0 == 0 } ? nil : a.error.map { $0 / n },
-                      worstRow: a.worstRow, unreached: a.unreached, curve: a.curve.map { $0 / n })
+                      worstRow: a.worstRow.map { $0 / n }, unreached: a.unreached, curve: a.curve.map { $0 / n })
         }
     }
 
@@ -55,7 +55,7 @@ public struct FrontierSummary: Sendable {
     /// The ten-second table (plain text, aligned).
     public func table(title: String) -> String {
         let i = index95
-        let head = ["estimator", "heads"] + recalls.map { "d@\($0)" } + ["out.err@0.95", "worst.row@0.95", "skeleton÷this@0.95", "unreached"]
+        let head = ["estimator", "heads"] + recalls.map { "d@\($0)" } + ["out.err@0.95", "worst.row@0.95(mean)", "skeleton÷this@0.95", "unreached"]
         var cells = [head]
         for r in rows {
             cells.append([r.estimator, String(r.heads)] + r.density.map { Self.f($0) }
@@ -91,13 +91,16 @@ public struct FrontierSummary: Sendable {
                 parts.append("fewer tiles than \(beaten.joined(separator: ", ")) but not \(notBeaten.joined(separator: ", ")) (\(list))")
             }
         }
+        if let e = s.outputError?[i], let best = baselines.filter({ $0.outputError != nil }).min(by: { $0.outputError![i] < $1.outputError![i] }) {
+            parts.append(String(format: "output error %.3f there (lowest baseline: %@ %.3f)", e, best.estimator, best.outputError![i]))
+        }
         return String(format: "verdict: for mean recall 0.95 the skeleton keeps %.1f%% of the tiles: ", 100 * s.density[i]) + parts.joined(separator: "; ")
     }
 
     /// The frontier as a markdown table (the report's first section).
     public func markdown(title: String) -> String {
         var out = "### \(title)\n\n| estimator | heads | " + recalls.map { "density@\($0)" }.joined(separator: " | ")
-            + " | " + recalls.map { "out.err@\($0)" }.joined(separator: " | ") + " | worst row@0.95 | skeleton ÷ this @0.95 | unreached |\n"
+            + " | " + recalls.map { "out.err@\($0)" }.joined(separator: " | ") + " | worst row@0.95 (mean over heads) | skeleton ÷ this @0.95 | unreached |\n"
         out += "|" + String(repeating: "---|", count: 5 + 2 * recalls.count) + "\n"
         for r in rows {
             out += "| \(r.estimator) | \(r.heads) | " + r.density.map { Self.f($0) }.joined(separator: " | ")
