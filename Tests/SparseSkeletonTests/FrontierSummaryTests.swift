@@ -20,9 +20,9 @@ final class FrontierSummaryTests: XCTestCase {
     }
 
     func truth() throws -> AttentionTruth {
-        let shape = try AttentionShape(tokens: n, queryHeads: 1, kvHeads: 1, headDim: 4)
-        let k = (0..<(n * 4)).map { Float(($0 * 7) % 5) - 2 }
-        let x = try AttentionInputs(shape: shape, q: [Float](repeating: 0, count: n * 4), k: k, v: k)
+        let shape = try AttentionShape(tokens: n, queryHeads: 1, kvHeads: 1, headDim: 64)
+        let k = (0..<(n * 64)).map { Float(($0 * 7) % 5) - 2 }
+        let x = try AttentionInputs(shape: shape, q: [Float](repeating: 0, count: n * 64), k: k, v: k)
         return try AttentionTruth(x, head: 0, geometry: g, withOutputs: true)
     }
 

@@ -1,8 +1,9 @@
 import Foundation
 
-/// One progress line on stderr, rewritten in place: "label: 3/30 layers, 54 tok/s, elapsed 12 s,
-/// ETA 1 m 48 s". It draws only when stderr is a terminal and `quiet` is off, so piped or logged
-/// output carries no progress.
+/// Progress on stderr: "label: 3/30 layers, 54 tok/s, elapsed 12 s, ETA 1 m 48 s", one line rewritten
+/// in place (or, with `inPlace` off, for commands that print while they work, one line per update).
+/// It draws only when stderr is a terminal and `quiet` is off, so piped or logged output carries no
+/// progress.
 public final class ProgressReporter: @unchecked Sendable {
     /// Set once by a command's `--quiet` before any work starts.
     public static var quiet = false
@@ -10,12 +11,14 @@ public final class ProgressReporter: @unchecked Sendable {
 
     let label: String, unit: String, total: Int, tokensPerStep: Double?
     let start = DispatchTime.now().uptimeNanoseconds
-    let draws: Bool
+    let draws: Bool, inPlace: Bool
     var drawn = false
 
     /// `tokensPerStep`: tokens one step processes (for tokens/s); nil prints steps/s.
-    public init(label: String, total: Int, unit: String, tokensPerStep: Double? = nil, enabled: Bool = ProgressReporter.enabled) {
-        self.label = label; self.total = max(total, 1); self.unit = unit; self.tokensPerStep = tokensPerStep; draws = enabled
+    public init(label: String, total: Int, unit: String, tokensPerStep: Double? = nil, inPlace: Bool = true,
+                enabled: Bool = ProgressReporter.enabled) {
+        self.label = label; self.total = max(total, 1); self.unit = unit; self.tokensPerStep = tokensPerStep
+        self.inPlace = inPlace; draws = enabled
     }
 
     var elapsed: Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
@@ -34,8 +37,9 @@ public final class ProgressReporter: @unchecked Sendable {
 
     public func update(done: Int) {
         guard draws else { return }
-        drawn = true
-        FileHandle.standardError.write(Data(("\r\u{1B}[K" + line(done: done, elapsed: elapsed)).utf8))
+        drawn = inPlace
+        let text = line(done: done, elapsed: elapsed)
+        FileHandle.standardError.write(Data((inPlace ? "\r\u{1B}[K" + text : text + "\n").utf8))
     }
 
     /// Ends the line (call once the work is done, before other output).
