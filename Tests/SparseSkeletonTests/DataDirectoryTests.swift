@@ -31,7 +31,7 @@ final class DataDirectoryTests: TemporaryFolderTestCase {
             XCTAssertTrue("\($0)".contains("scripts/setup.sh"), "\($0)")
         }
         XCTAssertThrowsError(try DataDirectory.resolve(environment: ["SKELETON_DATA": dir + "/missing"], currentDirectory: outside)) {
-            XCTAssertTrue("\($0)".contains("SKELETON_DATA"), "\($0)")
+            XCTAssertTrue("\($0)".contains("SKELETON_DATA=") && "\($0)".contains("scripts/setup.sh"), "\($0)")
         }
     }
 

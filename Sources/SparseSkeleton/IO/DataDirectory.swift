@@ -26,7 +26,7 @@ public struct DataDirectory: Sendable, Equatable {
                                currentDirectory: String = FileManager.default.currentDirectoryPath,
                                isDirectory: (String) -> Bool = DataDirectory.isDirectory) throws -> DataDirectory {
         if let p = environment[variable], !p.isEmpty {
-            guard isDirectory(p) else { throw SkeletonError.fileUnreadable(path: p, reason: "\(variable) names no directory; run `bash scripts/setup.sh` (it fills \(variable) when set)") }
+            guard isDirectory(p) else { throw SkeletonError.noDataDirectory(searched: "\(variable)=\(p), not a directory") }
             return DataDirectory(path: p, origin: .environment)
         }
         if let user = userLocation(environment: environment), isDirectory(user) { return DataDirectory(path: user, origin: .user) }
@@ -40,8 +40,7 @@ public struct DataDirectory: Sendable, Equatable {
             if parent.path == dir.path { break }
             dir = parent
         }
-        throw SkeletonError.fileUnreadable(path: userLocation(environment: environment) ?? "data/",
-                                           reason: "no data directory: run `bash scripts/setup.sh` in the SparseSkeleton checkout (or set \(variable))")
+        throw SkeletonError.noDataDirectory(searched: "\(variable) (unset), \(userLocation(environment: environment) ?? "no HOME"), data/ of a checkout above \(currentDirectory)")
     }
 
     public static func isDirectory(_ path: String) -> Bool {

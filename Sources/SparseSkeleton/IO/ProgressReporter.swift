@@ -25,9 +25,11 @@ public final class ProgressReporter: @unchecked Sendable {
 
     /// The line for `done` steps after `elapsed` seconds.
     public func line(done: Int, elapsed: Double) -> String {
+        // Below a second of work the rate is noise: say nothing rather than a wild number.
+        let measured = done > 0 && elapsed >= 1
         let rate = Double(done) / max(elapsed, 1e-9)
-        let speed = tokensPerStep.map { String(format: "%.0f tok/s", rate * $0) } ?? String(format: "%.2f %@/s", rate, unit)
-        let eta = done > 0 ? Self.duration(elapsed / Double(done) * Double(total - done)) : "?"
+        let speed = !measured ? "rate ?" : tokensPerStep.map { String(format: "%.0f tok/s", rate * $0) } ?? String(format: "%.2f %@/s", rate, unit)
+        let eta = measured ? Self.duration(elapsed / Double(done) * Double(total - done)) : "?"
         return "\(label): \(done)/\(total) \(unit), \(speed), elapsed \(Self.duration(elapsed)), ETA \(eta)"
     }
 
