@@ -21,7 +21,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${SKELETON_DATA:-$REPO/data}"
-USER_DATA="${XDG_DATA_HOME:-$HOME/.local/share}/sparseskeleton"
+USER_DATA="${XDG_DATA_HOME:-${HOME:-}/.local/share}/sparseskeleton"
 PY="${PYTHON:-python3}"
 HELPERS="$REPO/scripts/data"
 
@@ -173,7 +173,9 @@ if [[ "$MODE" == all ]]; then
 fi
 # The per-user location: how skeleton finds this data directory from outside the checkout.
 DATA_ABS="$(cd "$DATA" && pwd)"
-if [[ ! -e "$USER_DATA" && ! -L "$USER_DATA" ]]; then
+if [[ -z "${XDG_DATA_HOME:-}${HOME:-}" ]]; then
+  say "no HOME: outside the checkout set SKELETON_DATA=$DATA_ABS"
+elif [[ ! -e "$USER_DATA" && ! -L "$USER_DATA" ]]; then
   mkdir -p "$(dirname "$USER_DATA")" && ln -s "$DATA_ABS" "$USER_DATA" \
     && say "linked $USER_DATA -> $DATA_ABS (skeleton finds the data from any folder)" \
     || say "could not link $USER_DATA; outside the checkout set SKELETON_DATA=$DATA_ABS"

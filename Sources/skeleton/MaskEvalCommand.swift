@@ -128,7 +128,7 @@ struct MaskEval: ParsableCommand {
         }
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try enc.encode(MaskEvalJSON(frontier: summary.rows, verdict: summary.verdict, rows: rows)), as: UTF8.self))
+            print(String(decoding: try enc.encode(MaskEvalJSON(recalls: summary.recalls, curveRecalls: f.curveRecalls, frontier: summary.rows, verdict: summary.verdict, rows: rows)), as: UTF8.self))
             return
         }
         if verbose { print(EvalRunner.table(rows)) }
@@ -140,6 +140,8 @@ struct MaskEval: ParsableCommand {
 }
 
 struct MaskEvalJSON: Encodable {
+    /// What each row's `density`/`outputError`/`worstRow` entries and its `curve` entries are at.
+    let recalls: [Double], curveRecalls: [Double]
     let frontier: [FrontierSummary.Row]
     let verdict: String
     let rows: [EvalRow]
