@@ -4,8 +4,11 @@
 #   2. build the release `skeleton`,
 #   3. run SmolLM2-135M on 4096 tokens of Pride and Prejudice and capture real post-RoPE Q/K/V,
 #   4. evaluate every mask estimator (skeleton, MInference, FlexPrefill, XAttention, oracle) on that real
-#      attention: density, attention-mass recall and output error for ε and density targets.
-# Options pass through to `mask-eval` (e.g. --estimator skeleton --epsilons 0.05).
+#      attention and end with the summary: density needed for mean recall 0.90/0.95/0.99, output error,
+#      worst-row recall, the skeleton against the oracle and each baseline, a verdict line, and the paths of
+#      two pictures (the frontier, one typical head) under results/main/; the per-layer table of the
+#      ε and density targets is in results/main/report.md (`--verbose` prints it).
+# Options pass through to `mask-eval` (e.g. --estimator skeleton --epsilons 0.05, --verbose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +18,10 @@ BIN="$(swift build -c release --show-bin-path)/skeleton"
 
 "$BIN" doctor || true   # says plainly when there is no GPU; the CPU path below needs none
 
-CAPTURE=data/capture/pride_4096
+DATA="${SKELETON_DATA:-data}"
+CAPTURE="$DATA/capture/pride_4096"
 if [ ! -f "$CAPTURE/meta.json" ]; then
   "$BIN" capture --text pride_and_prejudice --tokens 4096 --layers ${SKELETON_LAYERS:-0,4,9,14,19,24,29} --out "$CAPTURE"
 fi
-"$BIN" mask-eval --dir "$CAPTURE" --estimator all "$@"
+mkdir -p results/main
+"$BIN" mask-eval --dir "$CAPTURE" --estimator all --plots results/main --report results/main/report.md "$@"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Fetch the project's real data into data/ (git-ignored). Idempotent: what is already there and
-# matches its recorded sha256 is skipped. Every download is checked (size / sha256) and a failed
+# Fetch the project's real data into the data directory: $SKELETON_DATA when set, else the checkout's
+# git-ignored data/. The per-user location ${XDG_DATA_HOME:-~/.local/share}/sparseskeleton is then
+# linked to it (when it does not exist yet), so `skeleton` finds the data from any folder; skeleton
+# looks in SKELETON_DATA, then the per-user location, then the data/ of the checkout it runs in.
+# Idempotent: what is already there and matches its recorded sha256 is skipped. Every download is checked (size / sha256) and a failed
 # download stops with one line naming the registry and package.
 #
 #   bash scripts/setup.sh               # same as --all
@@ -17,7 +20,8 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DATA="${SKELETON_DATA:-$REPO/data}"  # override only to test the script elsewhere
+DATA="${SKELETON_DATA:-$REPO/data}"
+USER_DATA="${XDG_DATA_HOME:-${HOME:-}/.local/share}/sparseskeleton"
 PY="${PYTHON:-python3}"
 HELPERS="$REPO/scripts/data"
 
@@ -50,7 +54,7 @@ for arg in "$@"; do
   case "$arg" in
     --model-only) MODE=model ;;
     --all) MODE=all ;;
-    -h|--help) sed -n '2,8p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) fail "unknown option '$arg' (use --model-only or --all)" ;;
   esac
 done
@@ -167,4 +171,15 @@ if [[ "$MODE" == all ]]; then
   ensure_openblas
   ensure_nvrtc
 fi
-say "done ($MODE)"
+# The per-user location: how skeleton finds this data directory from outside the checkout.
+DATA_ABS="$(cd "$DATA" && pwd)"
+if [[ -z "${XDG_DATA_HOME:-}${HOME:-}" ]]; then
+  say "no HOME: outside the checkout set SKELETON_DATA=$DATA_ABS"
+elif [[ ! -e "$USER_DATA" && ! -L "$USER_DATA" ]]; then
+  mkdir -p "$(dirname "$USER_DATA")" && ln -s "$DATA_ABS" "$USER_DATA" \
+    && say "linked $USER_DATA -> $DATA_ABS (skeleton finds the data from any folder)" \
+    || say "could not link $USER_DATA; outside the checkout set SKELETON_DATA=$DATA_ABS"
+elif [[ "$(cd "$USER_DATA" 2>/dev/null && pwd -P)" != "$(cd "$DATA_ABS" && pwd -P)" ]]; then
+  say "note: $USER_DATA is another data directory; skeleton prefers it to $DATA_ABS unless SKELETON_DATA is set"
+fi
+say "done ($MODE): data in $DATA_ABS (models/, texts/, capture/)"

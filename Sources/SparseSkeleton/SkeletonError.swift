@@ -16,6 +16,8 @@ public enum SkeletonError: Error, Equatable, CustomStringConvertible, Sendable {
     case fileTruncated(path: String, expectedBytes: Int, actualBytes: Int)
     case invalidFileFormat(path: String, reason: String)
     case tensorNotFound(path: String, name: String, available: [String])
+    /// No data directory was found (`DataDirectory`); `searched` says where it looked.
+    case noDataDirectory(searched: String)
 
     public static let supportedHeadDims = [64, 128, 256]
     public static let supportedTileSizes = [64, 128]
@@ -39,6 +41,8 @@ public enum SkeletonError: Error, Equatable, CustomStringConvertible, Sendable {
         case .budgetOutOfRange(let b): return "budget density \(b) is outside (0, 1]"
         case .invalidArgument(let what): return "invalid argument: \(what)"
         case .fileUnreadable(let p, let r): return "cannot read '\(p)': \(r)"
+        case .noDataDirectory(let searched):
+            return "no data directory (looked in \(searched)): run `bash scripts/setup.sh` in the SparseSkeleton checkout, or set SKELETON_DATA"
         case .fileTruncated(let p, let e, let a):
             return "file '\(p)' is truncated: expected \(e) bytes of data, found \(a)"
         case .invalidFileFormat(let p, let r): return "'\(p)' is not a valid file: \(r)"

@@ -20,6 +20,8 @@ extension AttentionBench {
     /// `variants`: also the other d = 128 dense kernel layouts.
     public func runSweep(tokens: [Int], headDims: [Int], heads: Int, kvHeads: Int, dtype dt: DType, tiles: (Int, Int),
                          densities dens: [Double], maxDensityLong: Double, variants: Bool, json: String?) throws {
+        let bar = ProgressReporter(label: "gpu-bench", total: tokens.count * headDims.count, unit: "shapes", inPlace: false)
+        var shapes = 0
         for n in tokens {
             for d in headDims {
                 var extra: [FlashKernelTraits] = []
@@ -39,6 +41,7 @@ extension AttentionBench {
                     log("N=\(n) d=\(d): skipped — \(error)")
                 }
                 try writeRecords(to: json)
+                shapes += 1; bar.update(done: shapes)
             }
         }
     }
@@ -46,6 +49,8 @@ extension AttentionBench {
     /// Estimated-mask mode (`EstimatedMaskBench`) at each N and d.
     public func runEstimated(tokens: [Int], headDims: [Int], heads: Int, kvHeads: Int, dtype: DType, tiles: (Int, Int),
                              epsilon: Double, budgets: [Double], fitRows: [Int], json: String?) throws {
+        let bar = ProgressReporter(label: "gpu-bench", total: tokens.count * headDims.count, unit: "shapes", inPlace: false)
+        var shapes = 0
         for n in tokens {
             for d in headDims {
                 do {
@@ -53,6 +58,7 @@ extension AttentionBench {
                                                tiles: tiles, epsilon: epsilon, budgets: budgets, fitRows: fitRows, bench: self)
                 } catch { log("estimated mask N=\(n) d=\(d): skipped — \(error)") }
                 try writeRecords(to: json)
+                shapes += 1; bar.update(done: shapes)
             }
         }
     }

@@ -7,13 +7,16 @@ import SparseSkeleton
 /// progress lines on stderr and comma-separated arguments. (The CLI adds the attention backend
 /// named on its command line.)
 public enum ModelSession {
-    public static let defaultModel = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    /// The model `--model` names by default, looked up in the data directory (`DataDirectory`).
+    public static let defaultModel = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
     public static func log(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    public static func loadModel(_ path: String) throws -> LlamaModel {
+    /// A model by path, or by file name under the data directory's models/.
+    public static func loadModel(_ nameOrPath: String) throws -> LlamaModel {
+        let path = try DataDirectory.locate(nameOrPath, folder: "models", suffix: ".gguf")
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelError.fileNotFound(path: path, what: "model file", hint: "run scripts/setup.sh --model-only")
         }
@@ -24,12 +27,11 @@ public enum ModelSession {
         return model
     }
 
-    /// A text by path, or by name under data/texts (without .txt).
+    /// A text by path, or by name under the data directory's texts/ (without .txt).
     public static func readText(_ nameOrPath: String) throws -> String {
-        var path = nameOrPath
-        if !FileManager.default.fileExists(atPath: path) { path = "data/texts/\(nameOrPath).txt" }
+        let path = try DataDirectory.locate(nameOrPath, folder: "texts", suffix: ".txt")
         guard FileManager.default.fileExists(atPath: path) else {
-            throw ModelError.fileNotFound(path: nameOrPath, what: "text", hint: "give a path or a name under data/texts; run scripts/setup.sh")
+            throw ModelError.fileNotFound(path: nameOrPath, what: "text", hint: "give a path or a name under \(URL(fileURLWithPath: path).deletingLastPathComponent().path); run scripts/setup.sh")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SkeletonError.fileUnreadable(path: path, reason: "cannot read")
@@ -58,15 +60,14 @@ public enum ModelSession {
         return ids
     }
 
-    /// Per-layer progress: "layer 12/30, 3400 tok/s, ETA 9 s" (tokens/s counts the prompt once per
-    /// layer fraction done).
+    /// Per-layer progress (`ProgressReporter`; tokens/s counts the prompt once per layer fraction done).
     public static func progress(tokens: Int, label: String) -> (Int, Int) -> Void {
-        let t0 = now()
+        var reporter: ProgressReporter?
         return { done, total in
-            let elapsed = now() - t0
-            let rate = Double(tokens) * Double(done) / Double(total) / max(elapsed, 1e-9)
-            let eta = elapsed / Double(done) * Double(total - done)
-            log(String(format: "  %@: layer %d/%d, %.0f tok/s, elapsed %.1f s, ETA %.1f s", label, done, total, rate, elapsed, eta))
+            let r = reporter ?? ProgressReporter(label: label, total: total, unit: "layers", tokensPerStep: Double(tokens) / Double(total))
+            reporter = r
+            r.update(done: done)
+            if done == total { r.finish() }
         }
     }
 

@@ -16,11 +16,12 @@ struct Capture: ParsableCommand {
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
-    @Option(help: "Text: a path, or a name under data/texts (e.g. pride_and_prejudice).") var text: String
+    @Option(help: "Text: a path, or a name under the data directory's texts/ (e.g. pride_and_prejudice).") var text: String
     @Option(help: "Window length N in tokens (BOS included).") var tokens: Int
     @Option(help: "Comma-separated layer numbers, or 'all'.") var layers: String = "all"
     @Option(name: .customLong("start-char"), help: "First character of the text taken.") var startChar: Int = 5000
-    @Option(help: "Output directory.") var out: String
+    @Option(help: "Output directory (default: the data directory's capture/<text>_<tokens>).") var out: String?
+    @OptionGroup var progress: QuietOption
 
     func run() throws {
         let m = try ModelSession.loadModel(model)
@@ -30,11 +31,8 @@ struct Capture: ParsableCommand {
         }
         let source = try ModelSession.readText(text)
         let ids = try ModelSession.window(m, text: source, textName: text, count: tokens, startChar: startChar)
-        do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        } catch {
-            throw SkeletonError.fileUnreadable(path: out, reason: "cannot create directory: \(error.localizedDescription)")
-        }
+        let out = try self.out ?? DataDirectory.locate("\(URL(fileURLWithPath: text).deletingPathExtension().lastPathComponent)_\(tokens)", folder: "capture")
+        try DataDirectory.createFolder(out)
         let t0 = ModelSession.now()
         let c = m.config
         _ = try m.prefill(tokens: ids, attention: DenseReferenceBackend(), captureLayers: Set(chosen), capture: { qkv in

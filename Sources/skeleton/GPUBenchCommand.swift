@@ -28,6 +28,7 @@ struct GPUBench: ParsableCommand {
     @Option(name: .customLong("estimate-fit-rows"), help: "With --epsilon: comma-separated probe budgets (strided fit rows per head; sets the probe stride) to time.") var estimateFitRows: String = "1024"
     @Flag(name: .customLong("estimate-only"), help: "With --epsilon: generate the inputs on the host and print the time, touch no GPU.") var estimateOnly = false
     @Option(name: .customLong("calibrate-tokens"), help: "N at which the time-budget cost model is measured.") var calibrateTokens: String = "32K"
+    @OptionGroup var progress: QuietOption
 
     func run() throws {
         let dt = try DType(parsing: dtype)

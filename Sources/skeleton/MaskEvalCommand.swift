@@ -12,7 +12,11 @@ struct MaskEval: ParsableCommand {
         discussion: """
         Inputs: --q/--k[/--v] .npy files [N, heads, headDim] (or .safetensors with --layer); or --dir with captured layerLL_{q,k,v}.npy files \
         (per-layer and overall rows); or the generator (--tokens --heads --kv-heads --head-dim --seed). \
-        --frontier prints, per estimator, the mean density needed for mean recall 0.90/0.95/0.99 (knob tuned per head).
+        It ends with the summary: per estimator, the mean density needed for mean recall 0.90/0.95/0.99 (knob \
+        tuned per head), output error and worst-row recall at 0.95, the skeleton's density over each one's, and a \
+        verdict. The per-layer table of the --epsilons/--densities targets goes to --report, --json and --verbose; \
+        --frontier skips it. --plots DIR draws the frontier and one typical head. --dir NAME looks in the data \
+        directory's capture/ when NAME is not a folder here.
 
         Estimators:
         \(EstimatorRegistry.helpText)
@@ -33,9 +37,12 @@ struct MaskEval: ParsableCommand {
     @Option(help: "Tile size 64 or 128 (query and key).") var tile: Int = 64
     @Option(help: "Comma-separated error bounds ε.") var epsilons: String = "0.02,0.05,0.1"
     @Option(help: "Comma-separated densities for budget mode.") var densities: String = "0.1,0.2,0.3"
-    @Flag(help: "Print JSON instead of the table.") var json = false
-    @Flag(help: "Frontier mode: density for recall 0.90/0.95/0.99 per estimator (knobs tuned per head).") var frontier = false
-    @Option(help: "Write a markdown report of the frontier to this file.") var report: String?
+    @Flag(help: "Print JSON (summary and per-layer rows) instead of the text.") var json = false
+    @Flag(help: "Only the frontier summary: skip the per-target table.") var frontier = false
+    @Flag(help: "Also print the per-layer table of the targets.") var verbose = false
+    @Option(help: "Write the summary and the per-layer table as markdown to this file.") var report: String?
+    @Option(help: "Folder for the pictures: frontier.png and one head's attention, estimate and kept tiles.") var plots: String?
+    @OptionGroup var progress: QuietOption
     @Option(help: "PNG of one head: true attention (log), skeleton estimate, kept tiles.") var png: String?
     @Option(help: "Head drawn by --png.") var head: Int = 0
     @Flag(name: .customLong("share-group"), help: "Skeleton: one mask per KV group (union).") var shareGroup = false
@@ -74,7 +81,8 @@ struct MaskEval: ParsableCommand {
     func source() throws -> LayerSource {
         if let dir {
             let only = try layers.map { try Self.parseList($0, what: "layer").map { Int($0) } }
-            return .directory(dir, layers: only)
+            let path = DataDirectory.isDirectory(dir) ? dir : try DataDirectory.locate(dir, folder: "capture")
+            return .directory(path, layers: only)
         }
         if q != nil || k != nil {
             guard let q, let k else { throw SkeletonError.invalidArgument("--q and --k must be given together") }
@@ -98,35 +106,43 @@ struct MaskEval: ParsableCommand {
         let src = try source()
         let layerNames = try src.layerNames()
 
-        if frontier {
-            var f = FrontierRunner(estimators: estimators, recalls: [0.9, 0.95, 0.99], geometryTile: tile)
-            for name in layerNames {
-                let layer = try src.load(name)
-                try f.run(layer: layer)
-                FileHandle.standardError.write(Data("  \(name) done (\(String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)) s)\n".utf8))
-            }
-            let text = f.report(title: "Frontier: \(dir ?? q ?? "generated"), \(layerNames.count) layer(s), tile \(tile)")
-            print(text)
-            if let report { try text.write(toFile: report, atomically: true, encoding: .utf8) }
-        } else {
-            var rows: [EvalRow] = []
-            for name in layerNames {
-                let layer = try src.load(name)
-                rows += try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile)
-                if let png, name == layerNames[0] {
-                    try AttentionPlot.write(inputs: layer.inputs, head: head, tile: tile, skeleton: skeleton, path: png)
-                }
-            }
-            if layerNames.count > 1 { rows += EvalRunner.overall(rows) }
-            if json {
-                let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try enc.encode(rows), as: UTF8.self))
-            } else {
-                print(EvalRunner.table(rows), terminator: "")
-            }
+        var f = FrontierRunner(estimators: estimators, geometryTile: tile)
+        var rows: [EvalRow] = []
+        let bar = ProgressReporter(label: "mask-eval", total: layerNames.count, unit: "layers")
+        for (i, name) in layerNames.enumerated() {
+            let layer = try src.load(name)
+            if !frontier { rows += try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile) }
+            try f.run(layer: name, inputs: layer.inputs)
+            if let png, i == 0 { try AttentionPlot.write(inputs: layer.inputs, head: head, tile: tile, skeleton: skeleton, path: png) }
+            bar.update(done: i + 1)
         }
+        bar.finish()
+        if layerNames.count > 1 { rows += EvalRunner.overall(rows) }
+        let summary = f.summary
         let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        fflush(stdout)  // the table first: stdout is buffered, stderr is not
-        FileHandle.standardError.write(Data(String(format: "mask-eval: %d layer(s), elapsed %.1f s\n", layerNames.count, secs).utf8))
+        let title = "Summary: \(dir ?? q ?? "generated"), \(layerNames.count) layer(s), tile \(tile), \(String(format: "%.0f", secs)) s"
+        let pictures = try plots.map { try MaskEvalPlots.write(folder: $0, summary: summary, frontier: f, source: src, tile: tile, skeleton: skeleton) } ?? []
+        if let report {
+            try (summary.markdown(title: title) + (rows.isEmpty ? "" : "\n### Per layer and target\n\n```\n" + EvalRunner.table(rows) + "```\n"))
+                .write(toFile: report, atomically: true, encoding: .utf8)
+        }
+        if json {
+            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(MaskEvalJSON(recalls: summary.recalls, curveRecalls: f.curveRecalls, frontier: summary.rows, verdict: summary.verdict, rows: rows)), as: UTF8.self))
+            return
+        }
+        if verbose { print(EvalRunner.table(rows)) }
+        print(summary.table(title: title), terminator: "")
+        print(summary.verdict)
+        if let report { print("report: \(report)") }
+        pictures.forEach { print($0) }
     }
+}
+
+struct MaskEvalJSON: Encodable {
+    /// What each row's `density`/`outputError`/`worstRow` entries and its `curve` entries are at.
+    let recalls: [Double], curveRecalls: [Double]
+    let frontier: [FrontierSummary.Row]
+    let verdict: String
+    let rows: [EvalRow]
 }

@@ -18,7 +18,7 @@ struct Niah: ParsableCommand {
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
-    @Option(help: "Haystack text: a path, or a name under data/texts.") var haystack: String = "paul_graham_essays"
+    @Option(help: "Haystack text: a path, or a name under the data directory's texts/.") var haystack: String = "paul_graham_essays"
     @Option(help: "Prompt length N in tokens.") var tokens: Int
     @Option(help: "Comma-separated depths in percent.") var depths: String = "0,25,50,75,100"
     @Option(help: "The needle sentence.") var needle: String = "The special magic number mentioned in this text is 4721."
@@ -31,6 +31,7 @@ struct Niah: ParsableCommand {
     @Option(help: "Budget density of the sparse run.") var density: Double?
     @Option(help: "Tile size 64 or 128.") var tile: Int = 64
     @Option(help: "Also write the table as markdown to this file.") var report: String?
+    @OptionGroup var progress: QuietOption
 
     func run() throws {
         let depthList = try ModelSession.parseInts(depths, name: "--depths")

@@ -19,7 +19,7 @@ struct Perplexity: ParsableCommand {
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
-    @Option(help: "Text: a path, or a name under data/texts.") var text: String = "pride_and_prejudice"
+    @Option(help: "Text: a path, or a name under the data directory's texts/.") var text: String = "pride_and_prejudice"
     @Option(help: "Context length N in tokens (BOS included).") var context: Int
     @Option(help: "dense | \(EstimatorRegistry.choices)") var attention: String = "dense"
     @Option(help: "Error bound ε for the sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
@@ -31,6 +31,7 @@ struct Perplexity: ParsableCommand {
     @Option(name: .customLong("start-char"), help: "First character of the text taken.") var startChar: Int = 5000
     @Flag(name: .customLong("per-layer"), help: "Print every layer's density.") var perLayer = false
     @Option(help: "Also write the table as markdown to this file.") var report: String?
+    @OptionGroup var progress: QuietOption
 
     func run() throws {
         guard context >= 2 else { throw SkeletonError.invalidArgument("--context must be at least 2, got \(context)") }

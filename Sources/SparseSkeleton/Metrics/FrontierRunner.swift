@@ -1,0 +1,126 @@
+import Foundation
+
+/// The mask-quality frontier: for every head of every layer, each estimator's knob is swept; per
+/// head we read off the smallest density whose TRUE mean recall reaches R (`FrontierReading`, the
+/// most favourable reading for every estimator, baselines included), the output relative error
+/// ‖O − Ô‖/‖O‖ and the head's worst row recall of the first sweep mask reaching R. Means are over heads.
+/// A head whose estimator never reaches R within its sweep counts as density 1 (dense fallback)
+/// and is counted.
+///
+/// The skeleton's promise is checked apart: its calibrated error-bound mask at ε = 0.05, true mean
+/// recall per head ≥ 0.95?
+public struct FrontierRunner {
+    public let estimators: [any MaskEstimator]
+    /// The recalls of the summary table (0.90 / 0.95 / 0.99).
+    public let recalls: [Double]
+    /// The recalls of the frontier curve (the plot): density only.
+    public let curveRecalls: [Double]
+    public let geometryTile: Int
+    public var promiseEpsilon = 0.05
+
+    public static let epsilonGrid: [Double] = [0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.16, 0.13, 0.1, 0.08, 0.065, 0.05, 0.04, 0.03,
+                                               0.022, 0.016, 0.011, 0.008, 0.005, 0.003, 0.002, 0.001, 4e-4, 1e-4, 1e-5]
+    public static let defaultCurveRecalls: [Double] = (0...38).map { 0.80 + 0.005 * Double($0) }
+
+    /// Sums over heads of one estimator (divide by `heads` for means).
+    public struct Accumulator: Sendable {
+        public var density: [Double], error: [Double], worstRow: [Double], unreached: [Int], curve: [Double]
+        public var heads = 0
+        public init(recalls: Int, curve: Int) {
+            density = .init(repeating: 0, count: recalls); error = density
+            worstRow = density; unreached = .init(repeating: 0, count: recalls)
+            self.curve = .init(repeating: 0, count: curve)
+        }
+    }
+    public struct Promise: Sendable { public var heads = 0, kept = 0; public var recallSum = 0.0, densitySum = 0.0, estRecallSum = 0.0 }
+    /// One head's density at recall 0.95 (the plot picks its head from these).
+    public struct HeadReading: Sendable { public var layer: String; public var head: Int; public var estimator: String; public var density95: Double }
+
+    public private(set) var totals: [String: Accumulator] = [:]
+    public private(set) var promise = Promise()
+    public private(set) var heads: [HeadReading] = []
+
+    public init(estimators: [any MaskEstimator], recalls: [Double] = [0.9, 0.95, 0.99],
+                curveRecalls: [Double] = FrontierRunner.defaultCurveRecalls, geometryTile: Int) {
+        self.estimators = estimators; self.recalls = recalls; self.curveRecalls = curveRecalls; self.geometryTile = geometryTile
+    }
+
+    public mutating func run(layer: String, inputs x: AttentionInputs) throws {
+        let g = try TileGeometry(tokens: x.shape.tokens, queryTile: geometryTile, keyTile: geometryTile)
+        let truths = try (0..<x.shape.queryHeads).map { try AttentionTruth(x, head: $0, geometry: g, withOutputs: x.v != nil) }
+        for estimator in estimators {
+            accumulate(estimator: estimator.name, layer: layer, masks: try sweep(estimator, x, geometry: g, truths: truths),
+                       truths: truths, outputs: x.v != nil)
+        }
+    }
+
+    /// Each estimator's own knob, swept (the skeleton's promise is scored on the way).
+    mutating func sweep(_ estimator: any MaskEstimator, _ x: AttentionInputs, geometry g: TileGeometry,
+                        truths: [AttentionTruth]) throws -> [BlockMask] {
+        let heads = x.shape.queryHeads
+        switch estimator {
+        case let oracle as OracleEstimator:
+            var m = try TileMasses(geometry: g, heads: heads)
+            for (h, t) in truths.enumerated() { t.tileMasses(into: &m, as: h) }
+            return try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: oracle.alwaysKeep).mask }
+        case let skeleton as SkeletonEstimator:
+            let (m, fits) = try skeleton.masses(x, geometry: g)
+            let p = try skeleton.errorBoundMask(masses: m, fits: fits, epsilon: promiseEpsilon)
+            for h in 0..<heads {
+                let s = truths[h].score(p.mask, maskHead: h, outputs: false)
+                promise.heads += 1; promise.recallSum += s.recallMean; promise.densitySum += p.mask.density(head: h)
+                promise.estRecallSum += p.estimatedRecall?[h] ?? .nan
+                if s.recallMean >= 1 - promiseEpsilon { promise.kept += 1 }
+            }
+            return try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: skeleton.parameters.alwaysKeep).mask }
+        case let flex as FlexPrefillEstimator:
+            let m = try flex.masses(x, geometry: g)
+            return try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0).mask }
+        case let xattention as XAttentionEstimator:
+            let m = try xattention.masses(x, geometry: g)
+            return try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0).mask }
+        case let minference as MInferenceEstimator:
+            let top = Double(x.shape.tokens) / 1000 + 0.1
+            let scales = (0..<26).map { 0.004 * pow(top / 0.004, Double($0) / 25) }
+            return try minference.masks(x, geometry: g, scales: scales)
+        default:
+            throw SkeletonError.invalidArgument("the frontier has no knob sweep for estimator '\(estimator.name)'")
+        }
+    }
+
+    /// Adds one estimator's sweep `masks` (all heads of one layer) to its totals.
+    public mutating func accumulate(estimator name: String, layer: String, masks: [BlockMask], truths: [AttentionTruth], outputs: Bool) {
+        var acc = totals[name] ?? Accumulator(recalls: recalls.count, curve: curveRecalls.count)
+        for (h, truth) in truths.enumerated() {
+            let scored = masks.map { (mask: $0, point: FrontierReading.Point(density: $0.density(head: h), recall: truth.score($0, maskHead: h, outputs: false).recallMean)) }
+                .sorted { $0.point.density != $1.point.density ? $0.point.density < $1.point.density : $0.point.recall < $1.point.recall }
+            let pts = scored.map(\.point)
+            for (ri, target) in recalls.enumerated() {
+                guard let (d, k) = FrontierReading.density(reaching: target, in: pts) else {
+                    acc.density[ri] += 1; acc.worstRow[ri] += 1; acc.unreached[ri] += 1; continue  // dense: every row recalls 1
+                }
+                acc.density[ri] += d
+                if abs(target - 0.95) < 1e-9 { heads.append(HeadReading(layer: layer, head: h, estimator: name, density95: d)) }
+                let s = truth.score(scored[k].mask, maskHead: h, outputs: outputs)
+                acc.worstRow[ri] += s.recallMin
+                if outputs { acc.error[ri] += s.outputSquared > 0 ? (s.errorSquared / s.outputSquared).squareRoot() : 0 }
+            }
+            for (ci, target) in curveRecalls.enumerated() { acc.curve[ci] += FrontierReading.density(reaching: target, in: pts)?.density ?? 1 }
+        }
+        acc.heads += truths.count
+        totals[name] = acc
+    }
+
+    /// The head whose `estimator` density at recall 0.95 is the median over every head run: a typical
+    /// head, neither the sharpest (nearly all on the diagonal) nor the most spread.
+    public func medianHead(estimator: String) -> HeadReading? {
+        let sorted = heads.filter { $0.estimator == estimator }.sorted { $0.density95 < $1.density95 }
+        return sorted.isEmpty ? nil : sorted[sorted.count / 2]
+    }
+
+    /// The summary of everything run so far, estimators in their given order.
+    public var summary: FrontierSummary {
+        FrontierSummary(recalls: recalls, rows: estimators.compactMap { e in totals[e.name].map { FrontierSummary.Row(estimator: e.name, $0) } },
+                        promise: promise.heads > 0 ? promise : nil, promiseEpsilon: promiseEpsilon)
+    }
+}

@@ -1,0 +1,44 @@
+import XCTest
+@testable import SparseSkeleton
+
+/// The data directory's resolution order: SKELETON_DATA, then the per-user location, then the
+/// checkout's data/ above the working directory; none gives one error naming setup.
+final class DataDirectoryTests: TemporaryFolderTestCase {
+    func make(_ path: String) throws -> String {
+        let p = dir + "/" + path
+        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+
+    func testOrderEnvironmentThenUserThenRepository() throws {
+        let env = try make("env"), home = dir + "/home"
+        let user = try make("home/.local/share/sparseskeleton")
+        let repo = try make("repo/data"); _ = try make("repo/Sources/SparseSkeleton")
+        let inside = try make("repo/Sources/SparseSkeleton/IO")
+        XCTAssertEqual(try DataDirectory.resolve(environment: ["SKELETON_DATA": env, "HOME": home], currentDirectory: inside),
+                       DataDirectory(path: env, origin: .environment))
+        XCTAssertEqual(try DataDirectory.resolve(environment: ["HOME": home], currentDirectory: inside), DataDirectory(path: user, origin: .user))
+        XCTAssertEqual(try DataDirectory.resolve(environment: ["HOME": dir + "/nobody"], currentDirectory: inside).path,
+                       URL(fileURLWithPath: repo).standardizedFileURL.path)
+        XCTAssertEqual(try DataDirectory.resolve(environment: ["HOME": dir + "/nobody"], currentDirectory: inside).origin, .repository)
+        let xdg = try make("xdg/sparseskeleton")
+        XCTAssertEqual(try DataDirectory.resolve(environment: ["HOME": home, "XDG_DATA_HOME": dir + "/xdg"], currentDirectory: inside).path, xdg)
+    }
+
+    func testNoneFoundOrAMissingVariableSaysHowToRunSetup() throws {
+        let outside = try make("elsewhere")
+        XCTAssertThrowsError(try DataDirectory.resolve(environment: ["HOME": dir + "/nobody"], currentDirectory: outside)) {
+            XCTAssertTrue("\($0)".contains("scripts/setup.sh"), "\($0)")
+        }
+        XCTAssertThrowsError(try DataDirectory.resolve(environment: ["SKELETON_DATA": dir + "/missing"], currentDirectory: outside)) {
+            XCTAssertTrue("\($0)".contains("SKELETON_DATA=") && "\($0)".contains("scripts/setup.sh"), "\($0)")
+        }
+    }
+
+    func testLocateKeepsExistingPathsAndLooksNamesUpInTheDataDirectory() throws {
+        let data = DataDirectory(path: "/d", origin: .user)
+        XCTAssertEqual(try DataDirectory.locate("emma", folder: "texts", suffix: ".txt", resolve: { data }), "/d/texts/emma.txt")
+        XCTAssertEqual(try DataDirectory.locate("m.gguf", folder: "models", suffix: ".gguf", resolve: { data }), "/d/models/m.gguf")
+        XCTAssertEqual(try DataDirectory.locate(dir, folder: "capture", resolve: { throw SkeletonError.invalidArgument("not asked") }), dir)
+    }
+}
