@@ -66,10 +66,12 @@ extension AttentionBench {
     /// Time-budget mode (`runBudgets`) at each d.
     public func runBudgetMode(tokens: [Int], headDims: [Int], budgetsMs: [[Double]], calibrationTokens: Int, heads: Int, kvHeads: Int,
                               dtype: DType, tiles: (Int, Int), json: String?) throws {
-        for d in headDims {
+        let bar = ProgressReporter(label: "gpu-bench --budget-ms", total: headDims.count, unit: "head dims", inPlace: false)
+        for (i, d) in headDims.enumerated() {
             try runBudgets(tokens: tokens, budgetsMs: budgetsMs, calibrationTokens: calibrationTokens, heads: heads, kvHeads: kvHeads,
                            headDim: d, dtype: dtype, geometryTiles: tiles)
             try writeRecords(to: json)
+            bar.update(done: i + 1)
         }
     }
 }

@@ -75,7 +75,9 @@ public struct GPUPrefillRun {
         let targets = Array(ids.dropFirst())
         var rows: [Row] = []
         var failures: [String] = []
-        for (label, mode) in modes {
+        let bar = ProgressReporter(label: "gpu-prefill", total: modes.count, unit: "modes", inPlace: false)
+        for (done, (label, mode)) in modes.enumerated() {
+            defer { bar.update(done: done + 1) }
             // 1. the recording pass (untimed; compiles and loads every kernel): masks, and Q/K of
             //    the layers whose GPU masks are checked against the CPU estimator
             var qkLayers: Set<Int> = []

@@ -33,6 +33,7 @@ struct GPUPrefill: ParsableCommand {
     @Option(help: "Prompt length N in tokens (BOS included).") var tokens: Int
     @Option(help: "dense | skeleton (GPU estimator) | skeleton-cpu | minference | flexprefill | xattention | oracle (CPU estimators)")
     var attention: String = "dense"
+    @OptionGroup var progress: QuietOption
     @Option(help: "Device estimator of the GPU-estimated modes: skeleton or minference (density targets only).") var estimator = "skeleton"
     @Option(help: "Error bound ε of a sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
     @Option(help: "Budget density of a sparse run.") var density: Double?
