@@ -65,6 +65,8 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
     public var config: MInferenceEstimator
     /// The workspace `estimateMask` reuses while shape and geometry stay the same.
     var cachedWorkspace: Workspace?
+    /// Each variant's entries, looked up in the library once (an estimate launches ~40 kernels).
+    private var kernelsByVariant: [Variant: [String: GPUKernel]] = [:]
 
     public init(library: KernelLibrary, config: MInferenceEstimator = MInferenceEstimator()) {
         self.library = library; self.config = config
@@ -72,11 +74,14 @@ public final class GPUMInferenceEstimator: @unchecked Sendable {
 
     /// Every entry of `variant`'s module (one compile, one load, shared through the library).
     public func kernels(_ variant: Variant) throws -> [String: GPUKernel] {
+        if let k = kernelsByVariant[variant] { return k }
+        let defines = variant.defines
         var out: [String: GPUKernel] = [:]
         for (name, threads) in Self.entries {
             let shared = name.hasPrefix("minf_probe") ? Self.probeSharedBytes(headDim: variant.headDim) : 0
-            out[name] = try library.kernel(name, file: Self.sourceFile, defines: variant.defines, threads: threads, sharedBytes: shared)
+            out[name] = try library.kernel(name, file: Self.sourceFile, defines: defines, threads: threads, sharedBytes: shared)
         }
+        kernelsByVariant[variant] = out
         return out
     }
 

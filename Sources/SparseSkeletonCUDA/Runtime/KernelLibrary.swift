@@ -50,11 +50,6 @@ public final class KernelLibrary: @unchecked Sendable {
         return k
     }
 
-    /// Compiles `file` with `defines` for this device without loading it (the CI compile test's path).
-    public func compile(file: String, defines: [String: String] = [:]) throws -> CompiledKernel {
-        try Self.compile(compiler: compiler, file: file, source: source(file), arch: device.arch, defines: defines)
-    }
-
     private func module(_ key: ModuleKey) throws -> GPUModule {
         try modules.module(key) {
             try GPUModule(device: device, compiled: Self.compile(compiler: compiler, file: key.file, source: source(key.file),
