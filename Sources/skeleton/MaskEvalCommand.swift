@@ -111,8 +111,9 @@ struct MaskEval: ParsableCommand {
         let bar = ProgressReporter(label: "mask-eval", total: layerNames.count, unit: "layers")
         for (i, name) in layerNames.enumerated() {
             let layer = try src.load(name)
-            if !frontier { rows += try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile) }
-            try f.run(layer: name, inputs: layer.inputs)
+            var truths: [AttentionTruth]? = nil
+            if !frontier { let (r, t) = try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile); rows += r; truths = t }
+            try f.run(layer: name, inputs: layer.inputs, truths: truths)
             if let png, i == 0 { try AttentionPlot.write(inputs: layer.inputs, head: head, tile: tile, skeleton: skeleton, path: png) }
             bar.update(done: i + 1)
         }

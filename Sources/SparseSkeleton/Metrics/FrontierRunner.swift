@@ -45,9 +45,14 @@ public struct FrontierRunner {
         self.estimators = estimators; self.recalls = recalls; self.curveRecalls = curveRecalls; self.geometryTile = geometryTile
     }
 
-    public mutating func run(layer: String, inputs x: AttentionInputs) throws {
+    /// `truths`: the exact pass of these inputs at `geometryTile` (with outputs when `x` has V), when
+    /// the caller already has it; computed here otherwise.
+    public mutating func run(layer: String, inputs x: AttentionInputs, truths given: [AttentionTruth]? = nil) throws {
         let g = try TileGeometry(tokens: x.shape.tokens, queryTile: geometryTile, keyTile: geometryTile)
-        let truths = try (0..<x.shape.queryHeads).map { try AttentionTruth(x, head: $0, geometry: g, withOutputs: x.v != nil) }
+        if let given, given.count != x.shape.queryHeads {
+            throw SkeletonError.shapeMismatch("\(given.count) exact passes for \(x.shape.queryHeads) query heads")
+        }
+        let truths = try given ?? (0..<x.shape.queryHeads).map { try AttentionTruth(x, head: $0, geometry: g, withOutputs: x.v != nil) }
         for estimator in estimators {
             accumulate(estimator: estimator.name, layer: layer, masks: try sweep(estimator, x, geometry: g, truths: truths),
                        truths: truths, outputs: x.v != nil)

@@ -27,7 +27,8 @@ enum EvalRunner {
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
-    static func run(layer: EvalLayer, estimators: [any MaskEstimator], targets: [MaskTarget], tile: Int) throws -> [EvalRow] {
+    /// Also returns the exact pass, which the frontier reuses.
+    static func run(layer: EvalLayer, estimators: [any MaskEstimator], targets: [MaskTarget], tile: Int) throws -> ([EvalRow], [AttentionTruth]) {
         let x = layer.inputs
         let g = try TileGeometry(tokens: x.shape.tokens, queryTile: tile, keyTile: tile)
         var truths: [AttentionTruth] = []
@@ -63,7 +64,7 @@ enum EvalRunner {
                                     estimatedRecall: r.estimatedRecall.map { $0.reduce(0, +) / heads }))
             }
         }
-        return rows
+        return (rows, truths)
     }
 
     /// Over layers: mean density, min of recall minima, mean of recall means, RMS output error, summed time.
