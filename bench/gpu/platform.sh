@@ -9,7 +9,8 @@
 #   the previous binary, built and stripped the same way from the old commit: .carry/skeleton-old.xz
 #   cp data/capture/pride_4096/layer{00,15}_{q,k,v}.npy .carry/qk/   (xz keeps the three under 64 MiB)
 #   run(command: "bash bench/gpu/platform.sh", carry: [".carry"])   (SK_CHECK=0 / SK_BENCH=0 run one half, so
-#   the two halves fit two calls; the table reads every log /tmp/platform-logs holds)
+#   the two halves fit two calls; the table reads every log /tmp/platform-logs holds; SK_SECONDS=1 times
+#   each configuration for a second)
 set -u
 OUT=${OUT:-/tmp/skeleton-out}; mkdir -p "$OUT"
 LOG=/tmp/platform-logs; mkdir -p "$LOG"   # kept on the machine between the two calls
@@ -25,7 +26,7 @@ done
 QK=""; [ -d $CARRY/qk ] && QK="--qk-dir $CARRY/qk --layers 0,15"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv | tee "$LOG/gpu.txt"
 if [ "${SK_CHECK:-1}" = 1 ]; then
-  for b in old new; do
+  for b in ${SK_CHECK_BINARIES:-old new}; do   # SK_CHECK_BINARIES=new re-checks a changed kernel only
     export SKELETON_CACHE=/tmp/skeleton-cache-$b
     { stamp "$b gpu-check"; /tmp/sk-$b gpu-check $QK; } > "$LOG/check-$b.txt" 2>&1
     { stamp "$b gpu-estimate"; /tmp/sk-$b gpu-estimate $QK; } > "$LOG/estimate-$b.txt" 2>&1
