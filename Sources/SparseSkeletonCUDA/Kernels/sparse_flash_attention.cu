@@ -54,7 +54,7 @@ SK_DEVICE bool outside_window(int row, int col, int window) { return row - col >
 SK_DEVICE int first_at_least(const int* __restrict__ a, int lo, int hi, int x) {
     while (lo < hi) {
         const int mid = lo + (hi - lo) / 2;
-        if (sk_load_index(a + mid) < x) lo = mid + 1; else hi = mid;
+        if (a[mid] < x) lo = mid + 1; else hi = mid;
     }
     return lo;
 }
@@ -225,8 +225,8 @@ SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* _
     w.count = (min((w.qb + 1) * BM, n) - 1) / BN + 1 - first;  // every reachable causal key block (dense)
     if (rowOffsets != nullptr) {
         const int r = w.head * qBlocks + w.qb;
-        const int end = sk_load_index(rowOffsets + r + 1);
-        w.begin = window > 0 ? first_at_least(keyBlocks, sk_load_index(rowOffsets + r), end, first) : sk_load_index(rowOffsets + r);
+        const int end = rowOffsets[r + 1];
+        w.begin = window > 0 ? first_at_least(keyBlocks, rowOffsets[r], end, first) : rowOffsets[r];
         w.count = end - w.begin;
     }
     return w;
@@ -290,7 +290,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
                 load_q(wHead, onNext ? nw.qb : cw.qb, onNext ? qbuf ^ 1 : qbuf);
                 if (!onNext) loadCurQ = false;
             }
-            load_kv(wHead, sparse ? sk_load_index(keyBlocks + wBegin + pIdx) : wBegin + pIdx, issued % STAGES);
+            load_kv(wHead, sparse ? keyBlocks[wBegin + pIdx] : wBegin + pIdx, issued % STAGES);
             sk_cp_async_commit();
             ++issued;
             ++pIdx;
@@ -314,7 +314,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
         const u32 qAddr = sQ0 + qbuf * Q_BYTES + group * 64 * 128;      // this warpgroup's 64 rows
 
         for (int i = 0; i < cur.count; ++i) {
-            const int kb = sparse ? sk_load_index(keyBlocks + cur.begin + i) : cur.begin + i;
+            const int kb = sparse ? keyBlocks[cur.begin + i] : cur.begin + i;
             produce(cur, nxt, hasNext);
             // tile i's group (with cur's Q for i = 0) is followed by issued - consumed - 1 groups
             switch (issued - consumed - 1) {
@@ -538,8 +538,8 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
     int begin = firstKeyBlock, count = lastKeyBlock + 1 - firstKeyBlock;
     if (rowOffsets != nullptr) {
         const int r = head * qBlocks + qb;
-        const int end = sk_load_index(rowOffsets + r + 1);
-        begin = window > 0 ? first_at_least(keyBlocks, sk_load_index(rowOffsets + r), end, firstKeyBlock) : sk_load_index(rowOffsets + r);
+        const int end = rowOffsets[r + 1];
+        begin = window > 0 ? first_at_least(keyBlocks, rowOffsets[r], end, firstKeyBlock) : rowOffsets[r];
         count = end - begin;
     }
 
@@ -557,7 +557,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
 
     load_tile<BM>(sQ, gQ, qb * BM, n, strideQ);
     if (count > 0) {
-        const int kb0 = rowOffsets != nullptr ? sk_load_index(keyBlocks + begin) : begin;
+        const int kb0 = rowOffsets != nullptr ? keyBlocks[begin] : begin;
         load_tile<BN>(sK, gK, kb0 * BN, n, strideKV);
     }
     sk_cp_async_commit();
@@ -567,7 +567,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
     const u32 sQaddr = sk_smem_addr(sQ), sKaddr = sk_smem_addr(sK), sVaddr = sk_smem_addr(sV);
 
     for (int i = 0; i < count; ++i) {
-        const int kb = rowOffsets != nullptr ? sk_load_index(keyBlocks + begin + i) : begin + i;
+        const int kb = rowOffsets != nullptr ? keyBlocks[begin + i] : begin + i;
         sk_cp_async_wait<0>();
         __syncthreads();  // K_J landed; every warp finished the previous P V (V buffer free)
         load_tile<BN>(sV, gV, kb * BN, n, strideKV);
@@ -661,7 +661,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
         sk_cp_async_wait<0>();
         __syncthreads();  // V_J landed; every warp finished reading K_J
         if (i + 1 < count) {
-            const int nkb = rowOffsets != nullptr ? sk_load_index(keyBlocks + begin + i + 1) : begin + i + 1;
+            const int nkb = rowOffsets != nullptr ? keyBlocks[begin + i + 1] : begin + i + 1;
             load_tile<BN>(sK, gK, nkb * BN, n, strideKV);
         }
         sk_cp_async_commit();
