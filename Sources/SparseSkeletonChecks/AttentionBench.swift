@@ -94,16 +94,30 @@ public final class AttentionBench {
             records.append(rec); report(rec)
         }
         for density in densities {
-            let m = StridedMask(geometry: geometry, heads: heads, density: density)
-            let dm = try DeviceBlockMask(device: s.device, geometry: geometry, heads: heads, rowOffsets: m.offsets, keyBlocks: m.indices,
-                                         computedPairs: m.computedPairs, validate: false)
-            let t = try time { try s.attention.forward(shape: shape, traits: mainTraits, q: q, k: k, v: v, o: o, lse: lse, mask: dm, stream: s.stream) }
-            let flops = 4.0 * Double(d) * Double(m.computedPairs)
-            let rec = BenchRecord(impl: "ours", variant: mainTraits.description, mode: "sparse", tokens: n, heads: heads, kvHeads: kvHeads,
-                                  headDim: d, dtype: dtype.rawValue, density: try dm.stats().density, usefulFlops: flops, msMedian: t.median, msMin: t.min,
-                                  reps: t.reps, tflops: flops / (t.median * 1e9), peakBytes: try peak(), note: "strided mask, asked \(density)")
-            records.append(rec); report(rec)
+            let masks = [("sparse", "strided mask", StridedMask(geometry: geometry, heads: heads, density: density)),
+                         ("sparse-graded", "strided, head densities 0.1–1.9× the mean", StridedMask.graded(geometry: geometry, heads: heads, meanDensity: density))]
+            for (mode, label, m) in masks {
+                let dm = try DeviceBlockMask(device: s.device, geometry: geometry, heads: heads, rowOffsets: m.offsets, keyBlocks: m.indices,
+                                             computedPairs: m.computedPairs, validate: false)
+                let flops = 4.0 * Double(d) * Double(m.computedPairs)
+                for order in try workOrders(mainTraits) {
+                    s.attention.dynamicSparseOrder = order.dynamic
+                    defer { s.attention.dynamicSparseOrder = true }
+                    let t = try time { try s.attention.forward(shape: shape, traits: mainTraits, q: q, k: k, v: v, o: o, lse: lse, mask: dm, stream: s.stream) }
+                    let rec = BenchRecord(impl: "ours", variant: mainTraits.description + order.suffix, mode: mode, tokens: n, heads: heads, kvHeads: kvHeads,
+                                          headDim: d, dtype: dtype.rawValue, density: try dm.stats().density, usefulFlops: flops, msMedian: t.median, msMin: t.min,
+                                          reps: t.reps, tflops: flops / (t.median * 1e9), peakBytes: try peak(), note: "\(label), asked \(density)")
+                    records.append(rec); report(rec)
+                }
+            }
         }
+    }
+
+    /// The persistent kernel's two orders for sparse masks (the work queue, then the static snake,
+    /// labelled); other kernels have one.
+    func workOrders(_ traits: FlashKernelTraits) throws -> [(dynamic: Bool, suffix: String)] {
+        let run = s.attention.runnable(traits)
+        return run.family == .wgmma && run.persistent ? [(true, ""), (false, " static order")] : [(true, "")]
     }
 
     /// Calibrates the cost model at `calibrationTokens` (dense + two strided densities), then, at

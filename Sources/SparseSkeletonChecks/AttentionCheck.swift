@@ -37,6 +37,8 @@ public enum AttentionCheck {
         public let density: Double
         /// Full masks: the CSR run and the dense (no CSR) run differ in this many output elements.
         public let fullVsDenseMismatches: Int?
+        /// Persistent kernel on a CSR mask: the work-queue run and the static-order run differ in this many output elements.
+        public let queueVsStaticMismatches: Int?
         public let ok: Bool
     }
 
@@ -53,7 +55,7 @@ public enum AttentionCheck {
     public static func runAll(_ cases: [Case], session: GPUSession, seed: UInt64, filter: String? = nil,
                               log: (String) -> Void = { print($0) }) -> CheckSummary {
         log("gpu-check on \(session.banner); seed \(seed)")
-        log("case | kept | rel.err | tol | LSE max|err| | NaN | full==dense | verdict")
+        log("case | kept | rel.err | tol | LSE max|err| | NaN | full==dense | queue==static | verdict")
         var sum = CheckSummary()
         for (i, c) in cases.enumerated() {
             if let f = filter, !c.description.contains(f) { continue }
@@ -62,7 +64,8 @@ public enum AttentionCheck {
                 let r = try run(c, session: session, seed: seed &+ UInt64(i) &* 7919)
                 if !r.ok { sum.failed += 1 }
                 let eq = r.fullVsDenseMismatches.map { $0 == 0 ? "yes" : "NO (\($0) differ)" } ?? "-"
-                log("\(c) | \(r.density.f(2)) | \(r.relError.sci) | \(c.tolerance.sci) | \(r.lseMaxAbsError.sci) | \(r.nanCount + r.unwrittenLSE) | \(eq) | \(r.ok ? "ok" : "FAIL")")
+                let order = r.queueVsStaticMismatches.map { $0 == 0 ? "yes" : "NO (\($0) differ)" } ?? "-"
+                log("\(c) | \(r.density.f(2)) | \(r.relError.sci) | \(c.tolerance.sci) | \(r.lseMaxAbsError.sci) | \(r.nanCount + r.unwrittenLSE) | \(eq) | \(order) | \(r.ok ? "ok" : "FAIL")")
             } catch {
                 sum.failed += 1
                 log("\(c) | error: \(error) | FAIL")
@@ -238,6 +241,13 @@ public enum AttentionCheck {
             let (denseOut, _) = try launch(nil)
             mismatches = zip(out, denseOut).reduce(0) { $0 + ($1.0.bitPattern == $1.1.bitPattern ? 0 : 1) }
         }
+        var orderMismatches: Int? = nil
+        if SparseFlashAttention.hasWorkQueue(s.attention.runnable(c.traits)) {  // the same mask in the static snake order: bit for bit
+            s.attention.dynamicSparseOrder = false
+            defer { s.attention.dynamicSparseOrder = true }
+            let (staticOut, _) = try launch(deviceMask)
+            orderMismatches = zip(out, staticOut).reduce(0) { $0 + ($1.0.bitPattern == $1.1.bitPattern ? 0 : 1) }
+        }
         let ref = c.mask == .full ? try ReferenceAttention.dense(inputs, precision: .float64)
                                   : try ReferenceAttention.masked(inputs, mask: hostMask)
         var num = 0.0, den = 0.0, nan = 0
@@ -257,8 +267,8 @@ public enum AttentionCheck {
             lseErr = max(lseErr, Double(abs(g - r)))
         }
         let rel = den > 0 ? (num / den).squareRoot() : num.squareRoot()
-        let ok = nan == 0 && unwritten == 0 && rel <= c.tolerance && lseErr <= lseTolerance && (mismatches ?? 0) == 0
+        let ok = nan == 0 && unwritten == 0 && rel <= c.tolerance && lseErr <= lseTolerance && (mismatches ?? 0) == 0 && (orderMismatches ?? 0) == 0
         return Row(relError: rel, lseMaxAbsError: lseErr, nanCount: nan, unwrittenLSE: unwritten,
-                                    density: hostMask.density, fullVsDenseMismatches: mismatches, ok: ok)
+                                    density: hostMask.density, fullVsDenseMismatches: mismatches, queueVsStaticMismatches: orderMismatches, ok: ok)
     }
 }

@@ -74,11 +74,21 @@ public enum EstimatedMaskBench {
             let st = try r.mask.stats()
             let ts = try bench.time { try s.attention.forward(shape: shape, traits: traits, q: qd, k: kd, v: vd, o: oSparse, lse: lse, mask: r.mask, stream: s.stream) }
             try s.stream.synchronize()
+            let flops = 4.0 * Double(d) * Double(st.computedPairs)
+            if try bench.workOrders(traits).count > 1 {  // the same mask in the static snake order, for the queue's gain
+                s.attention.dynamicSparseOrder = false
+                defer { s.attention.dynamicSparseOrder = true }
+                let tStatic = try bench.time { try s.attention.forward(shape: shape, traits: traits, q: qd, k: kd, v: vd, o: oSparse, lse: lse, mask: r.mask, stream: s.stream) }
+                try s.stream.synchronize()
+                bench.records.append(BenchRecord(impl: "ours", variant: traits.description + " static order", mode: "estimated", tokens: n, heads: heads,
+                                                 kvHeads: kvHeads, headDim: d, dtype: dtype.rawValue, density: st.density, usefulFlops: flops,
+                                                 msMedian: tStatic.median, msMin: tStatic.min, reps: tStatic.reps, tflops: flops / (tStatic.median * 1e9),
+                                                 peakBytes: 0, note: "\(label), static order"))
+            }
             let sparse = try s.downloadFloats(oSparse, count: count, dtype: dtype)
             var num = 0.0, den = 0.0
             for (x, y) in zip(dense, sparse) { num += Double(x - y) * Double(x - y); den += Double(x) * Double(x) }
             let rel = (num / max(den, 1e-30)).squareRoot()
-            let flops = 4.0 * Double(d) * Double(st.computedPairs)
             let note = "\(label) on generated structured Q/K; probe stride \(stride); estimate \(fixed(te.median, 3)) ms; our dense \(fixed(td.median, 3)) ms; rel err vs dense \(rel.sci)"
             bench.records.append(BenchRecord(impl: "ours", variant: "GPU skeleton estimator", mode: "estimate", tokens: n, heads: heads, kvHeads: kvHeads,
                                              headDim: d, dtype: dtype.rawValue, density: st.density, usefulFlops: 0, msMedian: te.median,

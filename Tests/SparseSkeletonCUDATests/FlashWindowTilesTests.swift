@@ -89,14 +89,14 @@ final class FlashWindowTilesTests: XCTestCase {
         }
     }
 
-    /// The Swift view of SKAttentionParams has the layout the header asserts for the device (80 B).
+    /// The Swift view of SKAttentionParams has the layout the header asserts for the device (88 B).
     func testParamsLayoutMatchesTheHeader() {
         typealias P = SKAttentionParams
-        XCTAssertEqual(MemoryLayout<P>.size, 80)
+        XCTAssertEqual(MemoryLayout<P>.size, 88)
         XCTAssertEqual(MemoryLayout<P>.alignment, 8)
         let offsets: [(PartialKeyPath<P>, Int)] = [(\P.q, 0), (\P.k, 8), (\P.v, 16), (\P.o, 24), (\P.lse, 32), (\P.rowOffsets, 40),
                                                    (\P.keyBlocks, 48), (\P.tokens, 56), (\P.queryHeads, 60), (\P.kvHeads, 64),
-                                                   (\P.scaleLog2, 68), (\P.window, 72)]
+                                                   (\P.scaleLog2, 68), (\P.window, 72), (\P.workQueue, 80)]
         for (path, offset) in offsets { XCTAssertEqual(MemoryLayout<P>.offset(of: path), offset, "\(path)") }
     }
 }

@@ -13,6 +13,7 @@ import Testing
         #expect(r.relError <= c.tolerance, "relative error \(r.relError) over \(c.tolerance)")
         #expect(r.lseMaxAbsError <= AttentionCheck.lseTolerance, "LSE error \(r.lseMaxAbsError)")
         #expect((r.fullVsDenseMismatches ?? 0) == 0, "full-mask run differs from dense in \(r.fullVsDenseMismatches ?? 0) elements")
+        #expect((r.queueVsStaticMismatches ?? 0) == 0, "work-queue run differs from the static order in \(r.queueVsStaticMismatches ?? 0) elements")
         #expect(r.ok)
     }
 

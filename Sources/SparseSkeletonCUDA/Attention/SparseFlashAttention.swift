@@ -16,21 +16,43 @@ public final class SparseFlashAttention: @unchecked Sendable {
     private var kernels: [FlashKernelTraits: GPUKernel] = [:]
     /// Test hook: caps the persistent kernel's grid (CTAs) so that each CTA walks many items.
     public var persistentGridCap: Int? = nil
+    /// The persistent kernel's work queue on sparse masks, one per stream (two ints the kernel
+    /// leaves zeroed): forwards queued on one stream run in order and share it; two streams must not.
+    private var workQueues: [UInt: DeviceBuffer] = [:]
+    /// Test and benchmark hook: false runs sparse masks in the static snake order.
+    public var dynamicSparseOrder = true
+
+    private func workQueue(for stream: GPUStream) throws -> DeviceBuffer {
+        let key = UInt(bitPattern: stream.handle)
+        if let q = workQueues[key] { return q }
+        let q = try DeviceBuffer(device: device, byteCount: 8)
+        try q.fill32(0)
+        workQueues[key] = q
+        return q
+    }
 
     public init(library: KernelLibrary) { self.library = library }
 
     public static let sourceFile = "sparse_flash_attention.cu"
     public static let entry = "sparse_flash_fwd"
 
-    /// The kernel for `traits` (compiled and loaded once, through the library).
-    public func kernel(_ requested: FlashKernelTraits) throws -> GPUKernel {
+    /// The kernel for `traits` (compiled and loaded once, through the library). `workQueue`: the
+    /// persistent kernel's build with the dynamic work queue, which sparse launches use.
+    public func kernel(_ requested: FlashKernelTraits, workQueue: Bool = false) throws -> GPUKernel {
         let traits = runnable(requested)
-        if let k = kernels[traits] { return k }
-        let k = try library.kernel(Self.entry, file: Self.sourceFile, defines: traits.defines, threads: traits.threads,
+        let queued = workQueue && Self.hasWorkQueue(traits)
+        if let k = queued ? queueKernels[traits] : kernels[traits] { return k }
+        var defines = traits.defines
+        if queued { defines["SK_WORK_QUEUE"] = "1" }
+        let k = try library.kernel(Self.entry, file: Self.sourceFile, defines: defines, threads: traits.threads,
                                    sharedBytes: traits.sharedBytes)
-        kernels[traits] = k
+        if queued { queueKernels[traits] = k } else { kernels[traits] = k }
         return k
     }
+    private var queueKernels: [FlashKernelTraits: GPUKernel] = [:]
+
+    /// Only the persistent wgmma kernel walks several items per CTA, so only it has a queue.
+    public static func hasWorkQueue(_ runnable: FlashKernelTraits) -> Bool { runnable.family == .wgmma && runnable.persistent }
 
     /// The traits that actually run on this device (wgmma needs sm_90a).
     public func runnable(_ traits: FlashKernelTraits) -> FlashKernelTraits {
@@ -83,7 +105,8 @@ public final class SparseFlashAttention: @unchecked Sendable {
         }
         guard n <= Int(Int32.max) / max(shape.queryHeads, 1) else { throw CUDAError.unsupported("N = \(n) too large for 32-bit LSE indexing") }
         let run = runnable(traits)
-        let kern = try kernel(run)
+        let queued = mask != nil && dynamicSparseOrder && Self.hasWorkQueue(run)
+        let kern = try kernel(run, workQueue: queued)
         let queryBlocks = (n + traits.blockM - 1) / traits.blockM
         var grid = (queryBlocks, shape.queryHeads, 1)
         if run.family == .wgmma {  // one work item per (query block, head), longest rows first
@@ -96,11 +119,12 @@ public final class SparseFlashAttention: @unchecked Sendable {
             }
         }
         guard grid.0 > 0 else { return }
+        let queue = queued ? try workQueue(for: stream).pointer : 0
         let params = SKAttentionParams(
             q: q.pointer, k: k.pointer, v: v.pointer, o: o.pointer, lse: lse.pointer,
             rowOffsets: mask?.rowOffsets.pointer ?? 0, keyBlocks: mask?.keyBlocks.pointer ?? 0,
             tokens: Int32(n), queryHeads: Int32(shape.queryHeads), kvHeads: Int32(shape.kvHeads),
-            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n))
+            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n), workQueue: queue)
         try kern.launch(grid: grid, stream: stream, params: params)
     }
 }

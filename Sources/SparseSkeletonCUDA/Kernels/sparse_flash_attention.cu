@@ -11,6 +11,9 @@
 #include "common.cuh"
 #include "sk_attention_params.h"
 
+#ifndef SK_WORK_QUEUE
+#define SK_WORK_QUEUE 0
+#endif
 #ifndef SK_WGMMA
 #define SK_WGMMA 0
 #endif
@@ -234,7 +237,9 @@ SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* _
 
 // Grid: (min(items, resident CTAs), 1, 1) with SK_PERSISTENT = 1 (CTA c takes item r·G + c in
 // even rounds r and r·G + G − 1 − c in odd ones, G = gridDim.x: a snake over the longest-first
-// order, so every CTA gets about the same number of tiles), else (items, 1, 1) (one item per CTA).
+// order, so every CTA gets about the same number of tiles when every row has about the same; on a
+// CSR mask with p.workQueue set, rounds after the first take the queue's next item instead), else
+// (items, 1, 1) (one item per CTA).
 // Loads: a producer position walks the flat stream of K/V tiles — the current item's, then the
 // next item's (whose Q joins its first tile's commit group) — keeping up to STAGES tiles resident
 // or in flight (slot = flat tile number % STAGES), one cp.async group per tile; so a short sparse
@@ -258,8 +263,21 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
     const int strideQ = qHeads * D, strideKV = kvHeads * D;
     const bool sparse = rowOffsets != nullptr;
 
+    // Dynamic order (sparse, persistent): after its first item a CTA takes the next one from the
+    // queue's counter, longest causal rows first; the static snake balances tile counts only when
+    // every head's row holds about the same number of tiles.
+    // Compiled in for sparse launches only (SK_WORK_QUEUE = 1), so the dense kernel stays as it was.
+    int* const queue = SK_WORK_QUEUE && SK_PERSISTENT && sparse ? p.workQueue : nullptr;
+    __shared__ int sNextItem[2];  // double-buffered: one __syncthreads per round separates reads from the next write
+    auto leave = [&]() {          // the last CTA out resets the queue for the next launch on the stream
+        if (queue != nullptr && tid == 0) {
+            __threadfence();
+            if (atomicAdd(queue + 1, 1) == (int)gridDim.x - 1) { queue[0] = 0; queue[1] = 0; }
+        }
+    };
+
     int t = blockIdx.x, round = 0;
-    if (t >= items) return;
+    if (t >= items) { leave(); return; }
     WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
 
     // loads: the Q rows of (query block qb, head) into Q buffer b; key block kb of a head's K/V into stage st
@@ -299,7 +317,14 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
 
     while (true) {
         const int G = (int)gridDim.x;
-        const int tn = (round + 1) * G + (((round + 1) & 1) ? G - 1 - (int)blockIdx.x : (int)blockIdx.x);
+        int tn;
+        if (queue != nullptr) {
+            if (tid == 0) sNextItem[round & 1] = G + atomicAdd(queue, 1);
+            __syncthreads();
+            tn = sNextItem[round & 1];
+        } else {
+            tn = (round + 1) * G + (((round + 1) & 1) ? G - 1 - (int)blockIdx.x : (int)blockIdx.x);
+        }
         const bool hasNext = SK_PERSISTENT && tn < items;
         WorkItem nxt = cur;
         if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
@@ -440,6 +465,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
         }
     }
     sk_cp_async_wait<0>();
+    leave();
 }
 
 #else  // ---------------- SK_WGMMA = 0: the FA2-style mma.sync kernel ----------------

@@ -19,12 +19,16 @@ typedef struct SKAttentionParams {
     int kvHeads;
     float scaleLog2;  // softmax scale · log2(e)
     int window;       // query i sees keys j ≥ i − window + 1; 0 = no window
+    // Persistent kernel on a CSR mask: two ints, zero between launches (the kernel's last CTA resets
+    // them); CTAs take their next item from [0]'s counter, so per-head tile counts cannot unbalance
+    // them. 0 = the static snake order.
+    SK_PTR(int) workQueue;
 } SKAttentionParams;
 
 // One layout on both sides: Swift's MemoryLayout is tested against the same number.
 #ifdef __cplusplus
-static_assert(sizeof(SKAttentionParams) == 80, "SKAttentionParams layout");
+static_assert(sizeof(SKAttentionParams) == 88, "SKAttentionParams layout");
 #else
-_Static_assert(sizeof(SKAttentionParams) == 80, "SKAttentionParams layout");
+_Static_assert(sizeof(SKAttentionParams) == 88, "SKAttentionParams layout");
 #endif
 #endif
