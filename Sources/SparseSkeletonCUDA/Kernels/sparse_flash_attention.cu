@@ -268,7 +268,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
     // every head's row holds about the same number of tiles.
     // Compiled in for sparse launches only (SK_WORK_QUEUE = 1), so the dense kernel stays as it was.
     int* const queue = SK_WORK_QUEUE && SK_PERSISTENT && sparse ? p.workQueue : nullptr;
-    __shared__ int sNextItem[2];  // double-buffered: one __syncthreads per round separates reads from the next write
+    __shared__ int sNextItem[2];  // double-buffered: the __syncthreads at a round's start separates reads from the next write
     auto leave = [&]() {          // the last CTA out resets the queue for the next launch on the stream
         if (queue != nullptr && tid == 0) {
             __threadfence();
@@ -279,6 +279,13 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
     int t = blockIdx.x, round = 0;
     if (t >= items) { leave(); return; }
     WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+    // The queue is read two rounds ahead: the item for round r + 2 is taken during round r, so the
+    // atomic's latency hides behind that round's tiles (a CTA wants round r + 1's item at r's start).
+    int pending = 0;
+    if (queue != nullptr && tid == 0) {
+        sNextItem[0] = (int)gridDim.x + atomicAdd(queue, 1);
+        pending = (int)gridDim.x + atomicAdd(queue, 1);
+    }
 
     // loads: the Q rows of (query block qb, head) into Q buffer b; key block kb of a head's K/V into stage st
     auto load_q = [&](int head, int qb, int b) {
@@ -319,8 +326,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
         const int G = (int)gridDim.x;
         int tn;
         if (queue != nullptr) {
-            if (tid == 0) sNextItem[round & 1] = G + atomicAdd(queue, 1);
-            __syncthreads();
+            __syncthreads();  // thread 0 wrote this round's slot in the previous round (or before the loop)
             tn = sNextItem[round & 1];
         } else {
             tn = (round + 1) * G + (((round + 1) & 1) ? G - 1 - (int)blockIdx.x : (int)blockIdx.x);
@@ -452,6 +458,10 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
             }
         }
 
+        if (queue != nullptr && tid == 0) {  // its slot was last read before this round's __syncthreads
+            sNextItem[(round + 1) & 1] = pending;
+            pending = G + atomicAdd(queue, 1);
+        }
         if (!hasNext) break;
         t = tn;
         ++round;
