@@ -106,15 +106,19 @@ public func sk_estimate_mask(_ ctx: OpaquePointer?, _ q: UInt64, _ k: UInt64,
         guard rowOffsets != 0, keyBlocks != 0 else { throw skInvalid("rowOffsets and keyBlocks must be non-null (sizes: sk_mask_size)") }
         let st = GPUStream(device: c.device, borrowing: stream)
         let calls = try SKDriverCalls.load()
+        let capturing = try calls.capturing(st)
         for s in p.sequences {
             let b = SKSequenceBuffers(device: c.device, problem: p, sequence: s, q: q, k: k, rowOffsets: rowOffsets, keyBlocks: keyBlocks)
             guard let qb = b.q, let kb = b.k, let ro = b.rowOffsets, let kbk = b.keyBlocks else { throw skInvalid("missing buffer") }
-            let e = try c.estimator(estimator, shape: s.shape, queryTile: p.queryTile, dtype: p.dtype, stream: stream)
-            let m = try e.estimateMask(q: qb, k: kb, shape: s.shape, dtype: p.dtype, geometry: s.geometry, spec: spec, target: target, stream: st)
+            let e = try c.estimator(estimator, shape: s.shape, queryTile: p.queryTile, dtype: p.dtype)
+            try e.acquire(st, raw: stream, capturing: capturing)
+            let m = try e.estimator.estimateMask(q: qb, k: kb, shape: s.shape, dtype: p.dtype, geometry: s.geometry, spec: spec,
+                                                 target: target, stream: st)
             // the estimator's CSR lives in its workspace: copy it out on the same stream, so the
             // next estimate (queued after it) may overwrite the workspace and never the caller's mask
             try calls.copy(to: ro.pointer, from: m.rowOffsets.pointer, bytes: ro.byteCount, stream: st)
             try calls.copy(to: kbk.pointer, from: m.keyBlocks.pointer, bytes: min(kbk.byteCount, m.keyBlocks.byteCount), stream: st)
+            try e.release(st, raw: stream, capturing: capturing)
         }
     }
 }

@@ -18,7 +18,10 @@ func skCalibrate(_ c: SKContext, q: UInt64, k: UInt64, v: UInt64, shape: Attenti
     let o = try DeviceBuffer(device: c.device, byteCount: n * shape.queryHeads * e)
     let lse = try DeviceBuffer(device: c.device, byteCount: n * shape.queryHeads * 4)
     let g = try TileGeometry(tokens: n, queryTile: queryTile, keyTile: 64)
-    guard let est = try c.estimator(0, shape: shape, queryTile: queryTile, dtype: dtype, stream: raw) as? GPUSkeletonEstimator else {
+    let entry = try c.estimator(0, shape: shape, queryTile: queryTile, dtype: dtype)
+    try entry.acquire(stream, raw: raw, capturing: false)
+    defer { try? entry.release(stream, raw: raw, capturing: false) }
+    guard let est = entry.estimator as? GPUSkeletonEstimator else {
         throw SKFailure(status: .other, message: "the skeleton estimator is not a GPUSkeletonEstimator")
     }
     let measured = try est.measureEstimationTime(q: qb, k: kb, shape: shape, dtype: dtype, geometry: g, stream: stream)

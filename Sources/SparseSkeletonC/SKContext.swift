@@ -6,16 +6,47 @@ import Darwin
 import SparseSkeleton
 import SparseSkeletonCUDA
 
+/// One estimator with the stream its workspace was last used on and an event recorded after that
+/// use: a call on another stream first waits for the event on the device (no host wait), so two
+/// streams never race on one workspace. Inside a CUDA-graph capture nothing is recorded or
+/// waited for (torch.cuda.graph synchronises the device before it captures).
+final class SKEstimatorEntry {
+    let estimator: DeviceMaskEstimator
+    let calls: SKDriverCalls
+    let event: OpaquePointer?
+    var lastStream: UInt64? = nil
+
+    init(_ estimator: DeviceMaskEstimator, calls: SKDriverCalls) throws {
+        self.estimator = estimator; self.calls = calls
+        event = try calls.makeEvent()
+    }
+    deinit { _ = calls.eventDestroy(event) }
+
+    /// Orders `stream` after the workspace's last use on another stream.
+    func acquire(_ stream: GPUStream, raw: UInt64, capturing: Bool) throws {
+        if let last = lastStream, last != raw, !capturing {
+            try calls.check(calls.streamWaitEvent(stream.rawHandle, event, 0), "cuStreamWaitEvent")
+        }
+    }
+
+    /// Marks the workspace used on `stream` up to here.
+    func release(_ stream: GPUStream, raw: UInt64, capturing: Bool) throws {
+        guard !capturing else { return }
+        try calls.check(calls.eventRecord(event, stream.rawHandle), "cuEventRecord")
+        lastStream = raw
+    }
+}
+
 /// What an `sk_context *` stands for: a `GPUSession` on one CUDA device (its primary context, the
 /// one PyTorch uses; the caller's streams are borrowed per call) and the mask estimators, one
-/// per (estimator, shape, tile, dtype, stream), so that a workspace is never shared by two
-/// streams nor rebuilt when lengths alternate (the least recently used of `estimatorCap` is dropped).
-/// Calls on one context are serialised by its lock; contexts on different devices run independently.
+/// per (estimator, shape, tile, dtype), so that a workspace is not rebuilt when lengths alternate
+/// (the least recently used of `estimatorCap` is dropped). Calls on one context are serialised by
+/// its lock; contexts on different devices run independently.
 final class SKContext {
     let gpu: GPUSession
     var device: GPUDevice { gpu.device }
     private var lock = pthread_mutex_t()
-    private var estimators: [String: DeviceMaskEstimator] = [:]
+    private var estimators: [String: SKEstimatorEntry] = [:]
     private var estimatorOrder: [String] = []
     static let estimatorCap = 16
     /// Time-budget calibrations (sk_calibrate_time_budget): the attention cost model per head dim
@@ -49,33 +80,35 @@ final class SKContext {
     static func costKey(headDim: Int, dtype: DType) -> String { "d\(headDim) \(dtype.rawValue)" }
     static func timeKey(shape: AttentionShape, queryTile: Int) -> String { "\(shape) tile \(queryTile)" }
 
-    /// The estimator for one sequence shape on one stream (created on first use).
-    func estimator(_ code: Int32, shape: AttentionShape, queryTile: Int, dtype: DType, stream: UInt64) throws -> DeviceMaskEstimator {
+    /// The estimator for one sequence shape (created on first use).
+    func estimator(_ code: Int32, shape: AttentionShape, queryTile: Int, dtype: DType) throws -> SKEstimatorEntry {
         let name = try Self.estimatorName(code)
-        let key = "\(name) \(shape) \(queryTile) \(dtype.rawValue) \(stream)"
+        let key = "\(name) \(shape) \(queryTile) \(dtype.rawValue)"
         if let e = estimators[key] {
             if estimatorOrder.last != key, let i = estimatorOrder.firstIndex(of: key) {
                 estimatorOrder.remove(at: i); estimatorOrder.append(key)
             }
-            return configured(e, shape: shape, queryTile: queryTile, dtype: dtype)
+            configure(e.estimator, shape: shape, queryTile: queryTile, dtype: dtype)
+            return e
         }
         if estimatorOrder.count >= Self.estimatorCap {
             estimators[estimatorOrder.removeFirst()] = nil
         }
-        let e: DeviceMaskEstimator = code == 0 ? GPUSkeletonEstimator(library: gpu.library)
-                                               : GPUMInferenceEstimator(library: gpu.library)
+        let made: DeviceMaskEstimator = code == 0 ? GPUSkeletonEstimator(library: gpu.library)
+                                                  : GPUMInferenceEstimator(library: gpu.library)
+        let e = try SKEstimatorEntry(made, calls: try SKDriverCalls.load())
         estimators[key] = e
         estimatorOrder.append(key)
-        return configured(e, shape: shape, queryTile: queryTile, dtype: dtype)
+        configure(made, shape: shape, queryTile: queryTile, dtype: dtype)
+        return e
     }
 
     /// Hands a skeleton estimator this context's calibration for its shape (time budgets).
-    private func configured(_ e: DeviceMaskEstimator, shape: AttentionShape, queryTile: Int, dtype: DType) -> DeviceMaskEstimator {
+    private func configure(_ e: DeviceMaskEstimator, shape: AttentionShape, queryTile: Int, dtype: DType) {
         if let s = e as? GPUSkeletonEstimator {
             s.costModel = costModels[Self.costKey(headDim: shape.headDim, dtype: dtype)]
             s.estimationTime = estimationTimes[Self.timeKey(shape: shape, queryTile: queryTile)]
         }
-        return e
     }
 }
 

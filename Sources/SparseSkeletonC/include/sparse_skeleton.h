@@ -10,6 +10,10 @@
  *
  * The first call at a new shape compiles or loads its kernels and allocates the estimator's
  * internal arrays (synchronous driver calls): run each shape once before capturing a CUDA graph.
+ * Those arrays (one set per estimator and sequence shape, the 16 most recent kept) are the
+ * context's only state: a call on another stream than their last user's first waits for that use
+ * on the device (an event, no host wait); inside a capture nothing is waited for, so a replayed
+ * graph must not run concurrently with calls of the same shape on other streams.
  * Calls on one context are serialised by its lock; contexts are independent.
  *
  * Every function returns 0 on success or a nonzero status and writes a NUL-terminated message into
