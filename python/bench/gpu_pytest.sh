@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one GPU run of the Python package (builds nothing; needs no Swift). Carried (see prepare_carry.sh):
-# .carry/python/{wheels,gguf,texts}. It installs the wheels with --no-deps, runs the pytest suite
+# .carry/python/{wheels,extras,gguf,texts}. It installs the wheels with --no-deps, runs the pytest suite
 # (counts printed), the SmolLM2 check through transformers from the project's GGUF (perplexity over
 # 8K tokens sdpa vs sparse, prefill time at 8K and 32K with linear RoPE scaling, torch.compile
 # explain counts, one CUDA-graph capture/replay, Python-call overhead vs the raw C ABI) and prints a
@@ -12,6 +12,9 @@ log=$(mktemp -d)
 py=${PYTHON:-python3}
 echo "== $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -1); $($py --version)"
 $py -m pip install --no-deps --force-reinstall -q $c/wheels/*.whl 2>&1 | tail -2
+for m in gguf accelerate psutil; do  # carried extras, only where missing
+  $py -c "import $m" 2>/dev/null || $py -m pip install --no-deps -q $c/extras/$m-*.whl 2>&1 | tail -2
+done
 $py -c "import torch, transformers, sparse_skeleton as sk; print('torch', torch.__version__, 'transformers', transformers.__version__, 'sparse_skeleton', sk.__version__, sk.library_path()); print(sk.device_info(0))"
 
 # the model: parts → one file, checked

@@ -23,24 +23,24 @@ def result(key, value):
 
 
 def load(gguf):
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
     folder, name = os.path.dirname(os.path.abspath(gguf)), os.path.basename(gguf)
+    t0 = time.time()
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, torch_dtype=torch.bfloat16,
-                                                 attn_implementation="sparse_skeleton").cuda().eval()
+    major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+    dtype = {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": torch.bfloat16}
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, attn_implementation="sparse_skeleton", **dtype).cuda().eval()
+    result("gguf_load_s", f"{time.time() - t0:.1f} (transformers {transformers.__version__}, dequantised by gguf to bf16)")
     return tok, model
 
 
-def use(model, attn):
-    if hasattr(model, "set_attn_implementation"):
-        model.set_attn_implementation(attn)
-    else:
-        model.config._attn_implementation = attn
+use = skhf.use
 
 
 def tokens(tok, path, n, start_char=5000):
     """BOS, then the text from `start_char` (the window of bench/results/model-ppl-8k.md)."""
-    text = open(path, encoding="utf-8").read()[start_char:]
+    text = open(path, encoding="utf-8").read()[start_char:start_char + 12 * n]  # ample for n tokens
     ids = tok(text, add_special_tokens=False)["input_ids"][: n - 1]
     bos = tok.bos_token_id if tok.bos_token_id is not None else 0
     assert len(ids) == n - 1, f"text too short for {n} tokens"

@@ -97,9 +97,14 @@ def library_path():
     return _lib_path
 
 
+_errors = threading.local()
+
+
 def call(name, *args):
-    """Calls `name` with the error buffer appended; raises SparseSkeletonError on a nonzero status."""
-    err = ctypes.create_string_buffer(_ERR_LEN)
+    """Calls `name` with this thread's error buffer appended; raises SparseSkeletonError on a nonzero status."""
+    err = getattr(_errors, "buffer", None)
+    if err is None:
+        err = _errors.buffer = ctypes.create_string_buffer(_ERR_LEN)
     status = getattr(_lib or load(), name)(*args, err, _ERR_LEN)
     if status != 0:
         raise SparseSkeletonError(name, status, err.value.decode("utf-8", "replace"))

@@ -47,15 +47,27 @@ def _stream_and_context(device):
     return int(torch.cuda.current_stream(index).cuda_stream), _lib.context(index), index
 
 
+def _on_device(device, fn):
+    """Runs fn() with torch's current device = `device`: the library makes that device's primary
+    context current on this thread, and torch must agree."""
+    if device.index is None or device.index == torch.cuda.current_device():
+        return fn()
+    with torch.cuda.device(device.index):
+        return fn()
+
+
 def attention_impl(q, k, v, row_offsets, key_blocks, cu_seqlens, softmax_scale, window, query_tile, out=None):
     """`out`: (o, lse) to write into (tests poison them first); else fresh tensors."""
     o, lse = out if out is not None else (torch.empty_like(q), _lse_empty(q, cu_seqlens))
-    stream, ctx, index = _stream_and_context(q.device)
     batch, tokens, cu, hq, hkv, d = _problem(q, k, cu_seqlens)
     ro = row_offsets.data_ptr() if row_offsets is not None else 0
     kb = key_blocks.data_ptr() if key_blocks is not None else 0
-    _lib.call("sk_attention_forward", ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr(),
-              batch, tokens, cu, hq, hkv, d, _DTYPE_CODES[q.dtype], 1, softmax_scale, window, ro, kb, query_tile, 0, 0, stream)
+
+    def run():
+        stream, ctx, _ = _stream_and_context(q.device)
+        _lib.call("sk_attention_forward", ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr(),
+                  batch, tokens, cu, hq, hkv, d, _DTYPE_CODES[q.dtype], 1, softmax_scale, window, ro, kb, query_tile, 0, 0, stream)
+    _on_device(q.device, run)
     return o, lse
 
 
@@ -65,20 +77,26 @@ def estimate_impl(q, k, cu_seqlens, softmax_scale, window, estimator, target_kin
     n_ro, n_kb = _counts(lengths, hq, query_tile)
     row_offsets = torch.empty(n_ro, dtype=torch.int32, device=q.device)
     key_blocks = torch.empty(n_kb, dtype=torch.int32, device=q.device)
-    stream, ctx, index = _stream_and_context(q.device)
-    _lib.call("sk_estimate_mask", ctx, q.data_ptr(), k.data_ptr(), batch, tokens, cu, hq, hkv, d, _DTYPE_CODES[q.dtype],
-              1, softmax_scale, window, estimator, target_kind, target_value, query_tile,
-              row_offsets.data_ptr(), key_blocks.data_ptr(), stream)
+
+    def run():
+        stream, ctx, _ = _stream_and_context(q.device)
+        _lib.call("sk_estimate_mask", ctx, q.data_ptr(), k.data_ptr(), batch, tokens, cu, hq, hkv, d, _DTYPE_CODES[q.dtype],
+                  1, softmax_scale, window, estimator, target_kind, target_value, query_tile,
+                  row_offsets.data_ptr(), key_blocks.data_ptr(), stream)
+    _on_device(q.device, run)
     return row_offsets, key_blocks
 
 
 def calibrate_impl(q, k, v, query_tile):
     """sk_calibrate_time_budget on one sequence q [N, Hq, d] (synchronises the stream)."""
-    stream, ctx, index = _stream_and_context(q.device)
     n, hq, d = q.shape
     est, fixed, per_tile = ctypes.c_double(0), ctypes.c_double(0), ctypes.c_double(0)
-    _lib.call("sk_calibrate_time_budget", ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), n, hq, k.shape[1], d,
-              _DTYPE_CODES[q.dtype], query_tile, stream, ctypes.byref(est), ctypes.byref(fixed), ctypes.byref(per_tile))
+
+    def run():
+        stream, ctx, _ = _stream_and_context(q.device)
+        _lib.call("sk_calibrate_time_budget", ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), n, hq, k.shape[1], d,
+                  _DTYPE_CODES[q.dtype], query_tile, stream, ctypes.byref(est), ctypes.byref(fixed), ctypes.byref(per_tile))
+    _on_device(q.device, run)
     return {"estimation_ms": est.value, "fixed_ms": fixed.value, "per_tile_ns": per_tile.value}
 
 
@@ -102,8 +120,8 @@ def estimate_op(q: torch.Tensor, k: torch.Tensor, cu_seqlens: Optional[List[int]
 
 @estimate_op.register_fake
 def _estimate_fake(q, k, cu_seqlens, softmax_scale, window, estimator, target_kind, target_value, query_tile):
-    if cu_seqlens is None:
-        lengths = (q.shape[1],) * q.shape[0]
+    if cu_seqlens is None:  # int(): a dynamic shape specialises here (the mask's size depends on every length)
+        lengths = (int(q.shape[1]),) * int(q.shape[0])
         hq = q.shape[2]
     else:
         lengths = tuple(sequence_lengths(cu_seqlens=cu_seqlens))

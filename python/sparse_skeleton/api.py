@@ -10,15 +10,6 @@ DEFAULT_EPSILON = 0.02  # the project's default sparse setting (MaskTarget.recom
 _calibrated = set()
 
 
-def _on_device(index, fn, *args):
-    """Runs fn with torch's current device = the inputs' device (the library makes that device's
-    primary context current; torch must agree)."""
-    if index is None or index == torch.cuda.current_device():
-        return fn(*args)
-    with torch.cuda.device(index):
-        return fn(*args)
-
-
 def _calibrate_once(q, k, v, cu, query_tile):
     """A time budget needs the estimator's and the kernel's cost at this shape: measured once per
     (device, shape) on the first sequence (synchronises; do it before a CUDA-graph capture)."""
@@ -28,7 +19,7 @@ def _calibrate_once(q, k, v, cu, query_tile):
         q1, k1, v1 = q[:cu[1]], k[:cu[1]], v[:cu[1]]
     key = (q.device, tuple(q1.shape), k1.shape[1], q.dtype, query_tile)
     if key not in _calibrated:
-        _on_device(q.device.index, _ops.calibrate_impl, q1, k1, v1, query_tile)
+        _ops.calibrate_impl(q1, k1, v1, query_tile)
         _calibrated.add(key)
     # only the first sequence's shape is calibrated: others must match it
     lengths = sequence_lengths(q.shape[0], q.shape[1], None) if cu is None else sequence_lengths(cu_seqlens=cu)
@@ -40,21 +31,19 @@ def calibrate_time_budget(q, k, v, query_tile=128):
     """Measures the estimator and kernel cost for a time budget on one sequence q [N, Hq, d]
     (k, v [N, Hkv, d]); synchronises. Returns {'estimation_ms', 'fixed_ms', 'per_tile_ns'}."""
     q, k, v, _, _, _, _ = _checks.qkv(q, k, v, packed=True)
-    r = _on_device(q.device.index, _ops.calibrate_impl, q, k, v, _checks.query_tile(query_tile))
+    r = _ops.calibrate_impl(q, k, v, _checks.query_tile(query_tile))
     _calibrated.add((q.device, tuple(q.shape), k.shape[1], q.dtype, query_tile))
     return r
 
 
-def _estimate(q, k, v, cu, scale, win, target, estimator, query_tile, hq):
+def _estimate(q, k, v, cu, scale, win, target, estimator, query_tile):
+    """(row_offsets, key_blocks) of the estimated masks."""
     kind, value = target
     if kind == 2:
         if v is None:
             raise ValueError("a time budget needs v too (the calibration times attention): use sparse_attention or calibrate_time_budget first")
         _calibrate_once(q, k, v, cu, query_tile)
-    ro, kb = _on_device(q.device.index, _ops.estimate, q, k, cu, scale, win, estimator, kind, value, query_tile)
-    lengths = sequence_lengths(q.shape[0], q.shape[1], None) if cu is None else sequence_lengths(cu_seqlens=cu)
-    name = {v: k for k, v in _checks.ESTIMATORS.items()}[estimator]
-    return Mask(ro, kb, lengths, hq, query_tile, estimator=name, target=target)
+    return _ops.estimate(q, k, cu, scale, win, estimator, kind, value, query_tile)
 
 
 def _run(q, k, v, cu, causal, softmax_scale, window, epsilon, density, time_budget_ms, mask, return_lse, estimator, query_tile):
@@ -76,9 +65,8 @@ def _run(q, k, v, cu, causal, softmax_scale, window, epsilon, density, time_budg
         if target is None and win == 0:
             target = (0, DEFAULT_EPSILON)
         if target is not None and not (target[0] == 1 and target[1] == 1.0):  # density 1 keeps every tile: dense
-            m = _estimate(q, k, v, cu, scale, win, target, est, qt, q.shape[-2])
-            ro, kb = m.row_offsets, m.key_blocks
-    o, lse = _on_device(q.device.index, _ops.attention, q, k, v, ro, kb, cu, scale, win, qt)
+            ro, kb = _estimate(q, k, v, cu, scale, win, target, est, qt)
+    o, lse = _ops.attention(q, k, v, ro, kb, cu, scale, win, qt)
     if not return_lse:
         return o
     if cu is not None:  # per-sequence [Hq, n_s] blocks → [Hq, total]
@@ -132,4 +120,7 @@ def estimate_mask(q, k, *, cu_seqlens=None, causal=True, softmax_scale=None, win
     cu = _checks.cu_seqlens_list(cu_seqlens, q.shape[0], None) if packed else None
     scale, win = _checks.spec(causal, softmax_scale, window)
     target = _checks.target(epsilon, density, time_budget_ms) or (0, DEFAULT_EPSILON)
-    return _estimate(q, k, v, cu, scale, win, target, _checks.estimator(estimator), _checks.query_tile(query_tile), hq)
+    est, qt = _checks.estimator(estimator), _checks.query_tile(query_tile)
+    ro, kb = _estimate(q, k, v, cu, scale, win, target, est, qt)
+    lengths = sequence_lengths(q.shape[0], q.shape[1], None) if cu is None else sequence_lengths(cu_seqlens=cu)
+    return Mask(ro, kb, lengths, hq, qt, estimator=estimator, target=target)

@@ -26,4 +26,4 @@ def mask_counts(lengths, q_heads, query_tile):
 def sequence_lengths(batch=None, tokens=None, cu_seqlens=None):
     if cu_seqlens is not None:
         return tuple(cu_seqlens[i + 1] - cu_seqlens[i] for i in range(len(cu_seqlens) - 1))
-    return (tokens,) * batch
+    return (int(tokens),) * int(batch)

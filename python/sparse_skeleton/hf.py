@@ -11,9 +11,8 @@ transformers' own SDPA attention, unchanged. A model's `sliding_window` runs den
 (the skeleton estimator takes no window).
 
 Settings, first found wins: the `settings(...)` context manager, then `model.config.sparse_skeleton`
-(a dict with the same keys), then the defaults of `Settings`."""
+(a dict with the same keys), then `DEFAULTS`."""
 import contextlib
-import dataclasses
 
 import torch
 
@@ -22,19 +21,17 @@ from . import api
 NAME = "sparse_skeleton"
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    epsilon: float = None        # None with density / time_budget_ms None too: api.DEFAULT_EPSILON
-    density: float = None
-    time_budget_ms: float = None
-    estimator: str = "skeleton"
-    query_tile: int = 128
-    min_tokens: int = 1024       # shorter prompts: dense SDPA
+# Every setting and its default. epsilon, density and time_budget_ms are the mask target (at most one;
+# none: api.DEFAULT_EPSILON); prompts shorter than min_tokens run dense SDPA.
+DEFAULTS = {"epsilon": None, "density": None, "time_budget_ms": None, "estimator": "skeleton", "query_tile": 128,
+            "min_tokens": 1024}
 
-    def target(self):
-        if self.epsilon is None and self.density is None and self.time_budget_ms is None:
-            return {"epsilon": api.DEFAULT_EPSILON}
-        return {"epsilon": self.epsilon, "density": self.density, "time_budget_ms": self.time_budget_ms}
+
+def target(s):
+    """The sparse_attention target keywords of settings `s`."""
+    if s["epsilon"] is None and s["density"] is None and s["time_budget_ms"] is None:
+        return {"epsilon": api.DEFAULT_EPSILON}
+    return {"epsilon": s["epsilon"], "density": s["density"], "time_budget_ms": s["time_budget_ms"]}
 
 
 _overrides = []
@@ -48,11 +45,10 @@ def reset_counts():
 
 @contextlib.contextmanager
 def settings(**kwargs):
-    """Overrides the settings inside the block (keys of `Settings`)."""
-    fields = {f.name for f in dataclasses.fields(Settings)}
-    unknown = set(kwargs) - fields
+    """Overrides the settings inside the block (keys of `DEFAULTS`)."""
+    unknown = set(kwargs) - set(DEFAULTS)
     if unknown:
-        raise TypeError(f"unknown sparse_skeleton settings {sorted(unknown)} (known: {sorted(fields)})")
+        raise TypeError(f"unknown sparse_skeleton settings {sorted(unknown)} (known: {sorted(DEFAULTS)})")
     _overrides.append(kwargs)
     try:
         yield
@@ -61,13 +57,15 @@ def settings(**kwargs):
 
 
 def current_settings(config=None):
-    merged = {}
+    """The settings in force: DEFAULTS, updated by config.sparse_skeleton (a dict), then by the
+    open settings(...) blocks (a plain dict: torch.compile traces it)."""
+    merged = dict(DEFAULTS)
     from_config = getattr(config, NAME, None) if config is not None else None
     if isinstance(from_config, dict):
         merged.update(from_config)
     for o in _overrides:
         merged.update(o)
-    return Settings(**merged)
+    return merged
 
 
 def _fallback(module, query, key, value, attention_mask, **kwargs):
@@ -83,7 +81,7 @@ def attention_forward(module, query, key, value, attention_mask, dropout=0.0, sc
     ([B, N, Hq, d], None)."""
     s = current_settings(getattr(module, "config", None))
     n, n_kv = query.shape[2], key.shape[2]
-    ours = (attention_mask is None and n == n_kv and n >= s.min_tokens and not dropout and softcap is None
+    ours = (attention_mask is None and n == n_kv and n >= s["min_tokens"] and not dropout and softcap is None
             and kwargs.get("is_causal", getattr(module, "is_causal", True)) is not False
             and query.is_cuda and query.dtype in (torch.bfloat16, torch.float16) and query.shape[-1] in (64, 128, 256)
             and not (torch.is_grad_enabled() and query.requires_grad))
@@ -92,9 +90,9 @@ def attention_forward(module, query, key, value, attention_mask, dropout=0.0, sc
                          sliding_window=sliding_window, softcap=softcap, **kwargs)
     q, k, v = query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)
     if sliding_window is not None:
-        o = api.sparse_attention(q, k, v, softmax_scale=scaling, window=sliding_window, density=1.0, query_tile=s.query_tile)
+        o = api.sparse_attention(q, k, v, softmax_scale=scaling, window=sliding_window, density=1.0, query_tile=s["query_tile"])
     else:
-        o = api.sparse_attention(q, k, v, softmax_scale=scaling, estimator=s.estimator, query_tile=s.query_tile, **s.target())
+        o = api.sparse_attention(q, k, v, softmax_scale=scaling, estimator=s["estimator"], query_tile=s["query_tile"], **target(s))
     if not torch.compiler.is_compiling():
         counts["sparse"] += 1
     return o, None
@@ -115,6 +113,14 @@ def attention_mask(*args, **kwargs):
             and kwargs.get("mask_function", causal_mask_function) is causal_mask_function):
         return None
     return sdpa_mask(*args, **kwargs)
+
+
+def use(model, name=NAME):
+    """Switches a loaded model's attention implementation (e.g. between "sdpa" and ours)."""
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation(name)
+    else:
+        model.config._attn_implementation = name
 
 
 def register():

@@ -16,8 +16,7 @@ def tiny_llama(gpu, attn, head_dim=64):
                                    max_position_embeddings=4096)
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(cfg).to(device=gpu, dtype=torch.bfloat16).eval()
-    model.config._attn_implementation = attn
-    model.set_attn_implementation(attn) if hasattr(model, "set_attn_implementation") else None
+    skhf.use(model, attn)
     return model
 
 

@@ -201,11 +201,73 @@ def test_hf_settings_layering():
     class Config:
         sparse_skeleton = {"epsilon": 0.05, "min_tokens": 64}
 
-    assert hf.current_settings(None).target() == {"epsilon": 0.02}
-    assert hf.current_settings(Config()).epsilon == 0.05
+    assert hf.target(hf.current_settings(None)) == {"epsilon": 0.02}
+    assert hf.current_settings(Config())["epsilon"] == 0.05
     with hf.settings(density=0.3, epsilon=None):
         s = hf.current_settings(Config())
-        assert s.target() == {"epsilon": None, "density": 0.3, "time_budget_ms": None} and s.min_tokens == 64
+        assert hf.target(s) == {"epsilon": None, "density": 0.3, "time_budget_ms": None} and s["min_tokens"] == 64
     with pytest.raises(TypeError, match="unknown"):
         with hf.settings(epsilonn=0.1):
             pass
+
+
+@needs_torch
+def test_wrapper_traces_into_one_graph(monkeypatch):
+    """torch._dynamo traces sparse_attention (estimate + attention) into one graph of our two ops,
+    no break, on meta tensors (the device check is bypassed: no GPU here; the ops' fake
+    implementations give the shapes)."""
+    import torch._dynamo
+    from sparse_skeleton import api
+
+    def no_device_check(q, k, v, packed):
+        return q, k, v, q.shape[-2], k.shape[-2], q.shape[-1], 0
+
+    monkeypatch.setattr(api._checks, "qkv", no_device_check)
+    q = torch.empty(2, 1000, 8, 64, device="meta", dtype=torch.bfloat16)
+    k = torch.empty(2, 1000, 2, 64, device="meta", dtype=torch.bfloat16)
+
+    def f(q, k, v):
+        return sk.sparse_attention(q * 1.0, k, v, epsilon=0.05) + 1
+
+    torch._dynamo.reset()
+    with torch.no_grad():
+        e = torch._dynamo.explain(f)(q, k, k)
+    assert (e.graph_count, e.graph_break_count) == (1, 0), [str(b.reason) for b in e.break_reasons]
+    code = e.graphs[0].code
+    assert "sparse_skeleton.estimate_mask" in code and "sparse_skeleton.attention" in code
+    torch._dynamo.reset()
+
+
+@needs_torch
+def test_hf_registration_and_masks_on_cpu(monkeypatch):
+    """With transformers: register() makes attn_implementation="sparse_skeleton" load; a plain
+    prefill reaches our attention with no mask at all (so a GPU runs it sparse), a padded batch with
+    SDPA's mask; on CPU tensors every call falls back to SDPA and equals attn_implementation="sdpa"."""
+    transformers = pytest.importorskip("transformers", reason="no transformers installed: HF checks skipped")
+    import sparse_skeleton.hf as skhf
+    skhf.register()
+    cfg = transformers.LlamaConfig(vocab_size=128, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                                   num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=512)
+    torch.manual_seed(0)
+    model = transformers.LlamaForCausalLM(cfg).eval()
+    seen = []
+    real = skhf._fallback
+
+    def recording(module, query, key, value, attention_mask, **kw):
+        seen.append(attention_mask)
+        return real(module, query, key, value, attention_mask, **kw)
+
+    monkeypatch.setattr(skhf, "_fallback", recording)
+    ids = torch.randint(0, 128, (2, 40))
+    pad = torch.ones(2, 40, dtype=torch.long)
+    pad[1, :5] = 0
+    with torch.no_grad():
+        skhf.use(model, "sparse_skeleton")
+        skhf.reset_counts()
+        ours = model(ids).logits
+        assert seen == [None, None] and skhf.counts == {"sparse": 0, "fallback": 2}
+        seen.clear()
+        model(ids, attention_mask=pad)
+        assert len(seen) == 2 and all(m is not None for m in seen)
+        skhf.use(model, "sdpa")
+        torch.testing.assert_close(ours, model(ids).logits, rtol=0, atol=0)
