@@ -157,7 +157,11 @@ def main():
     result("ppl_sparse_eps0.05", f"{ppl_005:.4f} ({(ppl_005 / ppl_sdpa - 1) * 100:+.2f} %)")
     result("prefill_ms_8k", f"sdpa {ms_sdpa:.2f}, sparse eps0.02 {ms_sparse:.2f} ({ms_sdpa / ms_sparse:.2f}x), eps0.05 {ms_005:.2f} ({ms_sdpa / ms_005:.2f}x)")
     if a.long:
-        model.config.rope_scaling = {"rope_type": "linear", "factor": a.long / model.config.max_position_embeddings}
+        factor = a.long / model.config.max_position_embeddings
+        if isinstance(getattr(model.config, "rope_parameters", None), dict):  # transformers ≥ 5
+            model.config.rope_parameters = {**model.config.rope_parameters, "rope_type": "linear", "factor": factor}
+        else:
+            model.config.rope_scaling = {"rope_type": "linear", "factor": factor}
         model.config.max_position_embeddings = a.long
         try:
             from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding

@@ -97,7 +97,7 @@ def test_time_budget(gpu):
         assert cal["per_tile_ns"] > 0 and cal["estimation_ms"] > 0
         tight = sk.estimate_mask(q, k, v=v, time_budget_ms=cal["estimation_ms"] + cal["fixed_ms"] + 0.02)
         loose = sk.estimate_mask(q, k, v=v, time_budget_ms=100.0)
-        assert tight.density() < loose.density() and loose.density() == 1.0
+        assert tight.density() < loose.density() and loose.density() > 0.99
         o = sk.sparse_attention(q, k, v, time_budget_ms=1.0)
     assert torch.isfinite(o).all()
 
