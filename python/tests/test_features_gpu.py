@@ -148,3 +148,15 @@ def test_second_device(gpu):
         o1 = sk.sparse_attention(q.to(dev1), k.to(dev1), v.to(dev1), epsilon=0.05)
     assert o1.device == dev1 and torch.cuda.current_device() == 0
     torch.testing.assert_close(o1.cpu(), o0.cpu(), rtol=0, atol=0)
+
+
+def test_opcheck_schema_and_fake_tensors(gpu):
+    """torch.library.opcheck: the ops' schemas and fake implementations agree with the real ones."""
+    q, k, v = qkv(gpu, b=2, n=700)
+    for args in [(q, k, v, None, None, None, 0.0, 0, 128)]:
+        torch.library.opcheck(torch.ops.sparse_skeleton.attention.default, args, test_utils=("test_schema", "test_faketensor"))
+    torch.library.opcheck(torch.ops.sparse_skeleton.estimate_mask.default, (q, k, None, 0.0, 0, 0, 0, 0.05, 128),
+                          test_utils=("test_schema", "test_faketensor"))
+    qp, kp, vp = (t.reshape(1400, t.shape[2], t.shape[3]) for t in (q, k, v))
+    torch.library.opcheck(torch.ops.sparse_skeleton.estimate_mask.default, (qp, kp, [0, 300, 1400], 0.0, 0, 0, 1, 0.3, 64),
+                          test_utils=("test_schema", "test_faketensor"))
