@@ -130,6 +130,9 @@ def register():
     AttentionInterface.register(NAME, attention_forward)
     try:
         from transformers import AttentionMaskInterface
-    except ImportError:
+    except ImportError:  # transformers < 4.53 builds a 4-D mask for every custom implementation
+        import warnings
+        warnings.warn("this transformers has no AttentionMaskInterface (added in 4.53): models will pass a 4-D mask "
+                      "and every call falls back to SDPA; upgrade transformers for sparse prefill")
         return
     AttentionMaskInterface.register(NAME, attention_mask)
