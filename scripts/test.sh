@@ -15,3 +15,12 @@ if [ -n "$NVRTC_LIB" ]; then
 fi
 swift build --build-tests 2>&1
 swift test --skip-build 2>&1
+
+# 3. the Python package's CPU part (python/tests: packaging, the ctypes layer against the debug
+#    library just built, and — where torch is installed — argument checks and the fake ops);
+#    its GPU tests skip with the reason, and without torch its torch tests say so.
+if python3 -c "import pytest" 2>/dev/null; then
+  SPARSE_SKELETON_LIB="$PWD/.build/debug/libSparseSkeletonC.so" python3 -m pytest python/tests -q -rs -p no:cacheprovider 2>&1
+else
+  echo "test.sh: python3 has no pytest: skipped the Python package's tests (python/tests)"
+fi
