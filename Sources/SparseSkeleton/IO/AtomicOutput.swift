@@ -106,10 +106,13 @@ public enum AtomicOutput {
             isFolder = false
         }
 
+        /// Same resolved path, inside an input folder, or the same inode (a hard link) while the
+        /// input is still the file it was (an inode number is reused once its file is deleted).
         func collides(with output: Identity) -> Bool {
             if output.path == path || (isFolder && output.path.hasPrefix(path + "/")) { return true }
-            if let a = inode, let b = output.inode { return a == b }
-            return false
+            guard let a = inode, let b = output.inode, a == b else { return false }
+            var st = stat()
+            return stat(path, &st) == 0 && (UInt64(st.st_dev), UInt64(st.st_ino)) == a
         }
     }
 
