@@ -77,6 +77,7 @@ struct MaskEval: ParsableCommand {
                                  .integer(lastRows, "--last-rows", 0...OptionValues.maxTokens), .real(localWeight, "--local-weight", .unit),
                                  .real(ratioPower, "--ratio-power", .init(0, 16, lowerOpen: false, upperOpen: false)),
                                  .real(ratioFloor, "--ratio-floor", .nonNegative), .real(confidenceZ, "--confidence-z", .confidenceZ))
+        try OptionValues.requireProduct([tokens, heads, headDim], "--tokens × --heads × --head-dim")
     }
 
     func source() throws -> LayerSource {

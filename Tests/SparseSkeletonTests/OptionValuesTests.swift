@@ -41,6 +41,13 @@ final class OptionValuesTests: XCTestCase {
         XCTAssertTrue(message { try OptionValues.require(.real(0.5, "--local-weight", .unit), .integer(0, "--probe-stride", 1...64)) }.contains("--probe-stride"))
     }
 
+    func testAllocationSizesAreBounded() {
+        XCTAssertNoThrow(try OptionValues.requireProduct([4096, 9, 64], "x"))
+        XCTAssertTrue(message { try OptionValues.requireProduct([1 << 24, 1024, 256], "--tokens × --heads × --head-dim") }
+                        .contains("16777216 × 1024 × 256 is more than 1073741824 elements"))
+        XCTAssertTrue(message { try OptionValues.requireProduct([Int.max, 2], "n") }.contains("more than"))
+    }
+
     func testNonFiniteResultsAreErrors() {
         XCTAssertThrowsError(try NonFiniteResult.check([("output error", .infinity)])) {
             XCTAssertEqual($0 as? NonFiniteResult, NonFiniteResult(what: "output error", value: .infinity))

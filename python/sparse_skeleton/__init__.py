@@ -38,12 +38,15 @@ def _default_paths():
 
 
 def load(path=None):
-    """Loads the library once: `path`, else $SPARSE_SKELETON_LIB, else the package folder and the
-    repository's build folders. Returns the ctypes handle."""
+    """Loads the library once: `path`, else $SPARSE_SKELETON_LIB (an absolute path), else the package
+    folder and the repository's build folders. Returns the ctypes handle."""
     global _lib
     if _lib is not None and path is None:
         return _lib
-    candidates = [path] if path else ([os.environ["SPARSE_SKELETON_LIB"]] if os.environ.get("SPARSE_SKELETON_LIB") else _default_paths())
+    env = os.environ.get("SPARSE_SKELETON_LIB")
+    if path is None and env and not os.path.isabs(env):  # never a library found from the working directory
+        raise OSError("SPARSE_SKELETON_LIB must be an absolute path, got %r" % env)
+    candidates = [path] if path else ([env] if env else _default_paths())
     tried = []
     for p in candidates:
         if p and os.path.exists(p):

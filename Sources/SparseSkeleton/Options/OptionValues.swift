@@ -51,6 +51,19 @@ public enum OptionValues {
         }
     }
 
+    /// The largest tensor (elements) options may ask a command to allocate: 2^30 (4 GiB of float32).
+    public static let maxElements = 1 << 30
+
+    /// The product of sizes (e.g. tokens × heads × head dim, named `what`) must not overflow nor pass `limit`.
+    public static func requireProduct(_ sizes: [Int], _ what: String, limit: Int = maxElements) throws {
+        var p = 1
+        for s in sizes {
+            let (next, overflow) = p.multipliedReportingOverflow(by: s)
+            guard !overflow, next <= limit else { throw SkeletonError.invalidArgument("\(what) = \(sizes.map(String.init).joined(separator: " × ")) is more than \(limit) elements") }
+            p = next
+        }
+    }
+
     /// A whole number in `range`; a K or M suffix (×1024, ×1024²) when `suffixes`.
     public static func integer(_ text: String, _ name: String, in range: ClosedRange<Int>, suffixes: Bool = false) throws -> Int {
         let t = text.trimmingCharacters(in: .whitespaces)
