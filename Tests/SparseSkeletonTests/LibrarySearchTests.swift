@@ -22,6 +22,13 @@ final class LibrarySearchTests: TemporaryFolderTestCase {
         XCTAssertNil(LibrarySearch.dataWheelRoot(environment: ["SKELETON_DATA": "data"]))
     }
 
+    func testRelativeLoaderSearchPathsAreReported() {
+        XCTAssertNil(LibrarySearch.searchPathWarning(environment: ["LD_LIBRARY_PATH": "/opt/a:/opt/b"]))
+        XCTAssertNil(LibrarySearch.searchPathWarning(environment: [:]))
+        let w = LibrarySearch.searchPathWarning(environment: ["LD_LIBRARY_PATH": "/opt/a::data/lib"]) ?? ""
+        XCTAssertTrue(w.contains("('', data/lib)"), w)
+    }
+
     /// A BLAS planted under the working directory is not opened, even when named by a relative path.
     func testAPlantedBLASIsNotLoaded() throws {
         let installed = ["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"].map { $0 + "/libopenblas.so.0" }

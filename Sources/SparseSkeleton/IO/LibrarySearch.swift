@@ -23,6 +23,15 @@ public enum LibrarySearch {
         (environment[variable] ?? "").split(separator: ":").map(String.init).filter { $0.hasPrefix("/") }
     }
 
+    /// A warning when LD_LIBRARY_PATH holds relative or empty entries: the system loader searches
+    /// those from the working directory, which this project never does itself.
+    public static func searchPathWarning(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let v = environment["LD_LIBRARY_PATH"], !v.isEmpty else { return nil }
+        let bad = v.split(separator: ":", omittingEmptySubsequences: false).filter { !$0.hasPrefix("/") }
+        guard !bad.isEmpty else { return nil }
+        return "warning: LD_LIBRARY_PATH holds entries relative to the working directory (\(bad.map { $0.isEmpty ? "''" : String($0) }.joined(separator: ", "))); the system loader searches them from wherever a command runs"
+    }
+
     /// `<data>/nvrtc`, where scripts/setup.sh installs the NVRTC wheel, when there is a data directory.
     public static func dataWheelRoot(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         (try? DataDirectory.resolve(environment: environment)).map { $0.path + "/nvrtc" }
