@@ -20,8 +20,8 @@ BIN="$(swift build -c release --show-bin-path)/skeleton"
 
 DATA="${SKELETON_DATA:-data}"
 CAPTURE="$DATA/capture/pride_4096"
-if [ ! -f "$CAPTURE/meta.json" ]; then
-  "$BIN" capture --text pride_and_prejudice --tokens 4096 --layers ${SKELETON_LAYERS:-0,4,9,14,19,24,29} --out "$CAPTURE"
-fi
+# --reuse: an existing folder is kept only when its manifest is complete (marker written last) and
+# records this model, text, window and these layers; anything else is captured again, atomically.
+"$BIN" capture --reuse --text pride_and_prejudice --tokens 4096 --layers ${SKELETON_LAYERS:-0,4,9,14,19,24,29} --out "$CAPTURE"
 mkdir -p results/main
 "$BIN" mask-eval --dir "$CAPTURE" --estimator all --plots results/main --report results/main/report.md "$@"

@@ -81,6 +81,6 @@ extension BenchRecord {
     public static func write(_ records: [BenchRecord], to path: String) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(records).write(to: URL(fileURLWithPath: path))
+        try AtomicOutput.write(try enc.encode(records), to: path)
     }
 }

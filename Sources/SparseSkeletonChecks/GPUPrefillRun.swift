@@ -120,6 +120,7 @@ public struct GPUPrefillRun {
             if ppl {
                 let lp = try gpu.targetLogProbabilities(targets)
                 perplexity = Foundation.exp(-lp.reduce(0, +) / Double(lp.count))
+                if let p = perplexity, !p.isFinite { failures.append("\(label): \(NonFiniteResult(what: "perplexity", value: p))") }
             }
             let dens = sparse ? recDensities : [Double](repeating: 1, count: m.config.layers)
             rows.append(Row(label: label, timings: median.timings, minMs: sorted[0].timings.totalMs, densities: dens, perplexity: perplexity))

@@ -14,29 +14,62 @@ public enum ModelSession {
 
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    /// A model by path, or by file name under the data directory's models/.
-    public static func loadModel(_ nameOrPath: String) throws -> LlamaModel {
+    /// A model by path, or by file name under the data directory's models/. `check` sees the
+    /// model's configuration (read from the GGUF header) before the weights load, so a request the
+    /// model cannot serve (a window longer than its context, a layer it lacks) fails at once.
+    public static func loadModel(_ nameOrPath: String, check: (LlamaConfig) throws -> Void = { _ in }) throws -> LlamaModel {
         let path = try DataDirectory.locate(nameOrPath, folder: "models", suffix: ".gguf")
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelError.fileNotFound(path: path, what: "model file", hint: "run scripts/setup.sh --model-only")
         }
+        try requireRegularFile(path, what: "model")
+        AtomicOutput.protect([path])
         let t0 = now()
-        let model = try LlamaModel(path: path)
+        let gguf = try GGUFFile(path: path)
+        try check(try LlamaConfig(gguf: gguf))
+        let model = try LlamaModel(gguf: gguf)
         let c = model.config
         log("loaded \(URL(fileURLWithPath: path).lastPathComponent): \(c.architecture), \(c.layers) layers, heads \(c.heads)/\(c.kvHeads), d \(c.headDim), context \(c.contextLength), vocab \(c.vocabSize) in \(String(format: "%.1f", now() - t0)) s; matmul: \(Gemm.backendDescription)")
         return model
     }
 
-    /// A text by path, or by name under the data directory's texts/ (without .txt).
-    public static func readText(_ nameOrPath: String) throws -> String {
+    /// The largest text file read (a book is a few MB).
+    public static let maxTextBytes = 1 << 30
+
+    /// A text by path, or by name under the data directory's texts/ (without .txt). Invalid UTF-8
+    /// is an error unless `lossy` (then each invalid byte sequence becomes U+FFFD).
+    public static func readText(_ nameOrPath: String, lossy: Bool = false) throws -> String {
+        let path = try textPath(nameOrPath)
+        try requireRegularFile(path, what: "text", maxBytes: maxTextBytes)
+        AtomicOutput.protect([path])
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SkeletonError.fileUnreadable(path: path, reason: "cannot read")
+        }
+        if lossy { return String(decoding: data, as: UTF8.self) }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw SkeletonError.invalidFileFormat(path: path, reason: "the text is not valid UTF-8 (--lossy-utf8 reads it with invalid bytes replaced by U+FFFD)")
+        }
+        return text
+    }
+
+    /// Where `readText` reads a text named on the command line.
+    public static func textPath(_ nameOrPath: String) throws -> String {
         let path = try DataDirectory.locate(nameOrPath, folder: "texts", suffix: ".txt")
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelError.fileNotFound(path: nameOrPath, what: "text", hint: "give a path or a name under \(URL(fileURLWithPath: path).deletingLastPathComponent().path); run scripts/setup.sh")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw SkeletonError.fileUnreadable(path: path, reason: "cannot read")
+        return path
+    }
+
+    /// A FIFO, a device or a folder given as a file would block or mislead the reader: refused by name.
+    static func requireRegularFile(_ path: String, what: String, maxBytes: Int = .max) throws {
+        let attrs = try? FileManager.default.attributesOfItem(atPath: path)
+        guard attrs?[.type] as? FileAttributeType == .typeRegular else {
+            throw SkeletonError.fileUnreadable(path: path, reason: "the \(what) is not a regular file")
         }
-        return String(decoding: data, as: UTF8.self)
+        if let size = attrs?[.size] as? Int, size > maxBytes {
+            throw SkeletonError.fileUnreadable(path: path, reason: "the \(what) has \(size) bytes, more than the \(maxBytes) read")
+        }
     }
 
     /// BOS, then the tokens of the text from Unicode scalar `startChar` on (Python's str
@@ -80,24 +113,33 @@ public enum ModelSession {
         guard let report else { return }
         let command = "skeleton " + CommandLine.arguments.dropFirst().map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")
         let body = ["## \(header)", "", "Command: `\(command)`  ", "Date: \(ISO8601DateFormatter().string(from: Date()))", ""] + lines + [""]
-        try body.joined(separator: "\n").write(toFile: report, atomically: true, encoding: .utf8)
+        try AtomicOutput.write(body.joined(separator: "\n"), to: report)
     }
 
-    public static func parseInts(_ s: String, name: String) throws -> [Int] {
-        try s.split(separator: ",").map {
-            guard let v = Int($0.trimmingCharacters(in: .whitespaces)) else {
-                throw SkeletonError.invalidArgument("\(name): '\($0)' is not an integer")
-            }
-            return v
+    /// A comma-separated list of integers (`OptionValues`).
+    public static func parseInts(_ s: String, name: String, in range: ClosedRange<Int> = Int.min...Int.max) throws -> [Int] {
+        try OptionValues.integers(s, name, in: range)
+    }
+
+    /// A comma-separated list of finite numbers in `interval` (`OptionValues`).
+    public static func parseDoubles(_ s: String, name: String, _ interval: OptionValues.Interval) throws -> [Double] {
+        try OptionValues.reals(s, name, interval)
+    }
+}
+
+/// Requests checked against the model's configuration before its weights load (`loadModel(check:)`).
+extension LlamaConfig {
+    /// `tokens` (as option `name`) must fit the model's context.
+    public func require(tokens: Int, _ name: String) throws {
+        guard tokens <= contextLength else {
+            throw ModelError.invalidRequest("\(name) \(tokens) is longer than the model's context of \(contextLength) tokens")
         }
     }
 
-    public static func parseDoubles(_ s: String, name: String) throws -> [Double] {
-        try s.split(separator: ",").map {
-            guard let v = Double($0.trimmingCharacters(in: .whitespaces)) else {
-                throw SkeletonError.invalidArgument("\(name): '\($0)' is not a number")
-            }
-            return v
+    /// Every layer number (as option `name`) must be one of the model's.
+    public func require(layers chosen: [Int], _ name: String) throws {
+        if let bad = chosen.first(where: { $0 < 0 || $0 >= layers }) {
+            throw SkeletonError.invalidArgument("\(name): layer \(bad) is outside 0..<\(layers)")
         }
     }
 }

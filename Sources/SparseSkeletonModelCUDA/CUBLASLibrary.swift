@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SparseSkeleton
 import SparseSkeletonCUDA
 
 /// cuBLAS opened with dlopen at run time (no link-time dependency): a handle bound to one
@@ -98,7 +99,8 @@ public final class CUBLASLibrary: @unchecked Sendable {
     /// (globally), so a wheel without an $ORIGIN rpath still resolves it.
     static func candidates() -> [String] {
         var out: [String] = []
-        if let env = getenv("SKELETON_CUBLAS") { out.append(String(cString: env)) }
+        let o = LibrarySearch.override("SKELETON_CUBLAS")
+        if let p = o.path ?? o.note { out.append(p) }  // a note is listed as searched, never opened
         let names = ["libcublas.so.13", "libcublas.so.12", "libcublas.so"]
         out += names
         let dirs = ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu"]
@@ -113,6 +115,7 @@ public final class CUBLASLibrary: @unchecked Sendable {
         var tried: [String] = []
         for c in candidates() where !tried.contains(c) {
             tried.append(c)
+            guard LibrarySearch.isAllowed(c) else { continue }
             if c.contains("/") {
                 guard fileExists(c) else { continue }
                 let dir = String(c[..<(c.lastIndex(of: "/") ?? c.endIndex)])

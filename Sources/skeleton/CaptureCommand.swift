@@ -12,7 +12,9 @@ struct Capture: ParsableCommand {
         discussion: """
         Files: DIR/layer<LL>_{q,k,v}.npy, float32 [N, heads, headDim] (Q) and [N, kvHeads, headDim] (K, V), \
         half-split RoPE layout (GGUF's Q/K row permutation undone), so q·k/√d are the true logits. \
-        The window is BOS then the text's tokens from --start-char on. Prefill uses dense attention.
+        The window is BOS then the text's tokens from --start-char on. Prefill uses dense attention. \
+        The folder is written beside DIR and moved into place whole, with the manifest meta.json (tokens, \
+        layers, model and text SHA-256) and the completion marker COMPLETE last; readers trust nothing else.
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
@@ -21,41 +23,26 @@ struct Capture: ParsableCommand {
     @Option(help: "Comma-separated layer numbers, or 'all'.") var layers: String = "all"
     @Option(name: .customLong("start-char"), help: "First character of the text taken.") var startChar: Int = 5000
     @Option(help: "Output directory (default: the data directory's capture/<text>_<tokens>).") var out: String?
+    @Flag(help: "Keep the output directory when it already holds a complete capture of this model, text, window and layers.") var reuse = false
+    @Flag(name: .customLong("lossy-utf8"), help: "Read a text that is not valid UTF-8, replacing invalid bytes with U+FFFD.") var lossyUTF8 = false
     @OptionGroup var progress: QuietOption
 
     func run() throws {
-        let m = try ModelSession.loadModel(model)
-        let chosen: [Int] = layers == "all" ? Array(0..<m.config.layers) : try ModelSession.parseInts(layers, name: "--layers")
-        if let bad = chosen.first(where: { $0 < 0 || $0 >= m.config.layers }) {
-            throw SkeletonError.invalidArgument("--layers: layer \(bad) is outside 0..<\(m.config.layers)")
-        }
-        let source = try ModelSession.readText(text)
-        let ids = try ModelSession.window(m, text: source, textName: text, count: tokens, startChar: startChar)
+        try OptionValues.require(.integer(tokens, "--tokens", 2...OptionValues.maxTokens), .integer(startChar, "--start-char", 0...Int.max))
+        let requested = layers == "all" ? nil : try OptionValues.integers(layers, "--layers", in: 0...9999)
+        guard requested.map({ !$0.isEmpty && Set($0).count == $0.count }) ?? true else { throw SkeletonError.invalidArgument("--layers must name each layer once") }
         let out = try self.out ?? DataDirectory.locate("\(URL(fileURLWithPath: text).deletingPathExtension().lastPathComponent)_\(tokens)", folder: "capture")
-        try DataDirectory.createFolder(out)
+        let sources = try CaptureRun.Sources(model: model, text: text)
+        if reuse, CaptureRun.existing(folder: out, sources: sources, tokens: tokens, layers: requested, startChar: startChar) != nil {
+            return ModelSession.log("capture: \(out) already holds this capture (complete manifest); kept")
+        }
+        let writer = try CaptureWriter(destination: out)
+        let m = try ModelSession.loadModel(model) { try $0.require(tokens: tokens, "--tokens"); try $0.require(layers: requested ?? [], "--layers") }
+        let chosen = requested ?? Array(0..<m.config.layers)
+        let ids = try ModelSession.window(m, text: try ModelSession.readText(text, lossy: lossyUTF8), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()
-        let c = m.config
-        _ = try m.prefill(tokens: ids, attention: DenseReferenceBackend(), captureLayers: Set(chosen), capture: { qkv in
-            let n = qkv.shape.tokens
-            for (name, values, heads) in [("q", qkv.q, c.heads), ("k", qkv.k, c.kvHeads), ("v", qkv.v, c.kvHeads)] {
-                let path = URL(fileURLWithPath: out).appendingPathComponent(String(format: "layer%02d_%@.npy", qkv.layer, name)).path
-                try NPYFile.write(HeadTensor(name: name, tokens: n, heads: heads, headDim: c.headDim, values: values), to: path)
-            }
-        }, progress: ModelSession.progress(tokens: tokens, label: "capture"))
-        let meta: [String: Any] = [
-            "text": text, "start_char": startChar, "tokens": tokens, "bos_first": true,
-            "bos_token_id": Int(m.tokenizer.bosID ?? 1), "token_ids": ids.map(Int.init),
-            "model": URL(fileURLWithPath: model).lastPathComponent, "layers": c.layers,
-            "captured_layers": chosen, "query_heads": c.heads, "kv_heads": c.kvHeads, "head_dim": c.headDim,
-            "gqa": "query head h uses kv head h // (query_heads / kv_heads)", "rope_base": c.ropeBase,
-            "rope_convention": "half-split (NeoX / Hugging Face): dim i pairs with i + head_dim/2, angle = pos * base^(-2i/head_dim); GGUF's Q/K row permutation undone; q.k/sqrt(head_dim) = true logits",
-            "dtype": "float32 little-endian, C order, .npy v1.0",
-            "files": "layer<LL>_{q,k,v}.npy, shapes [N, query_heads, head_dim] / [N, kv_heads, head_dim]",
-            "producer": "skeleton capture (Swift prefill, dense attention)",
-            "created": ISO8601DateFormatter().string(from: Date()).prefix(10),
-        ].mapValues { ($0 as? Substring).map(String.init) ?? $0 }
-        let json = try JSONSerialization.data(withJSONObject: meta, options: [.prettyPrinted, .sortedKeys])
-        try json.write(to: URL(fileURLWithPath: out).appendingPathComponent("meta.json"))
+        try CaptureRun.run(m, ids: ids, layers: chosen, text: text, startChar: startChar, sources: sources, writer: writer,
+                           progress: ModelSession.progress(tokens: tokens, label: "capture"))
         let secs = ModelSession.now() - t0
         print("wrote \(chosen.count) layers of Q/K/V for \(tokens) tokens to \(out) in \(String(format: "%.1f", secs)) s (\(String(format: "%.0f", Double(tokens) / secs)) tok/s prefill)")
     }

@@ -14,6 +14,7 @@ struct Doctor: ParsableCommand {
     func run() throws {
         print("SparseSkeleton \(SparseSkeletonVersion.string)")
         print("CPU matrix products (BLAS): \(Gemm.backendDescription)")
+        if let warning = LibrarySearch.searchPathWarning() { print(warning) }
         do { let d = try DataDirectory.resolve(); print("data: \(d.path) (\(d.origin.rawValue))") } catch { print("data: \(error)") }
         var device: GPUDevice? = nil
         do {

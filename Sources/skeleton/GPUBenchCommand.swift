@@ -31,10 +31,12 @@ struct GPUBench: ParsableCommand {
     @OptionGroup var progress: QuietOption
 
     func run() throws {
+        try OptionValues.require(.integer(heads, "--heads", 1...1024), .integer(kvHeads, "--kv-heads", 1...1024), .real(seconds, "--seconds", .positive),
+                                 .real(maxDensityLong, "--max-density-long", .density), .real(epsilon, "--epsilon", .epsilon))
         let dt = try DType(parsing: dtype)
         let lengths = try GPUArguments.lengths(tokens)
-        let dims = try GPUArguments.list(headDims, "head dim") { Int($0) }
-        let dens = try GPUArguments.list(densities, "density") { Double($0).flatMap { $0 > 0 && $0 <= 1 ? $0 : nil } }
+        let dims = try OptionValues.integers(headDims, "--head-dims", in: 1...1024)
+        let dens = try OptionValues.reals(densities, "--densities", .density)
         let tiles = try GPUArguments.tiles(tile)
         if epsilon != nil, estimateOnly {
             for n in lengths {
@@ -42,8 +44,8 @@ struct GPUBench: ParsableCommand {
             }
             return
         }
-        let fitRows = try GPUArguments.list(estimateFitRows, "fit-row count") { Int($0).flatMap { $0 >= 16 ? $0 : nil } }
-        let budgets = try GPUArguments.list(estimateBudgets, "budget density") { Double($0).flatMap { $0 > 0 && $0 <= 1 ? $0 : nil } }
+        let fitRows = try OptionValues.integers(estimateFitRows, "--estimate-fit-rows", in: 16...OptionValues.maxTokens)
+        let budgets = try OptionValues.reals(estimateBudgets, "--estimate-budgets", .density)
         let session = try GPUArguments.session("gpu-bench")
         print("gpu-bench on \(session.banner)")
         let bench = AttentionBench(session: session, secondsPerMeasurement: seconds) { print($0); fflush(stdout) }
@@ -52,8 +54,8 @@ struct GPUBench: ParsableCommand {
             try bench.runEstimated(tokens: lengths, headDims: dims, heads: heads, kvHeads: kvHeads, dtype: dt, tiles: tiles,
                                    epsilon: epsilon, budgets: budgets, fitRows: fitRows, json: json)
         } else if let budgetMs {
-            let lists = try budgetMs.split(separator: ";").map { try GPUArguments.list(String($0), "budget") { Double($0).flatMap { $0 > 0 ? $0 : nil } } }
-            guard let cal = try GPUArguments.lengths(calibrateTokens).first, !lists.isEmpty else { throw ValidationError("--budget-ms needs values") }
+            let lists = try budgetMs.split(separator: ";").map { try OptionValues.reals(String($0), "--budget-ms", .positive) }
+            guard let cal = try GPUArguments.lengths(calibrateTokens, "--calibrate-tokens").first, !lists.isEmpty else { throw ValidationError("--budget-ms needs values") }
             try bench.runBudgetMode(tokens: lengths, headDims: dims, budgetsMs: lists, calibrationTokens: cal, heads: heads, kvHeads: kvHeads,
                                     dtype: dt, tiles: tiles, json: json)
         } else {

@@ -17,6 +17,7 @@ struct GPUEstimate: ParsableCommand {
     @Option(help: "Budget density checked.") var density: Double = 0.3
 
     func run() throws {
+        try OptionValues.require(.real(epsilon, "--epsilon", .epsilon), .real(density, "--density", .density))
         let session = try GPUArguments.session("gpu-estimate")
         let seed = self.seed ?? UInt64(Date().timeIntervalSince1970 * 1000)
         var cases = EstimatorCheck.defaultCases(seed: seed)

@@ -33,6 +33,7 @@ struct GPUPrefill: ParsableCommand {
     @Option(help: "Prompt length N in tokens (BOS included).") var tokens: Int
     @Option(help: "dense | skeleton (GPU estimator) | skeleton-cpu | minference | flexprefill | xattention | oracle (CPU estimators)")
     var attention: String = "dense"
+    @Flag(name: .customLong("lossy-utf8"), help: "Read a text that is not valid UTF-8, replacing invalid bytes with U+FFFD.") var lossyUTF8 = false
     @OptionGroup var progress: QuietOption
     @Option(help: "Device estimator of the GPU-estimated modes: skeleton or minference (density targets only).") var estimator = "skeleton"
     @Option(help: "Error bound ε of a sparse run (default 0.02 when neither --epsilon nor --density is given).") var epsilon: Double?
@@ -57,10 +58,10 @@ struct GPUPrefill: ParsableCommand {
     func modes() throws -> [(String, GPUAttentionMode)] {
         if sweep {
             var out: [(String, GPUAttentionMode)] = [("dense", .dense)]
-            for e in try ModelSession.parseDoubles(epsilons, name: "--epsilons") {
+            for e in try ModelSession.parseDoubles(epsilons, name: "--epsilons", .epsilon) {
                 out.append(("skeleton-gpu ε=\(e)", .skeleton(try MaskTarget.errorBound(epsilon: e).validated())))
             }
-            for d in try ModelSession.parseDoubles(densities, name: "--densities") {
+            for d in try ModelSession.parseDoubles(densities, name: "--densities", .density) {
                 out.append(("skeleton-gpu density \(d)", .skeleton(try MaskTarget.density(d).validated())))
             }
             return out
@@ -77,16 +78,17 @@ struct GPUPrefill: ParsableCommand {
     }
 
     func run() throws {
-        guard tokens >= 2 else { throw SkeletonError.invalidArgument("--tokens must be at least 2, got \(tokens)") }
-        guard warmup >= 0, repeats >= 1 else { throw SkeletonError.invalidArgument("--warmup must be ≥ 0 and --repeats ≥ 1") }
+        try OptionValues.require(.integer(tokens, "--tokens", 2...OptionValues.maxTokens), .integer(warmup, "--warmup", 0...1000),
+                                 .integer(repeats, "--repeats", 1...1000), .integer(startChar, "--start-char", 0...Int.max),
+                                 .real(epsilon, "--epsilon", .epsilon), .real(density, "--density", .density), .real(maxError, "--max-error", .positive))
         guard SkeletonError.supportedTileSizes.contains(queryTile) else { throw SkeletonError.unsupportedTileSize(queryTile) }
         let library = KernelLibrary(device: try GPUDevice(), compiler: try KernelCompiler())
         let modes = try GPUPrefillRun.modes(try modes(), estimator: estimator, library: library)
         let device = library.device
         if kernelCheck { try GPUPrefillRun.kernelCheck(library: library) }
-        let m = try ModelSession.loadModel(model)
+        let m = try ModelSession.loadModel(model) { try $0.require(tokens: tokens, "--tokens") }
         let layersToCheck = try GPUPrefillRun.estimatorCheckLayers(estimatorCheck ?? (check ? "all" : "none"), layers: m.config.layers)
-        let ids = try ModelSession.window(m, text: try ModelSession.readText(text), textName: text, count: tokens, startChar: startChar)
+        let ids = try ModelSession.window(m, text: try ModelSession.readText(text, lossy: lossyUTF8), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()
         let gpu = try GPULlamaPrefill(library: library, weights: m.weights, queryTile: queryTile, keyTile: 64)
         print("device: \(device.name) (\(device.arch)), driver \(device.driverVersionString); cuBLAS: \(gpu.cublasPath)")

@@ -24,6 +24,8 @@ struct MInferenceGPU: ParsableCommand {
     @Option(help: "Write timing records as JSON here (BenchRecord, mode \"estimate\", impl \"minference-gpu\").") var json: String?
 
     func run() throws {
+        try OptionValues.require(.integer(heads, "--heads", 1...1024), .integer(kvHeads, "--kv-heads", 1...1024),
+                                 .integer(headDim, "--head-dim", 1...1024), .real(density, "--density", .density))
         let tiles = try GPUArguments.tiles(tile)
         let session = try GPUArguments.session("gpu-minference")
         let est = GPUMInferenceEstimator(library: session.library)

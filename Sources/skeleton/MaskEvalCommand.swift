@@ -51,7 +51,7 @@ struct MaskEval: ParsableCommand {
     @Option(name: .customLong("local-weight"), help: "Skeleton: weight α of the probes' own tile masses in [0, 1].") var localWeight: Double = 0.75
     @Option(name: .customLong("ratio-power"), help: "Skeleton: γ of the probe ratio correction (0 = off).") var ratioPower: Double = 0
     @Option(name: .customLong("ratio-floor"), help: "Skeleton: floor λ of the ratio correction (× 1/row length).") var ratioFloor: Double = 0.5
-    @Option(name: .customLong("confidence-z"), help: "Skeleton: z of the calibration's lower confidence bound (0 = mean).") var confidenceZ: Double = 1.645
+    @Option(name: .customLong("confidence-z"), help: "Skeleton: z of the calibration's lower confidence bound, in (0, 10].") var confidenceZ: Double = 1.645
 
     /// The skeleton's knobs from its options (the other estimators run with their defaults).
     var skeletonParameters: SkeletonParameters {
@@ -70,22 +70,25 @@ struct MaskEval: ParsableCommand {
         }
     }
 
-    static func parseList(_ s: String, what: String) throws -> [Double] {
-        let parts = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        return try parts.map { p in
-            guard let x = Double(p) else { throw SkeletonError.invalidArgument("\(what) '\(p)' is not a number") }
-            return x
-        }
+    func validate() throws {
+        try OptionValues.require(.integer(tokens, "--tokens", 1...OptionValues.maxTokens), .integer(heads, "--heads", 1...1024),
+                                 .integer(kvHeads, "--kv-heads", 1...1024), .integer(headDim, "--head-dim", 1...1024), .integer(layer, "--layer", 0...9999),
+                                 .integer(head, "--head", 0...1023), .integer(probeStride, "--probe-stride", 1...OptionValues.maxTokens),
+                                 .integer(lastRows, "--last-rows", 0...OptionValues.maxTokens), .real(localWeight, "--local-weight", .unit),
+                                 .real(ratioPower, "--ratio-power", .init(0, 16, lowerOpen: false, upperOpen: false)),
+                                 .real(ratioFloor, "--ratio-floor", .nonNegative), .real(confidenceZ, "--confidence-z", .confidenceZ))
+        try OptionValues.requireProduct([tokens, heads, headDim], "--tokens × --heads × --head-dim")
     }
 
     func source() throws -> LayerSource {
         if let dir {
-            let only = try layers.map { try Self.parseList($0, what: "layer").map { Int($0) } }
+            let only = try layers.map { try OptionValues.integers($0, "--layers", in: 0...9999) }
             let path = DataDirectory.isDirectory(dir) ? dir : try DataDirectory.locate(dir, folder: "capture")
-            return .directory(path, layers: only)
+            return .directory(try CapturedLayers(directory: path), layers: only)
         }
         if q != nil || k != nil {
             guard let q, let k else { throw SkeletonError.invalidArgument("--q and --k must be given together") }
+            AtomicOutput.protect([q, k, v])
             return .files(q: q, k: k, v: v, layer: layer)
         }
         guard tokens > 0 else { throw SkeletonError.emptySequence("--tokens") }
@@ -101,9 +104,10 @@ struct MaskEval: ParsableCommand {
             return e is SkeletonEstimator ? skeleton : e
         }
         guard SkeletonError.supportedTileSizes.contains(tile) else { throw SkeletonError.unsupportedTileSize(tile) }
-        let targets = try Self.parseList(epsilons, what: "epsilon").map { try MaskTarget.errorBound(epsilon: $0).validated() }
-            + Self.parseList(densities, what: "density").map { try MaskTarget.density($0).validated() }
+        let targets = try OptionValues.reals(epsilons, "--epsilons", .epsilon).map { MaskTarget.errorBound(epsilon: $0) }
+            + OptionValues.reals(densities, "--densities", .density).map { MaskTarget.density($0) }
         let src = try source()
+        try AtomicOutput.check([report, png, plots.map { $0 + "/frontier.png" }])
         let layerNames = try src.layerNames()
 
         var f = FrontierRunner(estimators: estimators, geometryTile: tile)
@@ -120,12 +124,12 @@ struct MaskEval: ParsableCommand {
         bar.finish()
         if layerNames.count > 1 { rows += EvalRunner.overall(rows) }
         let summary = f.summary
+        try EvalRunner.requireFinite(rows, summary)
         let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         let title = "Summary: \(dir ?? q ?? "generated"), \(layerNames.count) layer(s), tile \(tile), \(String(format: "%.0f", secs)) s"
         let pictures = try plots.map { try MaskEvalPlots.write(folder: $0, summary: summary, frontier: f, source: src, tile: tile, skeleton: skeleton) } ?? []
         if let report {
-            try (summary.markdown(title: title) + (rows.isEmpty ? "" : "\n### Per layer and target\n\n```\n" + EvalRunner.table(rows) + "```\n"))
-                .write(toFile: report, atomically: true, encoding: .utf8)
+            try AtomicOutput.write(summary.markdown(title: title) + (rows.isEmpty ? "" : "\n### Per layer and target\n\n```\n" + EvalRunner.table(rows) + "```\n"), to: report)
         }
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -31,24 +31,21 @@ struct Niah: ParsableCommand {
     @Option(help: "Budget density of the sparse run.") var density: Double?
     @Option(help: "Tile size 64 or 128.") var tile: Int = 64
     @Option(help: "Also write the table as markdown to this file.") var report: String?
+    @Flag(name: .customLong("lossy-utf8"), help: "Read a text that is not valid UTF-8, replacing invalid bytes with U+FFFD.") var lossyUTF8 = false
     @OptionGroup var progress: QuietOption
 
     func run() throws {
-        let depthList = try ModelSession.parseInts(depths, name: "--depths")
-        if let bad = depthList.first(where: { !(0...100).contains($0) }) {
-            throw SkeletonError.invalidArgument("--depths: \(bad) is outside 0...100")
-        }
-        guard newTokens > 0 else { throw SkeletonError.invalidArgument("--new-tokens must be positive") }
+        let depthList = try ModelSession.parseInts(depths, name: "--depths", in: 0...100)
+        try OptionValues.require(.integer(tokens, "--tokens", 2...OptionValues.maxTokens), .integer(newTokens, "--new-tokens", 1...4096),
+                                 .real(epsilon, "--epsilon", .epsilon), .real(density, "--density", .density))
         var sparseTarget: MaskTarget?
         if attention != "none" {
             sparseTarget = try ModelSession.target(epsilon: epsilon, density: density) ?? .recommended
             _ = try EstimatorRegistry.named(attention)
         }
-        let m = try ModelSession.loadModel(model)
-        guard tokens + newTokens <= m.config.contextLength else {
-            throw ModelError.contextTooLong(requested: tokens + newTokens, modelContext: m.config.contextLength)
-        }
-        let hay = try ModelSession.readText(haystack)
+        let m = try ModelSession.loadModel(model) { try $0.require(tokens: tokens + newTokens, "--tokens + --new-tokens") }
+        let hay = try ModelSession.readText(haystack, lossy: lossyUTF8)
+        try AtomicOutput.check([report])
         let decoder = GreedyDecoder(model: m)
         var settings: [(String, () throws -> AttentionBackend)] = [("dense", { DenseReferenceBackend() })]
         if let t = sparseTarget { settings.append(("\(attention) \(t)", { try ModelSession.backend(attention, target: t, tile: tile) })) }

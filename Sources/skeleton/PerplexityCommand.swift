@@ -31,16 +31,18 @@ struct Perplexity: ParsableCommand {
     @Option(name: .customLong("start-char"), help: "First character of the text taken.") var startChar: Int = 5000
     @Flag(name: .customLong("per-layer"), help: "Print every layer's density.") var perLayer = false
     @Option(help: "Also write the table as markdown to this file.") var report: String?
+    @Flag(name: .customLong("lossy-utf8"), help: "Read a text that is not valid UTF-8, replacing invalid bytes with U+FFFD.") var lossyUTF8 = false
     @OptionGroup var progress: QuietOption
 
     func run() throws {
-        guard context >= 2 else { throw SkeletonError.invalidArgument("--context must be at least 2, got \(context)") }
+        try OptionValues.require(.integer(context, "--context", 2...OptionValues.maxTokens), .integer(startChar, "--start-char", 0...Int.max),
+                                 .real(epsilon, "--epsilon", .epsilon), .real(density, "--density", .density))
         guard SkeletonError.supportedTileSizes.contains(tile) else { throw SkeletonError.unsupportedTileSize(tile) }
         var targets: [MaskTarget] = []
         if sweep {
             guard attention != "dense" else { throw SkeletonError.invalidArgument("--sweep needs a sparse --attention (e.g. skeleton)") }
-            targets += try ModelSession.parseDoubles(epsilons, name: "--epsilons").map { try MaskTarget.errorBound(epsilon: $0).validated() }
-            targets += try ModelSession.parseDoubles(densities, name: "--densities").map { try MaskTarget.density($0).validated() }
+            targets += try ModelSession.parseDoubles(epsilons, name: "--epsilons", .epsilon).map { MaskTarget.errorBound(epsilon: $0) }
+            targets += try ModelSession.parseDoubles(densities, name: "--densities", .density).map { MaskTarget.density($0) }
         } else if let t = try ModelSession.target(epsilon: epsilon, density: density) {
             guard attention != "dense" else { throw SkeletonError.invalidArgument("--epsilon/--density need a sparse --attention") }
             targets = [t]
@@ -50,13 +52,15 @@ struct Perplexity: ParsableCommand {
         // Validate the estimator name before the long load.
         if attention != "dense" { _ = try EstimatorRegistry.named(attention) }
 
-        let m = try ModelSession.loadModel(model)
-        let ids = try ModelSession.window(m, text: try ModelSession.readText(text), textName: text, count: context, startChar: startChar)
+        let m = try ModelSession.loadModel(model) { try $0.require(tokens: context, "--context") }
+        let ids = try ModelSession.window(m, text: try ModelSession.readText(text, lossy: lossyUTF8), textName: text, count: context, startChar: startChar)
+        try AtomicOutput.check([report])
         var runs = [try PerplexityRun.measure(m, tokens: ids, backend: DenseReferenceBackend(), setting: "dense")]
         for t in targets {
             let backend = try ModelSession.backend(attention, target: t, tile: tile)
             runs.append(try PerplexityRun.measure(m, tokens: ids, backend: backend, setting: "\(attention) \(t)"))
         }
+        try NonFiniteResult.check(runs.map { ("the perplexity of \($0.setting)", $0.perplexity) })
         let dense = runs[0].perplexity
         var lines = [
             "| attention | perplexity | change vs dense | mean density | layer density min–max | time (s) | tok/s |",

@@ -17,18 +17,18 @@ final class CapturedLayersTests: TemporaryFolderTestCase {
         try writeLayer(15, roles: ["q", "k", "v"])
         try writeLayer(0, roles: ["q", "k"])
         FileManager.default.createFile(atPath: dir + "/meta.json", contents: Data("{}".utf8))
-        let folder = CapturedLayers(directory: dir)
+        let folder = try CapturedLayers(directory: dir, requireManifest: false)
         XCTAssertEqual(try folder.layerStems(), ["layer00", "layer15"])
-        XCTAssertEqual(try folder.layerStems(only: [15, 3]), ["layer15"])
-        XCTAssertThrowsError(try folder.layerStems(only: [3])) { e in
-            XCTAssertEqual(e as? SkeletonError, .invalidArgument("directory '\(dir)' holds no layerLL_q.npy files for the chosen layers"))
+        XCTAssertEqual(try folder.layerStems(only: [15]), ["layer15"])
+        XCTAssertThrowsError(try folder.layerStems(only: [15, 3])) { e in
+            XCTAssertEqual(e as? SkeletonError, .invalidArgument("directory '\(dir)' holds no layer 3 (it has layer00, layer15)"))
         }
     }
 
     func testValuesPolicy() throws {
         try writeLayer(0, roles: ["q", "k"])
         try writeLayer(1, roles: ["q", "k", "v"])
-        let folder = CapturedLayers(directory: dir)
+        let folder = try CapturedLayers(directory: dir, requireManifest: false)
         let qk = try folder.inputs(layer: 1, values: .qk)
         XCTAssertNil(qk.v)
         XCTAssertEqual([qk.shape.tokens, qk.shape.queryHeads, qk.shape.kvHeads, qk.shape.headDim], [12, 4, 2, 64])
@@ -43,7 +43,7 @@ final class CapturedLayersTests: TemporaryFolderTestCase {
 
     func testUnreadableDirectory() {
         let missing = dir + "/absent"
-        XCTAssertThrowsError(try CapturedLayers(directory: missing).layerStems()) { e in
+        XCTAssertThrowsError(try CapturedLayers(directory: missing)) { e in
             XCTAssertEqual(e as? SkeletonError, .fileUnreadable(path: missing, reason: "not a readable directory"))
         }
     }

@@ -1,7 +1,9 @@
 """Dump the real post-RoPE Q, K and V of every layer of the reference model for one text window.
 
 Writes <out>/layer<LL>_{q,k,v}.npy (float32, C order, .npy v1.0, shapes [N, 9, 64] / [N, 3, 64] / [N, 3, 64])
-and <out>/meta.json. Q and K are in the half-split RoPE layout (GGUF's row permutation undone), so
+and <out>/meta.json, the manifest `skeleton mask-eval --dir` reads (format sparseskeleton-capture
+version 2: tokens, layers, model and text SHA-256, file sizes), sealed by <out>/COMPLETE written last
+("sha256 <digest of meta.json>"). Q and K are in the half-split RoPE layout (GGUF's row permutation undone), so
 q_h . k_g / sqrt(64) are the model's true attention logits (head h uses KV head g = h // 3).
 
 Usage: python3 dump_qk.py --text pride_and_prejudice --tokens 4096 --out data/qk/pride_4096
@@ -9,6 +11,7 @@ Usage: python3 dump_qk.py --text pride_and_prejudice --tokens 4096 --out data/qk
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import sys
@@ -19,7 +22,24 @@ import numpy as np
 from gguf_tokenizer import build_tokenizer
 from gguf_weights import load_llama
 from llama_numpy import forward_hidden
-from text_window import DEFAULT_MODEL, read_text, token_window
+from text_window import DEFAULT_MODEL, TEXTS, read_text, token_window
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_atomically(path, data: bytes):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def main():
@@ -37,6 +57,9 @@ def main():
         sys.exit(f"error: {args.tokens} tokens exceed the model's context {config.context}")
     ids = token_window(tokenizer, info, read_text(args.text), args.tokens, args.start_char)
     os.makedirs(args.out, exist_ok=True)
+    marker = os.path.join(args.out, "COMPLETE")
+    if os.path.exists(marker):  # the folder stops being a complete capture while its files change
+        os.remove(marker)
 
     def capture(layer, q, k, v):
         for name, array in (("q", q), ("k", k), ("v", v)):
@@ -46,7 +69,15 @@ def main():
     forward_hidden(config, weights, ids, capture=capture,
                    progress=lambda l: print(f"  layer {l + 1}/{config.layers} ({time.time() - started:.0f} s)",
                                             file=sys.stderr, flush=True))
+    text_path = args.text if os.path.exists(args.text) else os.path.join(TEXTS, args.text + ".txt")
+    files = [f"layer{layer:02d}_{name}.npy" for layer in range(config.layers) for name in ("q", "k", "v")]
     meta = {
+        "format": "sparseskeleton-capture",
+        "format_version": 2,
+        "captured_layers": list(range(config.layers)),
+        "model_sha256": sha256_file(args.model),
+        "text_sha256": sha256_file(text_path),
+        "file_bytes": {f: os.path.getsize(os.path.join(args.out, f)) for f in files},
         "text": args.text,
         "start_char": args.start_char,
         "tokens": args.tokens,
@@ -68,8 +99,9 @@ def main():
         "producer": "scripts/reference/dump_qk.py (numpy reference forward pass)",
         "created": datetime.date.today().isoformat(),
     }
-    with open(os.path.join(args.out, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
+    meta_bytes = json.dumps(meta, indent=1).encode()
+    write_atomically(os.path.join(args.out, "meta.json"), meta_bytes)
+    write_atomically(marker, f"sha256 {hashlib.sha256(meta_bytes).hexdigest()}\n".encode())
     print(f"wrote {config.layers} layers of Q/K/V for {args.tokens} tokens to {args.out} "
           f"in {time.time() - started:.0f} s")
 

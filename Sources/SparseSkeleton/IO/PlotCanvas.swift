@@ -49,8 +49,6 @@ public struct PlotCanvas {
 
     public func write(to path: String) throws {
         let bytes = PNGEncoder.encode(width: width, height: height, rgb: rgb)
-        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else {
-            throw SkeletonError.fileUnreadable(path: path, reason: "cannot write the PNG there")
-        }
+        try AtomicOutput.write(bytes, to: path)
     }
 }

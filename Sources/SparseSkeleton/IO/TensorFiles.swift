@@ -22,7 +22,9 @@ public enum TensorFiles {
     }
 
     /// Q, K and (when `v` is given) V as validated attention inputs.
+    /// The files become inputs of this process (`AtomicOutput`): no output may overwrite them.
     public static func loadInputs(q: String, k: String, v: String?, layer: Int? = nil) throws -> AttentionInputs {
+        AtomicOutput.protect([q, k, v])
         let qt = try load(path: q, role: "q", layer: layer)
         let kt = try load(path: k, role: "k", layer: layer)
         let vt = try v.map { try load(path: $0, role: "v", layer: layer) }

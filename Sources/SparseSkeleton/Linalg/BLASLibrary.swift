@@ -9,8 +9,9 @@ import Darwin
 /// A CBLAS `cblas_sgemm` found at run time with `dlopen`; nothing is linked at build time, so
 /// the binary runs (on the portable kernel) on machines without any BLAS installed.
 ///
-/// Search order: the path in the environment variable `SKELETON_BLAS` (the value `none` disables
-/// BLAS), then `libopenblas.so.0`, `libopenblas.so`, `libblas.so.3`, `libblas.so`.
+/// Search order: the absolute path in the environment variable `SKELETON_BLAS` (the value `none`
+/// disables BLAS; a relative path is ignored, `LibrarySearch`), then `libopenblas.so.0`,
+/// `libopenblas.so`, `libblas.so.3`, `libblas.so` through the system loader's search.
 /// On Debian/Ubuntu `apt-get install libopenblas0-pthread` provides the first two.
 struct BLASLibrary: @unchecked Sendable {
     /// `cblas_sgemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)` with
@@ -44,7 +45,7 @@ struct BLASLibrary: @unchecked Sendable {
         var paths = candidates
         if let override, !override.isEmpty {
             if override.lowercased() == "none" { return nil }
-            paths.insert(override, at: 0)
+            if override.hasPrefix("/") { paths.insert(override, at: 0) }
         }
         for path in paths {
             if let lib = open(path) { return lib }
@@ -53,7 +54,7 @@ struct BLASLibrary: @unchecked Sendable {
     }
 
     static func open(_ path: String) -> BLASLibrary? {
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { return nil }
+        guard LibrarySearch.isAllowed(path), let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { return nil }
         guard let sym = dlsym(handle, "cblas_sgemm") else {
             dlclose(handle)
             return nil

@@ -1,3 +1,4 @@
+import SparseSkeleton
 /// The CUDA driver API entry points we use, resolved by name from libcuda.so.1 with dlsym.
 /// Types follow cuda.h: CUresult is an int enum, CUdevice an int, CUdeviceptr a 64-bit integer,
 /// every handle (context, module, function, stream, event) an opaque pointer.
@@ -59,7 +60,8 @@ struct DriverAPI: @unchecked Sendable {
     /// Where libcuda.so.1 may live (the loader's own search first).
     static var candidates: [String] {
         var c = ["libcuda.so.1", "libcuda.so"]
-        if let o = environment("SKELETON_LIBCUDA") { c.insert(o, at: 0) }
+        let o = LibrarySearch.override("SKELETON_LIBCUDA")
+        if let p = o.path ?? o.note { c.insert(p, at: 0) }  // a note is listed as searched, never opened
         for dir in ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/local/nvidia/lib64", "/usr/lib/wsl/lib"] {
             c.append(dir + "/libcuda.so.1")
         }

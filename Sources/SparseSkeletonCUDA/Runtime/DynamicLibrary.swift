@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SparseSkeleton
 
 /// A shared library opened with dlopen, and typed look-ups of its entry points.
 /// Nothing CUDA is linked at build time: the package builds and the CPU path runs anywhere.
@@ -13,11 +14,13 @@ public final class DynamicLibrary: @unchecked Sendable {
     private init(path: String, handle: UnsafeMutableRawPointer) { self.path = path; self.handle = handle }
 
     /// Tries each candidate (a bare soname goes through the loader's own search) and returns
-    /// the first that opens, or nil plus everything tried.
+    /// the first that opens, or nil plus everything tried. A relative path is never opened
+    /// (`LibrarySearch.isAllowed`): it would resolve against the working directory.
     public static func open(candidates: [String]) -> (DynamicLibrary?, [String]) {
         var tried: [String] = []
         for c in candidates where !tried.contains(c) {
             tried.append(c)
+            guard LibrarySearch.isAllowed(c) else { continue }
             if let h = dlopen(c, RTLD_NOW | RTLD_GLOBAL) { return (DynamicLibrary(path: c, handle: h), tried) }
         }
         return (nil, tried)
@@ -58,11 +61,12 @@ public func listDirectory(_ dir: String) -> [String] {
 public func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
 /// The `lib` folders of NVIDIA's pip wheels (`<site-packages>/nvidia/<package>/lib`, e.g.
-/// nvidia/cu13/lib, nvidia/cublas/lib) under ./data/nvrtc, $VIRTUAL_ENV and every Python of the
-/// usual prefixes: where NVRTC and cuBLAS live on machines that have CUDA only through PyTorch.
+/// nvidia/cu13/lib, nvidia/cublas/lib) under the data directory's nvrtc/ (absolute, see
+/// `LibrarySearch`), an absolute $VIRTUAL_ENV and every Python of the usual prefixes: where NVRTC
+/// and cuBLAS live on machines that have CUDA only through PyTorch.
 public func nvidiaWheelLibraryDirectories() -> [String] {
-    var sitePackages = ["data/nvrtc", "/usr/lib/python3/dist-packages"]
-    if let venv = environment("VIRTUAL_ENV") {
+    var sitePackages = [LibrarySearch.dataWheelRoot(), "/usr/lib/python3/dist-packages"].compactMap { $0 }
+    if let venv = environment("VIRTUAL_ENV"), venv.hasPrefix("/") {
         for py in listDirectory(venv + "/lib") where py.hasPrefix("python3") { sitePackages.append("\(venv)/lib/\(py)/site-packages") }
     }
     for root in ["/usr/local/lib", "/usr/lib", "/opt/torch/.venv/lib", "/opt/conda/lib"] {

@@ -1,21 +1,28 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SparseSkeleton
 
-/// On-disk cache of compiled kernels: `<dir>/<key>.cubin` plus `<key>.log` (the ptxas report).
-/// The key hashes everything that changes the machine code: source text, options, target
-/// architecture and the NVRTC version. Directory: $SKELETON_CACHE, else
-/// $XDG_CACHE_HOME/sparseskeleton, else ~/.cache/sparseskeleton. A cache that cannot be
-/// written is skipped silently (compiling again is always correct).
+/// On-disk cache of compiled kernels: one file `<dir>/<key>.kernel` per entry, holding a header
+/// line `sk-kernel 1 <sha256> <cubin bytes> <log bytes>`, the cubin, then the ptxas log. The key
+/// hashes everything that changes the machine code: source text, options, target architecture and
+/// the NVRTC version; the SHA-256 covers the key, the cubin and the log, so an entry that was
+/// truncated, corrupted or replaced is recompiled, never loaded. Entries are written atomically
+/// (temporary file, rename). Directory: $SKELETON_CACHE, else $XDG_CACHE_HOME/sparseskeleton,
+/// else ~/.cache/sparseskeleton (relative values are ignored). A cache that cannot be written is
+/// skipped silently (compiling again is always correct).
 struct KernelCache {
     let directory: String?
 
     init() {
-        if let d = environment("SKELETON_CACHE") { directory = d }
-        else if let x = environment("XDG_CACHE_HOME") { directory = x + "/sparseskeleton" }
-        else if let h = environment("HOME") { directory = h + "/.cache/sparseskeleton" }
+        func absolute(_ name: String) -> String? { environment(name).flatMap { $0.hasPrefix("/") ? $0 : nil } }
+        if let d = absolute("SKELETON_CACHE") { directory = d }
+        else if let x = absolute("XDG_CACHE_HOME") { directory = x + "/sparseskeleton" }
+        else if let h = absolute("HOME") { directory = h + "/.cache/sparseskeleton" }
         else { directory = nil }
     }
+
+    init(directory: String?) { self.directory = directory }
 
     /// 128-bit FNV-1a (two 64-bit lanes with different offset bases) as 32 hex digits.
     static func key(source: String, options: [String], arch: String, nvrtcVersion: (Int, Int)) -> String {
@@ -37,18 +44,33 @@ struct KernelCache {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 
+    static let magic = "sk-kernel 1"
+
+    func path(key: String) -> String? { directory.map { "\($0)/\(key).kernel" } }
+
+    static func digest(key: String, cubin: [UInt8], log: [UInt8]) -> String {
+        var h = SHA256()
+        h.update(Array((key + "\n").utf8)); h.update(cubin); h.update(log)
+        return h.hexDigest()
+    }
+
+    /// The entry for `key`, or nil when there is none or it does not check out.
     func load(key: String) -> NVRTC.Output? {
-        guard let dir = directory, let cubin = readFile("\(dir)/\(key).cubin"), !cubin.isEmpty else { return nil }
-        let log = readFile("\(dir)/\(key).log").map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return NVRTC.Output(cubin: cubin, log: log)
+        guard let file = path(key: key), let bytes = readFile(file), let nl = bytes.firstIndex(of: 10) else { return nil }
+        let header = String(decoding: bytes[..<nl], as: UTF8.self).split(separator: " ")
+        guard header.count == 5, header[0...1].joined(separator: " ") == Self.magic,
+              let cubinCount = Int(header[3]), let logCount = Int(header[4]), cubinCount > 0, logCount >= 0,
+              bytes.count - (nl + 1) == cubinCount + logCount else { return nil }
+        let cubin = Array(bytes[(nl + 1)..<(nl + 1 + cubinCount)]), log = Array(bytes[(nl + 1 + cubinCount)...])
+        guard String(header[2]) == Self.digest(key: key, cubin: cubin, log: log) else { return nil }
+        return NVRTC.Output(cubin: cubin, log: String(decoding: log, as: UTF8.self))
     }
 
     func store(key: String, output: NVRTC.Output) {
-        guard let dir = directory, makeDirectories(dir) else { return }
-        // write to a temporary name, then rename: concurrent processes never read half a file
-        let tmp = "\(dir)/\(key).\(getpid()).tmp"
-        if writeFile(tmp, Array(output.log.utf8)) { rename(tmp, "\(dir)/\(key).log") }
-        if writeFile(tmp, output.cubin) { rename(tmp, "\(dir)/\(key).cubin") }
+        guard let file = path(key: key), let dir = directory, makeDirectories(dir) else { return }
+        let log = Array(output.log.utf8)
+        let header = "\(Self.magic) \(Self.digest(key: key, cubin: output.cubin, log: log)) \(output.cubin.count) \(log.count)\n"
+        try? AtomicOutput.write(Array(header.utf8) + output.cubin + log, to: file)
     }
 }
 
@@ -63,13 +85,6 @@ func readFile(_ path: String) -> [UInt8]? {
         out.append(contentsOf: buf[0..<n])
     }
     return out
-}
-
-@discardableResult
-func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {
-    guard let f = fopen(path, "wb") else { return false }
-    let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, bytes.count, f) }
-    return fclose(f) == 0 && n == bytes.count
 }
 
 /// mkdir -p; true when the directory exists afterwards.

@@ -51,7 +51,7 @@ public struct CompiledKernel: Sendable {
 /// Compiles the embedded kernel sources with NVRTC (no GPU needed), through the disk cache.
 public final class KernelCompiler: @unchecked Sendable {
     let nvrtc: NVRTC
-    private let cache = KernelCache()
+    let cache: KernelCache
     /// When false every compile runs NVRTC (the CI compile test must really compile).
     public var useCache = true
     public var nvrtcVersion: (major: Int, minor: Int) { nvrtc.version }
@@ -61,6 +61,13 @@ public final class KernelCompiler: @unchecked Sendable {
     public init(useCache: Bool = true) throws {
         nvrtc = try NVRTC.load()
         self.useCache = useCache
+        cache = KernelCache()
+    }
+
+    /// A compiler whose disk cache is `cacheDirectory` (tests).
+    init(cacheDirectory: String) throws {
+        nvrtc = try NVRTC.load()
+        cache = KernelCache(directory: cacheDirectory)
     }
 
     /// The headers every kernel may `#include` by name: common.cuh and the parameter structs.

@@ -1,3 +1,5 @@
+import SparseSkeleton
+
 /// NVRTC (the run-time CUDA C++ compiler) loaded with dlopen, and a compile to cubin for the
 /// device's architecture with the ptxas resource report captured from the log.
 typealias NVRTCResult = Int32
@@ -15,22 +17,25 @@ struct NVRTC: @unchecked Sendable {
     private let nvrtcGetCUBINSize: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int>) -> NVRTCResult
     private let nvrtcGetCUBIN: @convention(c) (OpaquePointer?, UnsafeMutablePointer<CChar>) -> NVRTCResult
 
-    /// Every place we look for libnvrtc, in order: SKELETON_NVRTC (a file or a folder), the
-    /// loader's search (LD_LIBRARY_PATH, ldconfig), LD_LIBRARY_PATH explicitly, CUDA installs,
-    /// the pip wheel `nvidia-cuda-nvrtc` (./data/nvrtc, site-packages of common Pythons).
+    /// Every place we look for libnvrtc, in order: SKELETON_NVRTC (an absolute file or folder), the
+    /// loader's search (LD_LIBRARY_PATH, ldconfig), LD_LIBRARY_PATH's absolute folders explicitly,
+    /// CUDA installs, the pip wheel `nvidia-cuda-nvrtc` (the data directory's nvrtc/, site-packages
+    /// of common Pythons). Nothing relative to the working directory (`LibrarySearch`).
     static var candidates: [String] {
         let names = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"]
         var dirs: [String] = []
-        if let o = environment("SKELETON_NVRTC") {
-            if o.hasSuffix(".so") || o.contains(".so.") { dirs.append("=" + o) } else { dirs.append(o) }
+        let o = LibrarySearch.override("SKELETON_NVRTC")
+        if let note = o.note { dirs.append("!" + note) }
+        if let p = o.path {
+            if p.hasSuffix(".so") || p.contains(".so.") { dirs.append("=" + p) } else { dirs.append(p) }
         }
         dirs.append("")  // bare soname: the loader's own search
-        if let ld = environment("LD_LIBRARY_PATH") { dirs += ld.split(separator: ":").map(String.init) }
+        dirs += LibrarySearch.absoluteFolders("LD_LIBRARY_PATH")
         dirs += ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib64"]
         dirs += nvidiaWheelLibraryDirectories()
         var out: [String] = []
         for d in dirs {
-            if d.hasPrefix("=") { out.append(String(d.dropFirst())); continue }
+            if d.hasPrefix("=") || d.hasPrefix("!") { out.append(String(d.dropFirst())); continue }
             for n in names {
                 if d.isEmpty { out.append(n) } else if fileExists(d + "/" + n) { out.append(d + "/" + n) }
             }
@@ -40,7 +45,8 @@ struct NVRTC: @unchecked Sendable {
 
     static let installHint = """
         Install NVRTC from PyPI: python3 -m pip install --target data/nvrtc "nvidia-cuda-nvrtc==13.0.*" \
-        and run with LD_LIBRARY_PATH=$PWD/data/nvrtc/nvidia/cu13/lib (or set SKELETON_NVRTC to that folder).
+        (scripts/setup.sh --all puts it in the data directory's nvrtc/, which is searched), or set \
+        SKELETON_NVRTC to the absolute path of its lib folder.
         """
 
     /// NVRTC dlopens libnvrtc-builtins by soname at compile time; when NVRTC itself was found by a

@@ -13,19 +13,8 @@ enum GPUArguments {
     }
 
     /// "8K,32K,1M" → lengths (K = 1024, M = 1024²).
-    static func lengths(_ s: String) throws -> [Int] {
-        try list(s, "length") { p in
-            let u = p.uppercased(), mult = u.hasSuffix("K") ? 1024 : (u.hasSuffix("M") ? 1024 * 1024 : 1)
-            return Int(mult == 1 ? u : String(u.dropLast())).flatMap { $0 > 0 ? $0 * mult : nil }
-        }
-    }
-
-    /// A comma-separated list of values that `parse` accepts; otherwise "bad <what> '<item>'".
-    static func list<T>(_ s: String, _ what: String, _ parse: (String) -> T?) throws -> [T] {
-        try s.split(separator: ",").map { part in
-            guard let v = parse(part.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("bad \(what) '\(part)'") }
-            return v
-        }
+    static func lengths(_ s: String, _ name: String = "--tokens") throws -> [Int] {
+        try OptionValues.integers(s, name, in: 1...OptionValues.maxTokens, suffixes: true)
     }
 
     /// "128x64" → (query tile, key tile).
@@ -38,7 +27,6 @@ enum GPUArguments {
     /// The `--layers` of `--qk-dir`, each read from the captured folder (no folder: none).
     static func captured(_ dir: String?, layers: String, values: CapturedLayers.Values) throws -> [(layer: Int, inputs: AttentionInputs)] {
         guard let dir else { return [] }
-        let folder = CapturedLayers(directory: dir)
-        return try list(layers, "layer") { Int($0).flatMap { $0 >= 0 ? $0 : nil } }.map { ($0, try folder.inputs(layer: $0, values: values)) }
+        return try CapturedLayers(directory: dir, requireManifest: false).inputs(layers: OptionValues.integers(layers, "--layers", in: 0...9999), values: values)
     }
 }

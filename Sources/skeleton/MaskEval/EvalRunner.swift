@@ -90,6 +90,14 @@ enum EvalRunner {
         }
     }
 
+    /// Fails on the first NaN or infinite score (non-finite inputs), instead of printing it.
+    static func requireFinite(_ rows: [EvalRow], _ summary: FrontierSummary) throws {
+        var values: [(what: String, value: Double?)] = []
+        for r in rows { values += [("\(r.layer) \(r.estimator) \(r.target) recall", r.recallMean), ("\(r.layer) \(r.estimator) output error", r.outputError)] }
+        for r in summary.rows { values += (r.density + r.worstRow + (r.outputError ?? [])).map { ("\(r.estimator)'s frontier summary", $0) } }
+        try NonFiniteResult.check(values)
+    }
+
     static func table(_ rows: [EvalRow]) -> String {
         func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
         let head = ["layer", "estimator", "target", "density", "recall.min", "recall.mean", "out.err", "est.recall", "est.time(s)"]
