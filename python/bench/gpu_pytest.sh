@@ -17,11 +17,17 @@ for m in gguf accelerate psutil; do  # carried extras, only where missing
 done
 $py -c "import torch, transformers, sparse_skeleton as sk; print('torch', torch.__version__, 'transformers', transformers.__version__, 'sparse_skeleton', sk.__version__, sk.library_path()); print(sk.device_info(0))"
 
-# the model: parts → one file, checked
-gguf_dir=$(mktemp -d)
-name=$(awk '{print $2}' $c/gguf/SHA256)
-cat $c/gguf/part-* > "$gguf_dir/$name"
-(cd "$gguf_dir" && sha256sum -c --quiet "$OLDPWD/$c/gguf/SHA256") && echo "gguf: $name ok" || echo "gguf: $name CORRUPT (carry both parts)"
+# the model: parts → one file, checked (or SK_GGUF: a model file another script of the same lease assembled)
+if [ -n "${SK_GGUF:-}" ]; then
+  gguf_dir=$(dirname "$SK_GGUF"); name=$(basename "$SK_GGUF")
+  echo "gguf: $SK_GGUF, sha256 $(sha256sum "$SK_GGUF" | cut -c1-16)…"
+else
+  gguf_dir=$(mktemp -d)
+  name=$(awk '{print $2}' $c/gguf/SHA256)
+  cat $c/gguf/part-* > "$gguf_dir/$name"
+  (cd "$gguf_dir" && sha256sum -c --quiet "$OLDPWD/$c/gguf/SHA256") && echo "gguf: $name ok" || echo "gguf: $name CORRUPT (carry both parts)"
+fi
+text=${SK_TEXT:-$PWD/$c/texts/pride_and_prejudice.txt}
 
 # the suite, from outside the checkout so that the installed wheel is what it imports
 start=$(date +%s)
@@ -30,7 +36,7 @@ pytest_line=$(grep -E "[0-9]+ (passed|failed)" "$log/pytest.txt" | tail -1)
 echo "pytest: $pytest_line ($(( $(date +%s) - start )) s)"
 
 start=$(date +%s)
-(cd "$log" && $py "$OLDPWD/python/bench/hf_smollm2.py" --gguf "$gguf_dir/$name" --text "$OLDPWD/$c/texts/pride_and_prejudice.txt" 2>&1 \
+(cd "$log" && $py "$OLDPWD/python/bench/hf_smollm2.py" --gguf "$gguf_dir/$name" --text "$text" 2>&1 \
    | tee "$log/hf.txt" | grep -v "^RESULT" | tail -15)
 echo "hf: $(( $(date +%s) - start )) s"
 
