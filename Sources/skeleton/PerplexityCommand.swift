@@ -31,6 +31,7 @@ struct Perplexity: ParsableCommand {
     @Option(name: .customLong("start-char"), help: "First character of the text taken.") var startChar: Int = 5000
     @Flag(name: .customLong("per-layer"), help: "Print every layer's density.") var perLayer = false
     @Option(help: "Also write the table as markdown to this file.") var report: String?
+    @Flag(name: .customLong("mean-correction"), help: "Skeleton: also run each target with the dropped tiles added back at zeroth order (its tile masses × the tiles' mean V).") var meanCorrection = false
     @OptionGroup var progress: QuietOption
 
     func run() throws {
@@ -56,6 +57,13 @@ struct Perplexity: ParsableCommand {
         for t in targets {
             let backend = try ModelSession.backend(attention, target: t, tile: tile)
             runs.append(try PerplexityRun.measure(m, tokens: ids, backend: backend, setting: "\(attention) \(t)"))
+            if meanCorrection {
+                guard let skeleton = try EstimatorRegistry.named(attention) as? SkeletonEstimator else {
+                    throw SkeletonError.invalidArgument("--mean-correction needs --attention skeleton (its tile masses)")
+                }
+                let corrected = try MaskedReferenceBackend(meanCorrected: skeleton, target: t, queryTile: tile, keyTile: tile)
+                runs.append(try PerplexityRun.measure(m, tokens: ids, backend: corrected, setting: "\(attention) \(t) +mean correction"))
+            }
         }
         let dense = runs[0].perplexity
         var lines = [
