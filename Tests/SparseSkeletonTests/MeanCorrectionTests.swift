@@ -10,8 +10,8 @@ final class MeanCorrectionTests: XCTestCase {
 
     /// V the same for every key: any masked output is that V, and so is its correction (K̂ + Σ m̂ = 1).
     func testConstantValuesStayExact() throws {
-        let base = try RefTestData.inputs(tokens: 400, queryHeads: 2, kvHeads: 1, headDim: 8)
-        let row: [Float] = (0..<8).map { Float($0) - 3.5 }
+        let base = try RefTestData.inputs(tokens: 400, queryHeads: 2, kvHeads: 1, headDim: 64)
+        let row: [Float] = (0..<64).map { Float($0 % 8) - 3.5 }
         let v = (0..<400).flatMap { _ in row }
         let x = try AttentionInputs(shape: base.shape, q: base.q, k: base.k, v: v)
         let g = try TileGeometry(tokens: 400, queryTile: 64, keyTile: 64)
@@ -20,14 +20,14 @@ final class MeanCorrectionTests: XCTestCase {
         for i in masses.values.indices { masses.values[i] = Double(i % 7 + 1) }
         let c = try MeanCorrection(masses: masses, mask: mask, inputs: x)
         let out = try ReferenceAttention.masked(x, mask: mask, correction: c)
-        for (i, o) in out.output.enumerated() { XCTAssertEqual(o, row[i % 8], accuracy: 1e-4) }
+        for (i, o) in out.output.enumerated() { XCTAssertEqual(o, row[i % 64], accuracy: 1e-4) }
         XCTAssertTrue(c.keptShare.contains { $0 < 0.99 }, "the test mask drops mass")
     }
 
     /// The full mask has nothing to add back; the true tile masses bring a sparse output closer to dense,
     /// and the exact pass scores the corrected output as the corrected reference computes it.
     func testFullMaskUnchangedAndTrueMassesHelp() throws {
-        let x = try StructuredAttentionGenerator(.init(tokens: 512, queryHeads: 2, kvHeads: 1, headDim: 32, seed: 5)).inputs()
+        let x = try StructuredAttentionGenerator(.init(tokens: 512, queryHeads: 2, kvHeads: 1, headDim: 64, seed: 5)).inputs()
         let g = try TileGeometry(tokens: 512, queryTile: 64, keyTile: 64)
         let truths = try (0..<2).map { try AttentionTruth(x, head: $0, geometry: g) }
         var masses = try TileMasses(geometry: g, heads: 2)
@@ -51,7 +51,7 @@ final class MeanCorrectionTests: XCTestCase {
     }
 
     func testMismatchedInputsThrow() throws {
-        let x = try RefTestData.inputs(tokens: 200, queryHeads: 2, kvHeads: 1, headDim: 8)
+        let x = try RefTestData.inputs(tokens: 200, queryHeads: 2, kvHeads: 1, headDim: 64)
         let g = try TileGeometry(tokens: 200, queryTile: 64, keyTile: 64)
         let m1 = try TileMasses(geometry: g, heads: 1)
         XCTAssertThrowsError(try MeanCorrection(masses: m1, mask: try BlockMask.full(geometry: g, heads: 2), inputs: x))

@@ -343,9 +343,8 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 try calibrate.launch(grid: (heads, 1, 1), stream: stream, params: SKCalibrateParams(
                     checkRow: w.checkRow.pointer, checkStart: w.checkStart.pointer, rowStart: w.rowStart.pointer, cum: w.cum.pointer,
                     checkCum: w.checkCum.pointer, epsilonOut: w.epsilon.pointer, recallOut: w.recall.pointer,
-                    checkPerHead: Int64(w.checkPerHead), checks: Int32(checks), epsilon: Float(eps),
-                    confidenceZ: Float(parameters.confidenceZ), margin: Float(parameters.calibrationMargin),
-                    tailFloor: 1 - parameters.tailScale * eps,
+                    checkPerHead: Int64(w.checkPerHead), tailFloor: 1 - parameters.tailScale * eps, checks: Int32(checks),
+                    epsilon: Float(eps), confidenceZ: Float(parameters.confidenceZ), margin: Float(parameters.calibrationMargin),
                     tailAllowed: Int32(parameters.tailQuantile.map { Int(($0 * Double(checks)).rounded(.down)) } ?? -1),
                     tokens: tokens, queryTile: queryTile, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local, bandTokens: band))
             } else {

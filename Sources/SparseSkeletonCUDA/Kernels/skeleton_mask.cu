@@ -174,6 +174,7 @@ skeleton_calibrate(const __grid_constant__ SKCalibrateParams params) {
     float* __restrict__ recallOut = params.recallOut;
     const int n = params.tokens, queryTile = params.queryTile, tilesPerHead = params.tilesPerHead;
     const int sink = params.sinkBlocks, local = params.localBlocks;
+    const int band = params.bandTokens;
     const double tailFloor = params.tailFloor;
     const int tailAllowed = params.tailAllowed;
     __shared__ double rs[3][32];
@@ -187,7 +188,7 @@ skeleton_calibrate(const __grid_constant__ SKCalibrateParams params) {
         for (int c = threadIdx.x; c < checks; c += blockDim.x) {
             const int qb = checkRow[c] / queryTile;
             const int len = row_len(qb, n, queryTile);
-            const int rowLocal = row_local(qb, len, local, params.bandTokens, queryTile);
+            const int rowLocal = row_local(qb, len, local, band, queryTile);
             const long long base = (long long)head * tilesPerHead + rowStart[qb];
             const int m = kept_prefix(cum + base, len, always_count(len, sink, rowLocal), goal);
             const double rec = m > 0 ? (double)checkCum[(long long)head * checkPerHead + checkStart[c] + m - 1] : 0.0;

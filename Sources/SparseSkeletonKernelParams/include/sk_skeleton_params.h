@@ -214,11 +214,11 @@ typedef struct SKCalibrateParams {
     SK_PTR(float) epsilonOut;       // [heads]
     SK_PTR(float) recallOut;        // [heads]
     long long checkPerHead;
+    double tailFloor;               // tail calibration: a check row below this recall counts
     int checks;
     float epsilon;
     float confidenceZ;
     float margin;
-    double tailFloor;               // tail calibration: a check row below this recall counts
     int tailAllowed;                // at most this many may (−1 = off)
     int tokens;
     int queryTile;
