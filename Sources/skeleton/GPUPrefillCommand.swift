@@ -84,6 +84,9 @@ struct GPUPrefill: ParsableCommand {
         guard SkeletonError.supportedTileSizes.contains(queryTile) else { throw SkeletonError.unsupportedTileSize(queryTile) }
         let library = KernelLibrary(device: try GPUDevice(), compiler: try KernelCompiler())
         let modes = try GPUPrefillRun.modes(try modes(), estimator: estimator, library: library)
+        if gate, !modes.contains(where: { if case .dense = $0.1 { return true } else { return false } }) {
+            throw SkeletonError.invalidArgument("--gate measures dense attention first: use --sweep (dense and the GPU skeleton)")
+        }
         let device = library.device
         if kernelCheck { try GPUPrefillRun.kernelCheck(library: library) }
         let m = try ModelSession.loadModel(model)
