@@ -29,8 +29,22 @@ public enum EstimatorCheck {
         public let source: Source
         /// Strided fit rows asked (sets the probe stride); nil = the estimator's default.
         public var fitRows: Int? = nil
+        /// The always-kept row-exact band in tokens; nil = the estimator's default.
+        public var bandTokens: Int? = nil
+        /// Tail calibration (quantile, scale); nil = the estimator's default.
+        public var tail: (quantile: Double?, scale: Double)? = nil
         public var description: String {
             "\(dtype.rawValue) d\(headDim) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(queryTile)x64 [\(source)]" + (fitRows.map { " fit rows \($0)" } ?? "")
+                + (bandTokens.map { " band \($0)" } ?? "")
+                + (tail.map { t in t.quantile.map { " tail q \($0) × \(t.scale)ε" } ?? " tail off" } ?? "")
+        }
+        /// The estimator's parameters with this case's overrides.
+        func parameters(_ base: SkeletonParameters) -> SkeletonParameters {
+            var p = base
+            if let f = fitRows { p.fitRowsPerHead = f }
+            if let b = bandTokens { p.alwaysKeep.bandTokens = b }
+            if let t = tail { p.tailQuantile = t.quantile; p.tailScale = t.scale }
+            return p
         }
     }
 
@@ -96,7 +110,13 @@ public enum EstimatorCheck {
          Case(tokens: 9000, queryHeads: 2, kvHeads: 1, headDim: 64, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 4)),
          // long strides (the 128K-and-up regime) on small N: stride 256 and 128
          Case(tokens: 9000, queryHeads: 8, kvHeads: 2, headDim: 128, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 5), fitRows: 32),
-         Case(tokens: 6000, queryHeads: 6, kvHeads: 3, headDim: 64, dtype: .f16, queryTile: 64, source: .random(seed: seed &+ 6), fitRows: 40)]
+         Case(tokens: 6000, queryHeads: 6, kvHeads: 3, headDim: 64, dtype: .f16, queryTile: 64, source: .random(seed: seed &+ 6), fitRows: 40),
+         // the local band off, wider than a tile and under 128-row query blocks; tail calibration on and off
+         Case(tokens: 4100, queryHeads: 4, kvHeads: 2, headDim: 64, dtype: .bf16, queryTile: 64, source: .structured(seed: seed &+ 7), bandTokens: 0),
+         Case(tokens: 3000, queryHeads: 4, kvHeads: 2, headDim: 128, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 8), bandTokens: 200),
+         Case(tokens: 4100, queryHeads: 8, kvHeads: 2, headDim: 64, dtype: .f16, queryTile: 64, source: .structured(seed: seed &+ 9), tail: (0.1, 2)),
+         Case(tokens: 5000, queryHeads: 4, kvHeads: 2, headDim: 128, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 10), tail: (1e-9, 4)),
+         Case(tokens: 3000, queryHeads: 4, kvHeads: 4, headDim: 64, dtype: .bf16, queryTile: 64, source: .random(seed: seed &+ 11), bandTokens: 0, tail: (nil, 4))]
     }
 
     static func inputs(_ c: Case) throws -> (q: HeadTensor, k: HeadTensor) {
@@ -128,7 +148,7 @@ public enum EstimatorCheck {
         let g = try TileGeometry(tokens: c.tokens, queryTile: c.queryTile, keyTile: 64)
         let saved = estimator.parameters
         defer { estimator.parameters = saved }
-        if let f = c.fitRows { estimator.parameters.fitRowsPerHead = f }
+        estimator.parameters = c.parameters(saved)
         let cpu = SkeletonEstimator(parameters: estimator.parameters)
         let (cpuMasses, fits) = try cpu.masses(x, geometry: g)
         let cpuNorm = cpuMasses.normalisedPerQueryBlock()

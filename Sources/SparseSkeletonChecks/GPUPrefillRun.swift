@@ -16,6 +16,10 @@ public struct GPUPrefillRun {
     public var perLayer: Bool
     public var check: Bool
     public var maxError: Double
+    /// After each GPU-estimated mode, also run it under the profitability gate (`gatedRun`).
+    public var gate = false
+    /// The gate's margin: sparse must predict ≤ this × dense.
+    public var gateMargin = 0.95
 
     public init(tokens: Int, queryTile: Int, warmup: Int, repeats: Int, ppl: Bool, perLayer: Bool, check: Bool, maxError: Double) {
         self.tokens = tokens; self.queryTile = queryTile; self.warmup = warmup; self.repeats = repeats
@@ -75,6 +79,7 @@ public struct GPUPrefillRun {
         let targets = Array(ids.dropFirst())
         var rows: [Row] = []
         var failures: [String] = []
+        var denseTimings: GPUPrefillTimings? = nil
         let bar = ProgressReporter(label: "gpu-prefill", total: modes.count, unit: "modes", inPlace: false)
         for (done, (label, mode)) in modes.enumerated() {
             defer { bar.update(done: done + 1) }
@@ -124,6 +129,12 @@ public struct GPUPrefillRun {
             }
             let dens = sparse ? recDensities : [Double](repeating: 1, count: m.config.layers)
             rows.append(Row(label: label, timings: median.timings, minMs: sorted[0].timings.totalMs, densities: dens, perplexity: perplexity))
+            if case .dense = mode { denseTimings = median.timings }
+            if gate, mode.estimatesOnDevice {
+                guard let denseTimings else { throw SkeletonError.invalidArgument("gpu-prefill --gate needs the dense mode run first (it measures dense attention)") }
+                rows.append(try gatedRun(gpu: gpu, model: m, ids: ids, label: label, mode: mode, dense: denseTimings, sparse: median.timings,
+                                         densities: recDensities))
+            }
             if perLayer {
                 let t = median.timings
                 print("\(label) per layer (layer 0 first):")
@@ -136,6 +147,51 @@ public struct GPUPrefillRun {
         }
         printTable(rows, model: m)
         return failures
+    }
+
+    /// The mode again under the profitability gate. Its cost model is measured in this run: dense
+    /// attention per layer from the dense mode, sparse attention per kept tile and the estimate from
+    /// this mode's timed runs; each layer's predicted density is the recording pass's (a deployment
+    /// would carry it from an earlier prompt or a calibration run). Layers where estimate + sparse
+    /// is not predicted below `gateMargin` × dense run dense, without an estimate.
+    func gatedRun(gpu: GPULlamaPrefill, model m: LlamaModel, ids: [Int32], label: String, mode: GPUAttentionMode,
+                  dense: GPUPrefillTimings, sparse: GPUPrefillTimings, densities: [Double]) throws -> Row {
+        let c = m.config
+        let shape = try AttentionShape(tokens: tokens, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+        let g = try TileGeometry(tokens: tokens, queryTile: queryTile, keyTile: 64)
+        let tiles = Double(c.heads * g.causalTilesPerHead)
+        var parameters = SkeletonParameters.growingStride
+        if case .gpuEstimated(let p, _) = mode { parameters = p }
+        let pairs = AttentionCostModel.probePairs(shape: shape, parameters: parameters)
+        guard densities.count == c.layers, sparse.layerAttentionMs.count == c.layers, sparse.layerEstimationMs.count == c.layers else {
+            throw SkeletonError.invalidArgument("gpu-prefill --gate: \(label) has no per-layer densities or times to fit the cost model from")
+        }
+        let model = try AttentionCostModel.fit(headDim: c.headDim, dtype: .bf16,
+                                               dense: dense.layerAttentionMs.map { (tiles, $0) },
+                                               sparse: zip(densities, sparse.layerAttentionMs).map { ($0 * tiles, $1) },
+                                               estimates: sparse.layerEstimationMs.map { (pairs, $0) })
+        gpu.gate = try GPUPrefillGate(gate: try ProfitabilityGate(model: model, margin: gateMargin), predictedDensity: densities,
+                                      estimatorParameters: parameters)
+        defer { gpu.gate = nil }
+        let decisions = try (0..<c.layers).map { try gpu.gate!.decide(layer: $0, shape: shape, dtype: .bf16, geometry: g) }
+        print("\(label) +gate: \(model)")
+        print("\(label) +gate: sparse on \(decisions.filter(\.sparse).count)/\(c.layers) layers; predicted per layer dense "
+              + "\(fixed(decisions[0].denseMs, 3)) ms, estimate \(fixed(decisions.map(\.estimateMs).reduce(0, +) / Double(c.layers), 3)) ms, "
+              + "break-even density \(fixed(decisions.map(\.breakEvenDensity).reduce(0, +) / Double(c.layers), 3))")
+        for _ in 0..<max(1, warmup) { _ = try gpu.prefill(tokens: ids, attention: mode) }
+        var runs: [GPUPrefillResult] = []
+        for _ in 0..<repeats { runs.append(try gpu.prefill(tokens: ids, attention: mode)) }
+        for r in runs { try Self.requireFinite(r.lastLogits, label + " +gate") }
+        let sorted = runs.sorted { $0.timings.totalMs < $1.timings.totalMs }
+        let gated = sorted[sorted.count / 2].timings.layerGatedDense
+        let dens = zip(densities, gated).map { $1 ? 1.0 : $0 }
+        var perplexity: Double? = nil
+        if ppl {
+            let lp = try gpu.targetLogProbabilities(Array(ids.dropFirst()))
+            perplexity = Foundation.exp(-lp.reduce(0, +) / Double(lp.count))
+        }
+        return Row(label: label + " +gate", timings: sorted[sorted.count / 2].timings, minMs: sorted[0].timings.totalMs, densities: dens,
+                   perplexity: perplexity)
     }
 
     public func printTable(_ rows: [Row], model m: LlamaModel) {

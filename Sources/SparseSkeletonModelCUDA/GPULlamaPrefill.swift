@@ -77,6 +77,8 @@ public struct GPUPrefillTimings: Sendable {
     /// GPU-estimated modes: host wall-clock spent enqueueing the estimates (their launches), summed
     /// over layers. Well under `estimationMs` means the GPU, not the host, sets the pace.
     public let estimateEnqueueMs: Double
+    /// GPU-estimated modes under a `gate`: per layer, true where the gate ran it dense (no estimate).
+    public let layerGatedDense: [Bool]
 }
 
 /// Bf16 bit patterns of one layer's post-RoPE Q [N, heads, d] and K [N, kvHeads, d] as the GPU
@@ -145,6 +147,9 @@ public final class GPULlamaPrefill: @unchecked Sendable {
     /// workspace holds it until its next estimate): read it back after a timed run, e.g. to check
     /// that the timed run built the same mask as a recorded one.
     public private(set) var lastEstimatedMask: DeviceBlockMask?
+    /// Profitability gate of the GPU-estimated modes (nil: every layer sparse): a layer the gate
+    /// predicts no gain for runs dense, without an estimate.
+    public var gate: GPUPrefillGate?
 
     /// Device buffers for one prompt length.
     struct Workspace {
@@ -251,6 +256,7 @@ public final class GPULlamaPrefill: @unchecked Sendable {
         var densities: [Double] = []
         var layerMasks: [BlockMask] = []
         var layerQK: [GPULayerQK] = []
+        var gatedDense: [Bool] = []
 
         try start.record(on: stream)
         try kernels.embed(ids: w.ids, table: weights.embedding, x: w.x, tokens: n, width: c.embedding, vocab: c.vocabSize, stream: stream)
@@ -264,6 +270,15 @@ public final class GPULlamaPrefill: @unchecked Sendable {
             case .dense:
                 densities.append(1)
             case .gpuEstimated, .deviceEstimated:
+                if let gate, try !gate.decide(layer: l, shape: shape, dtype: .bf16, geometry: geometry).sparse {
+                    gatedDense.append(true)
+                    let e = try GPUEvent(device: device)  // a 0 ms estimate keeps the per-layer list aligned
+                    try e.record(on: stream)
+                    estEvents.append((e, e))
+                    if record.masks { densities.append(1); layerMasks.append(try BlockMask.full(geometry: geometry, heads: c.heads)) }
+                    break
+                }
+                if gate != nil { gatedDense.append(false) }
                 let e0 = try GPUEvent(device: device), e1 = try GPUEvent(device: device)
                 try e0.record(on: stream)
                 let h0 = DispatchTime.now().uptimeNanoseconds
@@ -321,7 +336,8 @@ public final class GPULlamaPrefill: @unchecked Sendable {
         withExtendedLifetime(uploaded) {}
         let timings = GPUPrefillTimings(totalMs: try end.milliseconds(since: start), attentionMs: layerAttn.reduce(0, +),
                                         estimationMs: layerEst.reduce(0, +), layerAttentionMs: layerAttn, layerEstimationMs: layerEst,
-                                        layerDensities: densities, recorded: record.active, estimateEnqueueMs: enqueueMs.reduce(0, +))
+                                        layerDensities: densities, recorded: record.active, estimateEnqueueMs: enqueueMs.reduce(0, +),
+                                        layerGatedDense: gatedDense)
         return GPUPrefillResult(tokens: n, lastLogits: logits, timings: timings, layerMasks: layerMasks, layerQK: layerQK)
     }
 

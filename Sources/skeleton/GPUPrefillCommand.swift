@@ -53,6 +53,8 @@ struct GPUPrefill: ParsableCommand {
     var estimatorCheck: String?
     @Flag(name: .customLong("kernel-check"), help: "First check every model kernel and the cuBLAS product against float64 on random inputs.")
     var kernelCheck = false
+    @Flag(help: "Also run each GPU-estimated mode under the profitability gate (cost model measured in this run; dense where sparse would not pay). Needs the dense mode (--sweep has it).") var gate = false
+    @Option(name: .customLong("gate-margin"), help: "The gate runs sparse only where estimate + sparse ≤ this × dense (predicted).") var gateMargin: Double = 0.95
     @Option(name: .customLong("max-error"), help: "--check fails above this relative error of the last logits.") var maxError: Double = 2e-2
 
     func modes() throws -> [(String, GPUAttentionMode)] {
@@ -84,6 +86,9 @@ struct GPUPrefill: ParsableCommand {
         guard SkeletonError.supportedTileSizes.contains(queryTile) else { throw SkeletonError.unsupportedTileSize(queryTile) }
         let library = KernelLibrary(device: try GPUDevice(), compiler: try KernelCompiler())
         let modes = try GPUPrefillRun.modes(try modes(), estimator: estimator, library: library)
+        if gate, !modes.contains(where: { if case .dense = $0.1 { return true } else { return false } }) {
+            throw SkeletonError.invalidArgument("--gate measures dense attention first: use --sweep (dense and the GPU skeleton)")
+        }
         let device = library.device
         if kernelCheck { try GPUPrefillRun.kernelCheck(library: library) }
         let m = try ModelSession.loadModel(model) { try $0.require(tokens: tokens, "--tokens") }
@@ -94,8 +99,9 @@ struct GPUPrefill: ParsableCommand {
         print("device: \(device.name) (\(device.arch)), driver \(device.driverVersionString); cuBLAS: \(gpu.cublasPath)")
         print("weights on the GPU: \(formatBytes(gpu.weights.byteCount)) (uploaded and kernels compiled in \(fixed(ModelSession.now() - t0, 2)) s)")
         fflush(stdout)
-        let runner = GPUPrefillRun(tokens: tokens, queryTile: queryTile, warmup: warmup, repeats: repeats, ppl: ppl, perLayer: perLayer,
+        var runner = GPUPrefillRun(tokens: tokens, queryTile: queryTile, warmup: warmup, repeats: repeats, ppl: ppl, perLayer: perLayer,
                                    check: check, maxError: maxError)
+        runner.gate = gate; runner.gateMargin = gateMargin
         let failures = try runner.run(gpu: gpu, model: m, ids: ids, modes: modes, layersToCheck: layersToCheck)
         guard failures.isEmpty else {
             throw SkeletonError.invalidArgument("gpu-prefill checks failed:\n  " + failures.joined(separator: "\n  "))

@@ -52,6 +52,11 @@ struct MaskEval: ParsableCommand {
     @Option(name: .customLong("ratio-power"), help: "Skeleton: γ of the probe ratio correction (0 = off).") var ratioPower: Double = 0
     @Option(name: .customLong("ratio-floor"), help: "Skeleton: floor λ of the ratio correction (× 1/row length).") var ratioFloor: Double = 0.5
     @Option(name: .customLong("confidence-z"), help: "Skeleton: z of the calibration's lower confidence bound, in (0, 10].") var confidenceZ: Double = 1.645
+    @Option(name: .customLong("band"), help: "Skeleton: row-exact local band in tokens, always kept (0 = only the diagonal tile).") var band: Int = SkeletonParameters().alwaysKeep.bandTokens
+    @Option(name: .customLong("tail-quantile"), help: "Skeleton: tail calibration, the fraction of check rows allowed below 1 − tail-scale·ε (negative = off).") var tailQuantile: Double = SkeletonParameters().tailQuantile ?? -1
+    @Option(name: .customLong("tail-scale"), help: "Skeleton: the tail calibration's floor is 1 − this · ε.") var tailScale: Double = SkeletonParameters().tailScale
+    @Flag(name: .customLong("match-skeleton"), help: "Per-layer table: every other estimator also at the skeleton's density of each ε target.") var matchSkeleton = false
+    @Flag(name: .customLong("mean-correction"), help: "Per-layer table: also the skeleton's and the oracle's output error after the mean correction of the dropped tiles (err+mc).") var meanCorrection = false
 
     /// The skeleton's knobs from its options (the other estimators run with their defaults).
     var skeletonParameters: SkeletonParameters {
@@ -60,6 +65,8 @@ struct MaskEval: ParsableCommand {
         p.fixedStride = probeStride; p.lastRows = lastRows
         p.localWeight = localWeight; p.confidenceZ = confidenceZ
         p.ratioPower = ratioPower; p.ratioFloor = ratioFloor
+        p.alwaysKeep.bandTokens = band
+        p.tailQuantile = tailQuantile < 0 ? nil : tailQuantile; p.tailScale = tailScale
         return p
     }
 
@@ -76,7 +83,9 @@ struct MaskEval: ParsableCommand {
                                  .integer(head, "--head", 0...1023), .integer(probeStride, "--probe-stride", 1...OptionValues.maxTokens),
                                  .integer(lastRows, "--last-rows", 0...OptionValues.maxTokens), .real(localWeight, "--local-weight", .unit),
                                  .real(ratioPower, "--ratio-power", .init(0, 16, lowerOpen: false, upperOpen: false)),
-                                 .real(ratioFloor, "--ratio-floor", .nonNegative), .real(confidenceZ, "--confidence-z", .confidenceZ))
+                                 .real(ratioFloor, "--ratio-floor", .nonNegative), .real(confidenceZ, "--confidence-z", .confidenceZ),
+                                 .integer(band, "--band", 0...OptionValues.maxTokens), .real(tailScale, "--tail-scale", .positive))
+        if !(tailQuantile < 0) { try OptionValues.require(.real(tailQuantile, "--tail-quantile", .unit)) }  // NaN is checked, not "off"
         try OptionValues.requireProduct([tokens, heads, headDim], "--tokens × --heads × --head-dim")
     }
 
@@ -116,7 +125,8 @@ struct MaskEval: ParsableCommand {
         for (i, name) in layerNames.enumerated() {
             let layer = try src.load(name)
             var truths: [AttentionTruth]? = nil
-            if !frontier { let (r, t) = try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile); rows += r; truths = t }
+            if !frontier { let (r, t) = try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile,
+                                                                                matchSkeleton: matchSkeleton, meanCorrection: meanCorrection); rows += r; truths = t }
             try f.run(layer: name, inputs: layer.inputs, truths: truths)
             if let png, i == 0 { try AttentionPlot.write(inputs: layer.inputs, head: head, tile: tile, skeleton: skeleton, path: png) }
             bar.update(done: i + 1)

@@ -32,6 +32,7 @@ struct Perplexity: ParsableCommand {
     @Flag(name: .customLong("per-layer"), help: "Print every layer's density.") var perLayer = false
     @Option(help: "Also write the table as markdown to this file.") var report: String?
     @Flag(name: .customLong("lossy-utf8"), help: "Read a text that is not valid UTF-8, replacing invalid bytes with U+FFFD.") var lossyUTF8 = false
+    @Flag(name: .customLong("mean-correction"), help: "Skeleton: also run each target with the dropped tiles added back at zeroth order (its tile masses × the tiles' mean V).") var meanCorrection = false
     @OptionGroup var progress: QuietOption
 
     func run() throws {
@@ -59,6 +60,13 @@ struct Perplexity: ParsableCommand {
         for t in targets {
             let backend = try ModelSession.backend(attention, target: t, tile: tile)
             runs.append(try PerplexityRun.measure(m, tokens: ids, backend: backend, setting: "\(attention) \(t)"))
+            if meanCorrection {
+                guard let skeleton = try EstimatorRegistry.named(attention) as? SkeletonEstimator else {
+                    throw SkeletonError.invalidArgument("--mean-correction needs --attention skeleton (its tile masses)")
+                }
+                let corrected = try MaskedReferenceBackend(meanCorrected: skeleton, target: t, queryTile: tile, keyTile: tile)
+                runs.append(try PerplexityRun.measure(m, tokens: ids, backend: corrected, setting: "\(attention) \(t) +mean correction"))
+            }
         }
         try NonFiniteResult.check(runs.map { ("the perplexity of \($0.setting)", $0.perplexity) })
         let dense = runs[0].perplexity

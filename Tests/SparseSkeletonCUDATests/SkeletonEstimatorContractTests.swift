@@ -15,7 +15,7 @@ final class SkeletonEstimatorContractTests: XCTestCase {
         var packed = 0, seenNarrow = false
         for c in children {
             switch c {
-            case is UInt64, is Int64:
+            case is UInt64, is Int64, is Double:
                 XCTAssertFalse(seenNarrow, "\(T.self): an 8-byte field after a 4-byte one", file: file, line: line)
                 packed += 8
             case is Int32, is UInt32, is Float: seenNarrow = true; packed += 4
@@ -41,19 +41,19 @@ final class SkeletonEstimatorContractTests: XCTestCase {
         check(SKPrefixSumsParams(), fields: 5)
         check(SKTileProductParams(), fields: 8)
         check(SKTileMassesParams(), fields: 15)
-        check(SKSortRowsParams(), fields: 9)
+        check(SKSortRowsParams(), fields: 10)
         check(SKCheckPrefixParams(), fields: 14)
-        check(SKCalibrateParams(), fields: 17)
-        check(SKCountErrorBoundParams(), fields: 11)
+        check(SKCalibrateParams(), fields: 20)
+        check(SKCountErrorBoundParams(), fields: 12)
         check(SKScanRowsParams(), fields: 3)
         check(SKFillErrorBoundParams(), fields: 9)
         check(SKBudgetInitParams(), fields: 3)
-        check(SKBudgetHistParams(), fields: 11)
+        check(SKBudgetHistParams(), fields: 12)
         check(SKBudgetPickParams(), fields: 3)
-        check(SKBudgetCountParams(), fields: 11)
+        check(SKBudgetCountParams(), fields: 12)
         check(SKBudgetAddTiesParams(), fields: 5)
-        check(SKFillBudgetParams(), fields: 12)
-        XCTAssertEqual(MemoryLayout<SKCalibrateParams>.size, 7 * 8 + 8 + 9 * 4 + 4)  // tail padding counted
+        check(SKFillBudgetParams(), fields: 13)
+        XCTAssertEqual(MemoryLayout<SKCalibrateParams>.size, 7 * 8 + 8 + 8 + 11 * 4 + 4)  // tail padding counted
     }
 
     func testSpecSetsTheProbeScaleAndWindowsAreRefused() throws {

@@ -31,7 +31,7 @@ final class SkeletonParametersTests: XCTestCase {
         XCTAssertEqual(p.lastRows, 64); XCTAssertEqual(p.fitSweeps, 4); XCTAssertEqual(p.localWeight, 0.75)
         XCTAssertTrue(p.calibrate); XCTAssertEqual(p.confidenceZ, 1.645); XCTAssertEqual(p.calibrationMargin, 0)
         XCTAssertEqual(p.ratioPower, 0); XCTAssertEqual(p.ratioFloor, 0.5); XCTAssertFalse(p.shareGroupMask)
-        XCTAssertEqual(p.alwaysKeep, .standard)
+        XCTAssertEqual(p.alwaysKeep, .banded); XCTAssertNil(p.tailQuantile); XCTAssertEqual(p.tailScale, 4)
         var g = p; g.fixedStride = nil
         XCTAssertEqual(g, SkeletonParameters.growingStride, "the GPU default differs from the CPU one in the stride only")
     }
@@ -54,25 +54,28 @@ final class SkeletonParametersTests: XCTestCase {
         return h
     }
 
-    /// The CPU estimator with default parameters gives the masks it gave before `SkeletonParameters`:
-    /// kept tiles and fingerprints were computed with the former `SkeletonEstimator` (its own
-    /// properties, `probeStride = 32`) on this seeded input, in debug and release builds alike.
-    func testDefaultMasksAreUnchanged() throws {
+    /// The CPU estimator with default parameters but the local band off gives the masks it gave before
+    /// `SkeletonParameters`: kept tiles and fingerprints were computed with the former `SkeletonEstimator`
+    /// (its own properties, `probeStride = 32`) on this seeded input, in debug and release builds alike.
+    func testBandOffMasksAreUnchanged() throws {
         let x = try StructuredAttentionGenerator(.init(tokens: 1024, queryHeads: 4, kvHeads: 2, headDim: 64, seed: 7)).inputs()
         let g = try TileGeometry(tokens: 1024, queryTile: 64, keyTile: 64)
-        let eb = try SkeletonEstimator().estimate(x, geometry: g, target: .errorBound(epsilon: 0.05))
+        var bandOff = SkeletonParameters(); bandOff.alwaysKeep = .standard
+        let eb = try SkeletonEstimator(parameters: bandOff).estimate(x, geometry: g, target: .errorBound(epsilon: 0.05))
         XCTAssertEqual(eb.mask.keptTiles, 284)
         XCTAssertEqual(Self.fingerprint(eb.mask), 13_072_898_823_376_251_079)
         XCTAssertEqual(eb.estimatedRecall, [0.9713186330236903, 0.9715203753180611, 0.9649517986086066, 0.9624424445692057])
-        let budget = try SkeletonEstimator().estimate(x, geometry: g, target: .density(0.3))
+        let budget = try SkeletonEstimator(parameters: bandOff).estimate(x, geometry: g, target: .density(0.3))
         XCTAssertEqual(budget.mask.keptTiles, 163)
         XCTAssertEqual(Self.fingerprint(budget.mask), 11_743_474_082_689_845_734)
-        var shared = SkeletonParameters(); shared.shareGroupMask = true; shared.fixedStride = 16
+        var shared = bandOff; shared.shareGroupMask = true; shared.fixedStride = 16
         let s = try SkeletonEstimator(parameters: shared).estimate(x, geometry: g, target: .errorBound(epsilon: 0.05))
         XCTAssertEqual(s.mask.keptTiles, 380)
         XCTAssertEqual(Self.fingerprint(s.mask), 14_960_472_324_135_090_560)
-        // The registry's skeleton is the default one.
+        // The registry's skeleton is the default one, and the band only adds tiles where it reaches
+        // beyond what the band-off mask kept.
         let r = try EstimatorRegistry.named("skeleton").estimate(x, geometry: g, target: .errorBound(epsilon: 0.05))
-        XCTAssertEqual(r.mask, eb.mask)
+        XCTAssertEqual(r.mask, try SkeletonEstimator().estimate(x, geometry: g, target: .errorBound(epsilon: 0.05)).mask)
+        for h in 0..<4 { for qb in 1..<g.queryBlocks { XCTAssertTrue(r.mask.contains(head: h, queryBlock: qb, keyBlock: qb - 1)) } }
     }
 }

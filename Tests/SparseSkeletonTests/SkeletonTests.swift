@@ -76,8 +76,9 @@ final class SkeletonTests: XCTestCase {
             last = est.mask.density
             for r in est.estimatedRecall! { XCTAssertGreaterThanOrEqual(r, 1 - eps - 1e-9, "probe recall at eps \(eps)") }
         }
-        let b = try sk.estimate(x, geometry: g, target: .density(0.4))
-        XCTAssertLessThanOrEqual(abs(b.mask.keptTiles - Int((0.4 * Double(b.mask.causalTiles)).rounded())), 4)
+        // (at N = 512 the sink and the local band alone are 58 % of the causal tiles)
+        let b = try sk.estimate(x, geometry: g, target: .density(0.75))
+        XCTAssertLessThanOrEqual(abs(b.mask.keptTiles - Int((0.75 * Double(b.mask.causalTiles)).rounded())), 4)
         sk.parameters.shareGroupMask = true
         let shared = try sk.estimate(x, geometry: g, target: .errorBound(epsilon: 0.1)).mask
         for qb in 0..<g.queryBlocks {

@@ -22,9 +22,23 @@ extension ReferenceAttention {
     /// kernel that skips everything leaves behind. The result's `density` is the mask's over the
     /// tiles the spec's window reaches (`BlockMask.density(spec:)`).
     ///
+    /// With `correction`, the dropped tiles are added back at zeroth order (`MeanCorrection`:
+    /// O ← K̂ · O + c, LSE ← LSE − log K̂ per query block), as a kernel's epilogue would.
+    ///
     /// Throws `shapeMismatch` if the mask's heads or tokens differ from the inputs', and
     /// `invalidArgument` without V.
-    public static func masked(_ inputs: AttentionInputs, mask: BlockMask, spec: AttentionSpec = .causal) throws -> AttentionResult {
+    public static func masked(_ inputs: AttentionInputs, mask: BlockMask, spec: AttentionSpec = .causal,
+                              correction: MeanCorrection? = nil) throws -> AttentionResult {
+        let result = try maskedUncorrected(inputs, mask: mask, spec: spec)
+        guard let correction else { return result }
+        guard correction.geometry.queryTile == mask.geometry.queryTile, correction.geometry.tokens == mask.geometry.tokens,
+              correction.heads == mask.heads else {
+            throw SkeletonError.shapeMismatch("the mean correction was built for another mask geometry or head count")
+        }
+        return try correction.applied(to: result)
+    }
+
+    private static func maskedUncorrected(_ inputs: AttentionInputs, mask: BlockMask, spec: AttentionSpec) throws -> AttentionResult {
         let spec = try spec.checked(for: "the CPU masked attention")
         let v = try inputs.requireV()
         let shape = inputs.shape

@@ -18,13 +18,28 @@ public final class MaskedReferenceBackend: AttentionBackend {
     public typealias MaskProvider = (_ inputs: AttentionInputs, _ layer: Int, _ spec: AttentionSpec) throws -> BlockMask
 
     public let name: String
-    private let provider: MaskProvider
+    private let provider: (_ inputs: AttentionInputs, _ layer: Int, _ spec: AttentionSpec) throws -> (BlockMask, MeanCorrection?)
     /// Density of each layer's mask (over the tiles its spec reaches), in call order, as (layer, density).
     public private(set) var densities: [(layer: Int, density: Double)] = []
 
     public init(name: String, maskProvider: @escaping MaskProvider) {
         self.name = name
-        self.provider = maskProvider
+        self.provider = { inputs, layer, spec in (try maskProvider(inputs, layer, spec), nil) }
+    }
+
+    /// Masks from the skeleton at a fixed target, with the dropped tiles added back at zeroth order
+    /// from its own tile masses (`MeanCorrection`).
+    public init(meanCorrected skeleton: SkeletonEstimator, target: MaskTarget, queryTile: Int = 64, keyTile: Int = 64) throws {
+        let target = try target.validated()
+        for t in [queryTile, keyTile] where !SkeletonError.supportedTileSizes.contains(t) {
+            throw SkeletonError.unsupportedTileSize(t)
+        }
+        name = "\(skeleton.name)+mean-correction@\(target)"
+        provider = { inputs, _, spec in
+            let geometry = try TileGeometry(tokens: inputs.shape.tokens, queryTile: queryTile, keyTile: keyTile)
+            let (estimate, masses) = try skeleton.estimateWithMasses(inputs, geometry: geometry, spec: spec, target: target)
+            return (estimate.mask, try MeanCorrection(masses: masses, mask: estimate.mask, inputs: inputs, spec: spec))
+        }
     }
 
     /// Masks that do not depend on the layer's spec (recorded ones, a fixed pattern).
@@ -45,8 +60,8 @@ public final class MaskedReferenceBackend: AttentionBackend {
     }
 
     public func attend(_ inputs: AttentionInputs, layer: Int, spec: AttentionSpec) throws -> AttentionResult {
-        let mask = try provider(inputs, layer, spec)
-        let result = try ReferenceAttention.masked(inputs, mask: mask, spec: spec)
+        let (mask, correction) = try provider(inputs, layer, spec)
+        let result = try ReferenceAttention.masked(inputs, mask: mask, spec: spec, correction: correction)
         densities.append((layer, result.density))
         return result
     }

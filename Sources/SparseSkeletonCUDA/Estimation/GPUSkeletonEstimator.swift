@@ -321,6 +321,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         // 3. mask, error bound: rows sorted once, ε' calibrated per head, kept prefixes, CSR
         func errorBoundMask(epsilon eps: Double) throws {
             let sink = Int32(parameters.alwaysKeep.sinkBlocks), local = Int32(parameters.alwaysKeep.localBlocks)
+            let band = Int32(parameters.alwaysKeep.bandTokens)
             let rows = heads * g.queryBlocks
             let tokens = Int32(n), queryTile = Int32(g.queryTile), tilesPerHead = Int32(w.tilesPerHead)
             var p2 = 1
@@ -328,7 +329,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             let sort = try estimator.maskKernel("skeleton_sort_rows", threads: 512, sharedBytes: p2 * 8)
             try sort.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKSortRowsParams(
                 est: w.est.pointer, rowStart: w.rowStart.pointer, sortedIndex: w.sorted.pointer, cum: w.cum.pointer,
-                tokens: tokens, queryTile: queryTile, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local))
+                tokens: tokens, queryTile: queryTile, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local, bandTokens: band))
             try stage("sort rows")
             let checks = plan.checkRows.count
             if parameters.calibrate && checks > 0 {
@@ -342,9 +343,10 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 try calibrate.launch(grid: (heads, 1, 1), stream: stream, params: SKCalibrateParams(
                     checkRow: w.checkRow.pointer, checkStart: w.checkStart.pointer, rowStart: w.rowStart.pointer, cum: w.cum.pointer,
                     checkCum: w.checkCum.pointer, epsilonOut: w.epsilon.pointer, recallOut: w.recall.pointer,
-                    checkPerHead: Int64(w.checkPerHead), checks: Int32(checks), epsilon: Float(eps),
-                    confidenceZ: Float(parameters.confidenceZ), margin: Float(parameters.calibrationMargin),
-                    tokens: tokens, queryTile: queryTile, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local))
+                    checkPerHead: Int64(w.checkPerHead), tailFloor: 1 - parameters.tailScale * eps, checks: Int32(checks),
+                    epsilon: Float(eps), confidenceZ: Float(parameters.confidenceZ), margin: Float(parameters.calibrationMargin),
+                    tailAllowed: Int32(parameters.tailQuantile.map { Int(($0 * Double(checks)).rounded(.down)) } ?? -1),
+                    tokens: tokens, queryTile: queryTile, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local, bandTokens: band))
             } else {
                 try fill(w.epsilon, value: Float(eps)); try fill(w.recall, value: Float(1 - eps))
             }
@@ -353,7 +355,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             try count.launch(grid: ((rows + 255) / 256, 1, 1), stream: stream, params: SKCountErrorBoundParams(
                 rowStart: w.rowStart.pointer, cum: w.cum.pointer, epsilonHead: w.epsilon.pointer, count: w.count.pointer,
                 tokens: tokens, queryTile: queryTile, queryBlocks: Int32(g.queryBlocks), heads: Int32(heads),
-                tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local))
+                tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local, bandTokens: band))
             try scan(w.count, into: w.rowOffsets)
             let fillMask = try estimator.maskKernel("skeleton_fill_error_bound", threads: 256, sharedBytes: maxRowLength * 4)
             try fillMask.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKFillErrorBoundParams(
@@ -365,6 +367,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         // 3. mask, budget: one radix-selected τ over all heads, ties in index order, CSR
         func budgetMask(density dens: Double) throws {
             let sink = Int32(parameters.alwaysKeep.sinkBlocks), local = Int32(parameters.alwaysKeep.localBlocks)
+            let band = Int32(parameters.alwaysKeep.bandTokens)
             let rows = heads * g.queryBlocks
             let tokens = Int32(n), queryTile = Int32(g.queryTile), queryBlocks = Int32(g.queryBlocks), tilesPerHead = Int32(w.tilesPerHead)
             let total = heads * w.tilesPerHead
@@ -379,7 +382,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 try hist.launch(grid: ((g.queryBlocks + 7) / 8, heads, 1), stream: stream, params: SKBudgetHistParams(
                     est: w.est.pointer, rowStart: w.rowStart.pointer, state: w.budgetState.pointer, hist: w.budgetHistogram.pointer,
                     shift: shift, tokens: tokens, queryTile: queryTile, queryBlocks: queryBlocks, tilesPerHead: tilesPerHead,
-                    sinkBlocks: sink, localBlocks: local))
+                    sinkBlocks: sink, localBlocks: local, bandTokens: band))
                 try pick.launch(grid: (1, 1, 1), stream: stream, params: SKBudgetPickParams(
                     hist: w.budgetHistogram.pointer, state: w.budgetState.pointer, shift: shift))
             }
@@ -387,7 +390,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             try countK.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKBudgetCountParams(
                 est: w.est.pointer, rowStart: w.rowStart.pointer, state: w.budgetState.pointer, count: w.count.pointer,
                 ties: w.ties.pointer, tokens: tokens, queryTile: queryTile, queryBlocks: queryBlocks, tilesPerHead: tilesPerHead,
-                sinkBlocks: sink, localBlocks: local))
+                sinkBlocks: sink, localBlocks: local, bandTokens: band))
             try scan(w.ties, into: w.tieOffset)
             let addTies = try estimator.maskKernel("skeleton_budget_add_ties", threads: 256)
             try addTies.launch(grid: ((rows + 255) / 256, 1, 1), stream: stream, params: SKBudgetAddTiesParams(
@@ -398,7 +401,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             try fillB.launch(grid: (g.queryBlocks, heads, 1), stream: stream, params: SKFillBudgetParams(
                 est: w.est.pointer, rowStart: w.rowStart.pointer, state: w.budgetState.pointer, tieOffset: w.tieOffset.pointer,
                 offsets: w.rowOffsets.pointer, keyBlocks: w.keyBlocks.pointer, tokens: tokens, queryTile: queryTile,
-                queryBlocks: queryBlocks, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local))
+                queryBlocks: queryBlocks, tilesPerHead: tilesPerHead, sinkBlocks: sink, localBlocks: local, bandTokens: band))
             try fill(w.epsilon, value: .nan); try fill(w.recall, value: .nan)
         }
 

@@ -18,6 +18,12 @@
 
 SK_DEVICE int row_len(int qb, int n, int queryTile) { return (min(n, (qb + 1) * queryTile) - 1) / SK_KEY_TILE + 1; }
 SK_DEVICE bool always_kept(int kb, int len, int sink, int local) { return kb < sink || kb >= len - local; }
+// The row's always-kept local tiles: its last `local`, widened to the row-exact band of `band`
+// tokens (AlwaysKeep.firstLocalBlock): every key tile holding one of the last `band` keys of a row.
+SK_DEVICE int row_local(int qb, int len, int local, int band, int queryTile) {
+    if (band > 0) local = max(local, len - max(0, qb * queryTile - band + 1) / SK_KEY_TILE);
+    return local;
+}
 SK_DEVICE int always_count(int len, int sink, int local) {
     int c = min(sink, len);
     for (int kb = max(0, len - local); kb < len; ++kb) c += kb >= sink ? 1 : 0;
@@ -70,6 +76,7 @@ skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
     __shared__ float fscratch[32];
     const int qb = blockIdx.x, head = blockIdx.y;
     const int len = row_len(qb, n, queryTile);
+    const int rowLocal = row_local(qb, len, local, params.bandTokens, queryTile);
     int p2 = 1;
     while (p2 < len) p2 *= 2;
     const long long base = (long long)head * tilesPerHead + rowStart[qb];
@@ -77,7 +84,7 @@ skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
         unsigned long long key = ~0ull;
         if (i < len) {
             const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + i]));
-            const unsigned hi = always_kept(i, len, sink, local) ? 0u : 0xffffffffu - bits;
+            const unsigned hi = always_kept(i, len, sink, rowLocal) ? 0u : 0xffffffffu - bits;
             key = ((unsigned long long)hi << 32) | (unsigned)i;
         }
         keys[i] = key;
@@ -151,7 +158,8 @@ skeleton_check_prefix(const __grid_constant__ SKCheckPrefixParams params) {
 
 // One CTA per head: the calibrated internal ε' (SkeletonEstimator.calibratedEpsilon): the
 // largest ε' in [ε/256, min(0.9, 4ε)] (bisection on log ε', 12 steps) whose mask keeps, on the
-// held-out check rows, mean − z · sd / √count ≥ 1 − ε + margin. Writes epsOut[h], recallOut[h].
+// held-out check rows, mean − z · sd / √count ≥ 1 − ε + margin and, with tail calibration
+// (tailAllowed ≥ 0), at most tailAllowed check rows below tailFloor. Writes epsOut[h], recallOut[h].
 extern "C" __global__ void __launch_bounds__(256)
 skeleton_calibrate(const __grid_constant__ SKCalibrateParams params) {
     const int* __restrict__ checkRow = params.checkRow;
@@ -166,49 +174,59 @@ skeleton_calibrate(const __grid_constant__ SKCalibrateParams params) {
     float* __restrict__ recallOut = params.recallOut;
     const int n = params.tokens, queryTile = params.queryTile, tilesPerHead = params.tilesPerHead;
     const int sink = params.sinkBlocks, local = params.localBlocks;
-    __shared__ double rs[2][32];
-    __shared__ double result[2];
+    const int band = params.bandTokens;
+    const double tailFloor = params.tailFloor;
+    const int tailAllowed = params.tailAllowed;
+    __shared__ double rs[3][32];
+    __shared__ double result[3];
     const int head = blockIdx.x;
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    auto evaluate = [&](double e) {  // → result[0] = mean, result[1] = bound (all threads)
+    const double boundGoal = fmin(1.0, 1.0 - (double)epsilon + (double)margin);
+    auto evaluate = [&](double e) {  // → result[0] = mean, [1] = bound, [2] = rows below the tail floor (all threads)
         const float goal = (float)(1.0 - e);
-        double s1 = 0.0, s2 = 0.0;
+        double s1 = 0.0, s2 = 0.0, below = 0.0;
         for (int c = threadIdx.x; c < checks; c += blockDim.x) {
             const int qb = checkRow[c] / queryTile;
             const int len = row_len(qb, n, queryTile);
+            const int rowLocal = row_local(qb, len, local, band, queryTile);
             const long long base = (long long)head * tilesPerHead + rowStart[qb];
-            const int m = kept_prefix(cum + base, len, always_count(len, sink, local), goal);
+            const int m = kept_prefix(cum + base, len, always_count(len, sink, rowLocal), goal);
             const double rec = m > 0 ? (double)checkCum[(long long)head * checkPerHead + checkStart[c] + m - 1] : 0.0;
             s1 += rec; s2 += rec * rec;
+            below += rec < tailFloor ? 1.0 : 0.0;
         }
-        for (int o = 16; o > 0; o /= 2) { s1 += __shfl_xor_sync(0xffffffffu, s1, o); s2 += __shfl_xor_sync(0xffffffffu, s2, o); }
+        for (int o = 16; o > 0; o /= 2) {
+            s1 += __shfl_xor_sync(0xffffffffu, s1, o); s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+            below += __shfl_xor_sync(0xffffffffu, below, o);
+        }
         __syncthreads();
-        if (lane == 0) { rs[0][warp] = s1; rs[1][warp] = s2; }
+        if (lane == 0) { rs[0][warp] = s1; rs[1][warp] = s2; rs[2][warp] = below; }
         __syncthreads();
         if (threadIdx.x == 0) {
-            double a = 0.0, b = 0.0;
-            for (int w = 0; w < warps; ++w) { a += rs[0][w]; b += rs[1][w]; }
+            double a = 0.0, b = 0.0, c = 0.0;
+            for (int w = 0; w < warps; ++w) { a += rs[0][w]; b += rs[1][w]; c += rs[2][w]; }
             const double cnt = (double)checks;
             const double mean = a / cnt;
             const double sd = cnt > 1 ? sqrt(fmax(0.0, (b - cnt * mean * mean) / (cnt - 1))) : 0.0;
             result[0] = mean;
             result[1] = mean - (double)z * sd / sqrt(cnt);
+            result[2] = c;
         }
         __syncthreads();
     };
-    const double goal = fmin(1.0, 1.0 - (double)epsilon + (double)margin);
+    auto passes = [&]() { return result[1] >= boundGoal && (tailAllowed < 0 || result[2] <= (double)tailAllowed); };
     double lo = log(fmax((double)epsilon / 256.0, 1e-6)), hi = log(fmin(0.9, 4.0 * (double)epsilon));
     double chosen, mean;
     evaluate(exp(hi));
-    if (result[1] >= goal) { chosen = exp(hi); mean = result[0]; }
+    if (passes()) { chosen = exp(hi); mean = result[0]; }
     else {
         evaluate(exp(lo));
-        if (result[1] < goal) { chosen = exp(lo); mean = result[0]; }
+        if (!passes()) { chosen = exp(lo); mean = result[0]; }
         else {
             for (int it = 0; it < 12; ++it) {
                 const double mid = 0.5 * (lo + hi);
                 evaluate(exp(mid));
-                if (result[1] >= goal) lo = mid; else hi = mid;
+                if (passes()) lo = mid; else hi = mid;
             }
             chosen = exp(lo);
             evaluate(chosen);
@@ -230,8 +248,9 @@ extern "C" __global__ void skeleton_count_error_bound(const __grid_constant__ SK
     if (r >= heads * queryBlocks) return;
     const int head = r / queryBlocks, qb = r % queryBlocks;
     const int len = row_len(qb, n, queryTile);
+    const int rowLocal = row_local(qb, len, local, params.bandTokens, queryTile);
     const long long base = (long long)head * tilesPerHead + rowStart[qb];
-    count[r] = kept_prefix(cum + base, len, always_count(len, sink, local), 1.f - epsHead[head]);
+    count[r] = kept_prefix(cum + base, len, always_count(len, sink, rowLocal), 1.f - epsHead[head]);
 }
 
 // Exclusive scan of `rows` ints into offsets[rows + 1] (one CTA of 1024 threads).
@@ -312,9 +331,10 @@ skeleton_budget_hist(const __grid_constant__ SKBudgetHistParams params) {
     const int head = blockIdx.y;
     for (int qb = blockIdx.x * 8; qb < min(queryBlocks, blockIdx.x * 8 + 8); ++qb) {
         const int len = row_len(qb, n, queryTile);
+        const int rowLocal = row_local(qb, len, local, params.bandTokens, queryTile);
         const long long base = (long long)head * tilesPerHead + rowStart[qb];
         for (int kb = threadIdx.x; kb < len; kb += blockDim.x) {
-            if (always_kept(kb, len, sink, local)) continue;
+            if (always_kept(kb, len, sink, rowLocal)) continue;
             const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
             if ((bits & mask) == prefix) atomicAdd(&bins[(bits >> shift) & 255u], 1u);
         }
@@ -364,12 +384,13 @@ skeleton_budget_count(const __grid_constant__ SKBudgetCountParams params) {
     __shared__ int scratch[32];
     const int qb = blockIdx.x, head = blockIdx.y;
     const int len = row_len(qb, n, queryTile);
+    const int rowLocal = row_local(qb, len, local, params.bandTokens, queryTile);
     const long long base = (long long)head * tilesPerHead + rowStart[qb];
     const unsigned tau = (unsigned)state[0];
     const int mode = state[3];
     int kept = 0, tie = 0;
     for (int kb = threadIdx.x; kb < len; kb += blockDim.x) {
-        if (always_kept(kb, len, sink, local) || mode == 1) { kept++; continue; }
+        if (always_kept(kb, len, sink, rowLocal) || mode == 1) { kept++; continue; }
         if (mode == 2) continue;
         const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
         if (bits > tau) kept++;
@@ -408,6 +429,7 @@ skeleton_fill_budget(const __grid_constant__ SKFillBudgetParams params) {
     const int qb = blockIdx.x, head = blockIdx.y;
     const int row = head * queryBlocks + qb;
     const int len = row_len(qb, n, queryTile);
+    const int rowLocal = row_local(qb, len, local, params.bandTokens, queryTile);
     const long long base = (long long)head * tilesPerHead + rowStart[qb];
     const unsigned tau = (unsigned)state[0];
     const int mode = state[3], takeTies = state[2];
@@ -415,12 +437,12 @@ skeleton_fill_budget(const __grid_constant__ SKFillBudgetParams params) {
     const int begin = min(len, (int)threadIdx.x * per), end = min(len, begin + per);
     int myTies = 0;
     for (int kb = begin; kb < end; ++kb)
-        if (mode == 0 && !always_kept(kb, len, sink, local) && __float_as_uint(fmaxf(0.f, est[base + kb])) == tau) myTies++;
+        if (mode == 0 && !always_kept(kb, len, sink, rowLocal) && __float_as_uint(fmaxf(0.f, est[base + kb])) == tau) myTies++;
     int total;
     const int tieBefore = tieOffset[row] + block_exclusive_scan(myTies, &total, scratch);
     // two walks over the same tiles in the same order: count, then write at the row's offset
     auto kept = [&](int kb, int& tieRank) -> bool {
-        if (always_kept(kb, len, sink, local) || mode == 1) return true;
+        if (always_kept(kb, len, sink, rowLocal) || mode == 1) return true;
         if (mode != 0) return false;
         const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + kb]));
         if (bits > tau) return true;

@@ -167,7 +167,8 @@ typedef struct SKTileMassesParams {
 
 // ---- mask (skeleton_mask.cu) ----------------------------------------------------------------
 // Rows are (head, query block) pairs, row = head · queryBlocks + I; est is normalised per row.
-// sinkBlocks / localBlocks: the always-kept first and last key blocks of every row.
+// sinkBlocks / localBlocks: the always-kept first and last key blocks of every row; bandTokens
+// widens the last ones to every key tile holding one of the last bandTokens keys of a row.
 
 // One CTA per (query block, head): the row sorted (always-kept first, mass descending, key
 // block ascending) and its running mass.
@@ -181,6 +182,7 @@ typedef struct SKSortRowsParams {
     int tilesPerHead;
     int sinkBlocks;
     int localBlocks;
+    int bandTokens;                 // row-exact local band (0 = off): AlwaysKeep.bandTokens
 } SKSortRowsParams;
 
 // One CTA per (check row, head): the check row's exact tile masses in its block's sorted order,
@@ -212,15 +214,18 @@ typedef struct SKCalibrateParams {
     SK_PTR(float) epsilonOut;       // [heads]
     SK_PTR(float) recallOut;        // [heads]
     long long checkPerHead;
+    double tailFloor;               // tail calibration: a check row below this recall counts
     int checks;
     float epsilon;
     float confidenceZ;
     float margin;
+    int tailAllowed;                // at most this many may (−1 = off)
     int tokens;
     int queryTile;
     int tilesPerHead;
     int sinkBlocks;
     int localBlocks;
+    int bandTokens;                 // row-exact local band (0 = off): AlwaysKeep.bandTokens
 } SKCalibrateParams;
 
 // count[row] = the kept prefix of the row at its head's ε'.
@@ -236,6 +241,7 @@ typedef struct SKCountErrorBoundParams {
     int tilesPerHead;
     int sinkBlocks;
     int localBlocks;
+    int bandTokens;                 // row-exact local band (0 = off): AlwaysKeep.bandTokens
 } SKCountErrorBoundParams;
 
 // offsets[0...rows] = exclusive scan of count (one CTA).
@@ -280,6 +286,7 @@ typedef struct SKBudgetHistParams {
     int tilesPerHead;
     int sinkBlocks;
     int localBlocks;
+    int bandTokens;                 // row-exact local band (0 = off): AlwaysKeep.bandTokens
 } SKBudgetHistParams;
 
 // Fixes the digit at `shift` of τ from the histogram (one thread); clears the histogram.
@@ -302,6 +309,7 @@ typedef struct SKBudgetCountParams {
     int tilesPerHead;
     int sinkBlocks;
     int localBlocks;
+    int bandTokens;                 // row-exact local band (0 = off): AlwaysKeep.bandTokens
 } SKBudgetCountParams;
 
 // count[row] += the ties the row takes (the first state[2] ties in row order).
@@ -327,6 +335,7 @@ typedef struct SKFillBudgetParams {
     int tilesPerHead;
     int sinkBlocks;
     int localBlocks;
+    int bandTokens;                 // row-exact local band (0 = off): AlwaysKeep.bandTokens
 } SKFillBudgetParams;
 
 #endif

@@ -96,8 +96,33 @@ public struct AttentionTruth: Sendable {
         public var keptTiles: Int
     }
 
-    /// Recall per row (min and mean) and, with `outputs`, the output error of `mask`'s head `maskHead`.
-    public func score(_ mask: BlockMask, maskHead: Int, outputs: Bool) -> Score {
+    /// Σ_i ‖O_i − Ô'_i‖² of the row-exact zeroth-order correction, the ceiling of any mean-V correction
+    /// at row granularity: Ô'_i = K_i · Ô_i + Σ_{J dropped} mass[i, J] · mean V_J with the TRUE row masses
+    /// (`meanV`: `MeanCorrection.tileMeanV`, [kvHeads][keyBlocks][d]; `kvHead` this head's).
+    public func rowExactCorrectionErrorSquared(_ mask: BlockMask, maskHead: Int, meanV: [Float], kvHead: Int) -> Double {
+        guard let partial, let dense else { return .nan }
+        let g = geometry, kb = g.keyBlocks, d = headDim
+        var e2 = 0.0
+        var oHat = [Double](repeating: 0, count: d)
+        for qb in 0..<g.queryBlocks {
+            var kept = [Bool](repeating: false, count: kb)
+            for b in mask.keyBlocks(head: maskHead, queryBlock: qb) { kept[Int(b)] = true }
+            for i in g.queryRows(qb) {
+                for t in 0..<d { oHat[t] = 0 }
+                for b in 0...g.lastCausalKeyBlock(qb) {
+                    let m = Double(mass[i * kb + b])
+                    if kept[b] { let o = (i * kb + b) * d; for t in 0..<d { oHat[t] += Double(partial[o + t]) } }
+                    else if m > 0 { let o = (kvHead * kb + b) * d; for t in 0..<d { oHat[t] += m * Double(meanV[o + t]) } }
+                }
+                for t in 0..<d { let diff = Double(dense[i * d + t]) - oHat[t]; e2 += diff * diff }
+            }
+        }
+        return e2
+    }
+
+    /// Recall per row (min and mean) and, with `outputs`, the output error of `mask`'s head `maskHead`
+    /// (after `correction`'s zeroth-order add-back of the dropped tiles, when given).
+    public func score(_ mask: BlockMask, maskHead: Int, outputs: Bool, correction: MeanCorrection? = nil) -> Score {
         let g = geometry, kb = g.keyBlocks, d = headDim
         var rmin = Double.infinity, rsum = 0.0, e2 = 0.0, o2 = 0.0
         var oHat = [Float](repeating: 0, count: d), oFull = [Float](repeating: 0, count: d)
@@ -111,7 +136,9 @@ public struct AttentionTruth: Sendable {
                 for t in 0..<d { oHat[t] = 0; oFull[t] = dense[i * d + t] }
                 for b in kept { let o = (i * kb + Int(b)) * d; for t in 0..<d { oHat[t] += partial[o + t] } }
                 let inv: Float = r > 0 ? 1 / r : 0
-                for t in 0..<d { let diff = Double(oFull[t] - oHat[t] * inv); e2 += diff * diff; o2 += Double(oFull[t]) * Double(oFull[t]) }
+                for t in 0..<d { oHat[t] *= inv }
+                if let correction { oHat.withUnsafeMutableBufferPointer { correction.correct($0.baseAddress!, head: maskHead, token: i) } }
+                for t in 0..<d { let diff = Double(oFull[t] - oHat[t]); e2 += diff * diff; o2 += Double(oFull[t]) * Double(oFull[t]) }
             }
         }
         return Score(recallMin: rmin, recallMean: rsum / Double(g.tokens), errorSquared: e2, outputSquared: o2,

@@ -28,6 +28,12 @@ public struct SkeletonEstimator: MaskEstimator {
 
     public func estimate(_ inputs: AttentionInputs, geometry: TileGeometry, spec: AttentionSpec,
                          target: MaskTarget) throws -> MaskEstimate {
+        try estimateWithMasses(inputs, geometry: geometry, spec: spec, target: target).estimate
+    }
+
+    /// `estimate` and the estimated tile masses it thresholded (for the mean correction of the dropped tiles).
+    public func estimateWithMasses(_ inputs: AttentionInputs, geometry: TileGeometry, spec: AttentionSpec = .causal,
+                                   target: MaskTarget) throws -> (estimate: MaskEstimate, masses: TileMasses) {
         let spec = try spec.checked(for: "the CPU skeleton estimator")
         let target = try target.tileTarget(estimator: "the CPU skeleton estimator")
         let (masses, fits) = try masses(inputs, geometry: geometry, spec: spec)
@@ -43,7 +49,7 @@ public struct SkeletonEstimator: MaskEstimator {
             result = MaskEstimate(mask: try result.mask.unionPerGroup(groupSize: inputs.shape.groupSize),
                                   estimatedRecall: result.estimatedRecall)
         }
-        return result
+        return (result, masses)
     }
 
     /// The estimated tile masses of every head (normalised per query block) and the head fits.
@@ -160,15 +166,21 @@ public struct SkeletonEstimator: MaskEstimator {
     /// whose mask passes the held-out check probes' exact mass with a one-sided lower confidence
     /// bound: mean − z · sd / √n ≥ 1 − ε + margin, with n check rows, their per-row recalls' mean and
     /// standard deviation, z = `confidenceZ` (1.645 ≈ 95 %). The bound is what makes the promise hold
-    /// per head and not just on average over heads. Returns (ε', the probe mean recall at ε').
+    /// per head and not just on average over heads. With `tailQuantile` q the mask must also keep
+    /// ≥ 1 − `tailScale` · ε on all but ⌊q · n⌋ check rows (each row's recall only falls as ε' grows,
+    /// so the test stays monotone). Returns (ε', the probe mean recall at ε').
     func calibratedEpsilon(_ f: SkeletonHeadFit, masses: TileMasses, head: Int, epsilon: Double,
                            spec: AttentionSpec = .causal) -> (Double, Double) {
         guard parameters.calibrate, !f.checkRows.isEmpty else { return (epsilon, 1 - epsilon) }
         let g = masses.geometry
         let norm = masses.normalisedPerQueryBlock(spec: spec)
         let n = Double(f.checkRows.count)
-        func probeRecall(_ e: Double) -> (mean: Double, bound: Double) {
+        let tailFloor = 1 - parameters.tailScale * epsilon
+        let tailAllowed = parameters.tailQuantile.map { Int(($0 * n).rounded(.down)) }
+        let goal = min(1, 1 - epsilon + parameters.calibrationMargin)
+        func probeRecall(_ e: Double) -> (mean: Double, passes: Bool) {
             var sum = 0.0, sum2 = 0.0
+            var below = 0
             var cache: [Int: [Int32]] = [:]
             for (ci, r) in f.checkRows.enumerated() {
                 let qb = r / g.queryTile
@@ -177,20 +189,21 @@ public struct SkeletonEstimator: MaskEstimator {
                 var t = 0.0
                 for b in row { t += f.checkTileMass[ci][Int(b)] }
                 sum += t; sum2 += t * t
+                if t < tailFloor { below += 1 }
             }
             let mean = sum / n
             let sd = n > 1 ? max(0, (sum2 - n * mean * mean) / (n - 1)).squareRoot() : 0
-            return (mean, mean - parameters.confidenceZ * sd / n.squareRoot())
+            let bound = mean - parameters.confidenceZ * sd / n.squareRoot()
+            return (mean, bound >= goal && (tailAllowed.map { below <= $0 } ?? true))
         }
-        let goal = min(1, 1 - epsilon + parameters.calibrationMargin)
-        // The bound falls monotonically as ε' grows (kept sets are prefixes): bisect on log ε'.
+        // Both tests fail monotonically as ε' grows (kept sets are prefixes): bisect on log ε'.
         var lo = log(max(epsilon / 256, 1e-6)), hi = log(min(0.9, 4 * epsilon))
         let top = probeRecall(exp(hi))
-        if top.bound >= goal { return (exp(hi), top.mean) }
-        if probeRecall(exp(lo)).bound < goal { return (exp(lo), probeRecall(exp(lo)).mean) }
+        if top.passes { return (exp(hi), top.mean) }
+        if !probeRecall(exp(lo)).passes { return (exp(lo), probeRecall(exp(lo)).mean) }
         for _ in 0..<12 {
             let mid = (lo + hi) / 2
-            if probeRecall(exp(mid)).bound >= goal { lo = mid } else { hi = mid }
+            if probeRecall(exp(mid)).passes { lo = mid } else { hi = mid }
         }
         return (exp(lo), probeRecall(exp(lo)).mean)
     }

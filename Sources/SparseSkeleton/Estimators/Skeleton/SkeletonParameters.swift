@@ -22,12 +22,19 @@ public struct SkeletonParameters: Hashable, Sendable {
     public var calibrationMargin = 0.0
     /// z of the calibration's lower confidence bound (1.645 ≈ 95 %; 0 = the mean).
     public var confidenceZ = 1.645
+    /// Tail calibration (nil = off): besides the mean bound, at most this fraction of the check rows
+    /// may keep less than 1 − `tailScale` · ε of their mass (an empirical quantile of the per-row
+    /// recall); a tiny value (1e-9) asks it of every check row.
+    public var tailQuantile: Double? = nil
+    public var tailScale = 4.0
     /// γ of the probe ratio correction (0 = off), and its floor λ as a multiple of 1/row length.
     public var ratioPower = 0.0
     public var ratioFloor = 0.5
     /// One mask per KV group (the union), so a K/V tile is loaded once.
     public var shareGroupMask = false
-    public var alwaysKeep = AlwaysKeep.standard
+    /// Always-kept tiles: the sink block and the row-exact local band of 64 tokens (every row keeps
+    /// its last 64 keys; docs/METHOD.md §6).
+    public var alwaysKeep = AlwaysKeep.banded
 
     /// The CPU default: a fixed stride of 32.
     public init() {}
@@ -62,6 +69,9 @@ public struct SkeletonParameters: Hashable, Sendable {
         let s = stride(tokens: n)
         guard lastRows >= 1, s >= 2 else {
             throw SkeletonError.invalidArgument("skeleton probes need lastRows ≥ 1 and probe stride ≥ 2 (got \(lastRows), \(s))")
+        }
+        if let q = tailQuantile, !(q >= 0 && q < 1) || !(tailScale > 0) {
+            throw SkeletonError.invalidArgument("skeleton tail calibration needs 0 ≤ tailQuantile < 1 and tailScale > 0 (got \(q), \(tailScale))")
         }
         guard localWeight >= 0, localWeight <= 1 else {
             throw SkeletonError.invalidArgument("skeleton localWeight \(localWeight) is outside [0, 1]")
