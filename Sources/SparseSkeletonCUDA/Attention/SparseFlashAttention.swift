@@ -105,7 +105,10 @@ public final class SparseFlashAttention: @unchecked Sendable {
         }
         guard n <= Int(Int32.max) / max(shape.queryHeads, 1) else { throw CUDAError.unsupported("N = \(n) too large for 32-bit LSE indexing") }
         let run = runnable(traits)
-        let queued = mask != nil && dynamicSparseOrder && Self.hasWorkQueue(run)
+        // A stream's queue is allocated on its first sparse launch; under a CUDA-graph capture nothing
+        // may be allocated, so a stream without one yet runs the static order there.
+        var queued = mask != nil && dynamicSparseOrder && Self.hasWorkQueue(run)
+        if queued && workQueues[UInt(bitPattern: stream.handle)] == nil { queued = try !stream.isCapturing() }
         let kern = try kernel(run, workQueue: queued)
         let queryBlocks = (n + traits.blockM - 1) / traits.blockM
         var grid = (queryBlocks, shape.queryHeads, 1)

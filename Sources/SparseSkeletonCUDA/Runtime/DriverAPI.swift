@@ -39,6 +39,7 @@ struct DriverAPI: @unchecked Sendable {
     let cuStreamCreate: @convention(c) (UnsafeMutablePointer<CUhandle>, UInt32) -> CUresult
     let cuStreamDestroy: @convention(c) (CUhandle) -> CUresult
     let cuStreamSynchronize: @convention(c) (CUhandle) -> CUresult
+    let cuStreamIsCapturing: @convention(c) (CUhandle, UnsafeMutablePointer<Int32>) -> CUresult
     let cuEventCreate: @convention(c) (UnsafeMutablePointer<CUhandle>, UInt32) -> CUresult
     let cuEventDestroy: @convention(c) (CUhandle) -> CUresult
     let cuEventRecord: @convention(c) (CUhandle, CUhandle) -> CUresult
@@ -106,6 +107,7 @@ struct DriverAPI: @unchecked Sendable {
             cuStreamCreate: lib.symbol("cuStreamCreate", as: (@convention(c) (UnsafeMutablePointer<CUhandle>, UInt32) -> CUresult).self),
             cuStreamDestroy: lib.symbol("cuStreamDestroy_v2", "cuStreamDestroy", as: (@convention(c) (CUhandle) -> CUresult).self),
             cuStreamSynchronize: lib.symbol("cuStreamSynchronize", as: (@convention(c) (CUhandle) -> CUresult).self),
+            cuStreamIsCapturing: lib.symbol("cuStreamIsCapturing", as: (@convention(c) (CUhandle, UnsafeMutablePointer<Int32>) -> CUresult).self),
             cuEventCreate: lib.symbol("cuEventCreate", as: (@convention(c) (UnsafeMutablePointer<CUhandle>, UInt32) -> CUresult).self),
             cuEventDestroy: lib.symbol("cuEventDestroy_v2", "cuEventDestroy", as: (@convention(c) (CUhandle) -> CUresult).self),
             cuEventRecord: lib.symbol("cuEventRecord", as: (@convention(c) (CUhandle, CUhandle) -> CUresult).self),

@@ -21,6 +21,13 @@ public final class GPUStream: @unchecked Sendable {
     }
     deinit { if owned { _ = device.api.cuStreamDestroy(handle) } }
     public func synchronize() throws { try device.api.check(device.api.cuStreamSynchronize(handle), "cuStreamSynchronize") }
+    /// True while work queued on this stream is being captured into a CUDA graph (where nothing may
+    /// be allocated or synchronised).
+    public func isCapturing() throws -> Bool {
+        var status: Int32 = 0
+        try device.api.check(device.api.cuStreamIsCapturing(handle, &status), "cuStreamIsCapturing")
+        return status != 0
+    }
     /// The CUstream itself (the same object as a cudaStream_t), for libraries such as cuBLAS that
     /// must queue their work on this stream. Valid while this object lives.
     public var rawHandle: OpaquePointer? { handle }
