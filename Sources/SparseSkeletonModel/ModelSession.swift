@@ -14,17 +14,28 @@ public enum ModelSession {
 
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    /// A model by path, or by file name under the data directory's models/.
-    public static func loadModel(_ nameOrPath: String) throws -> LlamaModel {
+    /// A model by path, or by file name under the data directory's models/, of any architecture
+    /// `ModelArchitectures` runs (PI ×k on the global layers when `positionInterpolation` > 1).
+    public static func loadModel(_ nameOrPath: String, positionInterpolation: Int = 1) throws -> any CausalLM {
         let path = try DataDirectory.locate(nameOrPath, folder: "models", suffix: ".gguf")
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelError.fileNotFound(path: path, what: "model file", hint: "run scripts/setup.sh --model-only")
         }
         let t0 = now()
-        let model = try LlamaModel(path: path)
+        let model = try ModelArchitectures.load(gguf: try GGUFFile(path: path), positionInterpolation: positionInterpolation)
         let c = model.config
-        log("loaded \(URL(fileURLWithPath: path).lastPathComponent): \(c.architecture), \(c.layers) layers, heads \(c.heads)/\(c.kvHeads), d \(c.headDim), context \(c.contextLength), vocab \(c.vocabSize) in \(String(format: "%.1f", now() - t0)) s; matmul: \(Gemm.backendDescription)")
+        let pi = c.positionInterpolation > 1 ? ", \(c.positionInterpolationLabel) on the global layers" : ""
+        log("loaded \(URL(fileURLWithPath: path).lastPathComponent): \(c.architecture)\(pi), \(c.layers) layers, heads \(c.heads)/\(c.kvHeads), d \(c.headDim), context \(c.contextLength), vocab \(c.vocabSize) in \(String(format: "%.1f", now() - t0)) s; matmul: \(Gemm.backendDescription)")
         return model
+    }
+
+    /// A Llama-family model (what the GPU prefill runs); another architecture is refused by name.
+    public static func loadLlama(_ nameOrPath: String, for command: String) throws -> LlamaModel {
+        let model = try loadModel(nameOrPath)
+        guard let llama = model as? LlamaModel else {
+            throw ModelError.invalidRequest("\(command) runs the llama architecture only; this model is \(model.config.architecture)")
+        }
+        return llama
     }
 
     /// A text by path, or by name under the data directory's texts/ (without .txt).
@@ -41,7 +52,7 @@ public enum ModelSession {
 
     /// BOS, then the tokens of the text from Unicode scalar `startChar` on (Python's str
     /// indexing), `count` tokens in all.
-    public static func window(_ model: LlamaModel, text: String, textName: String, count: Int, startChar: Int) throws -> [Int32] {
+    public static func window(_ model: any CausalLM, text: String, textName: String, count: Int, startChar: Int) throws -> [Int32] {
         guard count >= 2 else { throw ModelError.invalidRequest("need at least 2 tokens, got \(count)") }
         guard count <= model.config.contextLength else {
             throw ModelError.contextTooLong(requested: count, modelContext: model.config.contextLength)
@@ -53,11 +64,18 @@ public enum ModelSession {
         var tail = String.UnicodeScalarView()
         tail.append(contentsOf: scalars.dropFirst(startChar))
         let bos = model.tokenizer.bosID ?? 1
-        let ids = [bos] + model.tokenizer.encode(String(tail), maxTokens: count - 1)
+        let ids = [bos] + model.tokenizer.encode(String(tail), parseSpecial: true, maxTokens: count - 1)
         guard ids.count == count else {
             throw ModelError.textTooShort(path: textName, tokensAvailable: ids.count, tokensNeeded: count)
         }
         return ids
+    }
+
+    /// The model's name in a table header: its file name, then "PI ×k" when positions are interpolated.
+    public static func label(_ model: any CausalLM, path: String) -> String {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        let pi = model.config.positionInterpolationLabel
+        return pi.isEmpty ? name : "\(name) \(pi)"
     }
 
     /// Per-layer progress (`ProgressReporter`; tokens/s counts the prompt once per layer fraction done).

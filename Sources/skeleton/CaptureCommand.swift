@@ -16,6 +16,7 @@ struct Capture: ParsableCommand {
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
+    @Option(name: .customLong("pi"), help: "Linear position interpolation ×k (1, 2, 4) of the global layers' RoPE (gemma3), labelled PI ×k.") var positionInterpolation: Int = 1
     @Option(help: "Text: a path, or a name under the data directory's texts/ (e.g. pride_and_prejudice).") var text: String
     @Option(help: "Window length N in tokens (BOS included).") var tokens: Int
     @Option(help: "Comma-separated layer numbers, or 'all'.") var layers: String = "all"
@@ -24,7 +25,7 @@ struct Capture: ParsableCommand {
     @OptionGroup var progress: QuietOption
 
     func run() throws {
-        let m = try ModelSession.loadModel(model)
+        let m = try ModelSession.loadModel(model, positionInterpolation: positionInterpolation)
         let chosen: [Int] = layers == "all" ? Array(0..<m.config.layers) : try ModelSession.parseInts(layers, name: "--layers")
         if let bad = chosen.first(where: { $0 < 0 || $0 >= m.config.layers }) {
             throw SkeletonError.invalidArgument("--layers: layer \(bad) is outside 0..<\(m.config.layers)")
@@ -41,7 +42,7 @@ struct Capture: ParsableCommand {
                 let path = URL(fileURLWithPath: out).appendingPathComponent(String(format: "layer%02d_%@.npy", qkv.layer, name)).path
                 try NPYFile.write(HeadTensor(name: name, tokens: n, heads: heads, headDim: c.headDim, values: values), to: path)
             }
-        }, progress: ModelSession.progress(tokens: tokens, label: "capture"))
+        }, keepCache: false, progress: ModelSession.progress(tokens: tokens, label: "capture"))
         let meta: [String: Any] = [
             "text": text, "start_char": startChar, "tokens": tokens, "bos_first": true,
             "bos_token_id": Int(m.tokenizer.bosID ?? 1), "token_ids": ids.map(Int.init),

@@ -84,7 +84,7 @@ struct GPUPrefill: ParsableCommand {
         let modes = try GPUPrefillRun.modes(try modes(), estimator: estimator, library: library)
         let device = library.device
         if kernelCheck { try GPUPrefillRun.kernelCheck(library: library) }
-        let m = try ModelSession.loadModel(model)
+        let m = try ModelSession.loadLlama(model, for: "gpu-prefill")
         let layersToCheck = try GPUPrefillRun.estimatorCheckLayers(estimatorCheck ?? (check ? "all" : "none"), layers: m.config.layers)
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()
