@@ -55,7 +55,9 @@ struct Capture: ParsableCommand {
             "producer": "skeleton capture (Swift prefill, dense attention)",
             "created": ISO8601DateFormatter().string(from: Date()).prefix(10),
         ].mapValues { ($0 as? Substring).map(String.init) ?? $0 }
-        let json = try JSONSerialization.data(withJSONObject: meta, options: [.prettyPrinted, .sortedKeys])
+        let specs: [String: Any] = ["architecture": c.architecture, "position_interpolation": c.positionInterpolation,
+                                    "layer_specs": chosen.map { "layer \($0): \(c.spec(layer: $0))" }]
+        let json = try JSONSerialization.data(withJSONObject: meta.merging(specs) { a, _ in a }, options: [.prettyPrinted, .sortedKeys])
         try json.write(to: URL(fileURLWithPath: out).appendingPathComponent("meta.json"))
         let secs = ModelSession.now() - t0
         print("wrote \(chosen.count) layers of Q/K/V for \(tokens) tokens to \(out) in \(String(format: "%.1f", secs)) s (\(String(format: "%.0f", Double(tokens) / secs)) tok/s prefill)")

@@ -21,6 +21,8 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
     private let ids: [String: Int32]
     private let byteTokens: [Int32]
     private let tokenType: [Int]
+    /// Literal tokens by their first byte, longest first.
+    private let literalsByFirstByte: [UInt8: [(bytes: [UInt8], id: Int32, isControl: Bool)]]
 
     static let normalType = 1, controlType = 3, userDefinedType = 4, byteType = 6
     static let spaceMark = "\u{2581}"
@@ -86,6 +88,9 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
         }
         ids = table; byteTokens = bytes
         literalTokens = literal.sorted { $0.0.utf8.count > $1.0.utf8.count }
+        var byFirst: [UInt8: [(bytes: [UInt8], id: Int32, isControl: Bool)]] = [:]
+        for t in literalTokens { byFirst[t.text.utf8.first!, default: []].append((Array(t.text.utf8), t.id, t.isControl)) }
+        literalsByFirstByte = byFirst
     }
 
     public var vocabularySize: Int { tokens.count }
@@ -93,47 +98,37 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
     public func encode(_ text: String, parseSpecial: Bool = true, maxTokens: Int? = nil) -> [Int32] {
         var out: [Int32] = []
         let limit = maxTokens ?? Int.max
-        var first = true
-        for (chunk, literalID) in splitLiterals(text, parseSpecial: parseSpecial) {
-            if out.count >= limit { break }
-            if let literalID { out.append(literalID); first = false; continue }
-            var normalized = chunk.replacingOccurrences(of: " ", with: Self.spaceMark)
+        let utf8 = Array(text.utf8)
+        var first = true, chunkStart = 0, i = 0
+        func flush(upTo end: Int) {
+            guard chunkStart < end else { return }
+            var normalized = String(decoding: utf8[chunkStart..<end], as: UTF8.self).replacingOccurrences(of: " ", with: Self.spaceMark)
             if first && addsSpacePrefix { normalized = Self.spaceMark + normalized }
             first = false
             out.append(contentsOf: merge(Array(normalized.unicodeScalars)))
         }
-        if out.count > limit { out.removeLast(out.count - limit) }
-        return out
-    }
-
-    /// Text between literal tokens, and the literal tokens themselves (as ids).
-    private func splitLiterals(_ text: String, parseSpecial: Bool) -> [(String, Int32?)] {
-        let candidates = literalTokens.filter { parseSpecial || !$0.isControl }
-        let firstBytes = Set(candidates.compactMap { $0.text.utf8.first })
-        var result: [(String, Int32?)] = []
-        let utf8 = Array(text.utf8)
-        var chunkStart = 0, i = 0
-        while i < utf8.count {
-            if firstBytes.contains(utf8[i]),
-               let match = candidates.first(where: { Self.bytes(utf8, at: i, startWith: $0.text.utf8) }) {
-                if chunkStart < i { result.append((String(decoding: utf8[chunkStart..<i], as: UTF8.self), nil)) }
-                result.append(("", match.id))
-                i += match.text.utf8.count
+        // Literal tokens cut the text; the pieces between them are merged one at a time, so a
+        // `maxTokens` prefix of a long text costs only what it needs.
+        while i < utf8.count && out.count < limit {
+            if let candidates = literalsByFirstByte[utf8[i]],
+               let match = candidates.first(where: { (parseSpecial || !$0.isControl) && Self.bytes(utf8, at: i, startWith: $0.bytes) }) {
+                flush(upTo: i)
+                if out.count >= limit { break }
+                out.append(match.id); first = false
+                i += match.bytes.count
                 chunkStart = i
             } else {
                 i += 1
             }
         }
-        if chunkStart < utf8.count { result.append((String(decoding: utf8[chunkStart...], as: UTF8.self), nil)) }
-        return result
+        if out.count < limit { flush(upTo: utf8.count) }
+        if out.count > limit { out.removeLast(out.count - limit) }
+        return out
     }
 
-    private static func bytes(_ s: [UInt8], at i: Int, startWith p: String.UTF8View) -> Bool {
-        var j = i
-        for b in p {
-            guard j < s.count, s[j] == b else { return false }
-            j += 1
-        }
+    private static func bytes(_ s: [UInt8], at i: Int, startWith p: [UInt8]) -> Bool {
+        guard i + p.count <= s.count else { return false }
+        for (k, b) in p.enumerated() where s[i + k] != b { return false }
         return true
     }
 
