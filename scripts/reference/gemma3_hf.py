@@ -46,17 +46,18 @@ def read_text(name):
 
 
 def dequant_samples(path):
-    """Per quantisation type: the first tensor of that type, 32 values at fixed flat indices,
-    and the float64 sum and sum of squares of the whole dequantised tensor."""
+    """Per quantisation type: the smallest tensor of that type (the first of equals), 32 values
+    at fixed flat indices, and the float64 sum and sum of squares of the whole dequantised tensor."""
     import gguf
 
     reader = gguf.GGUFReader(path)
-    out, seen = [], set()
+    smallest = {}
     for t in reader.tensors:
         kind = t.tensor_type.name
-        if kind in seen or kind == "F32":
-            continue
-        seen.add(kind)
+        if kind != "F32" and (kind not in smallest or t.n_elements < smallest[kind].n_elements):
+            smallest[kind] = t
+    out = []
+    for kind, t in sorted(smallest.items()):
         values = gguf.dequantize(t.data, t.tensor_type).astype(np.float64).reshape(-1)
         idx = [int(i) for i in np.linspace(0, values.size - 1, 32).round()]
         out.append({"tensor": t.name, "type": kind, "count": int(values.size), "indices": idx,
@@ -69,7 +70,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--out", default=OUT)
+    parser.add_argument("--dequant-only", action="store_true", help="only refresh the fixture's dequantisation samples (no torch needed)")
     args = parser.parse_args()
+    if args.dequant_only:
+        with open(args.out) as f:
+            fixture = json.load(f)
+        fixture["dequant"] = dequant_samples(args.model)
+        with open(args.out, "w") as f:
+            json.dump(fixture, f, separators=(",", ":"))
+        print(f"refreshed the dequantisation samples in {args.out}")
+        return
 
     import torch
     import transformers
