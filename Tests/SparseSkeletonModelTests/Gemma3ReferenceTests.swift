@@ -46,6 +46,22 @@ final class Gemma3ReferenceTests: XCTestCase {
         }
     }
 
+    /// PI ×2: a global layer rotates position p as the plain model rotates p / 2; local layers unchanged.
+    func testPositionInterpolationStretchesGlobalRoPE() throws {
+        let plain = try Self.requireModel()
+        let pi = Gemma3Model(config: try Gemma3Config(gguf: try Self.requireGGUF(), positionInterpolation: 2),
+                             weights: plain.weights, tokenizer: plain.tokenizer)
+        let stretched = pi.ropeTables(0..<64), base = plain.ropeTables(0..<64)
+        let half = plain.config.headDim / 2
+        for p in [2, 10, 62] {
+            for i in [0, 7, half - 1] {
+                XCTAssertEqual(stretched.global.cos[p * half + i], base.global.cos[(p / 2) * half + i], accuracy: 1e-6)
+                XCTAssertEqual(stretched.local.sin[p * half + i], base.local.sin[p * half + i])
+            }
+        }
+        XCTAssertEqual(pi.config.contextLength, 65536)
+    }
+
     func testContextOverTheModelsIsRefused() throws {
         let model = try Self.requireModel()
         let tooLong = [Int32](repeating: 2, count: 32769)
