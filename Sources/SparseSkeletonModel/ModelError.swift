@@ -28,7 +28,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
             return "tensor '\(t)' has quantisation type \(name) (id \(id)); supported: "
                 + GGMLType.supported.map(\.name).joined(separator: ", ")
         case .unsupportedArchitecture(let a):
-            return "model architecture '\(a)' is not supported; supported: \(LlamaConfig.supportedArchitectures.joined(separator: ", "))"
+            return "model architecture '\(a)' is not supported; supported: \(ModelArchitectures.supported.joined(separator: ", "))"
         case .missingMetadata(let k): return "GGUF metadata has no key '\(k)'"
         case .invalidMetadata(let k, let r): return "GGUF metadata '\(k)' is invalid: \(r)"
         case .missingTensor(let n): return "GGUF has no tensor '\(n)'"

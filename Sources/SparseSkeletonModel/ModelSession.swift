@@ -14,10 +14,12 @@ public enum ModelSession {
 
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    /// A model by path, or by file name under the data directory's models/. `check` sees the
-    /// model's configuration (read from the GGUF header) before the weights load, so a request the
-    /// model cannot serve (a window longer than its context, a layer it lacks) fails at once.
-    public static func loadModel(_ nameOrPath: String, check: (LlamaConfig) throws -> Void = { _ in }) throws -> LlamaModel {
+    /// A model by path, or by file name under the data directory's models/, of any architecture
+    /// `ModelArchitectures` runs (PI ×k on the global layers when `positionInterpolation` > 1).
+    /// `check` sees the model's configuration (read from the GGUF header) before the weights load,
+    /// so a request the model cannot serve (a window longer than its context, a layer it lacks) fails at once.
+    public static func loadModel(_ nameOrPath: String, positionInterpolation: Int = 1,
+                                 check: (any ModelConfig) throws -> Void = { _ in }) throws -> any CausalLM {
         let path = try DataDirectory.locate(nameOrPath, folder: "models", suffix: ".gguf")
         guard FileManager.default.fileExists(atPath: path) else {
             throw ModelError.fileNotFound(path: path, what: "model file", hint: "run scripts/setup.sh --model-only")
@@ -26,11 +28,22 @@ public enum ModelSession {
         AtomicOutput.protect([path])
         let t0 = now()
         let gguf = try GGUFFile(path: path)
-        try check(try LlamaConfig(gguf: gguf))
-        let model = try LlamaModel(gguf: gguf)
+        try check(try ModelArchitectures.config(gguf: gguf, positionInterpolation: positionInterpolation))
+        let model = try ModelArchitectures.load(gguf: gguf, positionInterpolation: positionInterpolation)
         let c = model.config
-        log("loaded \(URL(fileURLWithPath: path).lastPathComponent): \(c.architecture), \(c.layers) layers, heads \(c.heads)/\(c.kvHeads), d \(c.headDim), context \(c.contextLength), vocab \(c.vocabSize) in \(String(format: "%.1f", now() - t0)) s; matmul: \(Gemm.backendDescription)")
+        let pi = c.positionInterpolation > 1 ? ", \(c.positionInterpolationLabel) on the global layers" : ""
+        log("loaded \(URL(fileURLWithPath: path).lastPathComponent): \(c.architecture)\(pi), \(c.layers) layers, heads \(c.heads)/\(c.kvHeads), d \(c.headDim), context \(c.contextLength), vocab \(c.vocabSize) in \(String(format: "%.1f", now() - t0)) s; matmul: \(Gemm.backendDescription)")
         return model
+    }
+
+    /// A Llama-family model (what the GPU prefill runs); another architecture is refused by name.
+    public static func loadLlama(_ nameOrPath: String, for command: String,
+                                 check: (any ModelConfig) throws -> Void = { _ in }) throws -> LlamaModel {
+        let model = try loadModel(nameOrPath, check: check)
+        guard let llama = model as? LlamaModel else {
+            throw ModelError.invalidRequest("\(command) runs the llama architecture only; this model is \(model.config.architecture)")
+        }
+        return llama
     }
 
     /// The largest text file read (a book is a few MB).
@@ -74,7 +87,7 @@ public enum ModelSession {
 
     /// BOS, then the tokens of the text from Unicode scalar `startChar` on (Python's str
     /// indexing), `count` tokens in all.
-    public static func window(_ model: LlamaModel, text: String, textName: String, count: Int, startChar: Int) throws -> [Int32] {
+    public static func window(_ model: any CausalLM, text: String, textName: String, count: Int, startChar: Int) throws -> [Int32] {
         guard count >= 2 else { throw ModelError.invalidRequest("need at least 2 tokens, got \(count)") }
         guard count <= model.config.contextLength else {
             throw ModelError.contextTooLong(requested: count, modelContext: model.config.contextLength)
@@ -86,11 +99,18 @@ public enum ModelSession {
         var tail = String.UnicodeScalarView()
         tail.append(contentsOf: scalars.dropFirst(startChar))
         let bos = model.tokenizer.bosID ?? 1
-        let ids = [bos] + model.tokenizer.encode(String(tail), maxTokens: count - 1)
+        let ids = [bos] + model.tokenizer.encode(String(tail), parseSpecial: true, maxTokens: count - 1)
         guard ids.count == count else {
             throw ModelError.textTooShort(path: textName, tokensAvailable: ids.count, tokensNeeded: count)
         }
         return ids
+    }
+
+    /// The model's name in a table header: its file name, then "PI ×k" when positions are interpolated.
+    public static func label(_ model: any CausalLM, path: String) -> String {
+        let name = URL(fileURLWithPath: path).lastPathComponent
+        let pi = model.config.positionInterpolationLabel
+        return pi.isEmpty ? name : "\(name) \(pi)"
     }
 
     /// Per-layer progress (`ProgressReporter`; tokens/s counts the prompt once per layer fraction done).
@@ -128,7 +148,7 @@ public enum ModelSession {
 }
 
 /// Requests checked against the model's configuration before its weights load (`loadModel(check:)`).
-extension LlamaConfig {
+extension ModelConfig {
     /// `tokens` (as option `name`) must fit the model's context.
     public func require(tokens: Int, _ name: String) throws {
         guard tokens <= contextLength else {

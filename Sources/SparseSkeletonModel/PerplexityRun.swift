@@ -14,9 +14,9 @@ public struct PerplexityRun {
 
     public var meanDensity: Double { layerDensities.isEmpty ? 1 : layerDensities.reduce(0, +) / Double(layerDensities.count) }
 
-    public static func measure(_ model: LlamaModel, tokens: [Int32], backend: AttentionBackend, setting: String) throws -> PerplexityRun {
+    public static func measure(_ model: any CausalLM, tokens: [Int32], backend: AttentionBackend, setting: String) throws -> PerplexityRun {
         let t0 = ModelSession.now()
-        let result = try model.prefill(tokens: tokens, attention: backend,
+        let result = try model.prefill(tokens: tokens, attention: backend, captureLayers: [], capture: nil, keepCache: false,
                                        progress: ModelSession.progress(tokens: tokens.count, label: setting))
         let lp = try model.targetLogProbabilities(result, targets: Array(tokens.dropFirst()))
         let nll = -lp.reduce(0, +) / Double(lp.count)

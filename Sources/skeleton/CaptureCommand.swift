@@ -18,6 +18,7 @@ struct Capture: ParsableCommand {
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
+    @Option(name: .customLong("pi"), help: "Linear position interpolation ×k (1, 2, 4) of the global layers' RoPE (gemma3), labelled PI ×k.") var positionInterpolation: Int = 1
     @Option(help: "Text: a path, or a name under the data directory's texts/ (e.g. pride_and_prejudice).") var text: String
     @Option(help: "Window length N in tokens (BOS included).") var tokens: Int
     @Option(help: "Comma-separated layer numbers, or 'all'.") var layers: String = "all"
@@ -33,11 +34,12 @@ struct Capture: ParsableCommand {
         guard requested.map({ !$0.isEmpty && Set($0).count == $0.count }) ?? true else { throw SkeletonError.invalidArgument("--layers must name each layer once") }
         let out = try self.out ?? DataDirectory.locate("\(URL(fileURLWithPath: text).deletingPathExtension().lastPathComponent)_\(tokens)", folder: "capture")
         let sources = try CaptureRun.Sources(model: model, text: text)
-        if reuse, CaptureRun.existing(folder: out, sources: sources, tokens: tokens, layers: requested, startChar: startChar) != nil {
+        if reuse, let kept = CaptureRun.existing(folder: out, sources: sources, tokens: tokens, layers: requested, startChar: startChar),
+           (kept.positionInterpolation ?? 1) == positionInterpolation {
             return ModelSession.log("capture: \(out) already holds this capture (complete manifest); kept")
         }
         let writer = try CaptureWriter(destination: out)
-        let m = try ModelSession.loadModel(model) { try $0.require(tokens: tokens, "--tokens"); try $0.require(layers: requested ?? [], "--layers") }
+        let m = try ModelSession.loadModel(model, positionInterpolation: positionInterpolation) { try $0.require(tokens: tokens, "--tokens"); try $0.require(layers: requested ?? [], "--layers") }
         let chosen = requested ?? Array(0..<m.config.layers)
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text, lossy: lossyUTF8), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()

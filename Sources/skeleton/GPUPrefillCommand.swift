@@ -91,7 +91,7 @@ struct GPUPrefill: ParsableCommand {
         }
         let device = library.device
         if kernelCheck { try GPUPrefillRun.kernelCheck(library: library) }
-        let m = try ModelSession.loadModel(model) { try $0.require(tokens: tokens, "--tokens") }
+        let m = try ModelSession.loadLlama(model, for: "gpu-prefill") { try $0.require(tokens: tokens, "--tokens") }
         let layersToCheck = try GPUPrefillRun.estimatorCheckLayers(estimatorCheck ?? (check ? "all" : "none"), layers: m.config.layers)
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text, lossy: lossyUTF8), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()

@@ -18,6 +18,7 @@ struct Niah: ParsableCommand {
         """)
 
     @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
+    @Option(name: .customLong("pi"), help: "Linear position interpolation ×k (1, 2, 4) of the global layers' RoPE (gemma3), labelled PI ×k.") var positionInterpolation: Int = 1
     @Option(help: "Haystack text: a path, or a name under the data directory's texts/.") var haystack: String = "paul_graham_essays"
     @Option(help: "Prompt length N in tokens.") var tokens: Int
     @Option(help: "Comma-separated depths in percent.") var depths: String = "0,25,50,75,100"
@@ -43,10 +44,9 @@ struct Niah: ParsableCommand {
             sparseTarget = try ModelSession.target(epsilon: epsilon, density: density) ?? .recommended
             _ = try EstimatorRegistry.named(attention)
         }
-        let m = try ModelSession.loadModel(model) { try $0.require(tokens: tokens + newTokens, "--tokens + --new-tokens") }
+        let m = try ModelSession.loadModel(model, positionInterpolation: positionInterpolation) { try $0.require(tokens: tokens + newTokens, "--tokens + --new-tokens") }
         let hay = try ModelSession.readText(haystack, lossy: lossyUTF8)
         try AtomicOutput.check([report])
-        let decoder = GreedyDecoder(model: m)
         var settings: [(String, () throws -> AttentionBackend)] = [("dense", { DenseReferenceBackend() })]
         if let t = sparseTarget { settings.append(("\(attention) \(t)", { try ModelSession.backend(attention, target: t, tile: tile) })) }
 
@@ -57,9 +57,9 @@ struct Niah: ParsableCommand {
                                                 tokens: tokens, depthPercent: depth)
             var row: [Cell] = []
             for (name, make) in settings {
-                let result = try m.prefill(tokens: prompt.tokens, attention: try make(), keepCache: true,
+                let result = try m.prefill(tokens: prompt.tokens, attention: try make(), captureLayers: [], capture: nil, keepCache: true,
                                            progress: ModelSession.progress(tokens: tokens, label: "depth \(depth)% \(name)"))
-                let out = try decoder.generate(after: result, count: newTokens, stopTokens: Set([m.tokenizer.eosID].compactMap { $0 }))
+                let out = try m.generate(after: result, count: newTokens, stopTokens: Set([m.tokenizer.eosID].compactMap { $0 }))
                 let answer = try m.tokenizer.decode(out)
                 row.append(Cell(answer: answer, ok: answer.contains(expect), density: result.meanDensity))
                 ModelSession.log("  depth \(depth)% \(name): \(answer.debugDescription) → \(answer.contains(expect) ? "retrieved" : "missed")")
@@ -78,7 +78,7 @@ struct Niah: ParsableCommand {
         let totals = settings.indices.map { s in table.filter { $0[s].ok }.count }
         lines.append("")
         lines.append("Retrieved: " + zip(settings, totals).map { "\($0.0.0) \($0.1)/\(depthList.count)" }.joined(separator: ", "))
-        let header = "Needle in a haystack, \(URL(fileURLWithPath: model).lastPathComponent), haystack \(haystack), N = \(tokens), needle \"\(needle)\""
+        let header = "Needle in a haystack, \(ModelSession.label(m, path: model)), haystack \(haystack), N = \(tokens), needle \"\(needle)\""
         try ModelSession.emit(header: header, lines: lines, report: report)
     }
 }

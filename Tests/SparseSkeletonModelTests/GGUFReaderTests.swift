@@ -93,15 +93,15 @@ final class GGUFReaderTests: XCTestCase {
         XCTAssertThrowsError(try GGUFFile(path: p)) { XCTAssertTrue("\($0)".contains("version 9")) }
         unlink(p)
 
-        // Q5_0 (id 6) is a real GGML type this reader does not dequantise.
+        // Q5_1 (id 7) is a real GGML type this reader does not dequantise.
         let q5 = SyntheticGGUF.make(kvCount: 0, writeKVs: { _ in },
-                                    tensors: [.init(name: "w", dims: [32], type: 6, data: [UInt8](repeating: 0, count: 22))])
+                                    tensors: [.init(name: "w", dims: [32], type: 7, data: [UInt8](repeating: 0, count: 24))])
         p = try SyntheticGGUF.write(q5, name: "q5")
         defer { unlink(p) }
         let g = try GGUFFile(path: p)
         XCTAssertThrowsError(try g.floats("w")) { error in
             let msg = "\(error)"
-            XCTAssertTrue(msg.contains("Q5_0") && msg.contains("Q4_K") && msg.contains("'w'"), msg)
+            XCTAssertTrue(msg.contains("Q5_1") && msg.contains("Q4_K") && msg.contains("'w'"), msg)
         }
         XCTAssertThrowsError(try GGUFFile(path: "/nonexistent/model.gguf")) { XCTAssertTrue("\($0)".contains("does not exist")) }
     }

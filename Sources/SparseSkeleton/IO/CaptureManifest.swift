@@ -37,13 +37,18 @@ public struct CaptureManifest: Codable, Equatable, Sendable {
     public var files = "layer<LL>_{q,k,v}.npy, shapes [N, query_heads, head_dim] / [N, kv_heads, head_dim]"
     public var producer = "skeleton capture (Swift prefill, dense attention)"
     public var created = String(ISO8601DateFormatter().string(from: Date()).prefix(10))
+    /// The model's architecture, its position interpolation (PI ×k, 1 = none) and each captured
+    /// layer's attention spec (window, scale); absent in manifests written before they were recorded.
+    public var architecture: String? = nil
+    public var positionInterpolation: Int? = nil
+    public var layerSpecs: [String]? = nil
 
     enum CodingKeys: String, CodingKey {
         case format, formatVersion = "format_version", tokens, capturedLayers = "captured_layers", queryHeads = "query_heads"
         case kvHeads = "kv_heads", headDim = "head_dim", model, modelSHA256 = "model_sha256", layers, text
         case textSHA256 = "text_sha256", startChar = "start_char", tokenIDs = "token_ids", bosFirst = "bos_first"
         case bosTokenID = "bos_token_id", ropeBase = "rope_base", fileBytes = "file_bytes", gqa, ropeConvention = "rope_convention"
-        case dtype, files, producer, created
+        case dtype, files, producer, created, architecture, positionInterpolation = "position_interpolation", layerSpecs = "layer_specs"
     }
 
     public init(tokens: Int, capturedLayers: [Int], queryHeads: Int, kvHeads: Int, headDim: Int, model: String, modelSHA256: String,

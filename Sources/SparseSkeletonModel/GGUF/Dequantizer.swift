@@ -56,6 +56,7 @@ public enum Dequantizer {
         case GGMLType.bf16.id: return { s, d in d[0] = HalfBits.bf16ToFloat(UInt16(littleEndian: s.loadUnaligned(as: UInt16.self))) }
         case GGMLType.q4_0.id: return decodeQ4_0
         case GGMLType.q4_1.id: return decodeQ4_1
+        case GGMLType.q5_0.id: return decodeQ5_0
         case GGMLType.q8_0.id: return decodeQ8_0
         case GGMLType.q4_K.id: return decodeQ4_K
         case GGMLType.q5_K.id: return decodeQ5_K

@@ -14,6 +14,8 @@ public struct GGMLType: Equatable, Hashable, Sendable, CustomStringConvertible {
     public static let q4_0 = GGMLType(id: 2, name: "Q4_0", blockSize: 32, blockBytes: 18)
     /// d, m (f16), 16 bytes of 4-bit q: x = q·d + m.
     public static let q4_1 = GGMLType(id: 3, name: "Q4_1", blockSize: 32, blockBytes: 20)
+    /// d (f16), 4 bytes of fifth bits, 16 bytes of 4-bit q: x = (q − 16)·d.
+    public static let q5_0 = GGMLType(id: 6, name: "Q5_0", blockSize: 32, blockBytes: 22)
     /// d (f16), 32 signed bytes: x = q·d.
     public static let q8_0 = GGMLType(id: 8, name: "Q8_0", blockSize: 32, blockBytes: 34)
     /// d, dmin (f16), 12 bytes of packed 6-bit scales/mins, 128 bytes of 4-bit q.
@@ -24,11 +26,11 @@ public struct GGMLType: Equatable, Hashable, Sendable, CustomStringConvertible {
     public static let q6_K = GGMLType(id: 14, name: "Q6_K", blockSize: 256, blockBytes: 210)
     public static let bf16 = GGMLType(id: 30, name: "BF16", blockSize: 1, blockBytes: 2)
 
-    public static let supported: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K]
+    public static let supported: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q5_K, .q6_K]
 
     /// Names of GGML types this reader knows but does not dequantise, for error messages.
     static let knownUnsupportedNames: [UInt32: String] = [
-        6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS",
+        7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS",
         18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16",
         26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0",
     ]

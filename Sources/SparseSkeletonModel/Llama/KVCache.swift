@@ -8,10 +8,14 @@ public struct KVCache: Sendable {
     var v: [[Float]]
 
     public init(config: LlamaConfig, capacity: Int) {
-        kvWidth = config.kvHeads * config.headDim
+        self.init(layers: config.layers, kvWidth: config.kvHeads * config.headDim, capacity: capacity)
+    }
+
+    public init(layers: Int, kvWidth: Int, capacity: Int) {
+        self.kvWidth = kvWidth
         self.capacity = capacity
-        k = Array(repeating: [], count: config.layers)
-        v = Array(repeating: [], count: config.layers)
+        k = Array(repeating: [], count: layers)
+        v = Array(repeating: [], count: layers)
     }
 
     /// Appends `tokens` rows to one layer; `count` follows layer 0 (all layers get the same rows).

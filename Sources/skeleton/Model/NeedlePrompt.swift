@@ -9,14 +9,14 @@ struct NeedlePrompt {
     /// Token index where the needle starts.
     let needleAt: Int
 
-    static func build(_ model: LlamaModel, haystack: String, haystackName: String, needle: String, question: String,
+    static func build(_ model: any CausalLM, haystack: String, haystackName: String, needle: String, question: String,
                       tokens n: Int, depthPercent: Int) throws -> NeedlePrompt {
         guard (0...100).contains(depthPercent) else {
             throw SkeletonError.invalidArgument("depth \(depthPercent) is outside 0...100")
         }
         let tok = model.tokenizer
-        let needleIDs = tok.encode(" " + needle + " ", parseSpecial: false)
-        let questionIDs = tok.encode("\n\n" + question, parseSpecial: false)
+        let needleIDs = tok.encode(" " + needle + " ", parseSpecial: false, maxTokens: nil)
+        let questionIDs = tok.encode("\n\n" + question, parseSpecial: false, maxTokens: nil)
         let room = n - 1 - needleIDs.count - questionIDs.count
         guard room > 0 else {
             throw SkeletonError.invalidArgument("\(n) tokens leave no room for a haystack around the needle and the question")
