@@ -36,7 +36,7 @@ final class ModelSessionInputTests: XCTestCase {
     /// the weights take to load, and the check sees the model's real configuration.
     func testTheWindowIsCheckedBeforeTheWeightsLoad() throws {
         _ = try ModelFixtures.requireModel()
-        var seen: LlamaConfig?
+        var seen: (any ModelConfig)?
         let t0 = Date()
         XCTAssertThrowsError(try ModelSession.loadModel(ModelFixtures.modelPath) { c in
             seen = c
