@@ -29,8 +29,7 @@ let package = Package(
     targets: [
         .target(
             name: "SparseSkeleton",
-            dependencies: [.product(name: "Numerics", package: "swift-numerics")],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            dependencies: [.product(name: "Numerics", package: "swift-numerics")]
         ),
         .target(name: "SparseSkeletonKernelParams"),
         .executableTarget(name: "EmbedKernelSourcesTool"),
@@ -43,8 +42,7 @@ let package = Package(
         ),
         .target(
             name: "SparseSkeletonModel",
-            dependencies: ["SparseSkeleton"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            dependencies: ["SparseSkeleton"]
         ),
         // The real model's prefill on the GPU: GGUF weights (Model) run through the CUDA backend.
         .target(
