@@ -13,7 +13,8 @@ import Darwin
 public final class InputFile {
     public let path: String
     public let size: Int
-    let fd: Int32
+    /// The open descriptor (owned: closed when this object goes), e.g. for `mmap`.
+    public let fd: Int32
 
     public init(path: String) throws {
         self.path = path

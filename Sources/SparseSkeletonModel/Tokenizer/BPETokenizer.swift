@@ -20,6 +20,7 @@ public final class BPETokenizer: @unchecked Sendable {
     private var cache: [String: [Int32]] = [:]
 
     static let controlTokenType = 3
+    static let cacheCapacity = 1 << 16
 
     public convenience init(gguf: GGUFFile) throws {
         let model = try gguf.string("tokenizer.ggml.model")
@@ -146,7 +147,11 @@ public final class BPETokenizer: @unchecked Sendable {
             let word = String(piece)
             if let cached = cache[word] { out.append(contentsOf: cached); continue }
             let ids = bpe(Array(word.utf8))
-            if word.utf8.count <= 64 { cache[word] = ids }
+            if word.utf8.count <= 64 {
+                // bounded: arbitrary text must not grow the cache without end
+                if cache.count >= Self.cacheCapacity { cache.removeAll(keepingCapacity: true) }
+                cache[word] = ids
+            }
             out.append(contentsOf: ids)
         }
     }
