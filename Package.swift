@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "SparseSkeletonModelCUDA", targets: ["SparseSkeletonModelCUDA"]),
         .library(name: "SparseSkeletonChecks", targets: ["SparseSkeletonChecks"]),
         .executable(name: "skeleton", targets: ["skeleton"]),
+        .executable(name: "skeleton-fuzz", targets: ["skeleton-fuzz"]),
         .library(name: "SparseSkeletonC", type: .dynamic, targets: ["SparseSkeletonC"]),
     ],
     dependencies: [
@@ -65,6 +66,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Seeded mutation fuzzing of the .npy, safetensors and GGUF readers and the tokenizer (scripts/test.sh runs it briefly).
+        .executableTarget(name: "skeleton-fuzz", dependencies: ["SparseSkeleton", "SparseSkeletonModel"]),
         .testTarget(name: "SparseSkeletonTests", dependencies: ["SparseSkeleton"]),
         .testTarget(name: "SparseSkeletonCUDATests", dependencies: ["SparseSkeletonCUDA", "SparseSkeleton", "SparseSkeletonC"]),
         .testTarget(name: "SparseSkeletonModelCUDATests", dependencies: ["SparseSkeletonModelCUDA"]),

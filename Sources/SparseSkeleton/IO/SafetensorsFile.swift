@@ -24,6 +24,11 @@ public enum SafetensorsFile {
         return try BinaryFile.tensor(name: name, dims: dims, element: element, bytes: data, offset: 0, path: path)
     }
 
+    /// The tensor names of a whole file held in memory, sorted, after validating all of it.
+    public static func names(_ bytes: [UInt8], path: String) throws -> [String] {
+        try parse(bytes, path: path).header.slots.map(\.name).sorted()
+    }
+
     public static func decode(_ bytes: [UInt8], path: String, name: String) throws -> HeadTensor {
         let (header, bufferStart) = try parse(bytes, path: path)
         let (slot, element, dims) = try lookUp(name, in: header, path: path)

@@ -56,6 +56,10 @@ public struct LlamaConfig: Equatable, Sendable {
             return v
         }
         layers = try positive("block_count")
+        // each layer has its own weight tensors: a larger count is a corrupted field, not a model
+        guard layers <= gguf.tensors.count else {
+            throw ModelError.invalidMetadata(key: "\(arch).block_count", reason: "\(layers) layers, but the file has only \(gguf.tensors.count) tensors")
+        }
         contextLength = try positive("context_length")
         embedding = try positive("embedding_length")
         feedForward = try positive("feed_forward_length")
