@@ -136,7 +136,7 @@ private struct HeaderReader {
     }
 
     func fail(_ reason: String) -> SkeletonError {
-        .invalidFileFormat(path: path, reason: "the safetensors header is invalid: \(reason) (at header byte \(i - bytes.startIndex))")
+        .invalidFileFormat(path: path, reason: "the safetensors JSON header is invalid: \(reason) (at header byte \(i - bytes.startIndex))")
     }
 
     var peek: UInt8? { i < bytes.endIndex ? bytes[i] : nil }

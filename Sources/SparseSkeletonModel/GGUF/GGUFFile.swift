@@ -69,7 +69,7 @@ public final class GGUFFile: @unchecked Sendable {
         for i in 0..<kvCount {
             let key = try c.readString("metadata[\(i)].key", maxLength: GGUFLimits.maxKeyLength)
             let label = "metadata[\(BoundedText.cut(key))]"
-            guard meta[key] == nil else { throw c.corrupted(label, "duplicate key (also metadata entry before \(i))") }
+            guard meta[key] == nil else { throw c.corrupted(label, "duplicate key (entry \(i) repeats an earlier key)") }
             let typeID = try c.read(UInt32.self, label + ".type")
             meta[key] = try c.readValue(typeID: typeID, field: label)
         }
