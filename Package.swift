@@ -10,6 +10,7 @@ import PackageDescription
 //   SparseSkeletonC             the C ABI (include/sparse_skeleton.h) for python/sparse_skeleton
 //   SparseSkeletonChecks        GPU correctness matrices (vs the CPU references), benchmarks, the GPU prefill run
 //   skeleton                    the command-line tool: argument parsing over the targets above
+//   skeleton-fuzz               seeded mutation fuzzer of the file readers and the tokenizer
 //   EmbedKernelSources          build-tool plugin (+ its tool) that embeds a target's Kernels/ folder at build time
 let package = Package(
     name: "SparseSkeleton",

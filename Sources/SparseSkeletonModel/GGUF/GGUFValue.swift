@@ -100,7 +100,7 @@ enum GGUFLimits {
     static let maxTensorNameLength = 63
     static let maxKeyLength = 65_535
     static let maxStringLength = 1 << 26
-    static let maxArrayCount = 1 << 26
+    static let maxArrayCount = 1 << 28
     static let maxKeyValues = 1 << 16
     static let maxTensors = 1 << 18
     static let maxArrayDepth = 4
