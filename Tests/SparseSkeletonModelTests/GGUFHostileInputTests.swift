@@ -90,6 +90,16 @@ final class GGUFHostileInputTests: XCTestCase {
         }, tensors: []), containing: ["duplicate key", "(60000 bytes)"])
     }
 
+    /// A metadata value of the wrong kind is named in the error without printing all of it.
+    func testWrongValueMessagesAreBounded() throws {
+        let bytes = SyntheticGGUF.make(kvCount: 2, writeKVs: { w in
+            w.string("general.alignment"); w.u32(9); w.u32(4); w.u64(1_000_000)
+            for i in 0..<1_000_000 { w.u32(UInt32(i)) }
+            w.string("general.name"); w.u32(8); w.string(String(repeating: "x", count: 1_000_000))
+        }, tensors: [])
+        assertRefused(bytes, containing: ["general.alignment", "(1000000 elements)"])
+    }
+
     /// A large byte array takes a byte per element, not a boxed value per element.
     func testMetadataArraysAreStoredCompactly() throws {
         let n = 2_000_000

@@ -2,7 +2,7 @@ import SparseSkeleton
 
 /// One GGUF metadata value. GGUF value type ids: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 6 f32,
 /// 7 bool, 8 string, 9 array (element type + u64 count), 10 u64, 11 i64, 12 f64.
-public enum GGUFValue: Equatable, Sendable {
+public enum GGUFValue: Equatable, Sendable, CustomStringConvertible {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     case array(GGUFArray)
@@ -32,12 +32,31 @@ public enum GGUFValue: Equatable, Sendable {
     public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
     public var boolValue: Bool? { if case .bool(let b) = self { return b } else { return nil } }
     public var arrayValue: GGUFArray? { if case .array(let a) = self { return a } else { return nil } }
+
+    /// The value for messages, bounded: long strings are cut, arrays show their first elements and count.
+    public var description: String {
+        switch self {
+        case .uint8(let v): return "\(v)"
+        case .int8(let v): return "\(v)"
+        case .uint16(let v): return "\(v)"
+        case .int16(let v): return "\(v)"
+        case .uint32(let v): return "\(v)"
+        case .int32(let v): return "\(v)"
+        case .uint64(let v): return "\(v)"
+        case .int64(let v): return "\(v)"
+        case .float32(let v): return "\(v)"
+        case .float64(let v): return "\(v)"
+        case .bool(let v): return "\(v)"
+        case .string(let v): return "'\(BoundedText.cut(v))'"
+        case .array(let a): return a.description
+        }
+    }
 }
 
 /// A GGUF metadata array, stored as one typed buffer (a byte array takes a byte per element, a
 /// string array its bytes plus one end offset per string); elements are boxed as `GGUFValue` only
 /// when read. Nested arrays (element type 9) keep a list of values.
-public struct GGUFArray: RandomAccessCollection, Equatable, Sendable, ExpressibleByArrayLiteral {
+public struct GGUFArray: RandomAccessCollection, Equatable, Sendable, ExpressibleByArrayLiteral, CustomStringConvertible {
     enum Storage: Sendable {
         case uint8([UInt8]), int8([Int8]), uint16([UInt16]), int16([Int16]), uint32([UInt32]), int32([Int32])
         case uint64([UInt64]), int64([Int64]), float32([UInt32]), float64([UInt64]), bool([UInt8])
@@ -91,6 +110,12 @@ public struct GGUFArray: RandomAccessCollection, Equatable, Sendable, Expressibl
     }
 
     public static func == (a: GGUFArray, b: GGUFArray) -> Bool { a.elementsEqual(b) }
+
+    /// At most the first 8 elements, then the count.
+    public var description: String {
+        let head = prefix(8).map(\.description).joined(separator: ", ")
+        return count > 8 ? "[\(head), …] (\(count) elements)" : "[\(head)]"
+    }
 }
 
 /// Caps on what one GGUF header may hold: far above any real model, low enough that a corrupted

@@ -1,3 +1,5 @@
+import SparseSkeleton
+
 /// Byte-level BPE built from a GGUF's `tokenizer.ggml.*` metadata (model "gpt2").
 ///
 /// Encoding: control tokens written in the text (`<|im_start|>` …) are cut out first and become
@@ -25,7 +27,7 @@ public final class BPETokenizer: @unchecked Sendable {
     public convenience init(gguf: GGUFFile) throws {
         let model = try gguf.string("tokenizer.ggml.model")
         guard model == "gpt2" else {
-            throw ModelError.invalidMetadata(key: "tokenizer.ggml.model", reason: "'\(model)' is not supported; supported: gpt2 (byte-level BPE)")
+            throw ModelError.invalidMetadata(key: "tokenizer.ggml.model", reason: "'\(BoundedText.cut(model))' is not supported; supported: gpt2 (byte-level BPE)")
         }
         let tokens = try gguf.array("tokenizer.ggml.tokens").enumerated().map { i, v -> String in
             guard let s = v.stringValue else {
@@ -57,7 +59,7 @@ public final class BPETokenizer: @unchecked Sendable {
                 bosID: Int32?, eosID: Int32?, addsBOS: Bool) throws {
         guard PreTokenizer.supported.contains(preTokenizer) else {
             throw ModelError.invalidMetadata(key: "tokenizer.ggml.pre",
-                                             reason: "'\(preTokenizer)' is not supported; supported: \(PreTokenizer.supported.joined(separator: ", "))")
+                                             reason: "'\(BoundedText.cut(preTokenizer))' is not supported; supported: \(PreTokenizer.supported.joined(separator: ", "))")
         }
         guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
             throw ModelError.invalidMetadata(key: "tokenizer.ggml.token_type", reason: "\(tokenTypes.count) types for \(tokens.count) tokens")
@@ -81,7 +83,7 @@ public final class BPETokenizer: @unchecked Sendable {
             let parts = m.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, let l = ids[String(parts[0])], let r = ids[String(parts[1])],
                   let merged = ids[String(parts[0]) + String(parts[1])] else {
-                throw ModelError.invalidMetadata(key: "tokenizer.ggml.merges", reason: "entry \(rank) '\(m)' does not join two tokens into a token")
+                throw ModelError.invalidMetadata(key: "tokenizer.ggml.merges", reason: "entry \(rank) '\(BoundedText.cut(m))' does not join two tokens into a token")
             }
             let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
             if table[key] == nil { table[key] = (Int32(rank), merged) }
