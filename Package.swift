@@ -10,6 +10,7 @@ import PackageDescription
 //   SparseSkeletonC             the C ABI (include/sparse_skeleton.h) for python/sparse_skeleton
 //   SparseSkeletonChecks        GPU correctness matrices (vs the CPU references), benchmarks, the GPU prefill run
 //   skeleton                    the command-line tool: argument parsing over the targets above
+//   skeleton-fuzz               seeded mutation fuzzer of the file readers and the tokenizer
 //   EmbedKernelSources          build-tool plugin (+ its tool) that embeds a target's Kernels/ folder at build time
 let package = Package(
     name: "SparseSkeleton",
@@ -20,6 +21,7 @@ let package = Package(
         .library(name: "SparseSkeletonModelCUDA", targets: ["SparseSkeletonModelCUDA"]),
         .library(name: "SparseSkeletonChecks", targets: ["SparseSkeletonChecks"]),
         .executable(name: "skeleton", targets: ["skeleton"]),
+        .executable(name: "skeleton-fuzz", targets: ["skeleton-fuzz"]),
         .library(name: "SparseSkeletonC", type: .dynamic, targets: ["SparseSkeletonC"]),
     ],
     dependencies: [
@@ -29,8 +31,7 @@ let package = Package(
     targets: [
         .target(
             name: "SparseSkeleton",
-            dependencies: [.product(name: "Numerics", package: "swift-numerics")],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            dependencies: [.product(name: "Numerics", package: "swift-numerics")]
         ),
         .target(name: "SparseSkeletonKernelParams"),
         .executableTarget(name: "EmbedKernelSourcesTool"),
@@ -43,8 +44,7 @@ let package = Package(
         ),
         .target(
             name: "SparseSkeletonModel",
-            dependencies: ["SparseSkeleton"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            dependencies: ["SparseSkeleton"]
         ),
         // The real model's prefill on the GPU: GGUF weights (Model) run through the CUDA backend.
         .target(
@@ -67,6 +67,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Seeded mutation fuzzing of the .npy, safetensors and GGUF readers and the tokenizer (scripts/test.sh runs it briefly).
+        .executableTarget(name: "skeleton-fuzz", dependencies: ["SparseSkeleton", "SparseSkeletonModel"]),
         .testTarget(name: "SparseSkeletonTests", dependencies: ["SparseSkeleton"]),
         .testTarget(name: "SparseSkeletonCUDATests", dependencies: ["SparseSkeletonCUDA", "SparseSkeleton", "SparseSkeletonC"]),
         .testTarget(name: "SparseSkeletonModelCUDATests", dependencies: ["SparseSkeletonModelCUDA"]),

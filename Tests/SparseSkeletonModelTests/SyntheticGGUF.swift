@@ -15,9 +15,10 @@ struct SyntheticGGUF {
 
     struct Tensor { var name: String; var dims: [Int]; var type: UInt32; var data: [UInt8] }
 
-    /// A version-3 file with the given metadata writer and tensors (data aligned to `alignment`).
+    /// A version-3 file with the given metadata writer and tensors (data aligned to `alignment`);
+    /// `offsets` replaces the tensor table's offsets (to write a malformed table).
     static func make(alignment: Int = 32, kvCount: Int, writeKVs: (inout SyntheticGGUF) -> Void,
-                     tensors: [Tensor]) -> [UInt8] {
+                     tensors: [Tensor], offsets forced: [Int]? = nil) -> [UInt8] {
         var w = SyntheticGGUF()
         w.bytes.append(contentsOf: Array("GGUF".utf8))
         w.u32(3)
@@ -31,7 +32,7 @@ struct SyntheticGGUF {
             offset += t.data.count
             offset = (offset + alignment - 1) / alignment * alignment
         }
-        for (t, off) in zip(tensors, offsets) {
+        for (t, off) in zip(tensors, forced ?? offsets) {
             w.string(t.name)
             w.u32(UInt32(t.dims.count))
             for d in t.dims { w.u64(UInt64(d)) }

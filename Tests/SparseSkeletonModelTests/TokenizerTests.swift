@@ -52,3 +52,24 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(pieces(" 's"), [" '", "s"])
     }
 }
+
+/// Long pieces go through the heap merge; it must make exactly the merges of the pairwise scan.
+final class TokenizerLongPieceTests: XCTestCase {
+    func testHeapMergeEqualsScanAndIsNotQuadratic() throws {
+        let tok = try BPETokenizer(gguf: try ModelFixtures.requireModel())
+        var rng = SystemRandomNumberGenerator()
+        let alphabets = [Array("abcdefghijklmnopqrstuvwxyz".utf8), Array("eeeeaaaatttnnnsss".utf8), Array("ab".utf8), Array("a".utf8)]
+        for trial in 0..<40 {
+            let letters = alphabets[trial % alphabets.count]
+            let length = Int.random(in: 65...600, using: &rng)
+            let word = (0..<length).map { _ in letters.randomElement(using: &rng)! }
+            let symbols = word.map { tok.bpe([$0]) }.flatMap { $0 }
+            XCTAssertEqual(tok.bpeHeap(symbols), tok.bpeScan(symbols), String(decoding: word, as: UTF8.self))
+        }
+        // a single 200 000-letter word: quadratic merging would take minutes
+        let start = Date()
+        let ids = tok.encode(String(repeating: "abcdefghij", count: 20_000))
+        XCTAssertFalse(ids.isEmpty)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20)
+    }
+}

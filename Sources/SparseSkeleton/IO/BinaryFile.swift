@@ -3,17 +3,9 @@ import Foundation
 /// Whole-file reads and writes with typed errors, and little-endian element packing for
 /// `HeadTensor` storage. Tensor files are little-endian by definition (.npy '<', safetensors).
 enum BinaryFile {
+    /// The whole regular file (see `InputFile`: FIFOs and devices are refused before they are opened).
     static func read(_ path: String) throws -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw SkeletonError.fileUnreadable(path: path, reason: "no such file")
-        }
-        guard !isDirectory.boolValue else { throw SkeletonError.fileUnreadable(path: path, reason: "is a directory") }
-        do {
-            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe))
-        } catch {
-            throw SkeletonError.fileUnreadable(path: path, reason: error.localizedDescription)
-        }
+        try InputFile(path: path).readAll()
     }
 
     static func write(_ bytes: [UInt8], to path: String) throws {
@@ -46,10 +38,14 @@ enum BinaryFile {
     }
 
     /// Decodes `count` little-endian elements of `element` starting at `offset` into a HeadTensor.
-    /// f64 is narrowed to f32 storage. The caller has checked that the bytes are there.
+    /// f64 is narrowed to f32 storage. The bytes must be there (checked again here).
     static func tensor(name: String, dims: (tokens: Int, heads: Int, headDim: Int), element: ElementType,
-                       bytes: [UInt8], offset: Int) throws -> HeadTensor {
-        let count = dims.tokens * dims.heads * dims.headDim
+                       bytes: [UInt8], offset: Int, path: String) throws -> HeadTensor {
+        guard let count = CheckedMath.product([dims.tokens, dims.heads, dims.headDim]),
+              let length = CheckedMath.multiply(count, element.byteSize),
+              offset >= 0, offset <= bytes.count, length <= bytes.count - offset else {
+            throw SkeletonError.invalidFileFormat(path: BoundedText.path(path), reason: "tensor '\(BoundedText.cut(name))' lies outside the data")
+        }
         switch element {
         case .f32:
             let values = decode(bytes, offset: offset, count: count, as: UInt32.self) { Float(bitPattern: $0) }
@@ -86,7 +82,8 @@ enum BinaryFile {
     }
 
     /// [N, heads, headDim] from a file's shape: rank 3, or rank 4 with a leading batch of 1.
-    static func headDims(_ shape: [Int], path: String, what: String) throws -> (tokens: Int, heads: Int, headDim: Int) {
+    /// Every extent is ≥ 0 and the element count and its byte size are representable (checked, not wrapped).
+    static func headDims(_ shape: [Int], element: ElementType, path: String, what: String) throws -> (tokens: Int, heads: Int, headDim: Int) {
         var s = shape
         if s.count == 4 {
             guard s[0] == 1 else {
@@ -95,13 +92,13 @@ enum BinaryFile {
             s.removeFirst()
         }
         guard s.count == 3 else {
-            throw SkeletonError.invalidFileFormat(path: path, reason: "\(what) has rank \(shape.count) (shape \(shape)); expected rank 3 [N, heads, headDim]")
+            throw SkeletonError.invalidFileFormat(path: path, reason: "\(what) has rank \(shape.count) (shape \(BoundedText.cut("\(shape)"))); expected rank 3 [N, heads, headDim]")
         }
         guard s.allSatisfy({ $0 >= 0 }), s[1] > 0, s[2] > 0 else {
             throw SkeletonError.invalidFileFormat(path: path, reason: "\(what) has invalid shape \(shape)")
         }
-        let (product, overflow) = s[0].multipliedReportingOverflow(by: s[1] * s[2])
-        guard !overflow, product < Int(Int32.max) * 16 else {
+        guard let count = CheckedMath.product(s), count < Int(Int32.max) * 16,
+              CheckedMath.multiply(count, element.byteSize) != nil else {
             throw SkeletonError.invalidFileFormat(path: path, reason: "\(what) shape \(shape) is too large")
         }
         return (s[0], s[1], s[2])

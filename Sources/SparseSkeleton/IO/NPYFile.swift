@@ -13,9 +13,26 @@
 /// Version 1.0 unless the header needs more than 65535 bytes (then 2.0).
 public enum NPYFile {
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+    /// numpy's own cap on the header length (`max_header_size`), above which it refuses to parse.
+    static let maxHeaderLength = 10_000
+    static let maxPrefix = 12 + maxHeaderLength
 
+    /// Where the elements are and what they are, from the header alone.
+    struct Layout {
+        let element: BinaryFile.ElementType
+        let dims: (tokens: Int, heads: Int, headDim: Int)
+        let dataStart: Int
+        let dataLength: Int
+    }
+
+    /// Reads the header first and checks it against the file's size before loading the data.
     public static func read(path: String, name: String? = nil) throws -> HeadTensor {
-        try decode(BinaryFile.read(path), path: path, name: name ?? defaultName(path))
+        let file = try InputFile(path: path)
+        let prefix = try file.read(offset: 0, count: min(file.size, maxPrefix))
+        let layout = try parseHeader(prefix, fileSize: file.size, path: path)
+        let data = try file.read(offset: layout.dataStart, count: layout.dataLength)
+        return try BinaryFile.tensor(name: name ?? defaultName(path), dims: layout.dims, element: layout.element,
+                                     bytes: data, offset: 0, path: path)
     }
 
     public static func write(_ tensor: HeadTensor, to path: String) throws {
@@ -29,29 +46,55 @@ public enum NPYFile {
     }
 
     public static func decode(_ bytes: [UInt8], path: String, name: String) throws -> HeadTensor {
-        guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
+        let layout = try parseHeader(bytes, fileSize: bytes.count, path: path)
+        return try BinaryFile.tensor(name: name, dims: layout.dims, element: layout.element,
+                                     bytes: bytes, offset: layout.dataStart, path: path)
+    }
+
+    /// Validates magic, version, header and the data length as numpy's reader does: version 1.0, 2.0
+    /// or 3.0; a header of at most `maxHeaderLength` bytes (latin-1, UTF-8 in 3.0) holding a dict
+    /// with exactly 'descr', 'fortran_order' and 'shape'; then the data must be exactly the shape's
+    /// element count × the dtype's size (a longer file is refused too: its tail would be ignored silently).
+    /// `prefix` is the start of a file of `fileSize` bytes (at least the header, when the file has it).
+    static func parseHeader(_ prefix: [UInt8], fileSize: Int, path p: String) throws -> Layout {
+        let path = BoundedText.path(p)
+        guard prefix.count >= 10, Array(prefix[0..<6]) == magic else {
+            if prefix.count < 10, prefix.elementsEqual(magic.prefix(prefix.count)) {
+                throw SkeletonError.fileTruncated(path: path, expectedBytes: 10, actualBytes: fileSize)
+            }
             throw SkeletonError.invalidFileFormat(path: path, reason: "missing the .npy magic \\x93NUMPY")
         }
-        let major = bytes[6]
+        let major = prefix[6], minor = prefix[7]
         let headerStart: Int, headerLength: Int
-        switch major {
-        case 1:
+        switch (major, minor) {
+        case (1, 0):
             headerStart = 10
-            headerLength = Int(BinaryFile.readLE(bytes, at: 8, as: UInt16.self))
-        case 2, 3:
-            guard bytes.count >= 12 else {
-                throw SkeletonError.fileTruncated(path: path, expectedBytes: 12, actualBytes: bytes.count)
+            headerLength = Int(BinaryFile.readLE(prefix, at: 8, as: UInt16.self))
+        case (2, 0), (3, 0):
+            guard prefix.count >= 12 else {
+                throw SkeletonError.fileTruncated(path: path, expectedBytes: 12, actualBytes: fileSize)
             }
             headerStart = 12
-            headerLength = Int(BinaryFile.readLE(bytes, at: 8, as: UInt32.self))
+            headerLength = Int(BinaryFile.readLE(prefix, at: 8, as: UInt32.self))
         default:
-            throw SkeletonError.invalidFileFormat(path: path, reason: "unsupported .npy version \(major).\(bytes[7])")
+            throw SkeletonError.invalidFileFormat(path: path, reason: "unsupported .npy version \(major).\(minor); supported: 1.0, 2.0, 3.0")
         }
-        guard headerStart + headerLength <= bytes.count else {
-            throw SkeletonError.fileTruncated(path: path, expectedBytes: headerStart + headerLength, actualBytes: bytes.count)
+        guard headerLength <= maxHeaderLength else {
+            throw SkeletonError.invalidFileFormat(path: path, reason: "the .npy header is \(headerLength) bytes; numpy refuses headers over \(maxHeaderLength)")
         }
-        guard let text = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: .utf8) else {
-            throw SkeletonError.invalidFileFormat(path: path, reason: "the .npy header is not text")
+        let dataStart = headerStart + headerLength
+        guard dataStart <= prefix.count else {
+            throw SkeletonError.fileTruncated(path: path, expectedBytes: dataStart, actualBytes: fileSize)
+        }
+        let raw = prefix[headerStart..<dataStart]
+        let text: String
+        if major == 3 {
+            guard let t = String(validating: raw, as: UTF8.self) else {
+                throw SkeletonError.invalidFileFormat(path: path, reason: "the .npy header is not UTF-8 text")
+            }
+            text = t
+        } else {
+            text = String(String.UnicodeScalarView(raw.map { Unicode.Scalar($0) }))  // latin-1
         }
         let header = try NPYHeader.parse(text, path: path)
         guard !header.fortranOrder else {
@@ -65,15 +108,19 @@ public enum NPYFile {
         case ">f4", ">f2", ">f8":
             throw SkeletonError.invalidFileFormat(path: path, reason: "big-endian dtype '\(header.descr)'; only little-endian is supported")
         default:
-            throw SkeletonError.unsupportedDType("\(header.descr) (in \(path); .npy files must be '<f4', '<f2' or '<f8')")
+            throw SkeletonError.unsupportedDType("\(BoundedText.cut(header.descr)) (in \(path); .npy files must be '<f4', '<f2' or '<f8')")
         }
-        let dims = try BinaryFile.headDims(header.shape, path: path, what: "the array")
-        let dataStart = headerStart + headerLength
+        let dims = try BinaryFile.headDims(header.shape, element: element, path: path, what: "the array")
+        // headDims has checked that this product is representable
         let needed = dims.tokens * dims.heads * dims.headDim * element.byteSize
-        guard bytes.count - dataStart >= needed else {
-            throw SkeletonError.fileTruncated(path: path, expectedBytes: needed, actualBytes: bytes.count - dataStart)
+        let available = fileSize - dataStart
+        guard available >= needed else {
+            throw SkeletonError.fileTruncated(path: path, expectedBytes: needed, actualBytes: available)
         }
-        return try BinaryFile.tensor(name: name, dims: dims, element: element, bytes: bytes, offset: dataStart)
+        guard available == needed else {
+            throw SkeletonError.invalidFileFormat(path: path, reason: "\(available - needed) bytes follow the \(needed) bytes of data that shape \(header.shape) holds")
+        }
+        return Layout(element: element, dims: dims, dataStart: dataStart, dataLength: needed)
     }
 
     public static func encode(_ tensor: HeadTensor) -> [UInt8] {
@@ -117,21 +164,26 @@ struct NPYHeader {
     static func parse(_ text: String, path: String) throws -> NPYHeader {
         var scanner = LiteralScanner(text: Array(text.unicodeScalars), path: path)
         var descr: String?, fortran: Bool?, shape: [Int]?
+        var seen = Set<String>()
         try scanner.expect("{")
         while true {
             scanner.skipSpace()
             if scanner.peek == "}" { break }
             let key = try scanner.string()
             try scanner.expect(":")
+            guard seen.insert(key).inserted else { throw scanner.failure("duplicate key '\(BoundedText.cut(key))'") }
             switch key {
             case "descr": descr = try scanner.string()
             case "fortran_order": fortran = try scanner.bool()
             case "shape": shape = try scanner.intTuple()
-            default: throw scanner.failure("unexpected key '\(key)' in the .npy header")
+            default: throw scanner.failure("unexpected key '\(BoundedText.cut(key))' in the .npy header")
             }
             scanner.skipSpace()
-            if scanner.peek == "," { scanner.advance() }
+            if scanner.peek == "," { scanner.advance() } else if scanner.peek != "}" { throw scanner.failure("expected ',' or '}' at character \(scanner.index)") }
         }
+        scanner.advance()
+        scanner.skipSpace()
+        guard scanner.peek == nil else { throw scanner.failure("text after the closing '}' at character \(scanner.index)") }
         guard let descr, let fortran, let shape else {
             throw SkeletonError.invalidFileFormat(path: path, reason: "the .npy header lacks one of 'descr', 'fortran_order', 'shape'")
         }
@@ -190,7 +242,8 @@ struct LiteralScanner {
             if peek == ")" { advance(); return values }
             var digits = ""
             while let c = peek, ("0"..."9").contains(c) { digits.unicodeScalars.append(c); advance() }
-            guard let v = Int(digits) else { throw failure("expected an integer in the shape at character \(index)") }
+            guard !digits.isEmpty else { throw failure("expected a non-negative integer in the shape at character \(index)") }
+            guard let v = Int(digits) else { throw failure("shape extent \(BoundedText.cut(digits)) is too large") }
             values.append(v)
             skipSpace()
             if peek == "," { advance() } else if peek != ")" { throw failure("expected ',' or ')' in the shape") }

@@ -9,50 +9,77 @@ import Foundation
 /// Each is [N, heads, headDim] (or [1, N, heads, headDim]) of dtype F32, F16 or BF16 (F64 is
 /// narrowed to f32 on read). Other tensors in the file are ignored unless asked for.
 public enum SafetensorsFile {
-    /// One tensor's entry in the header.
-    public struct Entry: Sendable, Equatable {
-        public let name: String
-        public let dtype: String
-        public let shape: [Int]
-        public let dataOffsets: (Int, Int)
-        public static func == (a: Entry, b: Entry) -> Bool {
-            a.name == b.name && a.dtype == b.dtype && a.shape == b.shape && a.dataOffsets == b.dataOffsets
-        }
-    }
-
-    /// The names of the tensors in the file, sorted.
+    /// The names of the tensors in the file, sorted (the header is validated; the data is not loaded).
     public static func names(path: String) throws -> [String] {
-        try parse(BinaryFile.read(path), path: path).entries.map(\.name).sorted()
+        try header(of: InputFile(path: path)).header.slots.map(\.name).sorted()
     }
 
-    /// One tensor by name; `tensorNotFound` lists what the file has.
+    /// One tensor by name; `tensorNotFound` lists what the file has. The header is read and the whole
+    /// layout validated against the file's size before the tensor's bytes (and only those) are read.
     public static func read(path: String, name: String) throws -> HeadTensor {
-        try decode(BinaryFile.read(path), path: path, name: name)
+        let file = try InputFile(path: path)
+        let (header, bufferStart) = try header(of: file)
+        let (slot, element, dims) = try lookUp(name, in: header, path: path)
+        let data = try file.read(offset: bufferStart + slot.begin, count: slot.end - slot.begin)
+        return try BinaryFile.tensor(name: name, dims: dims, element: element, bytes: data, offset: 0, path: path)
+    }
+
+    /// The tensor names of a whole file held in memory, sorted, after validating all of it.
+    public static func names(_ bytes: [UInt8], path: String) throws -> [String] {
+        try parse(bytes, path: path).header.slots.map(\.name).sorted()
     }
 
     public static func decode(_ bytes: [UInt8], path: String, name: String) throws -> HeadTensor {
-        let (entries, bufferStart) = try parse(bytes, path: path)
-        guard let entry = entries.first(where: { $0.name == name }) else {
-            throw SkeletonError.tensorNotFound(path: path, name: name, available: entries.map(\.name).sorted())
+        let (header, bufferStart) = try parse(bytes, path: path)
+        let (slot, element, dims) = try lookUp(name, in: header, path: path)
+        return try BinaryFile.tensor(name: name, dims: dims, element: element, bytes: bytes, offset: bufferStart + slot.begin, path: path)
+    }
+
+    /// The validated header of the bytes of a whole file, and where its byte buffer starts.
+    static func parse(_ bytes: [UInt8], path: String) throws -> (header: SafetensorsHeader, bufferStart: Int) {
+        let length = try headerLength(bytes.prefix(8), fileSize: bytes.count, path: path)
+        let header = try SafetensorsHeader(bytes[8..<(8 + length)], bufferLength: bytes.count - 8 - length, path: BoundedText.path(path))
+        return (header, 8 + length)
+    }
+
+    static func header(of file: InputFile) throws -> (header: SafetensorsHeader, bufferStart: Int) {
+        let length = try headerLength(file.read(offset: 0, count: min(8, file.size))[...], fileSize: file.size, path: file.path)
+        let bytes = try file.read(offset: 8, count: length)
+        let header = try SafetensorsHeader(bytes[...], bufferLength: file.size - 8 - length, path: BoundedText.path(file.path))
+        return (header, 8 + length)
+    }
+
+    /// The header length from the first 8 bytes, checked against the format's cap and the file size.
+    static func headerLength(_ first: ArraySlice<UInt8>, fileSize: Int, path p: String) throws -> Int {
+        let path = BoundedText.path(p)
+        guard first.count == 8 else {
+            throw SkeletonError.fileTruncated(path: path, expectedBytes: 8, actualBytes: fileSize)
         }
-        let element: BinaryFile.ElementType
-        switch entry.dtype {
-        case "F32": element = .f32
-        case "F16": element = .f16
-        case "BF16": element = .bf16
-        case "F64": element = .f64
-        default: throw SkeletonError.unsupportedDType("\(entry.dtype) (tensor '\(name)' in \(path); expected F32, F16 or BF16)")
+        let length = BinaryFile.readLE(Array(first), at: 0, as: UInt64.self)
+        guard length <= UInt64(SafetensorsHeader.maxLength) else {
+            throw SkeletonError.invalidFileFormat(path: path, reason: "header length \(length) is implausible (the format allows at most \(SafetensorsHeader.maxLength)); not a safetensors file")
         }
-        let dims = try BinaryFile.headDims(entry.shape, path: path, what: "tensor '\(name)'")
-        let (begin, end) = entry.dataOffsets
-        let needed = dims.tokens * dims.heads * dims.headDim * element.byteSize
-        guard begin >= 0, end >= begin, end - begin == needed else {
-            throw SkeletonError.invalidFileFormat(path: path, reason: "tensor '\(name)' has data_offsets [\(begin), \(end)] (\(end - begin) bytes) but \(entry.dtype) \(entry.shape) needs \(needed) bytes")
+        guard length <= UInt64(fileSize - 8) else {
+            throw SkeletonError.fileTruncated(path: path, expectedBytes: 8 + Int(length), actualBytes: fileSize)
         }
-        guard bufferStart + end <= bytes.count else {
-            throw SkeletonError.fileTruncated(path: path, expectedBytes: bufferStart + end, actualBytes: bytes.count)
+        return Int(length)
+    }
+
+    /// The slot named `name` as a [N, heads, headDim] tensor of a dtype this project reads.
+    static func lookUp(_ name: String, in header: SafetensorsHeader, path p: String)
+        throws -> (slot: SafetensorsHeader.Slot, element: BinaryFile.ElementType, dims: (tokens: Int, heads: Int, headDim: Int)) {
+        let path = BoundedText.path(p)
+        guard let slot = header.slots.first(where: { $0.name.utf8.elementsEqual(name.utf8) }) else {
+            throw SkeletonError.tensorNotFound(path: path, name: BoundedText.cut(name), available: BoundedText.list(header.slots.map(\.name).sorted()))
         }
-        return try BinaryFile.tensor(name: name, dims: dims, element: element, bytes: bytes, offset: bufferStart + begin)
+        guard let element = slot.dtype.element else {
+            throw SkeletonError.unsupportedDType("\(slot.dtype.name) (tensor '\(BoundedText.cut(name))' in \(path); expected F32, F16 or BF16)")
+        }
+        guard let shape = slot.shape else {
+            throw SkeletonError.invalidFileFormat(path: path, reason: "tensor '\(BoundedText.cut(name))' has rank \(slot.rank); expected rank 3 [N, heads, headDim]")
+        }
+        let dims = try BinaryFile.headDims(shape, element: element, path: path, what: "tensor '\(BoundedText.cut(name))'")
+        return (slot, element, dims)
     }
 
     /// Writes the tensors under their `name`s (unique), in the order given, with optional
@@ -102,44 +129,5 @@ public enum SafetensorsFile {
             }
         }
         return out + "\""
-    }
-
-    /// The header entries and where the byte buffer starts.
-    static func parse(_ bytes: [UInt8], path: String) throws -> (entries: [Entry], bufferStart: Int) {
-        guard bytes.count >= 8 else {
-            throw SkeletonError.fileTruncated(path: path, expectedBytes: 8, actualBytes: bytes.count)
-        }
-        let length = BinaryFile.readLE(bytes, at: 0, as: UInt64.self)
-        guard length <= UInt64(bytes.count - 8) else {
-            // a header length past the end is either truncation or not a safetensors file at all
-            if length > 100_000_000 {
-                throw SkeletonError.invalidFileFormat(path: path, reason: "header length \(length) is implausible; not a safetensors file")
-            }
-            throw SkeletonError.fileTruncated(path: path, expectedBytes: 8 + Int(length), actualBytes: bytes.count)
-        }
-        let headerEnd = 8 + Int(length)
-        let json: Any
-        do {
-            json = try JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd]))
-        } catch {
-            throw SkeletonError.invalidFileFormat(path: path, reason: "the safetensors header is not valid JSON")
-        }
-        guard let dict = json as? [String: Any] else {
-            throw SkeletonError.invalidFileFormat(path: path, reason: "the safetensors header is not a JSON object")
-        }
-        var entries: [Entry] = []
-        for (name, value) in dict where name != "__metadata__" {
-            guard let info = value as? [String: Any],
-                  let dtype = info["dtype"] as? String,
-                  let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  shape.count == (info["shape"] as? [Any])?.count,
-                  let offsets = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  offsets.count == 2
-            else {
-                throw SkeletonError.invalidFileFormat(path: path, reason: "tensor '\(name)' lacks a valid dtype, shape or data_offsets")
-            }
-            entries.append(Entry(name: name, dtype: dtype, shape: shape, dataOffsets: (offsets[0], offsets[1])))
-        }
-        return (entries, headerEnd)
     }
 }

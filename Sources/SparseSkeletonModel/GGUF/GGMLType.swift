@@ -1,3 +1,5 @@
+import SparseSkeleton
+
 /// A GGML tensor element type: its GGUF id, how many elements one block holds and how many
 /// bytes that block takes. Quantised types store blocks of 32 (legacy) or 256 (K-quants) values.
 public struct GGMLType: Equatable, Hashable, Sendable, CustomStringConvertible {
@@ -28,15 +30,28 @@ public struct GGMLType: Equatable, Hashable, Sendable, CustomStringConvertible {
 
     public static let supported: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q5_K, .q6_K]
 
-    /// Names of GGML types this reader knows but does not dequantise, for error messages.
-    static let knownUnsupportedNames: [UInt32: String] = [
-        7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K", 15: "Q8_K", 16: "IQ2_XXS", 17: "IQ2_XS",
-        18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S", 23: "IQ4_XS", 24: "I8", 25: "I16",
-        26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M", 34: "TQ1_0", 35: "TQ2_0",
+    /// GGML types this reader knows (so it can size and place their data, as llama.cpp does) but
+    /// does not dequantise; using one is an error naming the type.
+    static let knownUnsupported: [GGMLType] = [
+        .init(id: 7, name: "Q5_1", blockSize: 32, blockBytes: 24),
+        .init(id: 9, name: "Q8_1", blockSize: 32, blockBytes: 36), .init(id: 10, name: "Q2_K", blockSize: 256, blockBytes: 84),
+        .init(id: 11, name: "Q3_K", blockSize: 256, blockBytes: 110), .init(id: 15, name: "Q8_K", blockSize: 256, blockBytes: 292),
+        .init(id: 16, name: "IQ2_XXS", blockSize: 256, blockBytes: 66), .init(id: 17, name: "IQ2_XS", blockSize: 256, blockBytes: 74),
+        .init(id: 18, name: "IQ3_XXS", blockSize: 256, blockBytes: 98), .init(id: 19, name: "IQ1_S", blockSize: 256, blockBytes: 50),
+        .init(id: 20, name: "IQ4_NL", blockSize: 32, blockBytes: 18), .init(id: 21, name: "IQ3_S", blockSize: 256, blockBytes: 110),
+        .init(id: 22, name: "IQ2_S", blockSize: 256, blockBytes: 82), .init(id: 23, name: "IQ4_XS", blockSize: 256, blockBytes: 136),
+        .init(id: 24, name: "I8", blockSize: 1, blockBytes: 1), .init(id: 25, name: "I16", blockSize: 1, blockBytes: 2),
+        .init(id: 26, name: "I32", blockSize: 1, blockBytes: 4), .init(id: 27, name: "I64", blockSize: 1, blockBytes: 8),
+        .init(id: 28, name: "F64", blockSize: 1, blockBytes: 8), .init(id: 29, name: "IQ1_M", blockSize: 256, blockBytes: 56),
+        .init(id: 34, name: "TQ1_0", blockSize: 256, blockBytes: 54), .init(id: 35, name: "TQ2_0", blockSize: 256, blockBytes: 66),
+        .init(id: 39, name: "MXFP4", blockSize: 32, blockBytes: 17),
     ]
 
-    public static func named(id: UInt32) -> String {
-        supported.first { $0.id == id }?.name ?? knownUnsupportedNames[id] ?? "unknown"
+    public static func named(id: UInt32) -> String { known(id: id)?.name ?? "unknown" }
+
+    /// Any type this reader can size, supported or not.
+    static func known(id: UInt32) -> GGMLType? {
+        supported.first { $0.id == id } ?? knownUnsupported.first { $0.id == id }
     }
 
     /// The supported type with this id, or a typed error naming the tensor and the type.
@@ -49,4 +64,7 @@ public struct GGMLType: Equatable, Hashable, Sendable, CustomStringConvertible {
 
     /// Bytes taken by `elements` values (a whole number of blocks).
     public func byteCount(elements: Int) -> Int { elements / blockSize * blockBytes }
+
+    /// `byteCount`, or nil when it is not representable.
+    func checkedByteCount(elements: Int) -> Int? { CheckedMath.multiply(elements / blockSize, blockBytes) }
 }

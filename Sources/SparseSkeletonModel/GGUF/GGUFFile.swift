@@ -1,3 +1,5 @@
+import SparseSkeleton
+
 /// One tensor's entry in the GGUF tensor table. `dims` are GGML's ne[]: dims[0] is the
 /// contiguous (innermost) extent, so a 2-D weight with dims [in, out] is `out` rows of `in` values.
 public struct GGUFTensorInfo: Sendable {
@@ -8,6 +10,8 @@ public struct GGUFTensorInfo: Sendable {
     public let type: GGMLType?
     /// Offset of the data from the start of the data section.
     public let offset: Int
+    /// Bytes the data takes (validated representable and inside the file on open).
+    public let byteSize: Int
     public var elementCount: Int { dims.reduce(1, *) }
 }
 
@@ -34,9 +38,20 @@ public final class GGUFFile: @unchecked Sendable {
         try self.init(mapped: try MappedFile(path: path))
     }
 
+    /// Parses a GGUF held in memory (`path` names it in errors).
+    public convenience init(contents: [UInt8], path: String) throws {
+        try self.init(mapped: MappedFile(copying: contents, path: path))
+    }
+
+    /// Validates the whole header as llama.cpp's reader does: magic and version; counts, string
+    /// and array lengths within `GGUFLimits` and the file; unique keys and tensor names (names
+    /// shorter than 64 bytes); per tensor 1–4 extents, a known type whose block divides ne[0], an
+    /// element count and byte size that are representable, and an offset equal to the end of the
+    /// tensor before it rounded up to the alignment (so tensors neither overlap nor leave holes);
+    /// then every tensor's data must lie inside the file.
     init(mapped file: MappedFile) throws {
         self.file = file
-        path = file.path
+        path = BoundedText.path(file.path)
         var c = ByteCursor(bytes: file.bytes, path: file.path)
         let magic = try c.read(UInt32.self, "magic")
         guard magic == Self.magic else {
@@ -46,21 +61,24 @@ public final class GGUFFile: @unchecked Sendable {
         version = try c.read(UInt32.self, "version")
         guard version == 2 || version == 3 else { throw ModelError.unsupportedVersion(path: path, version: version) }
         // each tensor entry takes at least 8+4+8+4+8 bytes; each KV at least 8+4+1
-        let tensorCount = try c.readCount("tensor_count", minBytesPerElement: 32)
-        let kvCount = try c.readCount("metadata_kv_count", minBytesPerElement: 13)
+        let tensorCount = try c.readCount("tensor_count", minBytesPerElement: 32, cap: GGUFLimits.maxTensors)
+        let kvCount = try c.readCount("metadata_kv_count", minBytesPerElement: 13, cap: GGUFLimits.maxKeyValues)
 
         var meta: [String: GGUFValue] = [:]
+        meta.reserveCapacity(kvCount)
         for i in 0..<kvCount {
-            let key = try c.readString("metadata[\(i)].key")
-            let typeID = try c.read(UInt32.self, "metadata[\(key)].type")
-            meta[key] = try c.readValue(typeID: typeID, field: "metadata[\(key)]")
+            let key = try c.readString("metadata[\(i)].key", maxLength: GGUFLimits.maxKeyLength)
+            let label = "metadata[\(BoundedText.cut(key))]"
+            guard meta[key] == nil else { throw c.corrupted(label, "duplicate key (entry \(i) repeats an earlier key)") }
+            let typeID = try c.read(UInt32.self, label + ".type")
+            meta[key] = try c.readValue(typeID: typeID, field: label)
         }
         metadata = meta
 
         var align = 32
         if let a = meta["general.alignment"] {
-            guard let v = a.intValue, v > 0, v & (v - 1) == 0 else {
-                throw ModelError.invalidMetadata(key: "general.alignment", reason: "\(a) is not a positive power of two")
+            guard let v = a.intValue, v > 0, v <= 1 << 30, v & (v - 1) == 0 else {
+                throw ModelError.invalidMetadata(key: "general.alignment", reason: "\(a) is not a power of two up to 2^30")
             }
             align = v
         }
@@ -68,50 +86,62 @@ public final class GGUFFile: @unchecked Sendable {
 
         var infos: [GGUFTensorInfo] = []
         infos.reserveCapacity(tensorCount)
+        var index: [String: Int] = [:]
+        index.reserveCapacity(tensorCount)
+        var expectedOffset = 0
         for i in 0..<tensorCount {
-            let name = try c.readString("tensor[\(i)].name")
-            let nDims = Int(try c.read(UInt32.self, "tensor[\(name)].n_dims"))
+            let name = try c.readString("tensor[\(i)].name", maxLength: GGUFLimits.maxTensorNameLength)
+            let label = "tensor[\(name)]"
+            guard index[name] == nil else { throw c.corrupted(label + ".name", "duplicate tensor name (also tensor \(index[name]!))") }
+            let nDims = Int(try c.read(UInt32.self, label + ".n_dims"))
             guard (1...4).contains(nDims) else {
-                throw ModelError.corrupted(path: path, field: "tensor[\(name)].n_dims", reason: "\(nDims) is outside 1...4")
+                throw c.corrupted(label + ".n_dims", "\(nDims) is outside 1...4")
             }
             var dims: [Int] = []
             for d in 0..<nDims {
-                let ne = try c.read(UInt64.self, "tensor[\(name)].ne[\(d)]")
-                guard ne > 0, ne < (1 << 40) else {
-                    throw ModelError.corrupted(path: path, field: "tensor[\(name)].ne[\(d)]", reason: "extent \(ne) is out of range")
+                let ne = try c.read(UInt64.self, "\(label).ne[\(d)]")
+                guard ne > 0, ne <= UInt64(Int.max) else {
+                    throw c.corrupted("\(label).ne[\(d)]", "extent \(ne) is out of range")
                 }
                 dims.append(Int(ne))
             }
-            let typeID = try c.read(UInt32.self, "tensor[\(name)].type")
-            let offset = try c.read(UInt64.self, "tensor[\(name)].offset")
-            // Offsets past the end are reported as truncation below, once the data section's start is known.
-            guard offset < (1 << 50) else {
-                throw ModelError.corrupted(path: path, field: "tensor[\(name)].offset", reason: "\(offset) is out of range")
+            let typeID = try c.read(UInt32.self, label + ".type")
+            guard let known = GGMLType.known(id: typeID) else {
+                throw c.corrupted(label + ".type", "unknown GGML type id \(typeID)")
             }
+            guard dims[0] % known.blockSize == 0 else {
+                throw c.corrupted(label + ".ne[0]",
+                                  "row length \(dims[0]) is not a multiple of the \(known.name) block size \(known.blockSize)")
+            }
+            guard let count = CheckedMath.product(dims), let byteSize = known.checkedByteCount(elements: count),
+                  let padded = CheckedMath.add(byteSize, align - 1).map({ $0 / align * align }) else {
+                throw c.corrupted(label + ".ne", "\(dims) elements of \(known.name) are more than can be addressed")
+            }
+            let offset = try c.read(UInt64.self, label + ".offset")
+            guard offset == UInt64(expectedOffset) else {
+                throw c.corrupted(label + ".offset", offset % UInt64(align) != 0
+                    ? "\(offset) is not aligned to \(align)"
+                    : "\(offset) is not where the tensor before it ends (expected \(expectedOffset): tensors must follow each other)")
+            }
+            guard let next = CheckedMath.add(expectedOffset, padded) else {
+                throw c.corrupted(label + ".offset", "the data section would be larger than can be addressed")
+            }
+            expectedOffset = next
             let type = GGMLType.supported.first { $0.id == typeID }
-            if let type, dims[0] % type.blockSize != 0 {
-                throw ModelError.corrupted(path: path, field: "tensor[\(name)].ne[0]",
-                                           reason: "row length \(dims[0]) is not a multiple of the \(type.name) block size \(type.blockSize)")
-            }
-            guard Int(offset) % align == 0 else {
-                throw ModelError.corrupted(path: path, field: "tensor[\(name)].offset", reason: "\(offset) is not aligned to \(align)")
-            }
-            infos.append(GGUFTensorInfo(name: name, dims: dims, typeID: typeID, type: type, offset: Int(offset)))
+            index[name] = infos.count
+            infos.append(GGUFTensorInfo(name: name, dims: dims, typeID: typeID, type: type, offset: Int(offset), byteSize: byteSize))
         }
         c.align(to: align)
         dataOffset = c.offset
         tensors = infos
-        var index: [String: Int] = [:]
-        for (i, t) in infos.enumerated() { index[t.name] = i }
         byName = index
 
-        // Every tensor whose type we know must lie inside the file.
+        // Every tensor's data must lie inside the file.
         for t in infos {
-            guard let type = t.type else { continue }
-            let end = dataOffset + t.offset + type.byteCount(elements: t.elementCount)
-            if end > file.bytes.count {
+            guard let end = CheckedMath.add(dataOffset, t.offset).flatMap({ CheckedMath.add($0, t.byteSize) }),
+                  end <= file.bytes.count else {
                 throw ModelError.truncated(path: path, field: "tensor[\(t.name)].data", offset: dataOffset + t.offset,
-                                           needed: type.byteCount(elements: t.elementCount), fileSize: file.bytes.count)
+                                           needed: t.byteSize, fileSize: file.bytes.count)
             }
         }
     }
@@ -130,6 +160,9 @@ public final class GGUFFile: @unchecked Sendable {
         }
         let start = dataOffset + info.offset
         let n = type.byteCount(elements: info.elementCount)
+        guard start >= 0, start <= file.bytes.count, n <= file.bytes.count - start else {
+            throw ModelError.truncated(path: path, field: "tensor[\(info.name)].data", offset: start, needed: n, fileSize: file.bytes.count)
+        }
         return UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + n)])
     }
 
@@ -158,7 +191,7 @@ public final class GGUFFile: @unchecked Sendable {
         guard let s = v.stringValue else { throw ModelError.invalidMetadata(key: key, reason: "is not a string") }
         return s
     }
-    public func array(_ key: String) throws -> [GGUFValue] {
+    public func array(_ key: String) throws -> GGUFArray {
         guard let v = metadata[key] else { throw ModelError.missingMetadata(key: key) }
         guard let a = v.arrayValue else { throw ModelError.invalidMetadata(key: key, reason: "is not an array") }
         return a

@@ -48,7 +48,7 @@ public struct LlamaConfig: Equatable, Sendable {
 
     public init(gguf: GGUFFile) throws {
         let arch = try gguf.string("general.architecture")
-        guard Self.supportedArchitectures.contains(arch) else { throw ModelError.unsupportedArchitecture(arch) }
+        guard Self.supportedArchitectures.contains(arch) else { throw ModelError.unsupportedArchitecture(BoundedText.cut(arch)) }
         architecture = arch
         func positive(_ key: String) throws -> Int {
             let v = try gguf.int("\(arch).\(key)")
@@ -97,6 +97,10 @@ public struct LlamaConfig: Equatable, Sendable {
             vocabSize = tokens.count
         } else {
             vocabSize = try positive("vocab_size")
+        }
+        // each layer has its own weight tensors: a larger count is a corrupted field, not a model
+        guard layers <= gguf.tensors.count else {
+            throw ModelError.invalidMetadata(key: "\(arch).block_count", reason: "\(layers) layers, but the file has only \(gguf.tensors.count) tensors")
         }
         layerSpecs = [AttentionSpec](repeating: .causal, count: layers)
     }

@@ -1,3 +1,5 @@
+import SparseSkeleton
+
 /// Byte-level BPE built from a GGUF's `tokenizer.ggml.*` metadata (model "gpt2").
 ///
 /// Encoding: control tokens written in the text (`<|im_start|>` …) are cut out first and become
@@ -20,11 +22,12 @@ public final class BPETokenizer: @unchecked Sendable {
     private var cache: [String: [Int32]] = [:]
 
     static let controlTokenType = 3
+    static let cacheCapacity = 1 << 16
 
     public convenience init(gguf: GGUFFile) throws {
         let model = try gguf.string("tokenizer.ggml.model")
         guard model == "gpt2" else {
-            throw ModelError.invalidMetadata(key: "tokenizer.ggml.model", reason: "'\(model)' is not supported; supported: gpt2 (byte-level BPE)")
+            throw ModelError.invalidMetadata(key: "tokenizer.ggml.model", reason: "'\(BoundedText.cut(model))' is not supported; supported: gpt2 (byte-level BPE)")
         }
         let tokens = try gguf.array("tokenizer.ggml.tokens").enumerated().map { i, v -> String in
             guard let s = v.stringValue else {
@@ -56,7 +59,7 @@ public final class BPETokenizer: @unchecked Sendable {
                 bosID: Int32?, eosID: Int32?, addsBOS: Bool) throws {
         guard PreTokenizer.supported.contains(preTokenizer) else {
             throw ModelError.invalidMetadata(key: "tokenizer.ggml.pre",
-                                             reason: "'\(preTokenizer)' is not supported; supported: \(PreTokenizer.supported.joined(separator: ", "))")
+                                             reason: "'\(BoundedText.cut(preTokenizer))' is not supported; supported: \(PreTokenizer.supported.joined(separator: ", "))")
         }
         guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
             throw ModelError.invalidMetadata(key: "tokenizer.ggml.token_type", reason: "\(tokenTypes.count) types for \(tokens.count) tokens")
@@ -80,7 +83,7 @@ public final class BPETokenizer: @unchecked Sendable {
             let parts = m.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, let l = ids[String(parts[0])], let r = ids[String(parts[1])],
                   let merged = ids[String(parts[0]) + String(parts[1])] else {
-                throw ModelError.invalidMetadata(key: "tokenizer.ggml.merges", reason: "entry \(rank) '\(m)' does not join two tokens into a token")
+                throw ModelError.invalidMetadata(key: "tokenizer.ggml.merges", reason: "entry \(rank) '\(BoundedText.cut(m))' does not join two tokens into a token")
             }
             let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
             if table[key] == nil { table[key] = (Int32(rank), merged) }
@@ -146,25 +149,100 @@ public final class BPETokenizer: @unchecked Sendable {
             let word = String(piece)
             if let cached = cache[word] { out.append(contentsOf: cached); continue }
             let ids = bpe(Array(word.utf8))
-            if word.utf8.count <= 64 { cache[word] = ids }
+            if word.utf8.count <= 64 {
+                // bounded: arbitrary text must not grow the cache without end
+                if cache.count >= Self.cacheCapacity { cache.removeAll(keepingCapacity: true) }
+                cache[word] = ids
+            }
             out.append(contentsOf: ids)
         }
     }
 
-    /// Greedy BPE on one piece: repeatedly merge the adjacent pair of lowest rank.
-    private func bpe(_ bytes: [UInt8]) -> [Int32] {
-        var symbols = bytes.compactMap { b -> Int32? in let id = idForByte[Int(b)]; return id >= 0 ? id : nil }
+    /// Greedy BPE on one piece: repeatedly merge the adjacent pair of lowest rank (the leftmost
+    /// of equal ranks). Short pieces scan all pairs each step; long ones (a text can hold a word of
+    /// megabytes, where the scan is quadratic) use a heap of candidate pairs — the same merges.
+    func bpe(_ bytes: [UInt8]) -> [Int32] {
+        let symbols = bytes.compactMap { b -> Int32? in let id = idForByte[Int(b)]; return id >= 0 ? id : nil }
+        return symbols.count <= Self.scanLimit ? bpeScan(symbols) : bpeHeap(symbols)
+    }
+
+    static let scanLimit = 64
+
+    @inline(__always) private func pairKey(_ l: Int32, _ r: Int32) -> UInt64 { UInt64(UInt32(l)) << 32 | UInt64(UInt32(r)) }
+
+    func bpeScan(_ input: [Int32]) -> [Int32] {
+        var symbols = input
         while symbols.count > 1 {
             var bestRank = Int32.max, bestAt = -1, bestMerged: Int32 = 0
             for j in 0..<(symbols.count - 1) {
-                let key = UInt64(UInt32(symbols[j])) << 32 | UInt64(UInt32(symbols[j + 1]))
-                if let m = merges[key], m.rank < bestRank { bestRank = m.rank; bestAt = j; bestMerged = m.merged }
+                if let m = merges[pairKey(symbols[j], symbols[j + 1])], m.rank < bestRank { bestRank = m.rank; bestAt = j; bestMerged = m.merged }
             }
             if bestAt < 0 { break }
             symbols[bestAt] = bestMerged
             symbols.remove(at: bestAt + 1)
         }
         return symbols
+    }
+
+    /// A candidate merge of the symbols at positions `left` and `right` (positions in the input,
+    /// so order among equal ranks is left to right); stale once either symbol has changed.
+    private struct Candidate {
+        let rank: Int32, left: Int, right: Int, leftID: Int32, rightID: Int32
+        func precedes(_ o: Candidate) -> Bool { rank != o.rank ? rank < o.rank : left < o.left }
+    }
+
+    func bpeHeap(_ input: [Int32]) -> [Int32] {
+        var symbols = input
+        let n = symbols.count
+        var next = Array(1...n), prev = Array(-1..<(n - 1))
+        next[n - 1] = -1
+        var alive = [Bool](repeating: true, count: n)
+        var heap: [Candidate] = []
+        func push(_ l: Int, _ r: Int) {
+            guard let m = merges[pairKey(symbols[l], symbols[r])] else { return }
+            heap.append(Candidate(rank: m.rank, left: l, right: r, leftID: symbols[l], rightID: symbols[r]))
+            var i = heap.count - 1
+            while i > 0 {
+                let parent = (i - 1) / 2
+                guard heap[i].precedes(heap[parent]) else { break }
+                heap.swapAt(i, parent)
+                i = parent
+            }
+        }
+        func pop() -> Candidate? {
+            guard let top = heap.first else { return nil }
+            let last = heap.removeLast()
+            if !heap.isEmpty {
+                heap[0] = last
+                var i = 0
+                while true {
+                    let l = 2 * i + 1, r = l + 1
+                    var best = i
+                    if l < heap.count, heap[l].precedes(heap[best]) { best = l }
+                    if r < heap.count, heap[r].precedes(heap[best]) { best = r }
+                    if best == i { break }
+                    heap.swapAt(i, best)
+                    i = best
+                }
+            }
+            return top
+        }
+        for i in 0..<(n - 1) { push(i, i + 1) }
+        while let c = pop() {
+            guard alive[c.left], alive[c.right], next[c.left] == c.right,
+                  symbols[c.left] == c.leftID, symbols[c.right] == c.rightID,
+                  let m = merges[pairKey(c.leftID, c.rightID)] else { continue }
+            symbols[c.left] = m.merged
+            alive[c.right] = false
+            next[c.left] = next[c.right]
+            if next[c.right] >= 0 { prev[next[c.right]] = c.left }
+            if prev[c.left] >= 0 { push(prev[c.left], c.left) }
+            if next[c.left] >= 0 { push(c.left, next[c.left]) }
+        }
+        var out: [Int32] = []
+        var i = 0
+        while i >= 0 { out.append(symbols[i]); i = next[i] }
+        return out
     }
 
     /// Text of `ids`; control tokens are written as their text. Invalid ids throw.

@@ -39,11 +39,14 @@ public struct AttentionTruth: Sendable {
         for qb in 0..<g.queryBlocks {
             let rows = Array(g.queryRows(qb))
             let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows, spec: spec)
-            for (r, i) in rows.enumerated() {
-                for b in 0...g.lastCausalKeyBlock(qb) {
-                    var t: Float = 0
-                    for j in g.keyColumns(b) where j < width { t += p[r * width + j] }
-                    mass[i * kb + b] = t
+            p.withUnsafeBufferPointer { pb in
+                for (r, i) in rows.enumerated() {
+                    let row = pb.baseAddress! + r * width
+                    for b in 0...g.lastCausalKeyBlock(qb) {
+                        var t: Float = 0
+                        for j in g.keyColumns(b) where j < width { t += row[j] }
+                        mass[i * kb + b] = t
+                    }
                 }
             }
             guard useV, let v = x.v else { continue }
@@ -66,8 +69,13 @@ public struct AttentionTruth: Sendable {
         self.geometry = g; self.head = head; headDim = d; self.mass = mass; self.partial = useV ? partial : nil
         if useV {
             var o = [Float](repeating: 0, count: n * d)
-            for i in 0..<n {
-                for b in 0...(i / g.keyTile) { let p = (i * kb + b) * d; for t in 0..<d { o[i * d + t] += partial[p + t] } }
+            o.withUnsafeMutableBufferPointer { ob in
+                partial.withUnsafeBufferPointer { pb in
+                    for i in 0..<n {
+                        let out = ob.baseAddress! + i * d
+                        for b in 0...(i / g.keyTile) { let src = pb.baseAddress! + (i * kb + b) * d; for t in 0..<d { out[t] += src[t] } }
+                    }
+                }
             }
             dense = o
         } else { dense = nil }
@@ -122,23 +130,44 @@ public struct AttentionTruth: Sendable {
 
     /// Recall per row (min and mean) and, with `outputs`, the output error of `mask`'s head `maskHead`
     /// (after `correction`'s zeroth-order add-back of the dropped tiles, when given).
+    /// The inner loops run on raw pointers (every index is < N·keyBlocks·d by construction), so the
+    /// per-element loops vectorise without bounds checks; the arithmetic and its order are those of
+    /// the plain loops.
     public func score(_ mask: BlockMask, maskHead: Int, outputs: Bool, correction: MeanCorrection? = nil) -> Score {
         let g = geometry, kb = g.keyBlocks, d = headDim
         var rmin = Double.infinity, rsum = 0.0, e2 = 0.0, o2 = 0.0
-        var oHat = [Float](repeating: 0, count: d), oFull = [Float](repeating: 0, count: d)
-        for qb in 0..<g.queryBlocks {
-            let kept = mask.keyBlocks(head: maskHead, queryBlock: qb)
-            for i in g.queryRows(qb) {
-                var r: Float = 0
-                for b in kept { r += mass[i * kb + Int(b)] }
-                rmin = min(rmin, Double(r)); rsum += Double(r)
-                guard outputs, let partial, let dense else { continue }
-                for t in 0..<d { oHat[t] = 0; oFull[t] = dense[i * d + t] }
-                for b in kept { let o = (i * kb + Int(b)) * d; for t in 0..<d { oHat[t] += partial[o + t] } }
-                let inv: Float = r > 0 ? 1 / r : 0
-                for t in 0..<d { oHat[t] *= inv }
-                if let correction { oHat.withUnsafeMutableBufferPointer { correction.correct($0.baseAddress!, head: maskHead, token: i) } }
-                for t in 0..<d { let diff = Double(oFull[t] - oHat[t]); e2 += diff * diff; o2 += Double(oFull[t]) * Double(oFull[t]) }
+        let oHat = UnsafeMutablePointer<Float>.allocate(capacity: max(d, 1))
+        defer { oHat.deallocate() }
+        mass.withUnsafeBufferPointer { massBuffer in
+            let massBase = massBuffer.baseAddress!
+            for qb in 0..<g.queryBlocks {
+                let kept = mask.keyBlocks(head: maskHead, queryBlock: qb)
+                for i in g.queryRows(qb) {
+                    let massRow = massBase + i * kb
+                    var r: Float = 0
+                    for b in kept { r += massRow[Int(b)] }
+                    rmin = min(rmin, Double(r)); rsum += Double(r)
+                    guard outputs, let partial, let dense else { continue }
+                    partial.withUnsafeBufferPointer { partialBuffer in
+                        dense.withUnsafeBufferPointer { denseBuffer in
+                            let oFull = denseBuffer.baseAddress! + i * d
+                            let partialRow = partialBuffer.baseAddress! + i * kb * d
+                            oHat.update(repeating: 0, count: d)
+                            for b in kept {
+                                let src = partialRow + Int(b) * d
+                                for t in 0..<d { oHat[t] += src[t] }
+                            }
+                            let inv: Float = r > 0 ? 1 / r : 0
+                            for t in 0..<d { oHat[t] *= inv }
+                            if let correction { correction.correct(oHat, head: maskHead, token: i) }
+                            for t in 0..<d {
+                                let diff = Double(oFull[t] - oHat[t])
+                                e2 += diff * diff
+                                o2 += Double(oFull[t]) * Double(oFull[t])
+                            }
+                        }
+                    }
+                }
             }
         }
         return Score(recallMin: rmin, recallMean: rsum / Double(g.tokens), errorSquared: e2, outputSquared: o2,

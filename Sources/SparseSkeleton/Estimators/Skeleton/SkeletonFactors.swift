@@ -25,19 +25,25 @@ struct SkeletonFactors {
 
     /// probs: probes × width row-major (exact softmax rows), rows: their positions (ascending).
     static func fit(probs: [Float], width: Int, rows: [Int], tokens n: Int, sweeps: Int) -> SkeletonFactors {
-        var v = [Double](repeating: 1, count: n)
-        var s = [Double](repeating: 1, count: n)
-        var h = [Double](repeating: 1, count: rows.count)
-        var num = [Double](repeating: 0, count: n)
-        var den = [Double](repeating: 0, count: n)
+        // Raw buffers: these O(rows · N) loops vectorise without per-element bounds checks; every
+        // index is ≤ r < n (rows are query positions < n, probs has rows.count · width ≥ r + 1 per row).
+        func buffer(_ value: Double, _ count: Int) -> UnsafeMutablePointer<Double> {
+            let p = UnsafeMutablePointer<Double>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: value, count: count)
+            return p
+        }
+        let v = buffer(1, n), s = buffer(1, n), h = buffer(1, rows.count)
+        let num = buffer(0, n), den = buffer(0, n)
         // Observed diagonal and column sums do not change across sweeps.
-        var diagObs = [Double](repeating: 0, count: n)
-        var colObs = [Double](repeating: 0, count: n)
-        for (pi, r) in rows.enumerated() {
-            let base = pi * width
-            for j in 0...r {
-                let p = Double(probs[base + j])
-                colObs[j] += p; diagObs[r - j] += p
+        let diagObs = buffer(0, n), colObs = buffer(0, n)
+        defer { for p in [v, s, h, num, den, diagObs, colObs] { p.deallocate() } }
+        probs.withUnsafeBufferPointer { pb in
+            for (pi, r) in rows.enumerated() {
+                let row = pb.baseAddress! + pi * width
+                for j in 0...r {
+                    let p = Double(row[j])
+                    colObs[j] += p; diagObs[r - j] += p
+                }
             }
         }
         func updateH() {
@@ -50,14 +56,14 @@ struct SkeletonFactors {
         for _ in 0..<max(1, sweeps) {
             updateH()
             for i in 0..<n { den[i] = 0 }
-            for (pi, r) in rows.enumerated() { for j in 0...r { den[r - j] += h[pi] * v[j] } }
+            for (pi, r) in rows.enumerated() { let hp = h[pi]; for j in 0...r { den[r - j] += hp * v[j] } }
             for d in 0..<n where den[d] > 0 { s[d] = max(diagObs[d] / den[d], 1e-30) }
             updateH()
             for i in 0..<n { num[i] = 0 }
-            for (pi, r) in rows.enumerated() { for j in 0...r { num[j] += h[pi] * s[r - j] } }
+            for (pi, r) in rows.enumerated() { let hp = h[pi]; for j in 0...r { num[j] += hp * s[r - j] } }
             for j in 0..<n where num[j] > 0 { v[j] = max(colObs[j] / num[j], 1e-30) }
         }
-        return SkeletonFactors(v: v, s: s)
+        return SkeletonFactors(v: Array(UnsafeBufferPointer(start: v, count: n)), s: Array(UnsafeBufferPointer(start: s, count: n)))
     }
 
     /// Row normaliser h[i] = 1 / Σ_{j≤i} v_j s_{i−j} for every row: the causal convolution of v and s,
