@@ -8,12 +8,9 @@ enum BinaryFile {
         try InputFile(path: path).readAll()
     }
 
+    /// Through `AtomicOutput`: never over an input of this process, replaced only whole.
     static func write(_ bytes: [UInt8], to path: String) throws {
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw SkeletonError.fileUnreadable(path: path, reason: "cannot write: \(error.localizedDescription)")
-        }
+        try AtomicOutput.write(bytes, to: path)
     }
 
     /// The tensor's elements in its own dtype, little-endian.
