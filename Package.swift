@@ -5,7 +5,7 @@ import PackageDescription
 //   SparseSkeleton              core, pure Swift, no GPU symbols
 //   SparseSkeletonKernelParams  C header target: one parameter struct per kernel, shared by Swift and the .cu sources
 //   SparseSkeletonCUDA          GPU backend: driver API + NVRTC through dlopen; Kernels/*.cu embedded at build time
-//   SparseSkeletonModel         GGUF, tokenizer, Llama-family prefill with pluggable attention (CPU)
+//   SparseSkeletonModel         GGUF, tokenizers (BPE, SentencePiece), the architecture registry: Llama and Gemma-3 prefill with pluggable attention (CPU)
 //   SparseSkeletonModelCUDA     that prefill on the GPU (cuBLAS products, our attention and estimators; Kernels/*.cu)
 //   SparseSkeletonC             the C ABI (include/sparse_skeleton.h) for python/sparse_skeleton
 //   SparseSkeletonChecks        GPU correctness matrices (vs the CPU references), benchmarks, the GPU prefill run
