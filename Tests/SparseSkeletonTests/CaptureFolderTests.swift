@@ -76,8 +76,8 @@ final class CaptureFolderTests: TemporaryFolderTestCase {
         XCTAssertTrue(error { try CapturedLayers(directory: dest) }.contains("does not match meta.json"))
         try original.write(to: URL(fileURLWithPath: meta))
         XCTAssertNoThrow(try CapturedLayers(directory: dest))
-        // a layer of another window dropped in: sizes no longer match the manifest
-        try NPYFile.write(tensor("q", tokens: 32, fill: 2), to: dest + "/layer01_q.npy")
+        // a layer of another window dropped in by hand (not through NPYFile.write, which refuses a folder this process read)
+        try Data(NPYFile.encode(tensor("q", tokens: 32, fill: 2))).write(to: URL(fileURLWithPath: dest + "/layer01_q.npy"))
         XCTAssertTrue(error { try CapturedLayers(directory: dest) }.contains("layer01_q.npy has"))
         try FileManager.default.removeItem(atPath: dest + "/layer01_q.npy")
         XCTAssertTrue(error { try CapturedLayers(directory: dest) }.contains("layer01_q.npy is missing"))
