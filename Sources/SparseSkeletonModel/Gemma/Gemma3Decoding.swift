@@ -28,7 +28,7 @@ extension Gemma3Model {
 
     /// One token through every layer at position `cache.count`; returns its final hidden state.
     func step(token: Int32, cache: inout KVCache) throws -> [Float] {
-        let c = config, d = c.headDim, hq = c.heads, hkv = c.kvHeads, group = hq / hkv
+        let c = config, d = c.headDim, hq = c.heads, hkv = c.kvHeads
         let pos = cache.count
         try checkPrompt([token], startPosition: pos)
         let ropes = ropeTables(pos..<(pos + 1))
@@ -37,27 +37,7 @@ extension Gemma3Model {
             let (q, k, v) = try projectQKV(x, rows: 1, layer: l, rope: c.isGlobal(layer: l) ? ropes.global : ropes.local)
             cache.append(layer: l, k: k, v: v, tokens: 1)
             let spec = try c.spec(layer: l).checked(for: "greedy decoding")
-            let scale = spec.softmaxScale(headDim: d), first = spec.firstKey(query: pos), keys = pos + 1
-            var o = [Float](repeating: 0, count: hq * d)
-            for head in 0..<hq {
-                let g = head / group
-                var s = [Double](repeating: 0, count: keys - first)
-                for j in first..<keys {
-                    var dot = 0.0
-                    let kb = (j * hkv + g) * d
-                    for t in 0..<d { dot += Double(q[head * d + t]) * Double(cache.k[l][kb + t]) }
-                    s[j - first] = spec.capLogit(dot * scale)
-                }
-                let m = s.max() ?? 0
-                var sum = 0.0
-                for u in s.indices { s[u] = Foundation.exp(s[u] - m); sum += s[u] }
-                var acc = [Double](repeating: 0, count: d)
-                for j in first..<keys {
-                    let vb = (j * hkv + g) * d
-                    for t in 0..<d { acc[t] += s[j - first] * Double(cache.v[l][vb + t]) }
-                }
-                for t in 0..<d { o[head * d + t] = Float(acc[t] / sum) }
-            }
+            let o = cache.attend(query: q, position: pos, layer: l, heads: hq, kvHeads: hkv, headDim: d, spec: spec)
             try finishBlock(&x, attention: o, rows: 1, layer: l)
         }
         return LlamaOps.rmsNorm(x, rows: 1, width: c.embedding, gain: weights.outputNorm, epsilon: c.rmsEpsilon)

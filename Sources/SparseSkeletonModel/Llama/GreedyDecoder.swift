@@ -41,7 +41,7 @@ public struct GreedyDecoder {
     /// One token through every layer at position `cache.count`; returns its final hidden state.
     func step(token: Int32, cache: inout KVCache) throws -> [Float] {
         let c = model.config, w = model.weights
-        let e = c.embedding, d = c.headDim, hq = c.heads, hkv = c.kvHeads, group = hq / hkv
+        let e = c.embedding, d = c.headDim, hq = c.heads, hkv = c.kvHeads
         let pos = cache.count
         try model.checkTokens([token], startPosition: pos)
         let rope = LlamaOps.RoPETable(positions: pos..<(pos + 1), headDim: d, base: c.ropeBase, linearFactor: c.ropeLinearFactor)
@@ -54,30 +54,8 @@ public struct GreedyDecoder {
             LlamaOps.applyRoPE(&q, tokens: 1, heads: hq, headDim: d, table: rope)
             LlamaOps.applyRoPE(&k, tokens: 1, heads: hkv, headDim: d, table: rope)
             cache.append(layer: l, k: k, v: v, tokens: 1)
-            let keys = pos + 1
-            var o = [Float](repeating: 0, count: hq * d)
             let spec = try c.spec(layer: l).checked(for: "greedy decoding")
-            let scale = spec.softmaxScale(headDim: d)
-            let first = spec.firstKey(query: pos)  // the window: keys before it are never seen
-            for head in 0..<hq {
-                let g = head / group
-                var s = [Double](repeating: 0, count: keys - first)
-                for j in first..<keys {
-                    var dot = 0.0
-                    let kb = (j * hkv + g) * d
-                    for t in 0..<d { dot += Double(q[head * d + t]) * Double(cache.k[l][kb + t]) }
-                    s[j - first] = spec.capLogit(dot * scale)
-                }
-                let m = s.max() ?? 0
-                var sum = 0.0
-                for u in s.indices { s[u] = Foundation.exp(s[u] - m); sum += s[u] }
-                var acc = [Double](repeating: 0, count: d)
-                for j in first..<keys {
-                    let vb = (j * hkv + g) * d
-                    for t in 0..<d { acc[t] += s[j - first] * Double(cache.v[l][vb + t]) }
-                }
-                for t in 0..<d { o[head * d + t] = Float(acc[t] / sum) }
-            }
+            let o = cache.attend(query: q, position: pos, layer: l, heads: hq, kvHeads: hkv, headDim: d, spec: spec)
             try LlamaModel.linear(o, rows: 1, inDim: hq * d, lw.wo, outDim: e, into: &x, accumulate: true)
             let h2 = LlamaOps.rmsNorm(x, rows: 1, width: e, gain: lw.ffnNorm, epsilon: c.rmsEpsilon)
             var gate = try LlamaModel.linear(h2, rows: 1, inDim: e, lw.gate, outDim: c.feedForward)
