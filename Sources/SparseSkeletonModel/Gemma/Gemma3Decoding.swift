@@ -5,26 +5,10 @@ import SparseSkeleton
 /// single query row attends densely (in Double) to the keys its layer's spec lets it see.
 extension Gemma3Model {
     public func generate(after prefill: PrefillResult, count: Int, stopTokens: Set<Int32>) throws -> [Int32] {
-        guard var cache = prefill.cache else {
-            throw ModelError.invalidRequest("greedy decoding needs a prefill run with keepCache: true")
-        }
-        var next = Self.argmax(try logits(prefill, rows: (prefill.tokens - 1)..<prefill.tokens))
-        var out: [Int32] = []
-        while out.count < count {
-            out.append(next)
-            if stopTokens.contains(next) || out.count == count { break }
-            guard cache.count < config.contextLength else { break }
-            let hidden = try step(token: next, cache: &cache)
-            next = Self.argmax(try logits(PrefillResult(tokens: 1, hidden: hidden, layerDensities: [], cache: nil), rows: 0..<1))
-        }
-        return out
+        try greedyTokens(after: prefill, count: count, stopTokens: stopTokens) { try step(token: $0, cache: &$1) }
     }
 
-    static func argmax(_ logits: [Float]) -> Int32 {
-        var best = 0
-        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-        return Int32(best)
-    }
+    static func argmax(_ logits: [Float]) -> Int32 { greedyArgmax(logits) }
 
     /// One token through every layer at position `cache.count`; returns its final hidden state.
     func step(token: Int32, cache: inout KVCache) throws -> [Float] {

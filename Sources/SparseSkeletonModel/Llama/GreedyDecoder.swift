@@ -14,28 +14,9 @@ public struct GreedyDecoder {
     /// stops early at `stopTokens`.
     public func generate(after prefill: PrefillResult, lastPromptRow: Int? = nil, count: Int,
                          stopTokens: Set<Int32> = []) throws -> [Int32] {
-        guard var cache = prefill.cache else {
-            throw ModelError.invalidRequest("greedy decoding needs a prefill run with keepCache: true")
+        try model.greedyTokens(after: prefill, lastPromptRow: lastPromptRow, count: count, stopTokens: stopTokens) {
+            try step(token: $0, cache: &$1)
         }
-        let config = model.config
-        let row = lastPromptRow ?? (prefill.tokens - 1)
-        var next = try argmax(model.logits(prefill, rows: row..<(row + 1)))
-        var out: [Int32] = []
-        while out.count < count {
-            out.append(next)
-            if stopTokens.contains(next) || out.count == count { break }
-            guard cache.count < config.contextLength else { break }
-            let hidden = try step(token: next, cache: &cache)
-            let one = PrefillResult(tokens: 1, hidden: hidden, layerDensities: [], cache: nil)
-            next = try argmax(model.logits(one, rows: 0..<1))
-        }
-        return out
-    }
-
-    func argmax(_ logits: [Float]) -> Int32 {
-        var best = 0
-        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-        return Int32(best)
     }
 
     /// One token through every layer at position `cache.count`; returns its final hidden state.
