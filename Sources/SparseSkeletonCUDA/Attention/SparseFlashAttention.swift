@@ -10,7 +10,8 @@ import SparseSkeletonKernelParams
 public final class SparseFlashAttention: @unchecked Sendable {
     public let library: KernelLibrary
     public var device: GPUDevice { library.device }
-    private var residentBlocks: [FlashKernelTraits: Int] = [:]
+    /// CTAs per SM of each loaded kernel (the queue build has its own static shared memory).
+    private var residentBlocks: [ObjectIdentifier: Int] = [:]
     /// Kernels by traits: a forward's lookup stays a hash of a few integers (the library's key
     /// spells out the defines as strings, microseconds that a 0.1 ms kernel's timing would see).
     private var kernels: [FlashKernelTraits: GPUKernel] = [:]
@@ -116,8 +117,9 @@ public final class SparseFlashAttention: @unchecked Sendable {
             let items = queryBlocks * shape.queryHeads
             grid = (items, 1, 1)
             if run.persistent {
-                if residentBlocks[run] == nil { residentBlocks[run] = max(1, try kern.blocksPerMultiprocessor()) }
-                let resident = device.multiprocessors * (residentBlocks[run] ?? 1)
+                let id = ObjectIdentifier(kern)
+                if residentBlocks[id] == nil { residentBlocks[id] = max(1, try kern.blocksPerMultiprocessor()) }
+                let resident = device.multiprocessors * (residentBlocks[id] ?? 1)
                 grid.0 = max(1, min(items, persistentGridCap ?? resident, resident))
             }
         }
