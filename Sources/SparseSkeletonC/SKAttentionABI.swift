@@ -106,7 +106,7 @@ public func sk_estimate_mask(_ ctx: OpaquePointer?, _ q: UInt64, _ k: UInt64,
         guard rowOffsets != 0, keyBlocks != 0 else { throw skInvalid("rowOffsets and keyBlocks must be non-null (sizes: sk_mask_size)") }
         let st = GPUStream(device: c.device, borrowing: stream)
         let calls = try SKDriverCalls.load()
-        let capturing = try calls.capturing(st)
+        let capturing = try st.isCapturing()
         for s in p.sequences {
             let b = SKSequenceBuffers(device: c.device, problem: p, sequence: s, q: q, k: k, rowOffsets: rowOffsets, keyBlocks: keyBlocks)
             guard let qb = b.q, let kb = b.k, let ro = b.rowOffsets, let kbk = b.keyBlocks else { throw skInvalid("missing buffer") }

@@ -8,7 +8,7 @@ import SparseSkeletonCUDA
 /// is being captured into a CUDA graph.
 func skCalibrate(_ c: SKContext, q: UInt64, k: UInt64, v: UInt64, shape: AttentionShape, dtype: DType, queryTile: Int,
                  stream: GPUStream, raw: UInt64) throws -> (estimation: Double, model: TileCostModel) {
-    guard try !SKDriverCalls.load().capturing(stream) else {
+    guard try !stream.isCapturing() else {
         throw skInvalid("sk_calibrate_time_budget synchronises and cannot run inside a CUDA-graph capture: calibrate before capturing")
     }
     let e = shape.headDim * dtype.byteSize, n = shape.tokens

@@ -4,12 +4,11 @@ import Glibc
 import SparseSkeletonCUDA
 
 /// The driver entry points the ABI needs beyond the backend's: an asynchronous device-to-device
-/// copy (a mask leaves the estimator's workspace for the caller's buffers on the caller's stream),
-/// the stream-capture query, and events to order an estimator's workspace between two streams
+/// copy (a mask leaves the estimator's workspace for the caller's buffers on the caller's stream)
+/// and events to order an estimator's workspace between two streams
 /// without the host. Resolved from the libcuda the backend has already loaded.
 struct SKDriverCalls {
     let copyAsync: @convention(c) (UInt64, UInt64, Int, OpaquePointer?) -> Int32
-    let isCapturing: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>) -> Int32
     let eventCreate: @convention(c) (UnsafeMutablePointer<OpaquePointer?>, UInt32) -> Int32
     let eventRecord: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32
     let eventDestroy: @convention(c) (OpaquePointer?) -> Int32
@@ -29,7 +28,6 @@ struct SKDriverCalls {
         }
         let calls = SKDriverCalls(
             copyAsync: unsafeBitCast(try sym("cuMemcpyDtoDAsync_v2"), to: (@convention(c) (UInt64, UInt64, Int, OpaquePointer?) -> Int32).self),
-            isCapturing: unsafeBitCast(try sym("cuStreamIsCapturing"), to: (@convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>) -> Int32).self),
             eventCreate: unsafeBitCast(try sym("cuEventCreate"), to: (@convention(c) (UnsafeMutablePointer<OpaquePointer?>, UInt32) -> Int32).self),
             eventRecord: unsafeBitCast(try sym("cuEventRecord"), to: (@convention(c) (OpaquePointer?, OpaquePointer?) -> Int32).self),
             eventDestroy: unsafeBitCast(try sym("cuEventDestroy_v2"), to: (@convention(c) (OpaquePointer?) -> Int32).self),
@@ -53,12 +51,5 @@ struct SKDriverCalls {
         var e: OpaquePointer? = nil
         try check(eventCreate(&e, 2), "cuEventCreate")
         return e
-    }
-
-    /// True while `stream` is being captured into a CUDA graph.
-    func capturing(_ stream: GPUStream) throws -> Bool {
-        var status: Int32 = 0
-        try check(isCapturing(stream.rawHandle, &status), "cuStreamIsCapturing")
-        return status != 0
     }
 }
