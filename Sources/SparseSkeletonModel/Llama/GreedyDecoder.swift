@@ -24,7 +24,7 @@ public struct GreedyDecoder {
         let c = model.config, w = model.weights
         let e = c.embedding, d = c.headDim, hq = c.heads, hkv = c.kvHeads
         let pos = cache.count
-        try model.checkTokens([token], startPosition: pos)
+        try model.checkPrompt([token], startPosition: pos)
         let rope = LlamaOps.RoPETable(positions: pos..<(pos + 1), headDim: d, base: c.ropeBase, linearFactor: c.ropeLinearFactor)
         var x = model.embed([token])
         for (l, lw) in w.layers.enumerated() {

@@ -58,16 +58,6 @@ public final class LlamaModel: @unchecked Sendable {
         return perLayer * config.layers + weights.tokenEmbedding.count
     }
 
-    func checkTokens(_ tokens: [Int32], startPosition: Int = 0) throws {
-        guard !tokens.isEmpty else { throw ModelError.invalidRequest("no tokens to run") }
-        guard startPosition + tokens.count <= config.contextLength else {
-            throw ModelError.contextTooLong(requested: startPosition + tokens.count, modelContext: config.contextLength)
-        }
-        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
-            throw ModelError.invalidRequest("token id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
-        }
-    }
-
     /// y = x·Wᵀ (+ y when `accumulate`): x [rows, inDim], W [outDim, inDim].
     static func linear(_ x: [Float], rows: Int, inDim: Int, _ w: [Float], outDim: Int,
                        into y: inout [Float], accumulate: Bool = false) throws {
@@ -106,7 +96,7 @@ public final class LlamaModel: @unchecked Sendable {
     public func prefill(tokens: [Int32], attention: AttentionBackend,
                         captureLayers: Set<Int> = [], capture: ((LayerQKV) throws -> Void)? = nil,
                         keepCache: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws -> PrefillResult {
-        try checkTokens(tokens)
+        try checkPrompt(tokens)
         let n = tokens.count, e = config.embedding, f = config.feedForward
         let hq = config.heads, hkv = config.kvHeads, d = config.headDim
         let shape = try AttentionShape(tokens: n, queryHeads: hq, kvHeads: hkv, headDim: d)
