@@ -7,8 +7,10 @@ Prints one `RESULT key value` line per measurement (gpu_pytest.sh tabulates them
     python hf_smollm2.py --gguf /path/SmolLM2-135M-Instruct.Q4_1.gguf --text pride_and_prejudice.txt"""
 import argparse
 import ctypes
+import faulthandler
 import math
 import os
+import sys
 import time
 
 import torch
@@ -18,8 +20,16 @@ import sparse_skeleton.hf as skhf
 from sparse_skeleton import _lib, _ops
 
 
+_t0 = time.time()
+
+
 def result(key, value):
     print(f"RESULT {key} {value}", flush=True)
+
+
+def step(what):
+    """Progress on stderr, so that a stall shows where it happened (with the stack dumps below)."""
+    print(f"[hf t+{time.time() - _t0:6.1f}s] {what}", file=sys.stderr, flush=True)
 
 
 def load(gguf):
@@ -137,24 +147,32 @@ def main():
     ap.add_argument("--tokens", type=int, default=8192)
     ap.add_argument("--long", type=int, default=32768, help="prefill timing at this length with linear RoPE scaling (0: skip)")
     a = ap.parse_args()
+    # a stall prints every thread's Python stack to stderr each 60 s
+    faulthandler.dump_traceback_later(60, repeat=True, file=sys.stderr)
     skhf.register()
+    step("loading the GGUF")
     tok, model = load(a.gguf)
     ids = tokens(tok, a.text, a.tokens)
     result("tokens", ids.shape[1])
     use(model, "sdpa")
+    step("perplexity, sdpa")
     ppl_sdpa = perplexity(model, ids)
+    result("ppl_sdpa", f"{ppl_sdpa:.4f}")
+    step("prefill time, sdpa")
     ms_sdpa = prefill_ms(model, ids)
     use(model, "sparse_skeleton")
     skhf.reset_counts()
+    step("perplexity, sparse_skeleton (default)")
     ppl_sparse = perplexity(model, ids)
     routed = dict(skhf.counts)
+    result("ppl_sparse_eps0.02", f"{ppl_sparse:.4f} ({(ppl_sparse / ppl_sdpa - 1) * 100:+.2f} %) layers sparse/fallback {routed['sparse']}/{routed['fallback']}")
+    step("prefill time, sparse_skeleton")
     ms_sparse = prefill_ms(model, ids)
     with skhf.settings(epsilon=0.05):
+        step("perplexity and prefill, epsilon 0.05")
         ppl_005 = perplexity(model, ids)
+        result("ppl_sparse_eps0.05", f"{ppl_005:.4f} ({(ppl_005 / ppl_sdpa - 1) * 100:+.2f} %)")
         ms_005 = prefill_ms(model, ids)
-    result("ppl_sdpa", f"{ppl_sdpa:.4f}")
-    result("ppl_sparse_eps0.02", f"{ppl_sparse:.4f} ({(ppl_sparse / ppl_sdpa - 1) * 100:+.2f} %) layers sparse/fallback {routed['sparse']}/{routed['fallback']}")
-    result("ppl_sparse_eps0.05", f"{ppl_005:.4f} ({(ppl_005 / ppl_sdpa - 1) * 100:+.2f} %)")
     result("prefill_ms_8k", f"sdpa {ms_sdpa:.2f}, sparse eps0.02 {ms_sparse:.2f} ({ms_sdpa / ms_sparse:.2f}x), eps0.05 {ms_005:.2f} ({ms_sdpa / ms_005:.2f}x)")
     if a.long:
         factor = a.long / model.config.max_position_embeddings
@@ -163,6 +181,7 @@ def main():
         else:
             model.config.rope_scaling = {"rope_type": "linear", "factor": factor}
         model.config.max_position_embeddings = a.long
+        step(f"prefill at {a.long} tokens, linear RoPE scaling")
         try:
             from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
             model.model.rotary_emb = LlamaRotaryEmbedding(config=model.config, device="cuda")
@@ -175,11 +194,16 @@ def main():
         except Exception as e:  # noqa: BLE001
             result(f"prefill_ms_{a.long // 1024}k_rope_linear", f"not run: {type(e).__name__}: {e}")
     use(model, "sparse_skeleton")
+    step("torch._dynamo.explain")
     graphs, breaks, ops, reasons = compile_counts(model, ids[:, :4096])
     result("compile_explain", f"graphs {graphs}, graph breaks {breaks}, ops {ops}{', reasons: ' + '; '.join(reasons) if reasons else ''}")
+    step("CUDA graph capture and replay")
     result("cuda_graph_replay_equals_eager", cuda_graph_check())
+    step("host overhead per call")
     raw, api = overhead_us()
     result("host_us_per_call_8k", f"raw C ABI {raw:.1f}, sparse_attention(mask=) {api:.1f}, overhead {api - raw:.1f}")
+    faulthandler.cancel_dump_traceback_later()
+    step("done")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ ENV_OVERRIDE = "SPARSE_SKELETON_LIB"
 _lib = None
 _lib_path = None
 _contexts = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # reentrant: context() holds it while call() may load the library
 
 
 class SparseSkeletonError(RuntimeError):
@@ -114,6 +114,7 @@ def context(device_index):
     """The library context of CUDA device `device_index` (created once, kept for the process)."""
     ctx = _contexts.get(device_index)
     if ctx is None:
+        load()  # before taking the lock (a first call in the process loads the library here)
         with _lock:
             ctx = _contexts.get(device_index)
             if ctx is None:

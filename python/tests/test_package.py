@@ -100,6 +100,24 @@ def test_library_without_gpu_reports_status_2():
     assert e.value.status == 2
 
 
+def test_first_call_of_a_process_can_be_a_context():
+    """A process whose first library call is a context (the HF path does that) must not deadlock
+    on the loader's lock: a fresh interpreter gets a context or an error within the timeout."""
+    import subprocess
+    import sys
+    try:
+        path = _lib.library_path()
+    except OSError as e:
+        pytest.skip(f"library not built here: {e}")
+    code = ("import sparse_skeleton as sk\nfrom sparse_skeleton import _lib\n"
+            "try:\n    _lib.context(0)\nexcept sk.SparseSkeletonError as e:\n    print('status', e.status)\nprint('returned')")
+    env = {**os.environ, _lib.ENV_OVERRIDE: path}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(sk.__file__))))
+    assert out.returncode == 0, out.stderr
+    assert "returned" in out.stdout
+
+
 # --- with torch ------------------------------------------------------------------------------
 
 def _fake_cuda(*shapes, dtype=None, requires_grad=False):
