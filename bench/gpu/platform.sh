@@ -2,7 +2,7 @@
 # ONE device command that proves a refactor changed no result: the previous binary and the new
 # one, in the same call on the same GPU, each running gpu-check, gpu-estimate and gpu-minference
 # (pass counts; masks vs the CPU estimator), then gpu-bench dense + sparse and the estimator end
-# to end, interleaved old/new/new/old so run-to-run noise and order effects show; platform.py prints one table.
+# to end, interleaved old/new/new/old so run-to-run noise and order effects show; platform_table.py prints one table (not platform.py: a script folder module named platform shadows the standard library for torch_sdpa.py).
 # Build + call (from the repo root, here):
 #   swift build -c release --static-swift-stdlib --scratch-path .build-gpu --product skeleton
 #   mkdir -p .carry/qk && strip -o /tmp/sk .build-gpu/release/skeleton && xz -6 -c /tmp/sk > .carry/skeleton.xz
@@ -48,6 +48,6 @@ SECS=${SK_SECONDS:-0.5}
   done
 done
 stamp "table"
-python3 bench/gpu/platform.py "$LOG" | tee "$OUT/platform-table.md"
+python3 bench/gpu/platform_table.py "$LOG" | tee "$OUT/platform-table.md"
 tar -czf "$OUT/platform-logs.tgz" -C "$LOG" .
 stamp done
