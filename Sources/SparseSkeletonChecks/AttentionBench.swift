@@ -52,8 +52,8 @@ public final class AttentionBench {
             try stop.synchronize()
             return try stop.milliseconds(since: start)
         }
-        let first = try once()  // warm-up (module already loaded by the caller)
-        if first / 1000 > secondsPerMeasurement { return (first, first, 1) }
+        let first = try once()  // warm-up: may include a first launch's compile or allocation, never reported
+        if first / 1000 > secondsPerMeasurement { let t = try once(); return (t, t, 1) }
         let reps = max(3, min(50, Int(secondsPerMeasurement * 1000 / max(first, 1e-3))))
         var t: [Double] = []
         for _ in 0..<reps { t.append(try once()) }
