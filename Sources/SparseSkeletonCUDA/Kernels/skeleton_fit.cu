@@ -381,11 +381,11 @@ skeleton_tile_masses(const __grid_constant__ SKTileMassesParams params) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
     const bool full = i1 - i0 == queryTile;
     const float* prior = est + (long long)head * tilesPerHead + rowStart[qb];
-    for (int kb = warp; kb < len; kb += warps) {
-        if (full && 64 * kb + 63 < i0) {  // off-diagonal: skeleton_tile_product wrote it
-            if (lane == 0) row[kb] = prior[kb];
-            continue;
-        }
+    // off-diagonal tiles (64·kb + 63 < i0) of a full block: skeleton_tile_product wrote them, copied
+    // by all threads at once; the warps take the few tiles touching the diagonal (r + 1 at most)
+    const int offEnd = full ? i0 / 64 : 0;
+    for (int kb = threadIdx.x; kb < offEnd; kb += blockDim.x) row[kb] = prior[kb];
+    for (int kb = offEnd + warp; kb < len; kb += warps) {
         double acc = 0.0;
         for (int x = lane; x < 64; x += 32) {
             const int j = kb * 64 + x;
