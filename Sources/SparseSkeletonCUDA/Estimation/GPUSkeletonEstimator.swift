@@ -285,7 +285,8 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 // tail CTAs: 1024 keys each for z, 256 outputs each for den
                 let tailBlocks = T == 0 ? 0 : (mode == 0 ? (n + 1023) / 1024 : (n + 255) / 256)
                 try step.launch(grid: (S + tailBlocks, heads, 1), stream: stream, params: SKIPFStepParams(
-                    v: w.v.pointer, s: w.s.pointer, rowNormalisers: w.h.pointer, out: out.pointer, mode: mode,
+                    v: w.v.pointer, s: w.s.pointer, rowNormalisers: w.h.pointer, out: out.pointer,
+                    tailOut: T > 0 && mode != 0 ? w.denTail.pointer : 0, mode: mode,
                     tokens: Int32(n), stride: Int32(S), offset: Int32(plan.offset), stridedRows: Int32(W),
                     residueLength: Int32(U), fitRowStride: fitRowStride, tailRows: Int32(T), tailBlocks: Int32(tailBlocks)))
             }
@@ -300,7 +301,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 let count = heads * n
                 try update.launch(grid: ((count + 255) / 256, 1, 1), stream: stream, params: SKIPFUpdateParams(
                     factor: (mode == 1 ? w.s : w.v).pointer, observed: (mode == 1 ? w.diagObs : w.colObs).pointer,
-                    denominator: w.den.pointer, count: Int64(count)))
+                    denominator: w.den.pointer, tailDenominator: T > 0 ? w.denTail.pointer : 0, count: Int64(count)))
             }
             for sweep in 0..<max(1, parameters.fitSweeps) {
                 // the first sweep's steps are profiled one by one

@@ -11,8 +11,8 @@
 //     den_v[S·u + t]     = Σ_w h_w · b_t[w − u]       (every key j is one (u, t))
 // One CTA per (residue t, head): a_t, b_t, h in shared memory; each thread computes 8
 // neighbouring outputs with a sliding register window (one new operand per 8 FMAs). The tail
-// rows run as further CTAs of the same launch, all adding into a zeroed accumulator (so one IPF
-// step is two launches: the sums, then the update). Total work per sweep O(W·N), as on the CPU.
+// rows run as further CTAs of the same launch (their part of den in its own array, added by the
+// update; z is atomic anyway), so one IPF step is two launches: the sums, then the update. Total work per sweep O(W·N), as on the CPU.
 // All factor math is fp32 except the prefix sums of s used for tile masses (double: they are
 // differenced).
 #include "common.cuh"
@@ -133,15 +133,16 @@ SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int 
             for (int i = 0; i < SK_OUT; ++i) {
                 const int o = base + i;
                 if (o >= W) break;
-                if (acc[i] == 0.f) continue;
+                if (mode == 0 && acc[i] == 0.f) continue;
+                // z sums over residues (atomic); every den entry has one (o, t): a plain store
                 if (mode == 0) {
                     skf_red_global(&out[(long long)head * hStride + o], acc[i]);
                 } else if (mode == 1) {
                     const long long d = (long long)stride * o + offset - t;
-                    if (d >= 0 && d < n) skf_red_global(&out[(long long)head * n + d], acc[i]);
+                    if (d >= 0 && d < n) out[(long long)head * n + d] = acc[i];
                 } else {
                     const long long j = (long long)stride * o + t;
-                    if (j < n) skf_red_global(&out[(long long)head * n + j], acc[i]);
+                    if (j < n) out[(long long)head * n + j] = acc[i];
                 }
             }
         }
@@ -152,7 +153,8 @@ SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int 
 // mode 0: z_tail[i] += Σ_{j ≤ r_i} v_j s_{r_i − j} over the CTA's chunk of 1024 keys (its v and
 // the s window it needs staged: vs[1024], ss[1088]); four partial sums of 256 keys, added in order.
 // modes 1, 2: den_s[δ] += Σ_i h_i v[r_i − δ] / den_v[j] += Σ_i h_i s[r_i − j] for the CTA's 256
-// outputs (4 per thread), the window of the source they read staged (hs[64], win[320]).
+// outputs (4 per thread), the window of the source they read staged (hs[64], win[320]); stored
+// to tailOut (every output written), added to the strided part by the update, in that order.
 SK_DEVICE void ipf_tail(const SKIPFStepParams& params, float* sh, int blk, int head) {
     const int mode = params.mode;
     const float* __restrict__ v = params.v;
@@ -195,19 +197,22 @@ SK_DEVICE void ipf_tail(const SKIPFStepParams& params, float* sh, int blk, int h
             win[y] = idx >= 0 && idx < n ? src[idx] : 0.f;
         }
         __syncthreads();
-        for (int tt = tid; tt < 256; tt += blockDim.x) {
-            const int x = x0 + tt;
-            if (x >= n) break;
-            float acc = 0.f;
-            for (int i = 0; i < T; ++i) acc = fmaf(hs[i], win[i + 255 - tt], acc);
-            if (acc != 0.f) skf_red_global(&out[(long long)head * n + x], acc);
+        // 4 outputs per thread (tid + 64q), their sums interleaved: 4 independent chains
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int i = 0; i < T; ++i)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) acc[q] = fmaf(hs[i], win[i + 255 - (tid + 64 * q)], acc[q]);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+            const int x = x0 + tid + 64 * q;
+            if (x < n) params.tailOut[(long long)head * n + x] = acc[q];
         }
     }
 }
 
 // One IPF step, grid (stride + tailBlocks, heads), 64 threads: CTA x < stride runs residue t = x
-// of the strided rows, the others a chunk of the tail rows; everything adds into `out` (zero on
-// entry), so the two parts need no order. Shared: the larger of the two parts' needs.
+// of the strided rows, the others a chunk of the tail rows. z: both add into it (zero on entry);
+// den: the parts go to two arrays, summed by the update. Shared: the larger of the two parts' needs.
 extern "C" __global__ void __launch_bounds__(64)
 skeleton_ipf_step(const __grid_constant__ SKIPFStepParams params) {
     extern __shared__ __align__(16) float sh[];
@@ -244,7 +249,8 @@ extern "C" __global__ void skeleton_ipf_finish_h(const __grid_constant__ SKIPFFi
     }
 }
 
-// x ← obs / den where den > 0 (floored at 1e-30), else unchanged; den back to 0 for the next step.
+// x ← obs / den where den > 0 (floored at 1e-30), else unchanged, den = strided + tail part (the
+// old store-then-add order, so the same float); den back to 0 for the next step.
 extern "C" __global__ void skeleton_ipf_update(const __grid_constant__ SKIPFUpdateParams params) {
     float* __restrict__ x = params.factor;
     const float* __restrict__ obs = params.observed;
@@ -252,7 +258,7 @@ extern "C" __global__ void skeleton_ipf_update(const __grid_constant__ SKIPFUpda
     const long long count = params.count;
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < count) {
-        const float d = den[i];
+        const float d = params.tailDenominator ? den[i] + params.tailDenominator[i] : den[i];
         if (d > 0.f) x[i] = fmaxf(obs[i] / d, 1e-30f);
         den[i] = 0.f;
     }

@@ -62,8 +62,26 @@ SK_DEVICE int kept_prefix(const float* cum, int len, int nA, float goal) {
 
 // ---- error bound ----------------------------------------------------------------------------
 
-// One CTA per (query block, head): bitonic sort of the row's (always-first, mass descending,
-// key block ascending) keys in shared memory (pow2 ≥ len u64s), then the running mass.
+// Bitonic compare-exchange result for the element at position i whose partner (position i ^ j)
+// holds b: the lower position of a pair keeps the minimum in an ascending run ((i & k) == 0).
+SK_DEVICE unsigned long long bitonic_keep(unsigned long long a, unsigned long long b, int i, int j, int k) {
+    const bool keepMin = ((i & j) == 0) == ((i & k) == 0);
+    return keepMin ? (a < b ? a : b) : (a < b ? b : a);
+}
+SK_DEVICE unsigned long long shfl_xor_u64(unsigned long long x, int j) {
+    const unsigned lo = __shfl_xor_sync(0xffffffffu, (unsigned)x, j);
+    const unsigned hi = __shfl_xor_sync(0xffffffffu, (unsigned)(x >> 32), j);
+    return ((unsigned long long)hi << 32) | lo;
+}
+
+// One CTA (512 threads) per (query block, head): the row's keys (always-first, mass descending,
+// key block ascending; all distinct) sorted ascending by a bitonic network — the same network
+// and comparisons as a plain shared-memory bitonic sort, so the same order, but each element
+// lives in a register of thread (position mod 512), slot (position / 512): partners closer than a
+// warp are exchanged by shuffles, partners ≥ 512 apart inside the thread, and only the distances
+// 32…256 go through shared memory (18 of the 66 stages at 2048 keys need barriers, not 66).
+// Rows longer than 2048 tiles take the plain shared-memory network. Then the running mass.
+constexpr int SORT_THREADS = 512, SORT_SLOTS = 4;
 extern "C" __global__ void __launch_bounds__(512)
 skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
     const float* __restrict__ est = params.est;
@@ -80,28 +98,74 @@ skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
     int p2 = 1;
     while (p2 < len) p2 *= 2;
     const long long base = (long long)head * tilesPerHead + rowStart[qb];
-    for (int i = threadIdx.x; i < p2; i += blockDim.x) {
-        unsigned long long key = ~0ull;
-        if (i < len) {
-            const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + i]));
-            const unsigned hi = always_kept(i, len, sink, rowLocal) ? 0u : 0xffffffffu - bits;
-            key = ((unsigned long long)hi << 32) | (unsigned)i;
-        }
-        keys[i] = key;
-    }
-    __syncthreads();
-    for (int k = 2; k <= p2; k *= 2)
-        for (int j = k / 2; j > 0; j /= 2) {
-            for (int i = threadIdx.x; i < p2; i += blockDim.x) {
-                const int l = i ^ j;
-                if (l > i) {
-                    const unsigned long long a = keys[i], b = keys[l];
-                    const bool up = (i & k) == 0;
-                    if ((a > b) == up) { keys[i] = b; keys[l] = a; }
+    auto keyAt = [&](int i) -> unsigned long long {
+        if (i >= len) return ~0ull;
+        const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + i]));
+        const unsigned hi = always_kept(i, len, sink, rowLocal) ? 0u : 0xffffffffu - bits;
+        return ((unsigned long long)hi << 32) | (unsigned)i;
+    };
+    const int t = threadIdx.x;
+    if (p2 <= SORT_THREADS * SORT_SLOTS && blockDim.x == SORT_THREADS) {
+        const int E = p2 > SORT_THREADS ? p2 / SORT_THREADS : 1;  // slots in use
+        unsigned long long x[SORT_SLOTS];
+#pragma unroll
+        for (int e = 0; e < SORT_SLOTS; ++e) x[e] = e < E ? keyAt(e * SORT_THREADS + t) : ~0ull;
+        for (int k = 2; k <= p2; k *= 2)
+            for (int j = k / 2; j > 0; j /= 2) {
+                if (j >= SORT_THREADS) {  // partner in this thread, slot e ^ (j / 512): constant slots
+                    auto exchange = [&](unsigned long long& lo, unsigned long long& hi, int e) {
+                        const int i = e * SORT_THREADS + t;
+                        const unsigned long long a = lo, b = hi;
+                        lo = bitonic_keep(a, b, i, j, k);
+                        hi = bitonic_keep(b, a, i ^ j, j, k);
+                    };
+                    if (j == SORT_THREADS) { exchange(x[0], x[1], 0); if (E == 4) exchange(x[2], x[3], 2); }
+                    else { exchange(x[0], x[2], 0); exchange(x[1], x[3], 1); }  // j = 1024: E = 4
+                } else if (j >= 32) {  // partner in another warp of this CTA
+                    __syncthreads();
+#pragma unroll
+                    for (int e = 0; e < SORT_SLOTS; ++e) {
+                        const int i = e * SORT_THREADS + t;
+                        if (e < E && i < p2) keys[i] = x[e];
+                    }
+                    __syncthreads();
+#pragma unroll
+                    for (int e = 0; e < SORT_SLOTS; ++e) {
+                        const int i = e * SORT_THREADS + t;
+                        if (e < E && i < p2) x[e] = bitonic_keep(x[e], keys[i ^ j], i, j, k);
+                    }
+                } else {  // partner in this warp (padding lanes pair among themselves)
+#pragma unroll
+                    for (int e = 0; e < SORT_SLOTS; ++e) {
+                        if (e >= E) continue;
+                        const int i = e * SORT_THREADS + t;
+                        x[e] = bitonic_keep(x[e], shfl_xor_u64(x[e], j), i, j, k);
+                    }
                 }
             }
-            __syncthreads();
+        __syncthreads();
+#pragma unroll
+        for (int e = 0; e < SORT_SLOTS; ++e) {
+            const int i = e * SORT_THREADS + t;
+            if (e < E && i < p2) keys[i] = x[e];
         }
+        __syncthreads();
+    } else {
+        for (int i = t; i < p2; i += blockDim.x) keys[i] = keyAt(i);
+        __syncthreads();
+        for (int k = 2; k <= p2; k *= 2)
+            for (int j = k / 2; j > 0; j /= 2) {
+                for (int i = t; i < p2; i += blockDim.x) {
+                    const int l = i ^ j;
+                    if (l > i) {
+                        const unsigned long long a = keys[i], b = keys[l];
+                        const bool up = (i & k) == 0;
+                        if ((a > b) == up) { keys[i] = b; keys[l] = a; }
+                    }
+                }
+                __syncthreads();
+            }
+    }
     // running mass, in chunks of blockDim positions
     float carry = 0.f;
     for (int start = 0; start < len; start += blockDim.x) {

@@ -71,7 +71,8 @@ typedef struct SKIPFStepParams {
     SK_PTR(const float) v;
     SK_PTR(const float) s;
     SK_PTR(const float) rowNormalisers;
-    SK_PTR(float) out;              // += (zero on entry)
+    SK_PTR(float) out;              // += (zero on entry); modes 1, 2: the strided part, stored
+    SK_PTR(float) tailOut;          // modes 1, 2: the tail rows' part of den [head][tokens], stored (null when tailRows = 0)
     int mode;
     int tokens;
     int stride;
@@ -103,12 +104,14 @@ typedef struct SKIPFFinishRowsParams {
     int count;
 } SKIPFFinishRowsParams;
 
-// factor[i] ← max(observed[i] / denominator[i], 1e-30) where denominator[i] > 0, then
-// denominator[i] = 0 (the next step adds into it), i < count.
+// With d = denominator[i] + tailDenominator[i] (the strided then the tail rows' part; no tail part
+// when null): factor[i] ← max(observed[i] / d, 1e-30) where d > 0, then denominator[i] = 0 (the
+// next step stores into it only where strided rows reach), i < count.
 typedef struct SKIPFUpdateParams {
     SK_PTR(float) factor;
     SK_PTR(const float) observed;
     SK_PTR(float) denominator;
+    SK_PTR(const float) tailDenominator;
     long long count;
 } SKIPFUpdateParams;
 
