@@ -20,6 +20,7 @@ else python3 -c "import lzma,sys; sys.stdout.buffer.write(lzma.open('.carry/estc
 chmod +x /tmp/sk
 export SKELETON_CACHE=${SKELETON_CACHE:-/tmp/skeleton-cache}
 export PYTHONUNBUFFERED=1
+export PYTHONSAFEPATH=1  # bench/gpu/platform.py would shadow the stdlib module when torch imports it
 SECONDS_PER=${SK_SECONDS:-0.5}
 FIT_ROWS=${SK_FIT_ROWS:-1024,256}
 started=$(date +%s)

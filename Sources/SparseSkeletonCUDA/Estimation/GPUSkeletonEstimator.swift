@@ -69,11 +69,11 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     }
 
     /// The IPF step kernel's shared memory (skeleton_fit.cu): the padded a, b and h arrays of the
-    /// strided part, at least the tail part's 2112 floats.
+    /// strided part, at least the tail part's 576 floats.
     static func ipfSharedBytes(stridedRows W: Int, residueLength U: Int) -> Int {
         func padded(_ m: Int) -> Int { m + 4 * ((m - 1) >> 5) }  // padded_length of logical m (a multiple of 8)
         let L = (U + 16 + 7) / 8 * 8, WH = (W + 8 + 7) / 8 * 8
-        return max(2 * padded(L) + padded(WH), 1024 + 1088) * 4
+        return max(2 * padded(L) + padded(WH), 256 + 320) * 4
     }
 
     private func kernel(_ entry: String, file: String, defines: [String: String] = [:], threads: Int, sharedBytes: Int) throws -> GPUKernel {
@@ -282,8 +282,8 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             let update = try estimator.fitKernel("skeleton_ipf_update", threads: 256)
             let fitRowStride = Int32(w.fitRowStride)
             func sums(mode: Int32, out: DeviceBuffer) throws {
-                // tail CTAs: 1024 keys each for z, 256 outputs each for den
-                let tailBlocks = T == 0 ? 0 : (mode == 0 ? (n + 1023) / 1024 : (n + 255) / 256)
+                // tail CTAs: 256 keys each for z, 256 outputs each for den
+                let tailBlocks = T == 0 ? 0 : (n + 255) / 256
                 try step.launch(grid: (S + tailBlocks, heads, 1), stream: stream, params: SKIPFStepParams(
                     v: w.v.pointer, s: w.s.pointer, rowNormalisers: w.h.pointer, out: out.pointer,
                     tailOut: T > 0 && mode != 0 ? w.denTail.pointer : 0, mode: mode,

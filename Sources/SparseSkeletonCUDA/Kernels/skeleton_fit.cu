@@ -32,7 +32,9 @@ SK_DEVICE int pad(int m) { return m + ((m >> 5) << 2); }
 SK_DEVICE int padded_length(int m) { return pad(m - 1) + 1; }  // m a multiple of 8
 
 // Fills a or b for residue t: logical U + 16 floats, 8 zeros, the U values, 8 zeros (x[m] at x[m + 8]).
+// Unrolled: the loads are independent and strided (one sector each), 4 in flight per thread.
 SK_DEVICE void gather_a(float* a, const float* __restrict__ v, int n, int stride, int t, int U) {
+#pragma unroll 4
     for (int i = threadIdx.x; i < U + 16; i += blockDim.x) {
         const int u = i - 8;
         const long long j = (long long)stride * u + t;
@@ -40,6 +42,7 @@ SK_DEVICE void gather_a(float* a, const float* __restrict__ v, int n, int stride
     }
 }
 SK_DEVICE void gather_b(float* b, const float* __restrict__ s, int n, int stride, int offset, int t, int U) {
+#pragma unroll 4
     for (int i = threadIdx.x; i < U + 16; i += blockDim.x) {
         const int kk = i - 8;
         const long long d = (long long)stride * kk + offset - t;
@@ -116,6 +119,7 @@ SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int 
     if (mode == 0 || mode == 2) gather_b(b, sHead, n, stride, offset, t, L - 16);
     if (mode != 0) {
         const int WH = (W + 8 + 7) / 8 * 8;
+#pragma unroll 4
         for (int i = threadIdx.x; i < WH; i += blockDim.x) hs[pad(i)] = i < W ? hStrided[(long long)head * hStride + i] : 0.f;
     }
     __syncthreads();
@@ -150,8 +154,8 @@ SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int 
 }
 
 // Tail rows r_i = n − T + i (T ≤ 64), thread i of the CTA's 64.
-// mode 0: z_tail[i] += Σ_{j ≤ r_i} v_j s_{r_i − j} over the CTA's chunk of 1024 keys (its v and
-// the s window it needs staged: vs[1024], ss[1088]); four partial sums of 256 keys, added in order.
+// mode 0: z_tail[i] += Σ_{j ≤ r_i} v_j s_{r_i − j} over the CTA's chunk of 256 keys (its v and
+// the s window it needs staged: vs[256], ss[320]); four interleaved partial sums of 64 keys.
 // modes 1, 2: den_s[δ] += Σ_i h_i v[r_i − δ] / den_v[j] += Σ_i h_i s[r_i − j] for the CTA's 256
 // outputs (4 per thread), the window of the source they read staged (hs[64], win[320]); stored
 // to tailOut (every output written), added to the strided part by the update, in that order.
@@ -165,22 +169,22 @@ SK_DEVICE void ipf_tail(const SKIPFStepParams& params, float* sh, int blk, int h
     const int tid = threadIdx.x;
     if (mode == 0) {
         float* vs = sh;
-        float* ss = sh + 1024;
-        const int j0 = blk * 1024;
+        float* ss = sh + 256;
+        const int j0 = blk * 256;
         const float* vh = v + (long long)head * n;
         const float* sHead = s + (long long)head * n;
-        const int sBase = n - T - j0 - 1023;  // ss[x] = s[sBase + x]
-        for (int x = tid; x < 1024; x += blockDim.x) vs[x] = j0 + x < n ? vh[j0 + x] : 0.f;
-        for (int x = tid; x < 1024 + 64; x += blockDim.x) {
+        const int sBase = n - T - j0 - 255;  // ss[x] = s[sBase + x]
+        for (int x = tid; x < 256; x += blockDim.x) vs[x] = j0 + x < n ? vh[j0 + x] : 0.f;
+        for (int x = tid; x < 256 + 64; x += blockDim.x) {
             const int d = sBase + x;
             ss[x] = d >= 0 && d < n ? sHead[d] : 0.f;
         }
         __syncthreads();
         if (tid < T) {
             float part[4] = {0.f, 0.f, 0.f, 0.f};
-            for (int jj = 0; jj < 256; ++jj) {
+            for (int jj = 0; jj < 64; ++jj) {
 #pragma unroll
-                for (int q = 0; q < 4; ++q) part[q] = fmaf(vs[q * 256 + jj], ss[tid + 1023 - q * 256 - jj], part[q]);
+                for (int q = 0; q < 4; ++q) part[q] = fmaf(vs[q * 64 + jj], ss[tid + 255 - q * 64 - jj], part[q]);
             }
             const float sum = part[0] + part[1] + part[2] + part[3];
             if (sum != 0.f) skf_red_global(&out[(long long)head * hStride + W + tid], sum);

@@ -62,11 +62,11 @@ typedef struct SKProbeRowLseParams {
 // fit-row arrays (z, h) hold W + T values per head, `fitRowStride` apart.
 
 // One IPF step (skeleton_ipf_step): CTAs [0, stride) of grid.x = one residue t each (the strided
-// rows), CTAs [stride, stride + tailBlocks) = the contiguous tail rows, all adding into `out`,
-// which is zero on entry (skeleton_estimate_init, then the finishing kernel of each step zeroes
-// what it consumed). mode 0: out = z [head][fitRowStride]; mode 1: out = den over diagonal
-// offsets [head][tokens]; mode 2: out = den over keys [head][tokens]. rowNormalisers (h) is read
-// in modes 1 and 2.
+// rows), CTAs [stride, stride + tailBlocks) = the contiguous tail rows. `out` is zero on entry
+// (skeleton_estimate_init, then the finishing kernel of each step zeroes what it consumed).
+// mode 0: both parts add into out = z [head][fitRowStride]; mode 1 (den over diagonal offsets) and
+// mode 2 (den over keys), [head][tokens]: the strided part is stored to out, the tail part to
+// tailOut, and the update adds them. rowNormalisers (h) is read in modes 1 and 2.
 typedef struct SKIPFStepParams {
     SK_PTR(const float) v;
     SK_PTR(const float) s;
@@ -81,7 +81,7 @@ typedef struct SKIPFStepParams {
     int residueLength;              // U = ceil(tokens / stride)
     int fitRowStride;
     int tailRows;
-    int tailBlocks;                 // tail CTAs per head (mode 0: 1024 keys each; modes 1, 2: 256 outputs)
+    int tailBlocks;                 // tail CTAs per head (256 keys or outputs each)
 } SKIPFStepParams;
 
 // colObs = diagObs = den = 0 and v = s = 1 over [heads·tokens], z = 0 over [zCount]: every
