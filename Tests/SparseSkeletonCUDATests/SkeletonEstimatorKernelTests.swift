@@ -18,6 +18,15 @@ final class SkeletonEstimatorKernelTests: XCTestCase {
                     XCTAssertGreaterThan(k.report.registers, 0, "\(k.name): no ptxas report")
                     XCTAssertEqual(k.report.spillStoreBytes, 0, "\(k.name) spills registers")
                 }
+                // the report's numbers are the module's last kernel; every kernel's own line must say 0
+                for k in kernels {
+                    for line in k.report.lines where line.contains("spill stores") {
+                        XCTAssertTrue(line.contains(" 0 bytes spill stores"), "\(k.name) spills: \(line)")
+                    }
+                    if d == 64 && dtype == .bf16 && !k.name.hasPrefix("skeleton_probe") {
+                        for line in k.report.lines { print("sm_90a \(k.name) \(line)") }
+                    }
+                }
             }
         }
     }

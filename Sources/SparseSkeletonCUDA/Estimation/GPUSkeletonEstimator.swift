@@ -58,6 +58,24 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     }
     static func probeThreads(pass: Int) -> Int { pass == 2 ? 256 : 128 }
 
+    /// Key tiles per probe CTA: a power of two from 16 to 256, the largest that still gives the
+    /// probe grid (groups × chunks × head sets) about 8 CTAs per multiprocessor — so at small N a
+    /// group's row is walked by several CTAs at once instead of one CTA walking it all.
+    static func probeChunkTiles(keyTiles: Int, groups: Int, headSets: Int, multiprocessors: Int) -> Int {
+        let want = 8 * max(1, multiprocessors)
+        var tiles = 256
+        while tiles > 16 && groups * headSets * ((keyTiles - 1) / tiles + 1) < want { tiles /= 2 }
+        return tiles
+    }
+
+    /// The IPF step kernel's shared memory (skeleton_fit.cu): the padded a, b and h arrays of the
+    /// strided part, at least the tail part's 576 floats.
+    static func ipfSharedBytes(stridedRows W: Int, residueLength U: Int) -> Int {
+        func padded(_ m: Int) -> Int { m + 4 * ((m - 1) >> 5) }  // padded_length of logical m (a multiple of 8)
+        let L = (U + 16 + 7) / 8 * 8, WH = (W + 8 + 7) / 8 * 8
+        return max(2 * padded(L) + padded(WH), 256 + 320) * 4
+    }
+
     private func kernel(_ entry: String, file: String, defines: [String: String] = [:], threads: Int, sharedBytes: Int) throws -> GPUKernel {
         try library.kernel(entry, file: file, defines: defines, threads: threads, sharedBytes: sharedBytes)
     }
@@ -137,6 +155,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         stageEvents = []
         let run = Run(estimator: self, w: w, shape: shape, dtype: dtype, g: g, stream: stream)
         try stage("start", stream)
+        try run.initialise()
         try run.probes(q: q, k: k, scaleLog2: scaleLog2)
         try run.factorFit()
         try run.tileMasses()
@@ -195,6 +214,15 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                             params: SKFillF32Params(out: buf.pointer, count: Int64(count), value: value))
         }
 
+        /// Every accumulator of pass 2 and the fit zeroed, v = s = 1: one launch per estimate.
+        func initialise() throws {
+            let k = try estimator.fitKernel("skeleton_estimate_init", threads: 256)
+            let count = heads * n, zCount = heads * w.fitRowStride
+            try k.launch(grid: ((max(count, zCount) + 255) / 256, 1, 1), stream: stream, params: SKEstimateInitParams(
+                colObs: w.colObs.pointer, diagObs: w.diagObs.pointer, den: w.den.pointer, v: w.v.pointer, s: w.s.pointer,
+                z: w.z.pointer, count: Int64(count), zCount: Int64(zCount)))
+        }
+
         // 1. probes: one CTA per (group, H query heads sharing a KV head), H as large as the
         //    group size and shared memory allow (each K tile then serves H heads)
         func probes(q: DeviceBuffer, k: DeviceBuffer, scaleLog2: Float) throws {
@@ -207,12 +235,13 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 if pass == 2 { b += (h * 4 * 64 + h * window + (diagonalTile ? h * 64 * 65 : 0)) * 4 }
                 return b
             }
-            // long rows are split into chunks of 256 key tiles, one CTA each (probe rows are few: the
-            // grid would otherwise be a few hundred CTAs of very unequal length)
-            let chunkTiles = 256
-            let chunks = ((n - 1) / 64) / chunkTiles + 1
             // pass 1: two heads of a KV group per CTA (each K tile serves both) where the group allows
             let h1 = shape.groupSize % 2 == 0 ? 2 : 1
+            // long rows are split into chunks of key tiles, one CTA each (probe rows are few: the grid
+            // would otherwise be a few hundred CTAs of very unequal length, a long serial walk at small N)
+            let chunkTiles = GPUSkeletonEstimator.probeChunkTiles(keyTiles: keyTiles, groups: plan.groups, headSets: heads / h1,
+                                                                  multiprocessors: estimator.device.multiprocessors)
+            let chunks = (keyTiles - 1) / chunkTiles + 1
             let pass1 = try estimator.probeKernel(pass: 1, heads: h1, headDim: d, dtype: dtype,
                                                   sharedBytes: probeShared(pass: 1, heads: h1, window: 0, diagonalTile: false))
             try pass1.launch(grid: (plan.groups * chunks, heads / h1, 1), stream: stream, params: SKProbePass1Params(
@@ -224,7 +253,6 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 groupRows: w.groupRows.pointer, tileLse2: w.tileLse2.pointer, rowLse2: w.rowLse2.pointer,
                 probes: Int32(plan.probes), keyTiles: Int32(keyTiles), heads: Int32(heads)))
             try stage("probes pass 1 (all probe rows)")
-            try fill(w.colObs); try fill(w.diagObs)
             // pass 2: strided fit groups (ring of `ring` floats), then the tail group (small ring, and
             // the shared tile its per-diagonal sums go through)
             let strideGroups = plan.stridedFitGroups, tailGroups = plan.fitGroups - plan.stridedFitGroups
@@ -242,49 +270,38 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             try stage("probes pass 2 (fit rows: column / diagonal sums)")
         }
 
-        // 2. factor fit (IPF), v = s = 1 to start
+        // 2. factor fit (IPF), v = s = 1 and the accumulators z, den = 0 from `initialise`: each
+        //    step is one launch of sums (strided and tail rows together) and one that applies them
+        //    and zeroes the accumulator for the next step
         func factorFit() throws {
-            try fill(w.v, value: 1); try fill(w.s, value: 1)
             let W = plan.stridedFitRows, T = plan.tailRows, S = plan.stride
             let U = (n + S - 1) / S
-            let L = (U + 16 + 7) / 8 * 8
-            let stridedShared = (2 * L + W + 8) * 4
-            // 64 threads: W / 8 chunks pair up into W / 16 ≈ 64 equal work items
-            let strided = try estimator.fitKernel("skeleton_ipf_strided", threads: 64, sharedBytes: stridedShared)
-            let tailZ = try estimator.fitKernel("skeleton_ipf_tail_z", threads: 256)
-            let tailDen = try estimator.fitKernel("skeleton_ipf_tail_den", threads: 256)
+            let step = try estimator.fitKernel("skeleton_ipf_step", threads: 64,
+                                               sharedBytes: GPUSkeletonEstimator.ipfSharedBytes(stridedRows: W, residueLength: U))
             let finishH = try estimator.fitKernel("skeleton_ipf_finish_h", threads: 256)
             let update = try estimator.fitKernel("skeleton_ipf_update", threads: 256)
             let fitRowStride = Int32(w.fitRowStride)
-            func strideParams(mode: Int32, out: DeviceBuffer) -> SKIPFStridedParams {
-                SKIPFStridedParams(v: w.v.pointer, s: w.s.pointer, rowNormalisers: w.h.pointer, out: out.pointer, mode: mode,
-                                   tokens: Int32(n), stride: Int32(S), offset: Int32(plan.offset), stridedRows: Int32(W),
-                                   residueLength: Int32(U), fitRowStride: fitRowStride)
+            func sums(mode: Int32, out: DeviceBuffer) throws {
+                // tail CTAs: 256 keys each for z, 256 outputs each for den
+                let tailBlocks = T == 0 ? 0 : (n + 255) / 256
+                try step.launch(grid: (S + tailBlocks, heads, 1), stream: stream, params: SKIPFStepParams(
+                    v: w.v.pointer, s: w.s.pointer, rowNormalisers: w.h.pointer, out: out.pointer,
+                    tailOut: T > 0 && mode != 0 ? w.denTail.pointer : 0, mode: mode,
+                    tokens: Int32(n), stride: Int32(S), offset: Int32(plan.offset), stridedRows: Int32(W),
+                    residueLength: Int32(U), fitRowStride: fitRowStride, tailRows: Int32(T), tailBlocks: Int32(tailBlocks)))
             }
             func updateRowNormalisers() throws {
-                try fill(w.z)
-                if W > 0 { try strided.launch(grid: (S, heads, 1), stream: stream, params: strideParams(mode: 0, out: w.z)) }
-                if T > 0 {
-                    try tailZ.launch(grid: ((n + 1023) / 1024, heads, 1), stream: stream, params: SKIPFTailZParams(
-                        v: w.v.pointer, s: w.s.pointer, z: w.z.pointer, tokens: Int32(n), tailRows: Int32(T), stridedRows: Int32(W),
-                        fitRowStride: fitRowStride))
-                }
+                try sums(mode: 0, out: w.z)
                 try finishH.launch(grid: ((heads * w.fitRowStride + 255) / 256, 1, 1), stream: stream, params: SKIPFFinishRowsParams(
                     z: w.z.pointer, rowNormalisers: w.h.pointer, count: Int32(heads * w.fitRowStride)))
             }
             // mode 1: the slash factor s from the diagonal masses; mode 2: the vertical v from the columns
             func updateFactor(mode: Int32) throws {
-                try fill(w.den)
-                if W > 0 { try strided.launch(grid: (S, heads, 1), stream: stream, params: strideParams(mode: mode, out: w.den)) }
-                if T > 0 {
-                    try tailDen.launch(grid: ((n + 255) / 256, heads, 1), stream: stream, params: SKIPFTailDenParams(
-                        v: w.v.pointer, s: w.s.pointer, rowNormalisers: w.h.pointer, den: w.den.pointer, mode: mode,
-                        tokens: Int32(n), tailRows: Int32(T), stridedRows: Int32(W), fitRowStride: fitRowStride))
-                }
+                try sums(mode: mode, out: w.den)
                 let count = heads * n
                 try update.launch(grid: ((count + 255) / 256, 1, 1), stream: stream, params: SKIPFUpdateParams(
                     factor: (mode == 1 ? w.s : w.v).pointer, observed: (mode == 1 ? w.diagObs : w.colObs).pointer,
-                    denominator: w.den.pointer, count: Int64(count)))
+                    denominator: w.den.pointer, tailDenominator: T > 0 ? w.denTail.pointer : 0, count: Int64(count)))
             }
             for sweep in 0..<max(1, parameters.fitSweeps) {
                 // the first sweep's steps are profiled one by one

@@ -34,6 +34,7 @@ final class GPUSkeletonWorkspace {
     let v: DeviceBuffer                  // [heads][N]
     let s: DeviceBuffer                  // [heads][N]
     let den: DeviceBuffer                // [heads][N]; after the fit: the window sums of s
+    let denTail: DeviceBuffer            // [heads][N]: the tail rows' part of den in each IPF step
     let z: DeviceBuffer                  // [heads][fitRowStride]
     let h: DeviceBuffer                  // [heads][fitRowStride]
     let prefix: DeviceBuffer             // [heads][N + 1] Double
@@ -71,6 +72,7 @@ final class GPUSkeletonWorkspace {
         rowLse2 = try alloc(heads * plan.probes * 4)
         v = try alloc(heads * n * 4); s = try alloc(heads * n * 4)
         colObs = try alloc(heads * n * 4); diagObs = try alloc(heads * n * 4); den = try alloc(heads * n * 4)
+        denTail = try alloc(heads * n * 4)
         z = try alloc(heads * fitRowStride * 4); h = try alloc(heads * fitRowStride * 4)
         prefix = try alloc(heads * (n + 1) * 8)
         rowStart = try alloc(rowStartValues.count * 4)
@@ -94,7 +96,7 @@ final class GPUSkeletonWorkspace {
 
     /// Every array an estimate writes (everything but the uploaded plan).
     var outputs: [DeviceBuffer] {
-        [tileLse2, rowLse2, colObs, diagObs, v, s, den, z, h, prefix, est, cum, sorted, checkCum, epsilon, recall,
+        [tileLse2, rowLse2, colObs, diagObs, v, s, den, denTail, z, h, prefix, est, cum, sorted, checkCum, epsilon, recall,
          count, ties, tieOffset, rowOffsets, keyBlocks, budgetState, budgetHistogram]
     }
 }

@@ -11,7 +11,8 @@
 //     den_v[S·u + t]     = Σ_w h_w · b_t[w − u]       (every key j is one (u, t))
 // One CTA per (residue t, head): a_t, b_t, h in shared memory; each thread computes 8
 // neighbouring outputs with a sliding register window (one new operand per 8 FMAs). The tail
-// rows are added by small direct kernels. Total work per sweep O(W·N), as on the CPU.
+// rows run as further CTAs of the same launch (their part of den in its own array, added by the
+// update; z is atomic anyway), so one IPF step is two launches: the sums, then the update. Total work per sweep O(W·N), as on the CPU.
 // All factor math is fp32 except the prefix sums of s used for tile masses (double: they are
 // differenced).
 #include "common.cuh"
@@ -21,51 +22,60 @@
 
 SK_DEVICE void skf_red_global(float* p, float v) { asm volatile("red.global.add.f32 [%0], %1;" ::"l"(p), "f"(v)); }
 
-// ---- strided part -------------------------------------------------------------------------
+// ---- one IPF step: strided rows and tail rows in one launch ---------------------------------
 
-// Fills a or b for residue t: U + 16 floats, 8 zeros, the U values, 8 zeros (x[m] at x[m + 8]).
+// Shared arrays are padded: logical float m sits at m + 4·⌊m / 32⌋. The lanes of a warp take
+// neighbouring 8-output chunks, so their 16-float windows start 8 floats apart: unpadded that is
+// an 8-way bank conflict per 16-byte load, padded 4 wavefronts (the minimum for 512 bytes).
+// Every 4-float group stays contiguous and 16-byte aligned (pads fall on multiples of 32).
+SK_DEVICE int pad(int m) { return m + ((m >> 5) << 2); }
+SK_DEVICE int padded_length(int m) { return pad(m - 1) + 1; }  // m a multiple of 8
+
+// Fills a or b for residue t: logical U + 16 floats, 8 zeros, the U values, 8 zeros (x[m] at x[m + 8]).
+// Unrolled: the loads are independent and strided (one sector each), 4 in flight per thread.
 SK_DEVICE void gather_a(float* a, const float* __restrict__ v, int n, int stride, int t, int U) {
+#pragma unroll 4
     for (int i = threadIdx.x; i < U + 16; i += blockDim.x) {
         const int u = i - 8;
         const long long j = (long long)stride * u + t;
-        a[i] = (u >= 0 && j < n) ? v[j] : 0.f;
+        a[pad(i)] = (u >= 0 && j < n) ? v[j] : 0.f;
     }
 }
 SK_DEVICE void gather_b(float* b, const float* __restrict__ s, int n, int stride, int offset, int t, int U) {
+#pragma unroll 4
     for (int i = threadIdx.x; i < U + 16; i += blockDim.x) {
         const int kk = i - 8;
         const long long d = (long long)stride * kk + offset - t;
-        b[i] = (kk >= 0 && d >= 0 && d < n) ? s[d] : 0.f;
+        b[pad(i)] = (kk >= 0 && d >= 0 && d < n) ? s[d] : 0.f;
     }
 }
 
 // Both loops below take 8 steps per iteration: the 8 steps' operands are one 16-float window
-// of shared memory (four 16-byte loads, aligned because every base is a multiple of 8) plus 8
-// broadcast values, and every register index is a compile-time constant — 64 FMAs per 6 loads,
-// no register shuffling.
-SK_DEVICE void load16(float (&r)[16], const float* p) {  // p 16-byte aligned
+// of shared memory (four 16-byte loads) plus 8 broadcast values, and every register index is a
+// compile-time constant — 64 FMAs per 6 loads, no register shuffling. m: logical, a multiple of 4.
+SK_DEVICE void load16(float (&r)[16], const float* x, int m) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-        const float4 v = reinterpret_cast<const float4*>(p)[i];
+        const float4 v = *reinterpret_cast<const float4*>(x + pad(m + 4 * i));
         r[4 * i] = v.x; r[4 * i + 1] = v.y; r[4 * i + 2] = v.z; r[4 * i + 3] = v.w;
     }
 }
-SK_DEVICE void load8(float (&r)[8], const float* p) {
+SK_DEVICE void load8(float (&r)[8], const float* x, int m) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-        const float4 v = reinterpret_cast<const float4*>(p)[i];
+        const float4 v = *reinterpret_cast<const float4*>(x + pad(m + 4 * i));
         r[4 * i] = v.x; r[4 * i + 1] = v.y; r[4 * i + 2] = v.z; r[4 * i + 3] = v.w;
     }
 }
 
-// out[w0 + i] = Σ_{u ≤ w0+i} a[u] b[w0 + i − u]  (a, b padded: x[m] at x[m + 8]; w0 % 8 == 0).
+// out[w0 + i] = Σ_{u ≤ w0+i} a[u] b[w0 + i − u]  (a, b padded: x[m] at logical m + 8; w0 % 8 == 0).
 SK_DEVICE void conv8(const float* a, const float* b, int w0, float (&acc)[SK_OUT]) {
 #pragma unroll
     for (int i = 0; i < SK_OUT; ++i) acc[i] = 0.f;
     for (int u0 = 0; u0 <= w0; u0 += 8) {
         float av[8], bw[16];
-        load8(av, a + u0 + 8);
-        load16(bw, b + w0 - u0);  // b[w0 − u0 − 8 ...], bw[x] = b[w0 − u0 − 8 + x]
+        load8(av, a, u0 + 8);
+        load16(bw, b, w0 - u0);  // bw[x] = b[w0 − u0 − 8 + x]
 #pragma unroll
         for (int k = 0; k < 8; ++k)
 #pragma unroll
@@ -73,14 +83,14 @@ SK_DEVICE void conv8(const float* a, const float* b, int w0, float (&acc)[SK_OUT
     }
 }
 
-// out[k0 + i] = Σ_{w ≥ k0+i}^{W−1} h[w] x[w − k0 − i]  (x padded as above, h zero past W; k0 % 8 == 0).
+// out[k0 + i] = Σ_{w ≥ k0+i}^{W−1} h[w] x[w − k0 − i]  (x as above, h zero past W; k0 % 8 == 0).
 SK_DEVICE void corr8(const float* h, const float* x, int k0, int W, float (&acc)[SK_OUT]) {
 #pragma unroll
     for (int i = 0; i < SK_OUT; ++i) acc[i] = 0.f;
     for (int w0 = k0; w0 < W; w0 += 8) {
         float hv[8], xw[16];
-        load8(hv, h + w0);
-        load16(xw, x + w0 - k0);  // xw[y] = x[w0 − k0 − 8 + y]
+        load8(hv, h, w0);
+        load16(xw, x, w0 - k0);  // xw[y] = x[w0 − k0 − 8 + y]
 #pragma unroll
         for (int k = 0; k < 8; ++k)
 #pragma unroll
@@ -88,29 +98,30 @@ SK_DEVICE void corr8(const float* h, const float* x, int k0, int W, float (&acc)
     }
 }
 
-// mode 0: z (atomically summed over t); mode 1: den_s; mode 2: den_v.
-// Shared: a and b (L = U + 16 rounded up to 8 floats each) + h (W + 8, zero past W) floats.
-extern "C" __global__ void __launch_bounds__(128)
-skeleton_ipf_strided(const __grid_constant__ SKIPFStridedParams params) {
+// The strided rows of residue t (mode 0: z, summed over t; mode 1: den_s; mode 2: den_v).
+// Shared: a and b (padded_length(L), L = U + 16 rounded up to 8) + h (padded_length(W + 8 rounded up to 8)).
+SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int head) {
     const int mode = params.mode;
     const float* __restrict__ v = params.v;
     const float* __restrict__ s = params.s;
     const float* __restrict__ hStrided = params.rowNormalisers;
-    float* __restrict__ out = params.out;  // mode 0: z; modes 1, 2: den
+    float* __restrict__ out = params.out;
     const int n = params.tokens, stride = params.stride, offset = params.offset, W = params.stridedRows, U = params.residueLength;
     const int hStride = params.fitRowStride;
-    extern __shared__ float sh[];
-    const int t = blockIdx.x, head = blockIdx.y;
     const float* vh = v + (long long)head * n;
     const float* sHead = s + (long long)head * n;
     const int L = (U + 16 + 7) / 8 * 8;
+    const int PL = padded_length(L);
     float* a = sh;
-    float* b = a + L;
-    float* hs = b + L;
+    float* b = a + PL;
+    float* hs = b + PL;
     if (mode == 0 || mode == 1) gather_a(a, vh, n, stride, t, L - 16);
     if (mode == 0 || mode == 2) gather_b(b, sHead, n, stride, offset, t, L - 16);
-    if (mode != 0)
-        for (int i = threadIdx.x; i < W + 8; i += blockDim.x) hs[i] = i < W ? hStrided[(long long)head * hStride + i] : 0.f;
+    if (mode != 0) {
+        const int WH = (W + 8 + 7) / 8 * 8;
+#pragma unroll 4
+        for (int i = threadIdx.x; i < WH; i += blockDim.x) hs[pad(i)] = i < W ? hStrided[(long long)head * hStride + i] : 0.f;
+    }
     __syncthreads();
     const int chunks = (W + SK_OUT - 1) / SK_OUT;
     // pair chunk c with chunk (chunks − 1 − c) so every thread gets about the same work
@@ -126,8 +137,10 @@ skeleton_ipf_strided(const __grid_constant__ SKIPFStridedParams params) {
             for (int i = 0; i < SK_OUT; ++i) {
                 const int o = base + i;
                 if (o >= W) break;
+                if (mode == 0 && acc[i] == 0.f) continue;
+                // z sums over residues (atomic); every den entry has one (o, t): a plain store
                 if (mode == 0) {
-                    if (acc[i] != 0.f) skf_red_global(&out[(long long)head * hStride + o], acc[i]);
+                    skf_red_global(&out[(long long)head * hStride + o], acc[i]);
                 } else if (mode == 1) {
                     const long long d = (long long)stride * o + offset - t;
                     if (d >= 0 && d < n) out[(long long)head * n + d] = acc[i];
@@ -140,89 +153,119 @@ skeleton_ipf_strided(const __grid_constant__ SKIPFStridedParams params) {
     }
 }
 
-// ---- tail rows (contiguous, r = n − T + i) ------------------------------------------------
-
-// z_tail[i] += Σ_{j ≤ r_i} v_j s_{r_i − j}, r_i = n − T + i (T ≤ 64). One CTA (256 threads) per
-// (chunk of 1024 keys, head): the chunk's v and the s window it needs are staged in shared memory
-// (every thread: one tail row, a quarter of the chunk), partial sums go to z atomically.
-extern "C" __global__ void __launch_bounds__(256)
-skeleton_ipf_tail_z(const __grid_constant__ SKIPFTailZParams params) {
-    const float* __restrict__ v = params.v;
-    const float* __restrict__ s = params.s;
-    float* __restrict__ z = params.z;
-    const int n = params.tokens, T = params.tailRows, W = params.stridedRows, hStride = params.fitRowStride;
-    __shared__ float vs[1024];
-    __shared__ float ss[1024 + 64];
-    __shared__ float part[4][64];
-    const int j0 = blockIdx.x * 1024, head = blockIdx.y;
-    const float* vh = v + (long long)head * n;
-    const float* sHead = s + (long long)head * n;
-    const int sBase = n - T - j0 - 1023;  // ss[x] = s[sBase + x]
-    for (int x = threadIdx.x; x < 1024; x += blockDim.x) vs[x] = j0 + x < n ? vh[j0 + x] : 0.f;
-    for (int x = threadIdx.x; x < 1024 + 64; x += blockDim.x) {
-        const int d = sBase + x;
-        ss[x] = d >= 0 && d < n ? sHead[d] : 0.f;
-    }
-    __syncthreads();
-    const int i = threadIdx.x % 64, q = threadIdx.x / 64;
-    float acc = 0.f;
-    if (i < T)
-        for (int jj = q * 256; jj < q * 256 + 256; ++jj) acc = fmaf(vs[jj], ss[i + 1023 - jj], acc);
-    part[q][i] = acc;
-    __syncthreads();
-    if (threadIdx.x < T) {
-        const float sum = part[0][threadIdx.x] + part[1][threadIdx.x] + part[2][threadIdx.x] + part[3][threadIdx.x];
-        if (sum != 0.f) skf_red_global(&z[(long long)head * hStride + W + threadIdx.x], sum);
-    }
-}
-
-// mode 1: den_s[δ] += Σ_i h_i v[r_i − δ];  mode 2: den_v[j] += Σ_i h_i s[r_i − j]  (r_i ≥ index).
-// One CTA (256 threads) per (256 outputs, head); the window of the source they read is staged.
-extern "C" __global__ void __launch_bounds__(256)
-skeleton_ipf_tail_den(const __grid_constant__ SKIPFTailDenParams params) {
+// Tail rows r_i = n − T + i (T ≤ 64), thread i of the CTA's 64.
+// mode 0: z_tail[i] += Σ_{j ≤ r_i} v_j s_{r_i − j} over the CTA's chunk of 256 keys (its v and
+// the s window it needs staged: vs[256], ss[320]); four interleaved partial sums of 64 keys.
+// modes 1, 2: den_s[δ] += Σ_i h_i v[r_i − δ] / den_v[j] += Σ_i h_i s[r_i − j] for the CTA's 256
+// outputs (4 per thread), the window of the source they read staged (hs[64], win[320]); stored
+// to tailOut (every output written), added to the strided part by the update, in that order.
+SK_DEVICE void ipf_tail(const SKIPFStepParams& params, float* sh, int blk, int head) {
     const int mode = params.mode;
     const float* __restrict__ v = params.v;
     const float* __restrict__ s = params.s;
     const float* __restrict__ h = params.rowNormalisers;
-    float* __restrict__ den = params.den;
+    float* __restrict__ out = params.out;
     const int n = params.tokens, T = params.tailRows, W = params.stridedRows, hStride = params.fitRowStride;
-    __shared__ float hs[64];
-    __shared__ float win[256 + 64];
-    const int head = blockIdx.y, x0 = blockIdx.x * 256;
-    const float* src = (mode == 1 ? v : s) + (long long)head * n;
-    const int base = n - T - x0 - 255;  // win[y] = src[base + y]
-    if (threadIdx.x < 64) hs[threadIdx.x] = threadIdx.x < T ? h[(long long)head * hStride + W + threadIdx.x] : 0.f;
-    for (int y = threadIdx.x; y < 256 + 64; y += blockDim.x) {
-        const int idx = base + y;
-        win[y] = idx >= 0 && idx < n ? src[idx] : 0.f;
+    const int tid = threadIdx.x;
+    if (mode == 0) {
+        float* vs = sh;
+        float* ss = sh + 256;
+        const int j0 = blk * 256;
+        const float* vh = v + (long long)head * n;
+        const float* sHead = s + (long long)head * n;
+        const int sBase = n - T - j0 - 255;  // ss[x] = s[sBase + x]
+        for (int x = tid; x < 256; x += blockDim.x) vs[x] = j0 + x < n ? vh[j0 + x] : 0.f;
+        for (int x = tid; x < 256 + 64; x += blockDim.x) {
+            const int d = sBase + x;
+            ss[x] = d >= 0 && d < n ? sHead[d] : 0.f;
+        }
+        __syncthreads();
+        if (tid < T) {
+            float part[4] = {0.f, 0.f, 0.f, 0.f};
+            for (int jj = 0; jj < 64; ++jj) {
+#pragma unroll
+                for (int q = 0; q < 4; ++q) part[q] = fmaf(vs[q * 64 + jj], ss[tid + 255 - q * 64 - jj], part[q]);
+            }
+            const float sum = part[0] + part[1] + part[2] + part[3];
+            if (sum != 0.f) skf_red_global(&out[(long long)head * hStride + W + tid], sum);
+        }
+    } else {
+        float* hs = sh;
+        float* win = sh + 64;
+        const int x0 = blk * 256;
+        const float* src = (mode == 1 ? v : s) + (long long)head * n;
+        const int base = n - T - x0 - 255;  // win[y] = src[base + y]
+        for (int i = tid; i < 64; i += blockDim.x) hs[i] = i < T ? h[(long long)head * hStride + W + i] : 0.f;
+        for (int y = tid; y < 256 + 64; y += blockDim.x) {
+            const int idx = base + y;
+            win[y] = idx >= 0 && idx < n ? src[idx] : 0.f;
+        }
+        __syncthreads();
+        // 4 outputs per thread (tid + 64q), their sums interleaved: 4 independent chains
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int i = 0; i < T; ++i)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) acc[q] = fmaf(hs[i], win[i + 255 - (tid + 64 * q)], acc[q]);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+            const int x = x0 + tid + 64 * q;
+            if (x < n) params.tailOut[(long long)head * n + x] = acc[q];
+        }
     }
-    __syncthreads();
-    const int x = x0 + (int)threadIdx.x;
-    if (x >= n) return;
-    float acc = 0.f;
-    for (int i = 0; i < T; ++i) acc = fmaf(hs[i], win[i + 255 - (int)threadIdx.x], acc);
-    den[(long long)head * n + x] += acc;
+}
+
+// One IPF step, grid (stride + tailBlocks, heads), 64 threads: CTA x < stride runs residue t = x
+// of the strided rows, the others a chunk of the tail rows. z: both add into it (zero on entry);
+// den: the parts go to two arrays, summed by the update. Shared: the larger of the two parts' needs.
+extern "C" __global__ void __launch_bounds__(64)
+skeleton_ipf_step(const __grid_constant__ SKIPFStepParams params) {
+    extern __shared__ __align__(16) float sh[];
+    const int x = blockIdx.x, head = blockIdx.y;
+    if (x < params.stride) {
+        if (params.stridedRows > 0) ipf_strided(params, sh, x, head);
+    } else if (params.tailRows > 0) {
+        ipf_tail(params, sh, x - params.stride, head);
+    }
 }
 
 // ---- updates ------------------------------------------------------------------------------
 
-// h = 1 / z (0 where z ≤ 0), for the W + T fit rows of every head.
+// Every accumulator of one estimate set once: colObs, diagObs, den, z = 0; v = s = 1.
+extern "C" __global__ void skeleton_estimate_init(const __grid_constant__ SKEstimateInitParams params) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < params.count) {
+        params.colObs[i] = 0.f; params.diagObs[i] = 0.f; params.den[i] = 0.f;
+        params.v[i] = 1.f; params.s[i] = 1.f;
+    }
+    if (i < params.zCount) params.z[i] = 0.f;
+}
+
+// h = 1 / z (0 where z ≤ 0), for the W + T fit rows of every head; z back to 0 for the next step.
 extern "C" __global__ void skeleton_ipf_finish_h(const __grid_constant__ SKIPFFinishRowsParams params) {
-    const float* __restrict__ z = params.z;
+    float* __restrict__ z = params.z;
     float* __restrict__ h = params.rowNormalisers;
     const int count = params.count;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < count) h[i] = z[i] > 0.f ? 1.f / z[i] : 0.f;
+    if (i < count) {
+        const float zi = z[i];
+        h[i] = zi > 0.f ? 1.f / zi : 0.f;
+        z[i] = 0.f;
+    }
 }
 
-// x ← obs / den where den > 0 (floored at 1e-30), else unchanged.
+// x ← obs / den where den > 0 (floored at 1e-30), else unchanged, den = strided + tail part (the
+// old store-then-add order, so the same float); den back to 0 for the next step.
 extern "C" __global__ void skeleton_ipf_update(const __grid_constant__ SKIPFUpdateParams params) {
     float* __restrict__ x = params.factor;
     const float* __restrict__ obs = params.observed;
-    const float* __restrict__ den = params.denominator;
+    float* __restrict__ den = params.denominator;
     const long long count = params.count;
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < count && den[i] > 0.f) x[i] = fmaxf(obs[i] / den[i], 1e-30f);
+    if (i < count) {
+        const float d = params.tailDenominator ? den[i] + params.tailDenominator[i] : den[i];
+        if (d > 0.f) x[i] = fmaxf(obs[i] / d, 1e-30f);
+        den[i] = 0.f;
+    }
 }
 
 extern "C" __global__ void skeleton_fill_f32(const __grid_constant__ SKFillF32Params params) {
@@ -348,11 +391,11 @@ skeleton_tile_masses(const __grid_constant__ SKTileMassesParams params) {
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
     const bool full = i1 - i0 == queryTile;
     const float* prior = est + (long long)head * tilesPerHead + rowStart[qb];
-    for (int kb = warp; kb < len; kb += warps) {
-        if (full && 64 * kb + 63 < i0) {  // off-diagonal: skeleton_tile_product wrote it
-            if (lane == 0) row[kb] = prior[kb];
-            continue;
-        }
+    // off-diagonal tiles (64·kb + 63 < i0) of a full block: skeleton_tile_product wrote them, copied
+    // by all threads at once; the warps take the few tiles touching the diagonal (r + 1 at most)
+    const int offEnd = full ? i0 / 64 : 0;
+    for (int kb = threadIdx.x; kb < offEnd; kb += blockDim.x) row[kb] = prior[kb];
+    for (int kb = offEnd + warp; kb < len; kb += warps) {
         double acc = 0.0;
         for (int x = lane; x < 64; x += 32) {
             const int j = kb * 64 + x;

@@ -61,14 +61,18 @@ typedef struct SKProbeRowLseParams {
 // Fit rows: `stridedRows` (W) rows offset + stride·w, then `tailRows` (T) contiguous rows;
 // fit-row arrays (z, h) hold W + T values per head, `fitRowStride` apart.
 
-// One CTA per (residue t < stride, head). mode 0: out = z [head][fitRowStride], summed
-// atomically over t; mode 1: out = den over diagonal offsets [head][tokens]; mode 2: out = den
-// over keys [head][tokens]. rowNormalisers (h) is read in modes 1 and 2.
-typedef struct SKIPFStridedParams {
+// One IPF step (skeleton_ipf_step): CTAs [0, stride) of grid.x = one residue t each (the strided
+// rows), CTAs [stride, stride + tailBlocks) = the contiguous tail rows. `out` is zero on entry
+// (skeleton_estimate_init, then the finishing kernel of each step zeroes what it consumed).
+// mode 0: both parts add into out = z [head][fitRowStride]; mode 1 (den over diagonal offsets) and
+// mode 2 (den over keys), [head][tokens]: the strided part is stored to out, the tail part to
+// tailOut, and the update adds them. rowNormalisers (h) is read in modes 1 and 2.
+typedef struct SKIPFStepParams {
     SK_PTR(const float) v;
     SK_PTR(const float) s;
     SK_PTR(const float) rowNormalisers;
-    SK_PTR(float) out;
+    SK_PTR(float) out;              // += (zero on entry); modes 1, 2: the strided part, stored
+    SK_PTR(float) tailOut;          // modes 1, 2: the tail rows' part of den [head][tokens], stored (null when tailRows = 0)
     int mode;
     int tokens;
     int stride;
@@ -76,44 +80,38 @@ typedef struct SKIPFStridedParams {
     int stridedRows;
     int residueLength;              // U = ceil(tokens / stride)
     int fitRowStride;
-} SKIPFStridedParams;
+    int tailRows;
+    int tailBlocks;                 // tail CTAs per head (256 keys or outputs each)
+} SKIPFStepParams;
 
-// z[head][W + i] += Σ_{j ≤ r_i} v_j s_{r_i − j} for the tail rows r_i = tokens − T + i.
-typedef struct SKIPFTailZParams {
-    SK_PTR(const float) v;
-    SK_PTR(const float) s;
+// colObs = diagObs = den = 0 and v = s = 1 over [heads·tokens], z = 0 over [zCount]: every
+// accumulator of probes pass 2 and the factor fit, set once per estimate.
+typedef struct SKEstimateInitParams {
+    SK_PTR(float) colObs;
+    SK_PTR(float) diagObs;
+    SK_PTR(float) den;
+    SK_PTR(float) v;
+    SK_PTR(float) s;
     SK_PTR(float) z;
-    int tokens;
-    int tailRows;
-    int stridedRows;
-    int fitRowStride;
-} SKIPFTailZParams;
+    long long count;                // heads · tokens
+    long long zCount;               // heads · fitRowStride
+} SKEstimateInitParams;
 
-// The tail rows' part of den: mode 1 over diagonal offsets (reads v), mode 2 over keys (reads s).
-typedef struct SKIPFTailDenParams {
-    SK_PTR(const float) v;
-    SK_PTR(const float) s;
-    SK_PTR(const float) rowNormalisers;
-    SK_PTR(float) den;              // += [head][tokens]
-    int mode;
-    int tokens;
-    int tailRows;
-    int stridedRows;
-    int fitRowStride;
-} SKIPFTailDenParams;
-
-// rowNormalisers[i] = 1 / z[i] (0 where z ≤ 0), i < count.
+// rowNormalisers[i] = 1 / z[i] (0 where z ≤ 0), then z[i] = 0 (the next step adds into it), i < count.
 typedef struct SKIPFFinishRowsParams {
-    SK_PTR(const float) z;
+    SK_PTR(float) z;
     SK_PTR(float) rowNormalisers;
     int count;
 } SKIPFFinishRowsParams;
 
-// factor[i] ← max(observed[i] / denominator[i], 1e-30) where denominator[i] > 0, i < count.
+// With d = denominator[i] + tailDenominator[i] (the strided then the tail rows' part; no tail part
+// when null): factor[i] ← max(observed[i] / d, 1e-30) where d > 0, then denominator[i] = 0 (the
+// next step stores into it only where strided rows reach), i < count.
 typedef struct SKIPFUpdateParams {
     SK_PTR(float) factor;
     SK_PTR(const float) observed;
-    SK_PTR(const float) denominator;
+    SK_PTR(float) denominator;
+    SK_PTR(const float) tailDenominator;
     long long count;
 } SKIPFUpdateParams;
 
