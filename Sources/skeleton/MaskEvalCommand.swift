@@ -56,6 +56,7 @@ struct MaskEval: ParsableCommand {
     @Option(name: .customLong("tail-quantile"), help: "Skeleton: tail calibration, the fraction of check rows allowed below 1 − tail-scale·ε (negative = off).") var tailQuantile: Double = SkeletonParameters().tailQuantile ?? -1
     @Option(name: .customLong("tail-scale"), help: "Skeleton: the tail calibration's floor is 1 − this · ε.") var tailScale: Double = SkeletonParameters().tailScale
     @Flag(name: .customLong("match-skeleton"), help: "Per-layer table: every other estimator also at the skeleton's density of each ε target.") var matchSkeleton = false
+    @Option(name: .customLong("output-row-stride"), help: "Output error on every this-many-th row only (memory N/k·(N/tile)·d floats per head; recall stays on every row).") var outputRowStride: Int = 1
     @Flag(name: .customLong("mean-correction"), help: "Per-layer table: also the skeleton's and the oracle's output error after the mean correction of the dropped tiles (err+mc).") var meanCorrection = false
 
     /// The skeleton's knobs from its options (the other estimators run with their defaults).
@@ -80,7 +81,7 @@ struct MaskEval: ParsableCommand {
     func validate() throws {
         try OptionValues.require(.integer(tokens, "--tokens", 1...OptionValues.maxTokens), .integer(heads, "--heads", 1...1024),
                                  .integer(kvHeads, "--kv-heads", 1...1024), .integer(headDim, "--head-dim", 1...1024), .integer(layer, "--layer", 0...9999),
-                                 .integer(head, "--head", 0...1023), .integer(probeStride, "--probe-stride", 1...OptionValues.maxTokens),
+                                 .integer(head, "--head", 0...1023), .integer(outputRowStride, "--output-row-stride", 1...OptionValues.maxTokens), .integer(probeStride, "--probe-stride", 1...OptionValues.maxTokens),
                                  .integer(lastRows, "--last-rows", 0...OptionValues.maxTokens), .real(localWeight, "--local-weight", .unit),
                                  .real(ratioPower, "--ratio-power", .init(0, 16, lowerOpen: false, upperOpen: false)),
                                  .real(ratioFloor, "--ratio-floor", .nonNegative), .real(confidenceZ, "--confidence-z", .confidenceZ),
@@ -120,13 +121,15 @@ struct MaskEval: ParsableCommand {
         let layerNames = try src.layerNames()
 
         var f = FrontierRunner(estimators: estimators, geometryTile: tile)
+        f.outputRowStride = outputRowStride
         var rows: [EvalRow] = []
         let bar = ProgressReporter(label: "mask-eval", total: layerNames.count, unit: "layers")
         for (i, name) in layerNames.enumerated() {
             let layer = try src.load(name)
             var truths: [AttentionTruth]? = nil
             if !frontier { let (r, t) = try EvalRunner.run(layer: layer, estimators: estimators, targets: targets, tile: tile,
-                                                                                matchSkeleton: matchSkeleton, meanCorrection: meanCorrection); rows += r; truths = t }
+                                                                                matchSkeleton: matchSkeleton, meanCorrection: meanCorrection,
+                                                                                outputRowStride: outputRowStride); rows += r; truths = t }
             try f.run(layer: name, inputs: layer.inputs, truths: truths)
             if let png, i == 0 { try AttentionPlot.write(inputs: layer.inputs, head: head, tile: tile, skeleton: skeleton, path: png) }
             bar.update(done: i + 1)
@@ -136,7 +139,8 @@ struct MaskEval: ParsableCommand {
         let summary = f.summary
         try EvalRunner.requireFinite(rows, summary)
         let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        let title = "Summary: \(dir ?? q ?? "generated"), \(layerNames.count) layer(s), tile \(tile), \(String(format: "%.0f", secs)) s"
+        let sampledRows = outputRowStride > 1 ? ", output error on every \(outputRowStride)th row" : ""
+        let title = "Summary: \(dir ?? q ?? "generated"), \(layerNames.count) layer(s), tile \(tile)\(sampledRows), \(String(format: "%.0f", secs)) s"
         let pictures = try plots.map { try MaskEvalPlots.write(folder: $0, summary: summary, frontier: f, source: src, tile: tile, skeleton: skeleton) } ?? []
         if let report {
             try AtomicOutput.write(summary.markdown(title: title) + (rows.isEmpty ? "" : "\n### Per layer and target\n\n```\n" + EvalRunner.table(rows) + "```\n"), to: report)

@@ -64,6 +64,16 @@ final class CommandLineHardeningTests: XCTestCase {
         try expectRefused(["ppl", "--model", ModelFixtures.modelPath, "--context", "9000"], "--context 9000 is longer than the model's context of 8192 tokens")
     }
 
+    /// Gemma-3's 32K context bounds every command; PI ×k stretches it to k · 32K and no further.
+    func testGemmaContextIsCheckedAgainstTheModelAndItsPositionInterpolation() throws {
+        let gemma = Gemma3ReferenceTests.modelPath
+        guard FileManager.default.fileExists(atPath: gemma) else { throw XCTSkip("Gemma-3 not fetched: run scripts/setup.sh --gemma") }
+        try expectRefused(["ppl", "--model", gemma, "--context", "32769"], "--context 32769 is longer than the model's context of 32768 tokens")
+        try expectRefused(["capture", "--model", gemma, "--text", "emma", "--tokens", "40000", "--layers", "5", "--out", dir + "/cap"],
+                          "--tokens 40000 is longer than the model's context of 32768 tokens")
+        try expectRefused(["ppl", "--model", gemma, "--pi", "2", "--context", "65537"], "--context 65537 is longer than the model's context of 65536 tokens")
+    }
+
     func testOutputsMayNotOverwriteInputsAndCapturesMustBeComplete() throws {
         let q = dir + "/q.npy", k = dir + "/k.npy"
         try NPYFile.write(try HeadTensor(name: "q", tokens: 64, heads: 2, headDim: 64, values: [Float](repeating: 0.5, count: 64 * 128)), to: q)

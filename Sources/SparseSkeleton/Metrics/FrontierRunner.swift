@@ -17,6 +17,8 @@ public struct FrontierRunner {
     public let curveRecalls: [Double]
     public let geometryTile: Int
     public var promiseEpsilon = 0.05
+    /// The output error is scored on every this-many-th row (`AttentionTruth.outputRowStride`).
+    public var outputRowStride = 1
 
     public static let epsilonGrid: [Double] = [0.6, 0.5, 0.4, 0.3, 0.25, 0.2, 0.16, 0.13, 0.1, 0.08, 0.065, 0.05, 0.04, 0.03,
                                                0.022, 0.016, 0.011, 0.008, 0.005, 0.003, 0.002, 0.001, 4e-4, 1e-4, 1e-5]
@@ -52,7 +54,9 @@ public struct FrontierRunner {
         if let given, given.count != x.shape.queryHeads {
             throw SkeletonError.shapeMismatch("\(given.count) exact passes for \(x.shape.queryHeads) query heads")
         }
-        let truths = try given ?? (0..<x.shape.queryHeads).map { try AttentionTruth(x, head: $0, geometry: g, withOutputs: x.v != nil) }
+        let truths = try given ?? (0..<x.shape.queryHeads).map {
+            try AttentionTruth(x, head: $0, geometry: g, withOutputs: x.v != nil, outputRowStride: outputRowStride)
+        }
         for estimator in estimators {
             accumulate(estimator: estimator.name, layer: layer, masks: try sweep(estimator, x, geometry: g, truths: truths),
                        truths: truths, outputs: x.v != nil)

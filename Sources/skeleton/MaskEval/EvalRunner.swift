@@ -40,13 +40,15 @@ enum EvalRunner {
     /// `meanCorrection`: the skeleton's and the oracle's masks are also scored after the mean correction
     /// of their dropped tiles from their own tile masses.
     static func run(layer: EvalLayer, estimators: [any MaskEstimator], targets: [MaskTarget], tile: Int,
-                    matchSkeleton: Bool = false, meanCorrection: Bool = false) throws -> ([EvalRow], [AttentionTruth]) {
+                    matchSkeleton: Bool = false, meanCorrection: Bool = false, outputRowStride: Int = 1) throws -> ([EvalRow], [AttentionTruth]) {
         let x = layer.inputs
         let g = try TileGeometry(tokens: x.shape.tokens, queryTile: tile, keyTile: tile)
         var truths: [AttentionTruth] = []
         var oracleMasses = try TileMasses(geometry: g, heads: x.shape.queryHeads)
         let truthTime = try seconds {
-            truths = try (0..<x.shape.queryHeads).map { try AttentionTruth(x, head: $0, geometry: g, withOutputs: x.v != nil) }
+            truths = try (0..<x.shape.queryHeads).map {
+                try AttentionTruth(x, head: $0, geometry: g, withOutputs: x.v != nil, outputRowStride: outputRowStride)
+            }
             for (h, t) in truths.enumerated() { t.tileMasses(into: &oracleMasses, as: h) }
         }
         let outputs = x.v != nil

@@ -15,18 +15,26 @@ import Dispatch
 /// the sum over all causal J. Under a spec with a window, tiles the window does not reach have mass
 /// 0 and keys left of a row's window are never seen (the truth of windowed attention). Memory: N·N/B·(d + 1) floats (≈ 270 MB at N = 8192, B = 64, d = 64),
 /// one head at a time. Cost: one dense pass (Gemm for Q·Kᵀ and per-tile P·V).
+///
+/// `outputRowStride` k > 1 keeps `partial` and `dense` for the rows i ≡ k − 1 (mod k) only, so the
+/// output error is measured on every k-th row (recall stays on every row): at N = 32768, d = 256
+/// the full partials are 17 GB per head, every 16th row's about 1 GB.
 public struct AttentionTruth: Sendable {
     public let geometry: TileGeometry
     public let head: Int
     public let headDim: Int
     public let mass: [Float]
+    /// Rows (i / outputRowStride) × keyBlocks × d, for the sampled rows only.
     public let partial: [Float]?
-    /// Dense output O_i = Σ_J partial[i, J] (N × d), cached for scoring.
+    /// Dense output O_i = Σ_J partial[i, J] (sampled rows × d), cached for scoring.
     public let dense: [Float]?
+    /// The output error is scored on rows i with i % outputRowStride == outputRowStride − 1.
+    public let outputRowStride: Int
 
     public init(_ x: AttentionInputs, head: Int, geometry g: TileGeometry, spec: AttentionSpec = .causal,
-                withOutputs: Bool = true) throws {
+                withOutputs: Bool = true, outputRowStride: Int = 1) throws {
         let spec = try spec.checked(for: "the attention truth")
+        guard outputRowStride >= 1 else { throw SkeletonError.invalidArgument("output row stride \(outputRowStride) must be at least 1") }
         try g.requireTokens(of: x.shape)
         guard head >= 0, head < x.shape.queryHeads else {
             throw SkeletonError.invalidArgument("head \(head) is outside 0..<\(x.shape.queryHeads)")
@@ -34,8 +42,9 @@ public struct AttentionTruth: Sendable {
         let n = g.tokens, kb = g.keyBlocks, d = x.shape.headDim
         let kvh = x.shape.kvHead(forQueryHead: head)
         let useV = withOutputs && x.v != nil
+        let stride = outputRowStride, sampled = n / stride
         var mass = [Float](repeating: 0, count: n * kb)
-        var partial = [Float](repeating: 0, count: useV ? n * kb * d : 0)
+        var partial = [Float](repeating: 0, count: useV ? sampled * kb * d : 0)
         for qb in 0..<g.queryBlocks {
             let rows = Array(g.queryRows(qb))
             let (p, width, _) = try ExactRows.probabilities(x, head: head, rows: rows, spec: spec)
@@ -49,7 +58,10 @@ public struct AttentionTruth: Sendable {
                     }
                 }
             }
-            guard useV, let v = x.v else { continue }
+            // the block's sampled rows are equally spaced by `stride`: one Gemm with lda = stride · width
+            let firstLocal = (stride - 1 - rows[0] % stride + stride) % stride
+            guard useV, let v = x.v, firstLocal < rows.count else { continue }
+            let count = (rows.count - 1 - firstLocal) / stride + 1, firstSample = (rows[0] + firstLocal) / stride
             try p.withUnsafeBufferPointer { pa in
                 try v.withUnsafeBufferPointer { va in
                     try partial.withUnsafeMutableBufferPointer { oa in
@@ -57,23 +69,25 @@ public struct AttentionTruth: Sendable {
                             let cols = g.keyColumns(b)
                             let w = min(cols.upperBound, width) - cols.lowerBound
                             guard w > 0 else { continue }
-                            try Gemm.multiply(m: rows.count, n: d, k: w,
-                                              a: pa.baseAddress! + cols.lowerBound, lda: width,
+                            try Gemm.multiply(m: count, n: d, k: w,
+                                              a: pa.baseAddress! + firstLocal * width + cols.lowerBound, lda: stride * width,
                                               b: va.baseAddress! + x.kOffset(token: cols.lowerBound, kvHead: kvh), ldb: x.shape.kvHeads * d,
-                                              c: oa.baseAddress! + (rows[0] * kb + b) * d, ldc: kb * d)
+                                              c: oa.baseAddress! + (firstSample * kb + b) * d, ldc: kb * d)
                         }
                     }
                 }
             }
         }
         self.geometry = g; self.head = head; headDim = d; self.mass = mass; self.partial = useV ? partial : nil
+        self.outputRowStride = stride
         if useV {
-            var o = [Float](repeating: 0, count: n * d)
+            var o = [Float](repeating: 0, count: sampled * d)
             o.withUnsafeMutableBufferPointer { ob in
                 partial.withUnsafeBufferPointer { pb in
-                    for i in 0..<n {
-                        let out = ob.baseAddress! + i * d
-                        for b in 0...(i / g.keyTile) { let src = pb.baseAddress! + (i * kb + b) * d; for t in 0..<d { out[t] += src[t] } }
+                    for s in 0..<sampled {
+                        let i = s * stride + stride - 1
+                        let out = ob.baseAddress! + s * d
+                        for b in 0...(i / g.keyTile) { let src = pb.baseAddress! + (s * kb + b) * d; for t in 0..<d { out[t] += src[t] } }
                     }
                 }
             }
@@ -115,14 +129,15 @@ public struct AttentionTruth: Sendable {
         for qb in 0..<g.queryBlocks {
             var kept = [Bool](repeating: false, count: kb)
             for b in mask.keyBlocks(head: maskHead, queryBlock: qb) { kept[Int(b)] = true }
-            for i in g.queryRows(qb) {
+            for i in g.queryRows(qb) where i % outputRowStride == outputRowStride - 1 {
+                let s = i / outputRowStride
                 for t in 0..<d { oHat[t] = 0 }
                 for b in 0...g.lastCausalKeyBlock(qb) {
                     let m = Double(mass[i * kb + b])
-                    if kept[b] { let o = (i * kb + b) * d; for t in 0..<d { oHat[t] += Double(partial[o + t]) } }
+                    if kept[b] { let o = (s * kb + b) * d; for t in 0..<d { oHat[t] += Double(partial[o + t]) } }
                     else if m > 0 { let o = (kvHead * kb + b) * d; for t in 0..<d { oHat[t] += m * Double(meanV[o + t]) } }
                 }
-                for t in 0..<d { let diff = Double(dense[i * d + t]) - oHat[t]; e2 += diff * diff }
+                for t in 0..<d { let diff = Double(dense[s * d + t]) - oHat[t]; e2 += diff * diff }
             }
         }
         return e2
@@ -147,11 +162,12 @@ public struct AttentionTruth: Sendable {
                     var r: Float = 0
                     for b in kept { r += massRow[Int(b)] }
                     rmin = min(rmin, Double(r)); rsum += Double(r)
-                    guard outputs, let partial, let dense else { continue }
+                    guard outputs, let partial, let dense, i % outputRowStride == outputRowStride - 1 else { continue }
+                    let sample = i / outputRowStride
                     partial.withUnsafeBufferPointer { partialBuffer in
                         dense.withUnsafeBufferPointer { denseBuffer in
-                            let oFull = denseBuffer.baseAddress! + i * d
-                            let partialRow = partialBuffer.baseAddress! + i * kb * d
+                            let oFull = denseBuffer.baseAddress! + sample * d
+                            let partialRow = partialBuffer.baseAddress! + sample * kb * d
                             oHat.update(repeating: 0, count: d)
                             for b in kept {
                                 let src = partialRow + Int(b) * d
