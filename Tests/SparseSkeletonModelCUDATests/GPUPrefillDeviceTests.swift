@@ -36,7 +36,7 @@ final class GPUPrefillDeviceTests: XCTestCase {
         let library = try gpu()
         let model = try smolLM2()
         let ids: [Int32] = (0..<64).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
-        let gpu = try GPULlamaPrefill(library: library, weights: model.weights)
+        let gpu = try GPUModelPrefill(library: library, weights: model.weights)
         let result = try gpu.prefill(tokens: ids, attention: .dense)
         let cpu = try model.logits(try model.prefill(tokens: ids, attention: DenseReferenceBackend()), rows: 63..<64)
         var num = 0.0, den = 0.0
@@ -52,7 +52,7 @@ final class GPUPrefillDeviceTests: XCTestCase {
         let model = try smolLM2()
         let n = 512
         let ids: [Int32] = (0..<n).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
-        let gpu = try GPULlamaPrefill(library: library, weights: model.weights)
+        let gpu = try GPUModelPrefill(library: library, weights: model.weights)
         let result = try gpu.prefill(tokens: ids, attention: .skeleton(.errorBound(epsilon: 0.05)), record: GPUPrefillRecording(masks: true))
         XCTAssertEqual(result.layerMasks.count, model.config.layers)
         XCTAssertEqual(result.timings.layerEstimationMs.count, model.config.layers)
@@ -75,7 +75,7 @@ final class GPUPrefillDeviceTests: XCTestCase {
         let model = try smolLM2()
         let n = 512, c = model.config
         let ids: [Int32] = (0..<n).map { _ in Int32.random(in: 0..<Int32(c.vocabSize)) }
-        let gpu = try GPULlamaPrefill(library: library, weights: model.weights)
+        let gpu = try GPUModelPrefill(library: library, weights: model.weights)
         let mode = GPUAttentionMode.deviceEstimated(GPUMInferenceEstimator(library: library), .density(0.5))
         XCTAssertEqual(mode.name, "minference-gpu@density=0.5")
         let result = try gpu.prefill(tokens: ids, attention: mode, record: GPUPrefillRecording(masks: true, qkLayers: [0]))
