@@ -45,9 +45,14 @@ public final class ModelKernels: @unchecked Sendable {
     func ropeSplit(qkv: DeviceBuffer, cos: DeviceBuffer, sin: DeviceBuffer, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
                    tokens: Int, heads: Int, kvHeads: Int, headDim: Int, stream: GPUStream) throws {
         let count = tokens * (heads + 2 * kvHeads) * headDim / 2
-        try ropeSplit.launch(grid: (Self.blocks(count), 1, 1), stream: stream, params: SKModelRopeSplitParams(
-            qkv: qkv.pointer, cosTable: cos.pointer, sinTable: sin.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-            tokens: Int32(tokens), heads: Int32(heads), kvHeads: Int32(kvHeads), headDim: Int32(headDim)))
+        try ropeSplit.launch(grid: (Self.blocks(count), 1, 1), stream: stream, params: Self.split(
+            qkv: qkv, cos: cos, sin: sin, q: q, k: k, v: v, tokens: tokens, heads: heads, kvHeads: kvHeads, headDim: headDim))
+    }
+
+    static func split(qkv: DeviceBuffer, cos: DeviceBuffer, sin: DeviceBuffer, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
+                      tokens: Int, heads: Int, kvHeads: Int, headDim: Int) -> SKModelRopeSplitParams {
+        SKModelRopeSplitParams(qkv: qkv.pointer, cosTable: cos.pointer, sinTable: sin.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
+                               tokens: Int32(tokens), heads: Int32(heads), kvHeads: Int32(kvHeads), headDim: Int32(headDim))
     }
 
     /// As `ropeSplit`, each Q and K head RMSNorm'ed (· qGain, kGain) before its rotation (QK-norm).
@@ -55,9 +60,8 @@ public final class ModelKernels: @unchecked Sendable {
                          q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer, tokens: Int, heads: Int, kvHeads: Int, headDim: Int,
                          epsilon: Float, stream: GPUStream) throws {
         try qkNormRopeSplit.launch(grid: (tokens * (heads + 2 * kvHeads), 1, 1), stream: stream, params: SKModelQKNormRopeSplitParams(
-            qkv: qkv.pointer, cosTable: cos.pointer, sinTable: sin.pointer, qGain: qGain.pointer, kGain: kGain.pointer,
-            q: q.pointer, k: k.pointer, v: v.pointer, tokens: Int32(tokens), heads: Int32(heads), kvHeads: Int32(kvHeads),
-            headDim: Int32(headDim), epsilon: epsilon))
+            split: Self.split(qkv: qkv, cos: cos, sin: sin, q: q, k: k, v: v, tokens: tokens, heads: heads, kvHeads: kvHeads, headDim: headDim),
+            qGain: qGain.pointer, kGain: kGain.pointer, epsilon: epsilon))
     }
 
     /// x[0..<rows] += RMSNorm(y[0..<rows]) · gain (fp32): a post-norm into the residual stream.

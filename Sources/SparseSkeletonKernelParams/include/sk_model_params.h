@@ -42,18 +42,9 @@ typedef struct SKModelRopeSplitParams {
 
 // qkv → Q, K each RMSNorm'ed per head (· qGain / kGain, [d]) then rotated, V copied; bf16 (QK-norm)
 typedef struct SKModelQKNormRopeSplitParams {
-    SK_PTR(const float) qkv;
-    SK_PTR(const float) cosTable;
-    SK_PTR(const float) sinTable;
+    SKModelRopeSplitParams split;
     SK_PTR(const float) qGain;
     SK_PTR(const float) kGain;
-    SK_PTR(u16) q;
-    SK_PTR(u16) k;
-    SK_PTR(u16) v;
-    int tokens;
-    int heads;
-    int kvHeads;
-    int headDim;
     float epsilon;
 } SKModelQKNormRopeSplitParams;
 

@@ -112,12 +112,13 @@ extern "C" __global__ void model_rmsnorm_residual(const __grid_constant__ SKMode
 // (· qGain or kGain) and then rotated; V is copied. One block per (token, head of H + 2·Hkv),
 // each thread a few pairs (i, i + d/2).
 extern "C" __global__ void model_qknorm_rope_split(const __grid_constant__ SKModelQKNormRopeSplitParams p) {
-    const int n = p.tokens, hq = p.heads, hkv = p.kvHeads, d = p.headDim;
+    const SKModelRopeSplitParams& sp = p.split;
+    const int n = sp.tokens, hq = sp.heads, hkv = sp.kvHeads, d = sp.headDim;
     int half = d >> 1, heads = hq + 2 * hkv;
     int row = blockIdx.x;
     if (row >= n * heads) return;
     int h = row % heads, t = row / heads;
-    const float* src = p.qkv + (long long)row * d;
+    const float* src = sp.qkv + (long long)row * d;
     const bool isQ = h < hq, isK = !isQ && h < hq + hkv;
     float scale = 1.f;
     if (isQ || isK) {
@@ -127,14 +128,14 @@ extern "C" __global__ void model_qknorm_rope_split(const __grid_constant__ SKMod
     }
     const float* gain = isQ ? p.qGain : p.kGain;
     u16* dst;
-    if (isQ) dst = p.q + ((long long)t * hq + h) * d;
-    else if (isK) dst = p.k + ((long long)t * hkv + (h - hq)) * d;
-    else dst = p.v + ((long long)t * hkv + (h - hq - hkv)) * d;
+    if (isQ) dst = sp.q + ((long long)t * hq + h) * d;
+    else if (isK) dst = sp.k + ((long long)t * hkv + (h - hq)) * d;
+    else dst = sp.v + ((long long)t * hkv + (h - hq - hkv)) * d;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float a = src[i], b = src[i + half];
         if (isQ || isK) {
             a *= scale * gain[i]; b *= scale * gain[i + half];
-            float c = p.cosTable[(long long)t * half + i], s = p.sinTable[(long long)t * half + i];
+            float c = sp.cosTable[(long long)t * half + i], s = sp.sinTable[(long long)t * half + i];
             float ra = a * c - b * s, rb = a * s + b * c;
             a = ra; b = rb;
         }
