@@ -20,6 +20,10 @@ public struct GPUPrefillRun {
     public var gate = false
     /// The gate's margin: sparse must predict ≤ this × dense.
     public var gateMargin = 0.95
+    /// With `check`: an independent reference's perplexity of the window (e.g. Hugging Face's on
+    /// the same GGUF); the dense GPU run must be within `referenceTolerance` (relative) of it.
+    public var referencePerplexity: Double?
+    public var referenceTolerance = 0.005
 
     public init(tokens: Int, queryTile: Int, warmup: Int, repeats: Int, ppl: Bool, perLayer: Bool, check: Bool, maxError: Double) {
         self.tokens = tokens; self.queryTile = queryTile; self.warmup = warmup; self.repeats = repeats
@@ -74,8 +78,8 @@ public struct GPUPrefillRun {
     }
 
     /// Runs every mode on `ids` and prints as it goes; returns the failed checks (empty: all passed).
-    public func run(gpu: GPULlamaPrefill, model m: LlamaModel, ids: [Int32], modes: [(String, GPUAttentionMode)],
-                    layersToCheck: Set<Int>) throws -> [String] {
+    public func run<M: CausalLM>(gpu: GPUModelPrefill, model m: M, ids: [Int32], modes: [(String, GPUAttentionMode)],
+                                 layersToCheck: Set<Int>) throws -> [String] {
         let targets = Array(ids.dropFirst())
         var rows: [Row] = []
         var failures: [String] = []
@@ -110,15 +114,16 @@ public struct GPUPrefillRun {
             // 3. after the timed runs: the mask the last timed run left for the last layer against
             //    the recorded pass's (same inputs and estimator; the densities reported come from
             //    the recorded pass, so they hold for the timed runs only if these agree)
-            if mode.estimatesOnDevice, let last = gpu.lastEstimatedMask, let recorded = rec.layerMasks.last {
-                let timed = try last.download()
+            if mode.estimatesOnDevice, let last = gpu.lastEstimatedMask, last.layer < rec.layerMasks.count {
+                let recorded = rec.layerMasks[last.layer]
+                let timed = try last.mask.download()
                 var differ = 0
                 for h in 0..<timed.heads {
                     for qb in 0..<timed.geometry.queryBlocks {
                         differ += Set(timed.keyBlocks(head: h, queryBlock: qb)).symmetricDifference(Set(recorded.keyBlocks(head: h, queryBlock: qb))).count
                     }
                 }
-                print("\(label): last layer's mask of the last timed run vs the recorded pass: "
+                print("\(label): last estimated layer's (\(last.layer)) mask of the last timed run vs the recorded pass: "
                       + (differ == 0 ? "identical" : "\(differ) tiles differ (of \(recorded.keptTiles))"))
             }
             var perplexity: Double? = nil
@@ -140,12 +145,12 @@ public struct GPUPrefillRun {
                 print("\(label) per layer (layer 0 first):")
                 print("  density: " + dens.map { fixed($0, 2) }.joined(separator: " "))
                 if !t.layerEstimationMs.isEmpty { print("  estimation ms: " + t.layerEstimationMs.map { fixed($0, 3) }.joined(separator: " ")) }
-                if t.estimateEnqueueMs > 0 { print("  host enqueue of the 30 GPU estimates: \(fixed(t.estimateEnqueueMs, 2)) ms (GPU estimation \(fixed(t.estimationMs, 2)) ms)") }
+                if t.estimateEnqueueMs > 0 { print("  host enqueue of the \(gpu.estimatedLayers.count) GPU estimates: \(fixed(t.estimateEnqueueMs, 2)) ms (GPU estimation \(fixed(t.estimationMs, 2)) ms)") }
                 print("  attention ms: " + t.layerAttentionMs.map { fixed($0, 3) }.joined(separator: " "))
             }
             fflush(stdout)
         }
-        printTable(rows, model: m)
+        printTable(rows, model: m, estimatedLayers: gpu.estimatedLayers)
         return failures
     }
 
@@ -154,7 +159,7 @@ public struct GPUPrefillRun {
     /// this mode's timed runs; each layer's predicted density is the recording pass's (a deployment
     /// would carry it from an earlier prompt or a calibration run). Layers where estimate + sparse
     /// is not predicted below `gateMargin` × dense run dense, without an estimate.
-    func gatedRun(gpu: GPULlamaPrefill, model m: LlamaModel, ids: [Int32], label: String, mode: GPUAttentionMode,
+    func gatedRun<M: CausalLM>(gpu: GPUModelPrefill, model m: M, ids: [Int32], label: String, mode: GPUAttentionMode,
                   dense: GPUPrefillTimings, sparse: GPUPrefillTimings, densities: [Double]) throws -> Row {
         let c = m.config
         let shape = try AttentionShape(tokens: tokens, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
@@ -166,18 +171,20 @@ public struct GPUPrefillRun {
         guard densities.count == c.layers, sparse.layerAttentionMs.count == c.layers, sparse.layerEstimationMs.count == c.layers else {
             throw SkeletonError.invalidArgument("gpu-prefill --gate: \(label) has no per-layer densities or times to fit the cost model from")
         }
+        // fitted on the estimated layers only (a windowed layer's attention covers fewer tiles)
+        let estimated = gpu.estimatedLayers
         let model = try AttentionCostModel.fit(headDim: c.headDim, dtype: .bf16,
-                                               dense: dense.layerAttentionMs.map { (tiles, $0) },
-                                               sparse: zip(densities, sparse.layerAttentionMs).map { ($0 * tiles, $1) },
-                                               estimates: sparse.layerEstimationMs.map { (pairs, $0) })
+                                               dense: estimated.map { (tiles, dense.layerAttentionMs[$0]) },
+                                               sparse: estimated.map { (densities[$0] * tiles, sparse.layerAttentionMs[$0]) },
+                                               estimates: estimated.map { (pairs, sparse.layerEstimationMs[$0]) })
         gpu.gate = try GPUPrefillGate(gate: try ProfitabilityGate(model: model, margin: gateMargin), predictedDensity: densities,
                                       estimatorParameters: parameters)
         defer { gpu.gate = nil }
-        let decisions = try (0..<c.layers).map { try gpu.gate!.decide(layer: $0, shape: shape, dtype: .bf16, geometry: g) }
+        let decisions = try estimated.map { try gpu.gate!.decide(layer: $0, shape: shape, dtype: .bf16, geometry: g) }
         print("\(label) +gate: \(model)")
-        print("\(label) +gate: sparse on \(decisions.filter(\.sparse).count)/\(c.layers) layers; predicted per layer dense "
-              + "\(fixed(decisions[0].denseMs, 3)) ms, estimate \(fixed(decisions.map(\.estimateMs).reduce(0, +) / Double(c.layers), 3)) ms, "
-              + "break-even density \(fixed(decisions.map(\.breakEvenDensity).reduce(0, +) / Double(c.layers), 3))")
+        print("\(label) +gate: sparse on \(decisions.filter(\.sparse).count)/\(estimated.count) layers (the estimated ones of \(c.layers)); predicted per layer dense "
+              + "\(fixed(decisions[0].denseMs, 3)) ms, estimate \(fixed(decisions.map(\.estimateMs).reduce(0, +) / Double(estimated.count), 3)) ms, "
+              + "break-even density \(fixed(decisions.map(\.breakEvenDensity).reduce(0, +) / Double(estimated.count), 3))")
         for _ in 0..<max(1, warmup) { _ = try gpu.prefill(tokens: ids, attention: mode) }
         var runs: [GPUPrefillResult] = []
         for _ in 0..<repeats { runs.append(try gpu.prefill(tokens: ids, attention: mode)) }
@@ -194,21 +201,27 @@ public struct GPUPrefillRun {
                    perplexity: perplexity)
     }
 
-    public func printTable(_ rows: [Row], model m: LlamaModel) {
+    /// `estimatedLayers`: the layers the sparse modes estimate masks for (the others run dense or
+    /// in their window); their mean density gets its own column, and the attention share is
+    /// (attention kernel + estimation) ÷ TTFT.
+    public func printTable<M: CausalLM>(_ rows: [Row], model m: M, estimatedLayers: [Int]) {
         let c = m.config
         print("")
         print("gpu-prefill N = \(tokens), \(c.layers) layers, heads \(c.heads)/\(c.kvHeads), d \(c.headDim), tiles \(queryTile)x64; "
               + "TTFT median of \(repeats) (after a recording pass and \(warmup) warm-up); estimation = CUDA events around each GPU estimate "
               + "(host wall-clock for CPU estimators)")
         let densePPL = rows.first { $0.label == "dense" }?.perplexity
-        var header = "| attention | N | TTFT ms | min ms | attention kernel ms | estimation ms | other ms | mean density |"
-        var rule = "|---|---|---|---|---|---|---|---|"
+        var header = "| attention | N | TTFT ms | min ms | attention kernel ms | estimation ms | other ms | mean density | density of the \(estimatedLayers.count) estimated layers | attention share |"
+        var rule = "|---|---|---|---|---|---|---|---|---|---|"
         if ppl { header += " perplexity | change vs dense |"; rule += "---|---|" }
         print(header); print(rule)
         for r in rows {
             let t = r.timings
             let mean = r.densities.isEmpty ? Double.nan : r.densities.reduce(0, +) / Double(r.densities.count)
-            var line = "| \(r.label) | \(tokens) | \(fixed(t.totalMs, 2)) | \(fixed(r.minMs, 2)) | \(fixed(t.attentionMs, 2)) | \(fixed(t.estimationMs, 2)) | \(fixed(t.otherMs, 2)) | \(fixed(mean, 3)) |"
+            let est = estimatedLayers.filter { $0 < r.densities.count }.map { r.densities[$0] }
+            let estMean = est.isEmpty ? Double.nan : est.reduce(0, +) / Double(est.count)
+            let share = t.totalMs > 0 ? (t.attentionMs + t.estimationMs) / t.totalMs : .nan
+            var line = "| \(r.label) | \(tokens) | \(fixed(t.totalMs, 2)) | \(fixed(r.minMs, 2)) | \(fixed(t.attentionMs, 2)) | \(fixed(t.estimationMs, 2)) | \(fixed(t.otherMs, 2)) | \(fixed(mean, 3)) | \(fixed(estMean, 3)) | \(fixed(share, 3)) |"
             if ppl, let p = r.perplexity {
                 let change = densePPL.map { String(format: "%+.2f%%", 100 * (p / $0 - 1)) } ?? "—"
                 line += " \(fixed(p, 4)) | \(change) |"
@@ -267,7 +280,7 @@ public struct GPUPrefillRun {
     /// arithmetic differs); a CPU estimator — that estimator on the CPU model's own f32 Q/K (its
     /// masks may differ from the GPU run's, which estimated from bf16 Q/K). Relative L2 error of
     /// the last logits, argmax agreement, perplexity of both over the window.
-    func compare(gpu: GPULlamaPrefill, model m: LlamaModel, ids: [Int32], result: GPUPrefillResult, mode: GPUAttentionMode, label: String) throws {
+    func compare<M: CausalLM>(gpu: GPUModelPrefill, model m: M, ids: [Int32], result: GPUPrefillResult, mode: GPUAttentionMode, label: String) throws {
         let backend: AttentionBackend
         switch mode {
         case .dense:
@@ -279,7 +292,7 @@ public struct GPUPrefillRun {
         case .hostEstimated(let estimator, let target):
             backend = try MaskedReferenceBackend(estimator: estimator, target: target, queryTile: queryTile, keyTile: 64)
         }
-        let cpu = try m.prefill(tokens: ids, attention: backend)
+        let cpu = try m.prefill(tokens: ids, attention: backend, captureLayers: [], capture: nil, keepCache: false, progress: nil)
         let cpuLast = try m.logits(cpu, rows: (ids.count - 1)..<ids.count)
         let err = Self.relativeError(result.lastLogits, cpuLast)
         let agree = Self.argmax(result.lastLogits) == Self.argmax(cpuLast)
@@ -296,6 +309,9 @@ public struct GPUPrefillRun {
             if Self.argmax(a) != Self.argmax(b) { argmaxDiffer += 1 }
         }
         let byErr = rowErrors.sorted { $0.err < $1.err }
+        print("check \(label) max abs logit error: last position \(String(format: "%.3e", Self.maxAbsError(result.lastLogits, cpuLast))), "
+              + "all \(ids.count) positions \(String(format: "%.3e", Self.maxAbsError(gpuAll, cpuAll))) (CPU logits span "
+              + "\(fixed(Double(cpuAll.min() ?? 0), 2))…\(fixed(Double(cpuAll.max() ?? 0), 2)))")
         let worst = byErr.last!
         print("check \(label) all \(ids.count) positions: logits relative L2 error median \(String(format: "%.2e", byErr[byErr.count / 2].err)), "
               + "p90 \(String(format: "%.2e", byErr[byErr.count * 9 / 10].err)), max \(String(format: "%.2e", worst.err)) (position \(worst.row)), "
@@ -305,6 +321,13 @@ public struct GPUPrefillRun {
         let pplCPU = Foundation.exp(-cpuLogProbs.reduce(0, +) / Double(targets.count))
         let meanDensity = result.layerMasks.isEmpty ? 1 : result.layerMasks.map(\.density).reduce(0, +) / Double(result.layerMasks.count)
         print("check \(label) vs CPU model (\(backend.name)), N = \(ids.count), mean density \(fixed(meanDensity, 3)): last-logits relative L2 error \(String(format: "%.3e", err)), argmax \(agree ? "agrees" : "DIFFERS"); perplexity GPU \(fixed(pplGPU, 4)) vs CPU \(fixed(pplCPU, 4)) (relative \(String(format: "%.2e", abs(pplGPU - pplCPU) / pplCPU)))")
+        if let ref = referencePerplexity, case .dense = mode {
+            let rel = abs(pplGPU - ref) / ref
+            let pass = rel <= referenceTolerance
+            print("check \(label) perplexity vs the reference \(fixed(ref, 4)): GPU \(fixed(pplGPU, 4)) (\(String(format: "%+.3f", 100 * (pplGPU / ref - 1)))%), "
+                  + "CPU \(fixed(pplCPU, 4)) (\(String(format: "%+.3f", 100 * (pplCPU / ref - 1)))%) — \(pass ? "PASS" : "FAIL") (≤ \(100 * referenceTolerance)%)")
+            if !pass { throw SkeletonError.invalidArgument("GPU perplexity \(pplGPU) is \(rel * 100)% from the reference \(ref)") }
+        }
         guard err.isFinite, err <= maxError else {
             print("check \(label): FAIL (> \(maxError))")
             throw SkeletonError.invalidArgument("relative error \(err) of the last logits exceeds \(maxError)")
@@ -319,6 +342,13 @@ public struct GPUPrefillRun {
         var num = 0.0, den = 0.0
         for i in 0..<a.count { let d = Double(a[i]) - Double(b[i]); num += d * d; den += Double(b[i]) * Double(b[i]) }
         return (num / max(den, 1e-300)).squareRoot()
+    }
+
+    static func maxAbsError(_ a: [Float], _ b: [Float]) -> Double {
+        guard a.count == b.count else { return .infinity }
+        var m = 0.0
+        for i in 0..<a.count { m = max(m, abs(Double(a[i]) - Double(b[i]))) }
+        return a.contains { $0.isNaN } ? .nan : m
     }
 
     static func argmax(_ a: [Float]) -> Int { a.indices.max { a[$0] < a[$1] } ?? -1 }

@@ -36,16 +36,6 @@ public enum ModelSession {
         return model
     }
 
-    /// A Llama-family model (what the GPU prefill runs); another architecture is refused by name.
-    public static func loadLlama(_ nameOrPath: String, for command: String,
-                                 check: (any ModelConfig) throws -> Void = { _ in }) throws -> LlamaModel {
-        let model = try loadModel(nameOrPath, check: check)
-        guard let llama = model as? LlamaModel else {
-            throw ModelError.invalidRequest("\(command) runs the llama architecture only; this model is \(model.config.architecture)")
-        }
-        return llama
-    }
-
     /// The largest text file read (a book is a few MB).
     public static let maxTextBytes = 1 << 30
 

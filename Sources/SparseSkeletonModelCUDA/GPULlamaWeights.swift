@@ -26,27 +26,14 @@ public final class GPULlamaWeights: @unchecked Sendable {
 
     public init(device: GPUDevice, weights: LlamaWeights) throws {
         config = weights.config
-        var bytes = 0
-        func f32(_ a: [Float]) throws -> DeviceBuffer {
-            let b = try DeviceBuffer(device: device, byteCount: a.count * 4)
-            try b.upload(a); bytes += b.byteCount
-            return b
-        }
-        func bf16(_ parts: [Float]...) throws -> DeviceBuffer {
-            var bits: [UInt16] = []
-            bits.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-            for p in parts { for x in p { bits.append(HalfBits.floatToBF16(x)) } }
-            let b = try DeviceBuffer(device: device, byteCount: bits.count * 2)
-            try b.upload(bits); bytes += b.byteCount
-            return b
-        }
-        embedding = try f32(weights.tokenEmbedding)
-        outputNorm = try f32(weights.outputNorm)
-        vocabulary = try bf16(weights.output)
+        var up = GPUWeightUpload(device: device)
+        embedding = try up.f32(weights.tokenEmbedding)
+        outputNorm = try up.f32(weights.outputNorm)
+        vocabulary = try up.bf16(weights.output)
         layers = try weights.layers.map { w in
-            Layer(attentionNorm: try f32(w.attentionNorm), qkv: try bf16(w.wq, w.wk, w.wv), output: try bf16(w.wo),
-                  ffnNorm: try f32(w.ffnNorm), gateUp: try bf16(w.gate, w.up), down: try bf16(w.down))
+            Layer(attentionNorm: try up.f32(w.attentionNorm), qkv: try up.bf16(w.wq, w.wk, w.wv), output: try up.bf16(w.wo),
+                  ffnNorm: try up.f32(w.ffnNorm), gateUp: try up.bf16(w.gate, w.up), down: try up.bf16(w.down))
         }
-        byteCount = bytes
+        byteCount = up.byteCount
     }
 }

@@ -107,19 +107,75 @@ public enum ModelKernelSelfCheck {
             record("rope k->bf16", try bf16(k, n * hkv * d), refK, 1e-2)
             record("split v->bf16", try bf16(v, n * hkv * d), refV, 1e-2)
         }
-        // SwiGLU: silu(g)·u, bf16 out.
-        do {
+        // Gated activations: silu(g)·u (SwiGLU) and gelu_tanh(g)·u (GeGLU), bf16 out.
+        for activation in [ModelKernels.GatedActivation.silu, .geluTanh] {
             let n = 17, f = 100
             let gu = (0..<(n * 2 * f)).map { _ in Float.random(in: -6...6) }
             let a = try poisoned(n * f * 2)
-            try kernels.swiglu(gateUp: try upload(gu), out: a, tokens: n, feedForward: f, stream: stream)
+            try kernels.glu(activation, gateUp: try upload(gu), out: a, tokens: n, feedForward: f, stream: stream)
             try stream.synchronize()
             var ref: [Double] = []
             for t in 0..<n { for j in 0..<f {
                 let g = Double(gu[t * 2 * f + j]), u = Double(gu[t * 2 * f + f + j])
-                ref.append(g / (1 + Foundation.exp(-g)) * u)
+                let act = activation == .silu ? g / (1 + Foundation.exp(-g))
+                                              : 0.5 * g * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (g + 0.044715 * g * g * g)))
+                ref.append(act * u)
             } }
-            record("swiglu->bf16", try bf16(a, n * f), ref, 1e-2)
+            record(activation == .silu ? "swiglu->bf16" : "geglu(tanh)->bf16", try bf16(a, n * f), ref, 1e-2)
+        }
+        // QK-norm + RoPE + split at Gemma-3's shape (d = 256, 4/1 heads): Q and K RMSNorm'ed per head
+        // with their gains, then rotated; V copied.
+        do {
+            let n = 19, hq = 4, hkv = 1, d = 256, half = d / 2, heads = hq + 2 * hkv
+            let eps: Float = 1e-6
+            let qkv = (0..<(n * heads * d)).map { _ in Float.random(in: -20...20) }
+            let qGain = (0..<d).map { _ in Float.random(in: 0.2...2) }, kGain = (0..<d).map { _ in Float.random(in: 0.2...2) }
+            var cosT = [Float](), sinT = [Float](), angles = [Double]()
+            for t in 0..<n { for i in 0..<half {
+                let a = Double(t + 700) * Foundation.pow(1_000_000.0, -2 * Double(i) / Double(d))
+                angles.append(a); cosT.append(Float(Foundation.cos(a))); sinT.append(Float(Foundation.sin(a)))
+            } }
+            let q = try poisoned(n * hq * d * 2), k = try poisoned(n * hkv * d * 2), v = try poisoned(n * hkv * d * 2)
+            try kernels.qkNormRopeSplit(qkv: try upload(qkv), cos: try upload(cosT), sin: try upload(sinT), qGain: try upload(qGain),
+                                        kGain: try upload(kGain), q: q, k: k, v: v, tokens: n, heads: hq, kvHeads: hkv, headDim: d,
+                                        epsilon: eps, stream: stream)
+            try stream.synchronize()
+            var refQ: [Double] = [], refK: [Double] = [], refV: [Double] = []
+            for t in 0..<n {
+                for h in 0..<heads {
+                    let src = (0..<d).map { Double(qkv[(t * heads + h) * d + $0]) }
+                    if h >= hq + hkv { refV += src; continue }
+                    let gain = h < hq ? qGain : kGain
+                    let s = 1 / (src.reduce(0) { $0 + $1 * $1 } / Double(d) + Double(eps)).squareRoot()
+                    var row = [Double](repeating: 0, count: d)
+                    for i in 0..<half {
+                        let a = src[i] * s * Double(gain[i]), b = src[i + half] * s * Double(gain[i + half])
+                        let c = Foundation.cos(angles[t * half + i]), sn = Foundation.sin(angles[t * half + i])
+                        row[i] = a * c - b * sn; row[i + half] = a * sn + b * c
+                    }
+                    if h < hq { refQ += row } else { refK += row }
+                }
+            }
+            record("qknorm+rope q->bf16", try bf16(q, n * hq * d), refQ, 1e-2)
+            record("qknorm+rope k->bf16", try bf16(k, n * hkv * d), refK, 1e-2)
+            record("qknorm split v->bf16", try bf16(v, n * hkv * d), refV, 1e-2)
+        }
+        // Post-norm residual add: x += RMSNorm(y)·gain, fp32 throughout.
+        do {
+            let rows = 23, width = 640
+            let y = (0..<(rows * width)).map { _ in Float.random(in: -50...50) }
+            let x0 = (0..<(rows * width)).map { _ in Float.random(in: -5...5) }
+            let gain = (0..<width).map { _ in Float.random(in: 0.2...2) }
+            let x = try upload(x0)
+            try kernels.rmsNormResidual(y: try upload(y), gain: try upload(gain), x: x, rows: rows, width: width, epsilon: 1e-6, stream: stream)
+            try stream.synchronize()
+            var ref: [Double] = []
+            for r in 0..<rows {
+                let row = (0..<width).map { Double(y[r * width + $0]) }
+                let s = 1 / (row.reduce(0) { $0 + $1 * $1 } / Double(width) + 1e-6).squareRoot()
+                for c in 0..<width { ref.append(Double(x0[r * width + c]) + row[c] * s * Double(gain[c])) }
+            }
+            record("rmsnorm residual (fp32)", try x.download(Float.self, count: rows * width), ref, 1e-5)
         }
         // cuBLAS: C = A·Wᵀ then C += A·Wᵀ again (β = 1), bf16 operands, reference on the rounded operands.
         do {

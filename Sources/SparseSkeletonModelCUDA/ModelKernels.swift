@@ -5,10 +5,12 @@ import SparseSkeletonKernelParams
 /// The model's element-wise kernels (Kernels/model_kernels.cu), loaded through the device's
 /// kernel library and launched with their parameter structs (sk_model_params.h).
 public final class ModelKernels: @unchecked Sendable {
-    let embed: GPUKernel, rmsNorm: GPUKernel, ropeSplit: GPUKernel, swiglu: GPUKernel
+    let embed: GPUKernel, rmsNorm: GPUKernel, ropeSplit: GPUKernel, glu: GPUKernel
+    let qkNormRopeSplit: GPUKernel, rmsNormResidual: GPUKernel
     static let threads = 256
     public static let sourceFile = "model_kernels.cu"
-    public static let entries = ["model_embed", "model_rmsnorm_bf16", "model_rope_split", "model_swiglu"]
+    public static let entries = ["model_embed", "model_rmsnorm_bf16", "model_rope_split", "model_glu", "model_qknorm_rope_split",
+                                       "model_rmsnorm_residual"]
     /// This target's embedded kernel sources (file name → text).
     public static var sources: [String: String] { KernelSources.files }
 
@@ -22,7 +24,8 @@ public final class ModelKernels: @unchecked Sendable {
         try library.register(sources: Self.sources)
         func load(_ entry: String) throws -> GPUKernel { try library.kernel(entry, file: Self.sourceFile, threads: Self.threads) }
         embed = try load("model_embed"); rmsNorm = try load("model_rmsnorm_bf16")
-        ropeSplit = try load("model_rope_split"); swiglu = try load("model_swiglu")
+        ropeSplit = try load("model_rope_split"); glu = try load("model_glu")
+        qkNormRopeSplit = try load("model_qknorm_rope_split"); rmsNormResidual = try load("model_rmsnorm_residual")
     }
 
     static func blocks(_ count: Int) -> Int { (count + threads - 1) / threads }
@@ -42,13 +45,40 @@ public final class ModelKernels: @unchecked Sendable {
     func ropeSplit(qkv: DeviceBuffer, cos: DeviceBuffer, sin: DeviceBuffer, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
                    tokens: Int, heads: Int, kvHeads: Int, headDim: Int, stream: GPUStream) throws {
         let count = tokens * (heads + 2 * kvHeads) * headDim / 2
-        try ropeSplit.launch(grid: (Self.blocks(count), 1, 1), stream: stream, params: SKModelRopeSplitParams(
-            qkv: qkv.pointer, cosTable: cos.pointer, sinTable: sin.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
-            tokens: Int32(tokens), heads: Int32(heads), kvHeads: Int32(kvHeads), headDim: Int32(headDim)))
+        try ropeSplit.launch(grid: (Self.blocks(count), 1, 1), stream: stream, params: Self.split(
+            qkv: qkv, cos: cos, sin: sin, q: q, k: k, v: v, tokens: tokens, heads: heads, kvHeads: kvHeads, headDim: headDim))
     }
 
-    func swiglu(gateUp: DeviceBuffer, out: DeviceBuffer, tokens: Int, feedForward: Int, stream: GPUStream) throws {
-        try swiglu.launch(grid: (Self.blocks(tokens * feedForward), 1, 1), stream: stream, params: SKModelSwiGLUParams(
-            gateUp: gateUp.pointer, out: out.pointer, tokens: Int32(tokens), feedForward: Int32(feedForward)))
+    static func split(qkv: DeviceBuffer, cos: DeviceBuffer, sin: DeviceBuffer, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
+                      tokens: Int, heads: Int, kvHeads: Int, headDim: Int) -> SKModelRopeSplitParams {
+        SKModelRopeSplitParams(qkv: qkv.pointer, cosTable: cos.pointer, sinTable: sin.pointer, q: q.pointer, k: k.pointer, v: v.pointer,
+                               tokens: Int32(tokens), heads: Int32(heads), kvHeads: Int32(kvHeads), headDim: Int32(headDim))
+    }
+
+    /// As `ropeSplit`, each Q and K head RMSNorm'ed (· qGain, kGain) before its rotation (QK-norm).
+    func qkNormRopeSplit(qkv: DeviceBuffer, cos: DeviceBuffer, sin: DeviceBuffer, qGain: DeviceBuffer, kGain: DeviceBuffer,
+                         q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer, tokens: Int, heads: Int, kvHeads: Int, headDim: Int,
+                         epsilon: Float, stream: GPUStream) throws {
+        try qkNormRopeSplit.launch(grid: (tokens * (heads + 2 * kvHeads), 1, 1), stream: stream, params: SKModelQKNormRopeSplitParams(
+            split: Self.split(qkv: qkv, cos: cos, sin: sin, q: q, k: k, v: v, tokens: tokens, heads: heads, kvHeads: kvHeads, headDim: headDim),
+            qGain: qGain.pointer, kGain: kGain.pointer, epsilon: epsilon))
+    }
+
+    /// x[0..<rows] += RMSNorm(y[0..<rows]) · gain (fp32): a post-norm into the residual stream.
+    func rmsNormResidual(y: DeviceBuffer, gain: DeviceBuffer, x: DeviceBuffer, rows: Int, width: Int, epsilon: Float,
+                         stream: GPUStream) throws {
+        try rmsNormResidual.launch(grid: (rows, 1, 1), stream: stream, params: SKModelRMSNormResidualParams(
+            y: y.pointer, gain: gain.pointer, x: x.pointer, rows: Int32(rows), width: Int32(width), epsilon: epsilon))
+    }
+
+    /// The feed-forward's gated activation: SwiGLU (Llama) or GeGLU with the tanh GELU (Gemma-3).
+    enum GatedActivation: Int32 {
+        case silu = 0      // SK_GLU_SILU
+        case geluTanh = 1  // SK_GLU_GELU_TANH
+    }
+
+    func glu(_ activation: GatedActivation, gateUp: DeviceBuffer, out: DeviceBuffer, tokens: Int, feedForward: Int, stream: GPUStream) throws {
+        try glu.launch(grid: (Self.blocks(tokens * feedForward), 1, 1), stream: stream, params: SKModelGLUParams(
+            gateUp: gateUp.pointer, out: out.pointer, tokens: Int32(tokens), feedForward: Int32(feedForward), activation: activation.rawValue))
     }
 }

@@ -12,7 +12,7 @@ import SparseSkeletonChecks
 struct GPUPrefill: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpu-prefill",
-        abstract: "SmolLM2 prefill on the GPU: time to first token, dense vs sparse attention (--check: vs the CPU model).",
+        abstract: "Model prefill on the GPU (llama, gemma3): time to first token, dense vs sparse attention (--check: vs the CPU model).",
         discussion: """
         Weights are uploaded once (bf16 matrices, fp32 norms); products run in cuBLAS (dlopen; set \
         SKELETON_CUBLAS to its path if it is not found), attention in the block-sparse FlashAttention \
@@ -25,10 +25,13 @@ struct GPUPrefill: ParsableCommand {
         skeleton at every --epsilons and --densities target. --check runs the CPU model on the same \
         tokens — dense: dense reference; GPU skeleton: the CPU model fed the GPU's masks layer by layer \
         (like for like) — relative L2 error of the last logits ≤ --max-error, perplexity compared; \
-        --estimator-check compares the GPU masks with the CPU reference estimator on the same bf16 Q/K.
+        --estimator-check compares the GPU masks with the CPU reference estimator on the same bf16 Q/K. \
+        Gemma-3: the sliding-window layers run the attention kernel's window (never estimated); the \
+        sparse modes estimate the global layers only.
         """)
 
-    @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
+    @Option(help: "GGUF model file (llama or gemma3).") var model: String = ModelSession.defaultModel
+    @Option(name: .customLong("pi"), help: "Linear position interpolation ×k (1, 2, 4) of the global layers' RoPE (gemma3), labelled PI ×k.") var positionInterpolation: Int = 1
     @Option(help: "Text: a path, or a name under data/texts.") var text: String = "pride_and_prejudice"
     @Option(help: "Prompt length N in tokens (BOS included).") var tokens: Int
     @Option(help: "dense | skeleton (GPU estimator) | skeleton-cpu | minference | flexprefill | xattention | oracle (CPU estimators)")
@@ -56,6 +59,8 @@ struct GPUPrefill: ParsableCommand {
     @Flag(help: "Also run each GPU-estimated mode under the profitability gate (cost model measured in this run; dense where sparse would not pay). Needs the dense mode (--sweep has it).") var gate = false
     @Option(name: .customLong("gate-margin"), help: "The gate runs sparse only where estimate + sparse ≤ this × dense (predicted).") var gateMargin: Double = 0.95
     @Option(name: .customLong("max-error"), help: "--check fails above this relative error of the last logits.") var maxError: Double = 2e-2
+    @Option(name: .customLong("reference-ppl"), help: "With --check: an independent reference's perplexity of the window (e.g. Hugging Face's); the dense GPU run fails beyond 0.5 % of it.")
+    var referencePPL: Double?
 
     func modes() throws -> [(String, GPUAttentionMode)] {
         if sweep {
@@ -82,7 +87,9 @@ struct GPUPrefill: ParsableCommand {
     func run() throws {
         try OptionValues.require(.integer(tokens, "--tokens", 2...OptionValues.maxTokens), .integer(warmup, "--warmup", 0...1000),
                                  .integer(repeats, "--repeats", 1...1000), .integer(startChar, "--start-char", 0...Int.max),
-                                 .real(epsilon, "--epsilon", .epsilon), .real(density, "--density", .density), .real(maxError, "--max-error", .positive))
+                                 .real(epsilon, "--epsilon", .epsilon), .real(density, "--density", .density), .real(maxError, "--max-error", .positive),
+                                 .real(referencePPL, "--reference-ppl", .positive))
+        if referencePPL != nil, !check { throw SkeletonError.invalidArgument("--reference-ppl is compared by --check; add --check") }
         guard SkeletonError.supportedTileSizes.contains(queryTile) else { throw SkeletonError.unsupportedTileSize(queryTile) }
         let library = KernelLibrary(device: try GPUDevice(), compiler: try KernelCompiler())
         let modes = try GPUPrefillRun.modes(try modes(), estimator: estimator, library: library)
@@ -91,17 +98,21 @@ struct GPUPrefill: ParsableCommand {
         }
         let device = library.device
         if kernelCheck { try GPUPrefillRun.kernelCheck(library: library) }
-        let m = try ModelSession.loadLlama(model, for: "gpu-prefill") { try $0.require(tokens: tokens, "--tokens") }
-        let layersToCheck = try GPUPrefillRun.estimatorCheckLayers(estimatorCheck ?? (check ? "all" : "none"), layers: m.config.layers)
+        let m = try ModelSession.loadModel(model, positionInterpolation: positionInterpolation) { try $0.require(tokens: tokens, "--tokens") }
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text, lossy: lossyUTF8), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()
-        let gpu = try GPULlamaPrefill(library: library, weights: m.weights, queryTile: queryTile, keyTile: 64)
+        let gpu = try GPUModelPrefill(library: library, model: m, queryTile: queryTile, keyTile: 64)
+        // only layers whose masks are estimated can be checked against the CPU estimator
+        let layersToCheck = try GPUPrefillRun.estimatorCheckLayers(estimatorCheck ?? (check ? "all" : "none"), layers: m.config.layers)
+            .intersection(gpu.estimatedLayers)
         print("device: \(device.name) (\(device.arch)), driver \(device.driverVersionString); cuBLAS: \(gpu.cublasPath)")
-        print("weights on the GPU: \(formatBytes(gpu.weights.byteCount)) (uploaded and kernels compiled in \(fixed(ModelSession.now() - t0, 2)) s)")
+        let pi = m.config.positionInterpolation > 1 ? ", \(m.config.positionInterpolationLabel) on the global layers" : ""
+        print("model: \(gpu.architecture)\(pi), estimated layers \(gpu.estimatedLayers.count == m.config.layers ? "all" : gpu.estimatedLayers.map(String.init).joined(separator: ","))")
+        print("weights on the GPU: \(formatBytes(gpu.weightBytes)) (uploaded and kernels compiled in \(fixed(ModelSession.now() - t0, 2)) s)")
         fflush(stdout)
         var runner = GPUPrefillRun(tokens: tokens, queryTile: queryTile, warmup: warmup, repeats: repeats, ppl: ppl, perLayer: perLayer,
                                    check: check, maxError: maxError)
-        runner.gate = gate; runner.gateMargin = gateMargin
+        runner.gate = gate; runner.gateMargin = gateMargin; runner.referencePerplexity = referencePPL
         let failures = try runner.run(gpu: gpu, model: m, ids: ids, modes: modes, layersToCheck: layersToCheck)
         guard failures.isEmpty else {
             throw SkeletonError.invalidArgument("gpu-prefill checks failed:\n  " + failures.joined(separator: "\n  "))

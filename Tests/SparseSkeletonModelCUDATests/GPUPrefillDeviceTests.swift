@@ -36,7 +36,7 @@ final class GPUPrefillDeviceTests: XCTestCase {
         let library = try gpu()
         let model = try smolLM2()
         let ids: [Int32] = (0..<64).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
-        let gpu = try GPULlamaPrefill(library: library, weights: model.weights)
+        let gpu = try GPUModelPrefill(library: library, weights: model.weights)
         let result = try gpu.prefill(tokens: ids, attention: .dense)
         let cpu = try model.logits(try model.prefill(tokens: ids, attention: DenseReferenceBackend()), rows: 63..<64)
         var num = 0.0, den = 0.0
@@ -52,7 +52,7 @@ final class GPUPrefillDeviceTests: XCTestCase {
         let model = try smolLM2()
         let n = 512
         let ids: [Int32] = (0..<n).map { _ in Int32.random(in: 0..<Int32(model.config.vocabSize)) }
-        let gpu = try GPULlamaPrefill(library: library, weights: model.weights)
+        let gpu = try GPUModelPrefill(library: library, weights: model.weights)
         let result = try gpu.prefill(tokens: ids, attention: .skeleton(.errorBound(epsilon: 0.05)), record: GPUPrefillRecording(masks: true))
         XCTAssertEqual(result.layerMasks.count, model.config.layers)
         XCTAssertEqual(result.timings.layerEstimationMs.count, model.config.layers)
@@ -75,7 +75,7 @@ final class GPUPrefillDeviceTests: XCTestCase {
         let model = try smolLM2()
         let n = 512, c = model.config
         let ids: [Int32] = (0..<n).map { _ in Int32.random(in: 0..<Int32(c.vocabSize)) }
-        let gpu = try GPULlamaPrefill(library: library, weights: model.weights)
+        let gpu = try GPUModelPrefill(library: library, weights: model.weights)
         let mode = GPUAttentionMode.deviceEstimated(GPUMInferenceEstimator(library: library), .density(0.5))
         XCTAssertEqual(mode.name, "minference-gpu@density=0.5")
         let result = try gpu.prefill(tokens: ids, attention: mode, record: GPUPrefillRecording(masks: true, qkLayers: [0]))
@@ -101,5 +101,33 @@ final class GPUPrefillDeviceTests: XCTestCase {
         print("MInference prefill layer 0: \(differ) tiles differ from the CPU estimator (of \(reference.keptTiles))")
         // float (GPU) against double (CPU) score sums may swap a near-tie; the GPU check finds none
         XCTAssertLessThanOrEqual(differ, reference.keptTiles / 200)
+    }
+
+    /// Gemma-3 at N = 700 (past the 512-token window, so the local layers' window matters), with
+    /// GPU-estimated masks on the global layers: every position's logits against the CPU model fed
+    /// the very masks the GPU used (full masks on the windowed layers, whose spec windows them).
+    func testGemma3PrefillMatchesCPUModelOnItsMasks() throws {
+        let library = try gpu()
+        let path = "data/models/gemma-3-270m-q4_k_m.gguf"
+        guard FileManager.default.fileExists(atPath: path) else {
+            print("no model file: skipped \(name) (run scripts/setup.sh --gemma)")
+            throw XCTSkip("no model at \(path)")
+        }
+        let model = try Gemma3Model(path: path)
+        let n = 700, c = model.config
+        let ids: [Int32] = (0..<n).map { _ in Int32.random(in: 0..<Int32(c.vocabSize)) }
+        let gpu = try GPUModelPrefill(library: library, model: model)
+        XCTAssertEqual(gpu.estimatedLayers, [5, 11, 17])
+        let result = try gpu.prefill(tokens: ids, attention: .skeleton(.errorBound(epsilon: 0.05)), record: GPUPrefillRecording(masks: true))
+        XCTAssertEqual(result.layerMasks.count, c.layers)
+        XCTAssertEqual(result.timings.layerEstimationMs.count, c.layers)
+        let masks = result.layerMasks
+        let cpu = try model.logits(try model.prefill(tokens: ids, attention: MaskedReferenceBackend(name: "GPU masks") { _, layer in masks[layer] }),
+                                   rows: 0..<n)
+        let gpuAll = try gpu.logits(rows: 0..<n)
+        var num = 0.0, den = 0.0
+        for i in 0..<cpu.count { let d = Double(gpuAll[i] - cpu[i]); num += d * d; den += Double(cpu[i] * cpu[i]) }
+        print("Gemma-3 GPU vs CPU on the GPU's masks, N = \(n): logits relative L2 error \((num / den).squareRoot())")
+        XCTAssertLessThan((num / den).squareRoot(), 2e-2)
     }
 }

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import SparseSkeletonCUDA
+import SparseSkeletonKernelParams
 @testable import SparseSkeletonModelCUDA
 
 /// CPU-only checks of the GPU prefill: its kernels compile for Hopper with NVRTC (no GPU needed),
@@ -32,6 +33,13 @@ final class ModelKernelCompileTests: XCTestCase {
         for e in ModelKernels.entries {
             XCTAssertTrue(text.contains("extern \"C\" __global__ void \(e)("), "\(e) missing from the source")
         }
+    }
+
+    /// The Swift activation codes are the header's (the kernel branches on them).
+    func testGatedActivationCodesMatchTheHeader() {
+        XCTAssertEqual(ModelKernels.GatedActivation.silu.rawValue, Int32(SK_GLU_SILU))
+        XCTAssertEqual(ModelKernels.GatedActivation.geluTanh.rawValue, Int32(SK_GLU_GELU_TANH))
+        XCTAssertNotEqual(SK_GLU_SILU, SK_GLU_GELU_TANH)
     }
 
     /// SKELETON_CUBLAS is tried first, then the sonames; the lib folders of NVIDIA pip wheels that

@@ -18,15 +18,11 @@ OUT=${OUT:-/tmp/gate-out}; mkdir -p "$OUT"
 W=/tmp/gate; B=.carry/gate-b; mkdir -p $W
 started=$(date +%s)
 stamp() { echo "== $1 (t+$(( $(date +%s) - started ))s)"; }
-xz -dc .carry/skeleton.xz > $W/skeleton && chmod +x $W/skeleton
-cat $W/model.part00 $B/model.part01 > $W/model.gguf || { echo "model part 1 missing (call 1 lost?)"; exit 3; }
-sha=$(sha256sum $W/model.gguf | cut -d' ' -f1)
-[ "$sha" = b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53 ] || { echo "model sha256 $sha differs"; exit 4; }
+. bench/gpu/device_lib.sh
+unpack_skeleton .carry/skeleton.xz $W/skeleton
+join_model $W/model.gguf b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53 $W/model.part00 $B/model.part01
 export SKELETON_CACHE=$W/cache
-if [ -z "${SKELETON_CUBLAS:-}" ]; then
-  SKELETON_CUBLAS=$(ls /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu13/lib/libcublas.so.13 /usr/local/cuda/lib64/libcublas.so.1* 2>/dev/null | head -1)
-  [ -n "$SKELETON_CUBLAS" ] && export SKELETON_CUBLAS
-fi
+use_cublas
 echo "== $(date -u) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 { stamp gpu-estimate; timeout 150 $W/skeleton gpu-estimate; echo "rc=$?"; } 2>&1 | tee "$OUT/estimate.txt"
 for n in 4096 8192; do

@@ -40,11 +40,32 @@ typedef struct SKModelRopeSplitParams {
     int headDim;
 } SKModelRopeSplitParams;
 
-// a[t, j] = bf16(silu(gate) · up) from gu [N, 2F] = [gate | up]
-typedef struct SKModelSwiGLUParams {
+// qkv → Q, K each RMSNorm'ed per head (· qGain / kGain, [d]) then rotated, V copied; bf16 (QK-norm)
+typedef struct SKModelQKNormRopeSplitParams {
+    SKModelRopeSplitParams split;
+    SK_PTR(const float) qGain;
+    SK_PTR(const float) kGain;
+    float epsilon;
+} SKModelQKNormRopeSplitParams;
+
+// x[r, :] += RMSNorm(y[r, :]) · gain, fp32 (a post-norm before the residual add)
+typedef struct SKModelRMSNormResidualParams {
+    SK_PTR(const float) y;
+    SK_PTR(const float) gain;
+    SK_PTR(float) x;
+    int rows;
+    int width;
+    float epsilon;
+} SKModelRMSNormResidualParams;
+
+// The gated activation of the feed-forward: a[t, j] = bf16(act(gate) · up) from gu [N, 2F] = [gate | up]
+#define SK_GLU_SILU 0
+#define SK_GLU_GELU_TANH 1
+typedef struct SKModelGLUParams {
     SK_PTR(const float) gateUp;
     SK_PTR(u16) out;
     int tokens;
     int feedForward;
-} SKModelSwiGLUParams;
+    int activation;  // SK_GLU_SILU (SwiGLU) or SK_GLU_GELU_TANH (GeGLU)
+} SKModelGLUParams;
 #endif

@@ -3,7 +3,7 @@ import Foundation
 import SparseSkeleton
 
 /// The element-wise pieces of a Llama block (everything that is not a matrix product).
-enum LlamaOps {
+public enum LlamaOps {
     /// y[t] = x[t] / sqrt(mean(x[t]²) + ε) ⊙ g for each of `rows` rows of width `width`
     /// (mean of squares accumulated in Double).
     static func rmsNorm(_ x: [Float], rows: Int, width: Int, gain: [Float], epsilon: Float) -> [Float] {
@@ -43,10 +43,10 @@ enum LlamaOps {
 
     /// cos and sin of position·θ_i for positions `positions` and pairs i < d/2, where
     /// θ_i = base^(−2i/d) and positions are divided by the linear scaling factor. Angles in Double.
-    struct RoPETable {
-        let cos: [Float], sin: [Float], half: Int, start: Int
+    public struct RoPETable {
+        public let cos: [Float], sin: [Float], half: Int, start: Int
 
-        init(positions: Range<Int>, headDim d: Int, base: Double, linearFactor: Double) {
+        public init(positions: Range<Int>, headDim d: Int, base: Double, linearFactor: Double) {
             half = d / 2; start = positions.lowerBound
             var c = [Float](repeating: 0, count: positions.count * half), s = c
             for (t, pos) in positions.enumerated() {

@@ -1,6 +1,7 @@
 // The model's element-wise kernels, compiled at run time by NVRTC. Each takes its parameter
 // struct (sk_model_params.h) by value. Launch shapes: embed grid (N) and rmsnorm grid (rows) with
-// block 256; rope_split and swiglu one thread per output element, block 256.
+// block 256; rope_split and glu one thread per output element, block 256; qknorm_rope_split grid
+// (N · (H + 2·Hkv)) and rmsnorm_residual grid (rows), block 256.
 #include "common.cuh"
 #include "sk_model_params.h"
 
@@ -10,6 +11,26 @@ __device__ __forceinline__ u16 mk_bf16(float f) {
     if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40u);
     u += 0x7fffu + ((u >> 16) & 1u);
     return (u16)(u >> 16);
+}
+
+// The sum of every thread's `s` over the block (warp shuffles, then one warp over the warps'
+// partials), returned to all threads. Every thread of the block must call it.
+__device__ __forceinline__ float block_sum(float s) {
+    __shared__ float partial[32];
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) partial[warp] = s;
+    __syncthreads();
+    if (warp == 0) {
+        int warps = (blockDim.x + 31) >> 5;
+        s = lane < warps ? partial[lane] : 0.f;
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0) partial[0] = s;
+    }
+    __syncthreads();
+    float total = partial[0];
+    __syncthreads();  // partial is reused by the next call
+    return total;
 }
 
 // x[t, :] = table[ids[t], :]. grid (N), block 256.
@@ -36,19 +57,8 @@ extern "C" __global__ void model_rmsnorm_bf16(const __grid_constant__ SKModelRMS
     const float* row = x + (long long)(firstRow + r) * width;
     float s = 0.f;
     for (int c = threadIdx.x; c < width; c += blockDim.x) { float v = row[c]; s += v * v; }
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    __shared__ float partial[32];
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) partial[warp] = s;
-    __syncthreads();
-    if (warp == 0) {
-        int warps = (blockDim.x + 31) >> 5;
-        s = lane < warps ? partial[lane] : 0.f;
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0) partial[0] = s;
-    }
-    __syncthreads();
-    float scale = rsqrtf(partial[0] / (float)width + eps);
+    s = block_sum(s);
+    float scale = rsqrtf(s / (float)width + eps);
     u16* out = y + (long long)r * width;
     for (int c = threadIdx.x; c < width; c += blockDim.x) out[c] = mk_bf16(row[c] * scale * gain[c]);
 }
@@ -83,13 +93,72 @@ extern "C" __global__ void model_rope_split(const __grid_constant__ SKModelRopeS
     dst[i + half] = mk_bf16(b);
 }
 
-// a[t, j] = bf16( silu(g) * u ), g = gu[t, j], u = gu[t, F + j], silu(z) = z / (1 + e^-z).
-extern "C" __global__ void model_swiglu(const __grid_constant__ SKModelSwiGLUParams p) {
+// y[r, :] += RMSNorm(yin[r, :]) * gain, all fp32: a post-norm (Gemma-3's after attention and
+// after the feed-forward) added into the residual stream. grid (rows), block 256.
+extern "C" __global__ void model_rmsnorm_residual(const __grid_constant__ SKModelRMSNormResidualParams p) {
+    const float* y = p.y; const float* gain = p.gain; float* x = p.x;
+    const int rows = p.rows, width = p.width;
+    int r = blockIdx.x;
+    if (r >= rows) return;
+    const float* row = y + (long long)r * width;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) { float v = row[c]; s += v * v; }
+    float scale = rsqrtf(block_sum(s) / (float)width + p.epsilon);
+    float* out = x + (long long)r * width;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) out[c] += row[c] * scale * gain[c];
+}
+
+// As model_rope_split, with QK-norm first: each Q and K head row (d values) is RMSNorm'ed in fp32
+// (· qGain or kGain) and then rotated; V is copied. One block per (token, head of H + 2·Hkv),
+// each thread a few pairs (i, i + d/2).
+extern "C" __global__ void model_qknorm_rope_split(const __grid_constant__ SKModelQKNormRopeSplitParams p) {
+    const SKModelRopeSplitParams& sp = p.split;
+    const int n = sp.tokens, hq = sp.heads, hkv = sp.kvHeads, d = sp.headDim;
+    int half = d >> 1, heads = hq + 2 * hkv;
+    int row = blockIdx.x;
+    if (row >= n * heads) return;
+    int h = row % heads, t = row / heads;
+    const float* src = sp.qkv + (long long)row * d;
+    const bool isQ = h < hq, isK = !isQ && h < hq + hkv;
+    float scale = 1.f;
+    if (isQ || isK) {
+        float s = 0.f;
+        for (int i = threadIdx.x; i < d; i += blockDim.x) { float v = src[i]; s += v * v; }
+        scale = rsqrtf(block_sum(s) / (float)d + p.epsilon);
+    }
+    const float* gain = isQ ? p.qGain : p.kGain;
+    u16* dst;
+    if (isQ) dst = sp.q + ((long long)t * hq + h) * d;
+    else if (isK) dst = sp.k + ((long long)t * hkv + (h - hq)) * d;
+    else dst = sp.v + ((long long)t * hkv + (h - hq - hkv)) * d;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        float a = src[i], b = src[i + half];
+        if (isQ || isK) {
+            a *= scale * gain[i]; b *= scale * gain[i + half];
+            float c = sp.cosTable[(long long)t * half + i], s = sp.sinTable[(long long)t * half + i];
+            float ra = a * c - b * s, rb = a * s + b * c;
+            a = ra; b = rb;
+        }
+        dst[i] = mk_bf16(a);
+        dst[i + half] = mk_bf16(b);
+    }
+}
+
+// a[t, j] = bf16( act(g) * u ), g = gu[t, j], u = gu[t, F + j]: SwiGLU with silu(z) = z / (1 + e^-z),
+// GeGLU with the tanh GELU, gelu(z) = z/2 · (1 + tanh(√(2/π)(z + 0.044715 z³))).
+extern "C" __global__ void model_glu(const __grid_constant__ SKModelGLUParams p) {
     const float* gu = p.gateUp; u16* a = p.out;
     const int n = p.tokens, f = p.feedForward;
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)n * f) return;
     long long t = idx / f, j = idx % f;
     float g = gu[t * 2 * f + j], u = gu[t * 2 * f + f + j];
-    a[idx] = mk_bf16(g / (1.f + __expf(-g)) * u);
+    float act;
+    if (p.activation == SK_GLU_GELU_TANH) {
+        const float c = 0.7978845608028654f;  // √(2/π)
+        act = 0.5f * g * (1.f + tanhf(c * (g + 0.044715f * g * g * g)));
+    } else {
+        act = g / (1.f + __expf(-g));
+    }
+    a[idx] = mk_bf16(act * u);
 }
