@@ -64,7 +64,11 @@ final class SkeletonParametersTests: XCTestCase {
         let eb = try SkeletonEstimator(parameters: bandOff).estimate(x, geometry: g, target: .errorBound(epsilon: 0.05))
         XCTAssertEqual(eb.mask.keptTiles, 284)
         XCTAssertEqual(Self.fingerprint(eb.mask), 13_072_898_823_376_251_079)
-        XCTAssertEqual(eb.estimatedRecall, [0.9713186330236903, 0.9715203753180611, 0.9649517986086066, 0.9624424445692057])
+        // the recalls to float rounding (the calibration's summation order changed; the masks did not)
+        for (got, want) in zip(eb.estimatedRecall ?? [], [0.9713186330236903, 0.9715203753180611, 0.9649517986086066, 0.9624424445692057]) {
+            XCTAssertEqual(got, want, accuracy: 1e-6)
+        }
+        XCTAssertEqual(eb.estimatedRecall?.count, 4)
         let budget = try SkeletonEstimator(parameters: bandOff).estimate(x, geometry: g, target: .density(0.3))
         XCTAssertEqual(budget.mask.keptTiles, 163)
         XCTAssertEqual(Self.fingerprint(budget.mask), 11_743_474_082_689_845_734)
