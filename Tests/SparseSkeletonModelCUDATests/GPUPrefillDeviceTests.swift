@@ -15,6 +15,19 @@ final class GPUPrefillDeviceTests: XCTestCase {
     }
 
     /// The real model, or a skip that says why (the GGUF comes from scripts/setup.sh).
+    /// Relative L2 error of every position's GPU logits against the CPU model run on the very masks
+    /// the GPU used (the last `gpu.prefill` of `gpu`).
+    static func logitsErrorOnMasks(gpu: GPUModelPrefill, cpu model: some CausalLM, tokens ids: [Int32], masks: [BlockMask]) throws -> Double {
+        let n = ids.count
+        let reference = MaskedReferenceBackend(name: "GPU masks") { _, layer in masks[layer] }
+        let cpu = try model.logits(try model.prefill(tokens: ids, attention: reference, captureLayers: [], capture: nil, keepCache: false, progress: nil),
+                                   rows: 0..<n)
+        let gpuAll = try gpu.logits(rows: 0..<n)
+        var num = 0.0, den = 0.0
+        for i in 0..<cpu.count { let d = Double(gpuAll[i] - cpu[i]); num += d * d; den += Double(cpu[i] * cpu[i]) }
+        return (num / den).squareRoot()
+    }
+
     private func smolLM2() throws -> LlamaModel {
         let path = "data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
         guard FileManager.default.fileExists(atPath: path) else {
@@ -56,15 +69,9 @@ final class GPUPrefillDeviceTests: XCTestCase {
         let result = try gpu.prefill(tokens: ids, attention: .skeleton(.errorBound(epsilon: 0.05)), record: GPUPrefillRecording(masks: true))
         XCTAssertEqual(result.layerMasks.count, model.config.layers)
         XCTAssertEqual(result.timings.layerEstimationMs.count, model.config.layers)
-        let masks = result.layerMasks
-        let backend = MaskedReferenceBackend(name: "GPU masks") { _, layer in masks[layer] }
         // every position's logits (one position alone can sit in bf16's tail: on Pride and
         // Prejudice position 511 is off by 4e-2 dense, the whole window by 7.5e-3)
-        let cpu = try model.logits(try model.prefill(tokens: ids, attention: backend), rows: 0..<n)
-        let gpuAll = try gpu.logits(rows: 0..<n)
-        var num = 0.0, den = 0.0
-        for i in 0..<cpu.count { let d = Double(gpuAll[i] - cpu[i]); num += d * d; den += Double(cpu[i] * cpu[i]) }
-        XCTAssertLessThan((num / den).squareRoot(), 2e-2)
+        XCTAssertLessThan(try Self.logitsErrorOnMasks(gpu: gpu, cpu: model, tokens: ids, masks: result.layerMasks), 2e-2)
     }
 
     /// The prefill driven by the GPU MInference estimator (any `DeviceMaskEstimator`), density 0.5
@@ -82,12 +89,8 @@ final class GPUPrefillDeviceTests: XCTestCase {
         XCTAssertEqual(result.layerMasks.count, c.layers)
         XCTAssertEqual(result.timings.layerEstimationMs.count, c.layers)
         let masks = result.layerMasks
-        let cpu = try model.logits(try model.prefill(tokens: ids, attention: MaskedReferenceBackend(name: "GPU masks") { _, layer in masks[layer] }),
-                                   rows: 0..<n)
-        let gpuAll = try gpu.logits(rows: 0..<n)
-        var num = 0.0, den = 0.0
-        for i in 0..<cpu.count { let d = Double(gpuAll[i] - cpu[i]); num += d * d; den += Double(cpu[i] * cpu[i]) }
-        XCTAssertLessThan((num / den).squareRoot(), 2e-2)
+        let error = try Self.logitsErrorOnMasks(gpu: gpu, cpu: model, tokens: ids, masks: masks)
+        XCTAssertLessThan(error, 2e-2)
 
         let shape = try AttentionShape(tokens: n, queryHeads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
         let geometry = try TileGeometry(tokens: n, queryTile: gpu.queryTile, keyTile: gpu.keyTile)
@@ -122,12 +125,8 @@ final class GPUPrefillDeviceTests: XCTestCase {
         XCTAssertEqual(result.layerMasks.count, c.layers)
         XCTAssertEqual(result.timings.layerEstimationMs.count, c.layers)
         let masks = result.layerMasks
-        let cpu = try model.logits(try model.prefill(tokens: ids, attention: MaskedReferenceBackend(name: "GPU masks") { _, layer in masks[layer] }),
-                                   rows: 0..<n)
-        let gpuAll = try gpu.logits(rows: 0..<n)
-        var num = 0.0, den = 0.0
-        for i in 0..<cpu.count { let d = Double(gpuAll[i] - cpu[i]); num += d * d; den += Double(cpu[i] * cpu[i]) }
-        print("Gemma-3 GPU vs CPU on the GPU's masks, N = \(n): logits relative L2 error \((num / den).squareRoot())")
-        XCTAssertLessThan((num / den).squareRoot(), 2e-2)
+        let error = try Self.logitsErrorOnMasks(gpu: gpu, cpu: model, tokens: ids, masks: masks)
+        print("Gemma-3 GPU vs CPU on the GPU's masks, N = \(n): logits relative L2 error \(error)")
+        XCTAssertLessThan(error, 2e-2)
     }
 }

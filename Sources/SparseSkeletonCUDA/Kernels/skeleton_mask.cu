@@ -108,6 +108,13 @@ skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
     if (p2 <= SORT_THREADS * SORT_SLOTS && blockDim.x == SORT_THREADS) {
         const int E = p2 > SORT_THREADS ? p2 / SORT_THREADS : 1;  // slots in use
         unsigned long long x[SORT_SLOTS];
+        auto spill = [&]() {  // the slots in use to the shared array, slot e of thread t at e * SORT_THREADS + t
+#pragma unroll
+            for (int e = 0; e < SORT_SLOTS; ++e) {
+                const int i = e * SORT_THREADS + t;
+                if (e < E && i < p2) keys[i] = x[e];
+            }
+        };
 #pragma unroll
         for (int e = 0; e < SORT_SLOTS; ++e) x[e] = e < E ? keyAt(e * SORT_THREADS + t) : ~0ull;
         for (int k = 2; k <= p2; k *= 2)
@@ -123,11 +130,7 @@ skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
                     else { exchange(x[0], x[2], 0); exchange(x[1], x[3], 1); }  // j = 1024: E = 4
                 } else if (j >= 32) {  // partner in another warp of this CTA
                     __syncthreads();
-#pragma unroll
-                    for (int e = 0; e < SORT_SLOTS; ++e) {
-                        const int i = e * SORT_THREADS + t;
-                        if (e < E && i < p2) keys[i] = x[e];
-                    }
+                    spill();
                     __syncthreads();
 #pragma unroll
                     for (int e = 0; e < SORT_SLOTS; ++e) {
@@ -144,11 +147,7 @@ skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
                 }
             }
         __syncthreads();
-#pragma unroll
-        for (int e = 0; e < SORT_SLOTS; ++e) {
-            const int i = e * SORT_THREADS + t;
-            if (e < E && i < p2) keys[i] = x[e];
-        }
+        spill();
         __syncthreads();
     } else {
         for (int i = t; i < p2; i += blockDim.x) keys[i] = keyAt(i);
