@@ -137,6 +137,22 @@ public enum AttentionCheck {
                 }
             }
         }
+        // the warp-specialized TMA kernel (the default for 128-row tiles on sm_90a): the same sweep, key
+        // tiles alternating 64 / 128 where the head dim takes both, grids alternating full / capped at 5 CTAs
+        i = 0
+        for dtype in [DType.bf16, .f16] {
+            for d in [64, 128, 256] {
+                for (hq, hkv) in [(4, 4), (8, 2)] {
+                    for mask in [Case.MaskKind.full, .sparse] {
+                        let bn = i % 2 == 0 || d == 256 ? 64 : 128
+                        guard let t = FlashKernelTraits.hopper(headDim: d, blockN: bn, dtype: dtype) else { continue }
+                        cases.append(Case(dtype: dtype, tokens: lengths[i % 3], queryHeads: hq, kvHeads: hkv, traits: t, mask: mask,
+                                          gridCap: (i / 2) % 2 == 0 ? 5 : nil))
+                        i += 1
+                    }
+                }
+            }
+        }
         for mask in [Case.MaskKind.full, .sparse] {
             cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2,
                                             traits: try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma, persistent: true), mask: mask))

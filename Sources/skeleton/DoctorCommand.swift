@@ -33,8 +33,8 @@ struct Doctor: ParsableCommand {
             if compile {
                 let arch = device?.arch ?? "sm_90a"
                 let t = try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16)
-                let k = try KernelLibrary.compile(compiler: compiler, file: SparseFlashAttention.sourceFile,
-                                                  source: KernelCompiler.embeddedSource(SparseFlashAttention.sourceFile), arch: arch, defines: t.defines)
+                let k = try KernelLibrary.compile(compiler: compiler, file: t.sourceFile,
+                                                  source: KernelCompiler.embeddedSource(t.sourceFile), arch: arch, defines: t.defines)
                 print("compile check (\(arch), \(t)): \(k.report)\(k.fromCache ? " [cached]" : "")")
             }
         } catch {

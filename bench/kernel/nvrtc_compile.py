@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Compiles a flash kernel source here (CPU only) exactly as the Swift KernelCompiler does
-(common.cuh prepended, same NVRTC options) and prints ptxas's register/spill report;
+"""Compiles a kernel source here (CPU only) as the Swift KernelCompiler does (the shared headers of
+Kernels/ and the parameter structs' include/ passed to NVRTC by name, the same NVRTC options) and prints ptxas's register/spill report;
 --sass FILE writes the disassembly (needs nvdisasm, e.g. from the nvidia-cuda-nvdisasm wheel).
 usage: nvrtc_compile.py SOURCE.cu [-D K=V ...] [--sass out.sass] [--cubin out.cubin]"""
 import ctypes, glob, os, subprocess, sys
@@ -19,11 +19,15 @@ def main():
     kdir = root + "/Sources/SparseSkeletonCUDA/Kernels"
     lib = glob.glob(root + "/data/nvrtc/nvidia/cu*/lib/libnvrtc.so.*")[0]
     nv = ctypes.CDLL(lib)
-    text = open(kdir + "/common.cuh").read() + "\n" + open(src).read()
+    text = open(src).read()
+    hdirs = [kdir, root + "/Sources/SparseSkeletonKernelParams/include"]
+    hfiles = [d + "/" + f for d in hdirs for f in sorted(os.listdir(d)) if f.endswith((".cuh", ".h"))]
+    hnames = (ctypes.c_char_p * len(hfiles))(*[os.path.basename(f).encode() for f in hfiles])
+    htexts = (ctypes.c_char_p * len(hfiles))(*[open(f).read().encode() for f in hfiles])
     opts = ["--gpu-architecture=sm_90a", "-std=c++17", "--ptxas-options=-v", "-lineinfo", "--use_fast_math"]
     opts += ["-D" + d for d in sorted(defines)]
     prog = ctypes.c_void_p()
-    assert nv.nvrtcCreateProgram(ctypes.byref(prog), text.encode(), b"k.cu", 0, None, None) == 0
+    assert nv.nvrtcCreateProgram(ctypes.byref(prog), text.encode(), os.path.basename(src).encode(), len(hfiles), htexts, hnames) == 0
     carr = (ctypes.c_char_p * len(opts))(*[o.encode() for o in opts])
     rc = nv.nvrtcCompileProgram(prog, len(opts), carr)
     n = ctypes.c_size_t()

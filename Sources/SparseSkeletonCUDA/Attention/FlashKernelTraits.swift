@@ -12,9 +12,13 @@ import SparseSkeleton
 ///   (query block, head) items longest first, loading the next item's Q and first tiles while the
 ///   current item runs (two Q buffers). Shared memory (qBuffers · blockM + 2 · stages · blockN) ·
 ///   d · 2 + 1024 (alignment) bytes.
+/// - `.hopper`: the warp-specialized Hopper kernel (flash_attention_hopper.cu): a TMA producer warp,
+///   two consumer warpgroups of 64 rows (blockM 128) in ping-pong, a persistent grid; `stages` K/V
+///   stages and `qBuffers` Q buffers (two where they fit). Shared memory (qBuffers · 128 + 2 · stages ·
+///   blockN) · d · 2 + 1024 bytes. Needs sm_90a and a driver with TMA tensor maps.
 /// `blockM` × `blockN` must equal the mask's query × key tile (the CSR indexes those tiles).
 public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
-    public enum Family: String, Sendable { case mma, wgmma }
+    public enum Family: String, Sendable { case mma, wgmma, hopper }
 
     public let headDim: Int
     public let blockM: Int
@@ -44,14 +48,38 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
             guard warpTiles == 1, [64, 128].contains(blockM), [64, 128].contains(blockN), [64, 128, 256].contains(headDim), (2...4).contains(stages) else {
                 throw CUDAError.unsupported("wgmma kernel: blockM and blockN 64 or 128, d 64/128/256, one tile per warpgroup, 2–4 stages")
             }
+        case .hopper:
+            guard warpTiles == 1, minBlocksPerSM == 1, blockM == 128, [64, 128].contains(blockN), [64, 128, 256].contains(headDim), (2...4).contains(stages) else {
+                throw CUDAError.unsupported("hopper kernel: blockM 128, blockN 64 or 128, d 64/128/256, 2–4 stages, one block per SM")
+            }
+            // the consumers hold O (d/2 floats), S and P (3/4 · blockN) per thread within 232 registers
+            guard headDim < 256 || blockN == 64 else { throw CUDAError.unsupported("hopper kernel: d = 256 takes 64-key tiles (registers)") }
         }
         self.headDim = headDim; self.blockM = blockM; self.blockN = blockN
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
-        self.family = family; self.persistent = persistent; self.stages = stages
-        if family == .wgmma, sharedBytes > Self.hopperSharedLimit {
-            throw CUDAError.unsupported("wgmma kernel \(self) needs \(sharedBytes) B shared memory (limit \(Self.hopperSharedLimit))")
+        self.family = family; self.persistent = persistent || family == .hopper; self.stages = stages
+        if family != .mma, sharedBytes > Self.hopperSharedLimit {
+            throw CUDAError.unsupported("\(family.rawValue) kernel \(self) needs \(sharedBytes) B shared memory (limit \(Self.hopperSharedLimit))")
         }
     }
+
+    /// The hopper kernel for these tiles with as many K/V stages (≤ 4) as fit beside two Q buffers,
+    /// else beside one; nil when none fits.
+    public static func hopper(headDim: Int, blockN: Int, dtype: DType) -> FlashKernelTraits? {
+        let fitting = [4, 3, 2].compactMap { try? FlashKernelTraits(headDim: headDim, blockM: 128, blockN: blockN, dtype: dtype, family: .hopper, stages: $0) }
+        return fitting.first(where: { $0.qBuffers == 2 }) ?? fitting.first
+    }
+
+    /// Q buffers of the hopper kernel: two (the next item's Q loads during the current one) where
+    /// they fit beside the K/V stages, else one; 1 for the other families' accounting.
+    public var qBuffers: Int {
+        guard family == .hopper else { return persistent ? 2 : 1 }
+        return (2 * blockM + 2 * stages * blockN) * headDim * 2 + 1024 <= Self.hopperSharedLimit ? 2 : 1
+    }
+
+    /// The source file and entry point of this family.
+    public var sourceFile: String { family == .hopper ? "flash_attention_hopper.cu" : "sparse_flash_attention.cu" }
+    public var entry: String { family == .hopper ? "flash_fwd_hopper" : "sparse_flash_fwd" }
 
     /// The default kernel for a mask geometry (the measurements behind it: bench/NOTES.md):
     /// - d ≤ 128 with 128-row tiles: the wgmma kernel; d = 128 persistent with as many K/V stages
@@ -66,6 +94,10 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         let mma = try mmaDefault(headDim: headDim, geometry: geometry, dtype: dtype)
         let choice = environment("SK_FLASH_KERNEL") ?? "auto"
         if choice == "mma" { return mma }
+        // the warp-specialized TMA kernel for 128-row query tiles and d 128 / 256 (bench/NOTES.md, v5: d 64 measured
+        // slower than the v4 kernel with 2 CTAs per SM, so "auto" keeps that one there); "v4" keeps the previous default
+        if choice == "hopper" || (choice == "auto" && headDim != 64), geometry.queryTile == 128,
+           let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype) { return h }
         let capped = headDim == 64 && geometry.queryTile == 128 ? 2 : 1
         func wg(_ persistent: Bool, _ stages: [Int]) -> FlashKernelTraits? {
             for st in stages {
@@ -97,16 +129,23 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
 
     /// The mma.sync kernel for the same tiles (what runs where wgmma does not exist).
     public var portable: FlashKernelTraits {
-        if family == .mma { return self }
+        if family == .mma { return self }  // wgmma and hopper both fall back to the mma.sync kernel
         return (try? FlashKernelTraits.mmaDefault(headDim: headDim, blockM: blockM, blockN: blockN, dtype: dtype)) ?? self
     }
 
-    public var warps: Int { family == .wgmma ? blockM / 64 * 4 : blockM / (16 * warpTiles) }
+    public var warps: Int {
+        switch family {
+        case .mma: return blockM / (16 * warpTiles)
+        case .wgmma: return blockM / 64 * 4
+        case .hopper: return 12  // a producer warpgroup and two consumer warpgroups
+        }
+    }
     public var threads: Int { warps * 32 }
     public var sharedBytes: Int {
         switch family {
         case .mma: return (blockM + 2 * blockN) * headDim * 2
         case .wgmma: return ((persistent ? 2 : 1) * blockM + 2 * stages * blockN) * headDim * 2 + 1024
+        case .hopper: return (qBuffers * blockM + 2 * stages * blockN) * headDim * 2 + 1024
         }
     }
 
@@ -116,6 +155,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         switch family {
         case .mma: d["SK_WARP_MT"] = "\(warpTiles)"
         case .wgmma: d["SK_WGMMA"] = "1"; d["SK_PERSISTENT"] = persistent ? "1" : "0"; d["SK_STAGES"] = "\(stages)"
+        case .hopper: d["SK_STAGES"] = "\(stages)"; d["SK_Q_BUFFERS"] = "\(qBuffers)"; d["SK_MIN_BLOCKS"] = nil
         }
         return d
     }
@@ -127,6 +167,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         case .wgmma:
             return "wgmma \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w" + (persistent ? " persistent" : "") + (stages != 2 ? " s\(stages)" : "")
                 + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
+        case .hopper:
+            return "hopper \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) s\(stages) q\(qBuffers)"
         }
     }
 
@@ -160,7 +202,12 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16, family: .wgmma) { out.append(t) }
         if let t = try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .wgmma) { out.append(t) }
-        for dt in [DType.bf16, .f16] {  // the defaults (4-stage persistent; d = 64 capped at 2 blocks per SM)
+        for dt in [DType.bf16, .f16] {  // the warp-specialized TMA kernel: every head dim, both key tiles where it takes them
+            for d in [64, 128, 256] {
+                for bn in [64, 128] { if let t = hopper(headDim: d, blockN: bn, dtype: dt) { out.append(t) } }
+            }
+        }
+        for dt in [DType.bf16, .f16] {  // the defaults (hopper for 128-row tiles; 64-row tiles: 4-stage persistent wgmma, d = 64 capped at 2 blocks per SM)
             for d in [64, 128, 256] {
                 for m in [64, 128] {
                     if let t = try? FlashKernelTraits.default(headDim: d, geometry: TileGeometry(tokens: 4096, queryTile: m, keyTile: 64), dtype: dt),

@@ -45,19 +45,23 @@ public final class SparseFlashAttention: @unchecked Sendable {
         if let k = queued ? queueKernels[traits] : kernels[traits] { return k }
         var defines = traits.defines
         if queued { defines["SK_WORK_QUEUE"] = "1" }
-        let k = try library.kernel(Self.entry, file: Self.sourceFile, defines: defines, threads: traits.threads,
+        let k = try library.kernel(traits.entry, file: traits.sourceFile, defines: defines, threads: traits.threads,
                                    sharedBytes: traits.sharedBytes)
         if queued { queueKernels[traits] = k } else { kernels[traits] = k }
         return k
     }
     private var queueKernels: [FlashKernelTraits: GPUKernel] = [:]
 
-    /// Only the persistent wgmma kernel walks several items per CTA, so only it has a queue.
-    public static func hasWorkQueue(_ runnable: FlashKernelTraits) -> Bool { runnable.family == .wgmma && runnable.persistent }
+    /// Only the persistent kernels walk several items per CTA, so only they have a queue.
+    public static func hasWorkQueue(_ runnable: FlashKernelTraits) -> Bool { runnable.family != .mma && runnable.persistent }
 
-    /// The traits that actually run on this device (wgmma needs sm_90a).
+    /// The traits that actually run on this device (wgmma needs sm_90a, the hopper kernel also TMA).
     public func runnable(_ traits: FlashKernelTraits) -> FlashKernelTraits {
-        traits.family == .wgmma && device.arch != "sm_90a" ? traits.portable : traits
+        switch traits.family {
+        case .mma: return traits
+        case .wgmma: return device.arch == "sm_90a" ? traits : traits.portable
+        case .hopper: return device.hasTensorMaps ? traits : traits.portable
+        }
     }
 
     /// Refuses a spec the kernel does not compute: invalid values, non-causal attention, softcap.
@@ -113,7 +117,7 @@ public final class SparseFlashAttention: @unchecked Sendable {
         let kern = try kernel(run, workQueue: queued)
         let queryBlocks = (n + traits.blockM - 1) / traits.blockM
         var grid = (queryBlocks, shape.queryHeads, 1)
-        if run.family == .wgmma {  // one work item per (query block, head), longest rows first
+        if run.family != .mma {  // one work item per (query block, head), longest rows first
             let items = queryBlocks * shape.queryHeads
             grid = (items, 1, 1)
             if run.persistent {
@@ -130,6 +134,15 @@ public final class SparseFlashAttention: @unchecked Sendable {
             rowOffsets: mask?.rowOffsets.pointer ?? 0, keyBlocks: mask?.keyBlocks.pointer ?? 0,
             tokens: Int32(n), queryHeads: Int32(shape.queryHeads), kvHeads: Int32(shape.kvHeads),
             scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n), workQueue: queue)
-        try kern.launch(grid: grid, stream: stream, params: params)
+        if run.family == .hopper {
+            let hp = SKHopperAttentionParams(
+                tmQ: try device.rowTensorMap(address: q.pointer, rows: n, heads: shape.queryHeads, headDim: shape.headDim, boxRows: run.blockM),
+                tmK: try device.rowTensorMap(address: k.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN),
+                tmV: try device.rowTensorMap(address: v.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN),
+                attention: params, padding: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+            try kern.launch(grid: grid, stream: stream, params: hp)
+        } else {
+            try kern.launch(grid: grid, stream: stream, params: params)
+        }
     }
 }

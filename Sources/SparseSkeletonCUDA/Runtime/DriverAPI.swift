@@ -45,6 +45,8 @@ struct DriverAPI: @unchecked Sendable {
     let cuEventRecord: @convention(c) (CUhandle, CUhandle) -> CUresult
     let cuEventSynchronize: @convention(c) (CUhandle) -> CUresult
     let cuEventElapsedTime: @convention(c) (UnsafeMutablePointer<Float>, CUhandle, CUhandle) -> CUresult
+    /// TMA tensor maps (driver ≥ 12.0); nil on an older driver, where the TMA kernel is not offered.
+    let cuTensorMapEncodeTiled: (@convention(c) (UnsafeMutableRawPointer, UInt32, UInt32, UnsafeMutableRawPointer?, UnsafePointer<UInt64>, UnsafePointer<UInt64>, UnsafePointer<UInt32>, UnsafePointer<UInt32>, UInt32, UInt32, UInt32, UInt32) -> CUresult)?
 
     // CUdevice_attribute values (cuda.h).
     static let attrClockRateKHz: Int32 = 13
@@ -112,7 +114,8 @@ struct DriverAPI: @unchecked Sendable {
             cuEventDestroy: lib.symbol("cuEventDestroy_v2", "cuEventDestroy", as: (@convention(c) (CUhandle) -> CUresult).self),
             cuEventRecord: lib.symbol("cuEventRecord", as: (@convention(c) (CUhandle, CUhandle) -> CUresult).self),
             cuEventSynchronize: lib.symbol("cuEventSynchronize", as: (@convention(c) (CUhandle) -> CUresult).self),
-            cuEventElapsedTime: lib.symbol("cuEventElapsedTime_v2", "cuEventElapsedTime", as: (@convention(c) (UnsafeMutablePointer<Float>, CUhandle, CUhandle) -> CUresult).self)
+            cuEventElapsedTime: lib.symbol("cuEventElapsedTime_v2", "cuEventElapsedTime", as: (@convention(c) (UnsafeMutablePointer<Float>, CUhandle, CUhandle) -> CUresult).self),
+            cuTensorMapEncodeTiled: lib.has("cuTensorMapEncodeTiled") ? lib.symbol("cuTensorMapEncodeTiled", as: (@convention(c) (UnsafeMutableRawPointer, UInt32, UInt32, UnsafeMutableRawPointer?, UnsafePointer<UInt64>, UnsafePointer<UInt64>, UnsafePointer<UInt32>, UnsafePointer<UInt32>, UInt32, UInt32, UInt32, UInt32) -> CUresult).self) : nil
         )
     }
 

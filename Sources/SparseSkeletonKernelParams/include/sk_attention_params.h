@@ -25,10 +25,32 @@ typedef struct SKAttentionParams {
     SK_PTR(int) workQueue;
 } SKAttentionParams;
 
+// flash_attention_hopper.cu (the warp-specialized TMA kernel): the same fields plus TMA tensor maps of
+// Q, K and V (cuTensorMapEncodeTiled's 128 opaque bytes each; TMA wants them 64-byte aligned in the
+// kernel's parameter space). The maps come first, at offsets 0, 128 and 256 on both sides; the padding
+// makes the host's size the device's (a multiple of the 64-byte alignment).
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define SK_TMAP_ALIGN __align__(64)
+#else
+#define SK_TMAP_ALIGN
+#endif
+typedef struct SK_TMAP_ALIGN SKTensorMap {
+    unsigned long long words[16];
+} SKTensorMap;
+typedef struct SK_TMAP_ALIGN SKHopperAttentionParams {
+    SKTensorMap tmQ;
+    SKTensorMap tmK;
+    SKTensorMap tmV;
+    SKAttentionParams attention;
+    unsigned char padding[40];
+} SKHopperAttentionParams;
+
 // One layout on both sides: Swift's MemoryLayout is tested against the same number.
 #ifdef __cplusplus
 static_assert(sizeof(SKAttentionParams) == 88, "SKAttentionParams layout");
+static_assert(sizeof(SKHopperAttentionParams) == 512, "SKHopperAttentionParams layout");
 #else
 _Static_assert(sizeof(SKAttentionParams) == 88, "SKAttentionParams layout");
+_Static_assert(sizeof(SKHopperAttentionParams) == 512, "SKHopperAttentionParams layout");
 #endif
 #endif

@@ -1,0 +1,373 @@
+// Block-sparse causal FlashAttention forward for Hopper (sm_90a), warp-specialized:
+// the same contract as sparse_flash_attention.cu (CSR mask or dense, scale, window, GQA in place,
+// O [N, qHeads, D], LSE [qHeads, N], O = 0 and LSE = -inf for a row that sees no key), with
+//   - a producer warp that loads Q and the K/V tiles with TMA (tensor maps in the parameter struct)
+//     into a ring of STAGES K/V stages and Q_BUFFERS Q buffers, each guarded by full/empty mbarriers,
+//     walking the CSR row itself (the consumers never read the mask);
+//   - two consumer warpgroups of 64 query rows each (BM = 128) that only compute, with registers
+//     reallocated from the producer to them (setmaxnreg);
+//   - inside a consumer warpgroup, tile i's S = Q K_i^T issued together with tile i−1's O += P V,
+//     so the softmax of tile i overlaps the P V of tile i−1 on the tensor cores;
+//   - between the two warpgroups a ping-pong (two named barriers): one issues its MMAs while the
+//     other runs its softmax;
+//   - a persistent grid: the producer takes work items (query block, head) longest rows first —
+//     the static snake over CTAs, or on a CSR mask with p.workQueue the next item of a global
+//     counter — and publishes them to the consumers through a two-slot ring in shared memory, so
+//     the next item's Q and first tiles load while the current item is computed.
+// Shared tiles are TMA boxes of [rows][64] 16-bit values with the 128-byte swizzle (D/64 boxes per
+// tile): the canonical wgmma SWIZZLE_128B layout, addressed by the same descriptors as the old kernel.
+//
+// Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile),
+// SK_STAGES 2–4, SK_Q_BUFFERS 1–2, SK_WORK_QUEUE, SK_BF16. BM is 128 (SK_BLOCK_M must be 128).
+#include "common.cuh"
+#include "sk_attention_params.h"
+
+#ifndef SK_HEAD_DIM
+#define SK_HEAD_DIM 128
+#endif
+#ifndef SK_BLOCK_M
+#define SK_BLOCK_M 128
+#endif
+#ifndef SK_BLOCK_N
+#define SK_BLOCK_N 128
+#endif
+#ifndef SK_STAGES
+#define SK_STAGES 2
+#endif
+#ifndef SK_Q_BUFFERS
+#define SK_Q_BUFFERS 2
+#endif
+#ifndef SK_WORK_QUEUE
+#define SK_WORK_QUEUE 0
+#endif
+#include "attention_tiles.cuh"
+#include "hopper.cuh"
+
+constexpr int D = SK_HEAD_DIM;
+constexpr int BM = SK_BLOCK_M;
+constexpr int BN = SK_BLOCK_N;
+constexpr int STAGES = SK_STAGES;
+constexpr int Q_BUFFERS = SK_Q_BUFFERS;
+constexpr int CONSUMERS = 2;                     // consumer warpgroups, 64 query rows each
+constexpr int THREADS = 128 * (CONSUMERS + 1);   // warpgroup 0 is the producer
+constexpr int CONSUMER_THREADS = 128 * CONSUMERS;
+constexpr int CONSUMER_WARPS = 4 * CONSUMERS;
+constexpr int BOXES = D / 64;                    // TMA boxes (64 columns = 128 bytes) per row block
+constexpr u32 Q_BYTES = BM * D * 2, KV_BYTES = BN * D * 2;
+static_assert(BM == 128, "two consumer warpgroups of 64 rows");
+static_assert(BN == 64 || BN == 128, "BN must be 64 or 128");
+static_assert(D == 64 || D == 128 || D == 256, "head dim must be 64, 128 or 256");
+static_assert(STAGES >= 2 && STAGES <= 4 && Q_BUFFERS >= 1 && Q_BUFFERS <= 2, "2–4 K/V stages, 1–2 Q buffers");
+
+// Named barriers of the ping-pong: consumer warpgroup g waits on TURN0 + g for its turn to issue.
+constexpr int TURN0 = 1;
+
+// The ring barriers and the item slots (static shared memory).
+struct Rings {
+    u64 qFull[Q_BUFFERS], qEmpty[Q_BUFFERS];
+    u64 kFull[STAGES], vFull[STAGES], kEmpty[STAGES], vEmpty[STAGES];
+    u64 itemFull[2], itemEmpty[2];
+    int item[2];
+};
+
+// Position in a ring of `size` slots: the use'th fill of a slot waits for the (use−1)'th release
+// (parity (use & 1) ^ 1, which a fresh barrier passes) and is consumed at parity use & 1.
+struct RingPos {
+    int slot, parity;
+};
+template <int SIZE> SK_DEVICE RingPos ring_pos(int i) { return {i % SIZE, (i / SIZE) & 1}; }
+
+SK_DEVICE void mma_s(float (&s)[BN / 8][4], u64 a, u64 b, int scaleD) {
+#if SK_BLOCK_N == 64
+    wgmma_ss_n64(s, a, b, scaleD);
+#else
+    wgmma_ss_n128(s, a, b, scaleD);
+#endif
+}
+SK_DEVICE void mma_o(float (&o)[D / 8][4], const u32 (&a)[4], u64 b) {
+#if SK_HEAD_DIM == 64
+    wgmma_rs_n64(o, a, b);
+#elif SK_HEAD_DIM == 128
+    wgmma_rs_n128(o, a, b);
+#else
+    wgmma_rs_n256(o, a, b);
+#endif
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
+flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
+    const SKAttentionParams& p = hp.attention;  // Q, K and V are read through the tensor maps
+    u16* __restrict__ o = p.o;
+    float* __restrict__ lse = p.lse;
+    const int* __restrict__ rowOffsets = p.rowOffsets;
+    const int* __restrict__ keyBlocks = p.keyBlocks;
+    const int n = p.tokens, qHeads = p.queryHeads, kvHeads = p.kvHeads, window = p.window;
+    const float scaleLog2 = p.scaleLog2;
+    extern __shared__ __align__(128) unsigned char smemRaw[];
+    __shared__ Rings rings;
+    // the 128-byte swizzle pattern repeats every 1024 bytes: tiles start 1024-aligned
+    const u32 base = (sk_smem_addr(smemRaw) + 1023u) & ~1023u;
+    const u32 sQ0 = base, sK0 = sQ0 + Q_BUFFERS * Q_BYTES, sV0 = sK0 + STAGES * KV_BYTES;
+
+    const int qBlocks = (n + BM - 1) / BM;
+    const int items = qBlocks * qHeads;
+    const int groupSize = qHeads / kvHeads;
+    const int tid = threadIdx.x;
+    const int group = tid / 128;  // 0 producer, 1 and 2 consumers
+    const bool sparse = rowOffsets != nullptr;
+    auto bar = [](const u64& b) { return sk_smem_addr(&b); };
+
+    if (tid == 0) {
+        for (int i = 0; i < Q_BUFFERS; ++i) { mbar_init(bar(rings.qFull[i]), 1); mbar_init(bar(rings.qEmpty[i]), CONSUMER_WARPS); }
+        for (int i = 0; i < STAGES; ++i) {
+            mbar_init(bar(rings.kFull[i]), 1); mbar_init(bar(rings.vFull[i]), 1);
+            mbar_init(bar(rings.kEmpty[i]), CONSUMER_WARPS); mbar_init(bar(rings.vEmpty[i]), CONSUMER_WARPS);
+        }
+        for (int i = 0; i < 2; ++i) { mbar_init(bar(rings.itemFull[i]), 1); mbar_init(bar(rings.itemEmpty[i]), CONSUMER_WARPS); }
+        mbar_fence_init();
+    }
+    __syncthreads();
+
+    if (group == 0) {
+        // ================= producer =================
+        regs_dec<40>();
+        if (tid != 0) return;
+        tma_prefetch_map(&hp.tmQ); tma_prefetch_map(&hp.tmK); tma_prefetch_map(&hp.tmV);
+        int* const queue = SK_WORK_QUEUE && sparse ? p.workQueue : nullptr;
+        const int G = (int)gridDim.x;
+        int t = blockIdx.x, round = 0;
+        int nItems = 0, nQ = 0, nTiles = 0;  // items published, Q loads, K/V tiles loaded
+        while (true) {
+            const RingPos ip = ring_pos<2>(nItems++);
+            mbar_wait(bar(rings.itemEmpty[ip.slot]), ip.parity ^ 1);
+            rings.item[ip.slot] = t < items ? t : -1;
+            mbar_arrive(bar(rings.itemFull[ip.slot]));
+            if (t >= items) break;
+            const WorkItem w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+            if (w.count > 0) {
+                const RingPos qp = ring_pos<Q_BUFFERS>(nQ++);
+                mbar_wait(bar(rings.qEmpty[qp.slot]), qp.parity ^ 1);
+                const u32 full = bar(rings.qFull[qp.slot]);
+                mbar_arrive_expect_tx(full, Q_BYTES);
+#pragma unroll
+                for (int b = 0; b < BOXES; ++b)
+                    tma_load_3d(sQ0 + qp.slot * Q_BYTES + b * (BM * 128), &hp.tmQ, full, b * 64, w.head, w.qb * BM);
+            }
+            const int kvHead = w.head / groupSize;
+            int nextKb = w.count > 0 ? (sparse ? keyBlocks[w.begin] : w.begin) : 0;
+            for (int i = 0; i < w.count; ++i) {
+                const int kb = nextKb;
+                if (i + 1 < w.count) nextKb = sparse ? keyBlocks[w.begin + i + 1] : w.begin + i + 1;  // in flight during the waits
+                const RingPos sp = ring_pos<STAGES>(nTiles++);
+                mbar_wait(bar(rings.kEmpty[sp.slot]), sp.parity ^ 1);
+                const u32 kFull = bar(rings.kFull[sp.slot]);
+                mbar_arrive_expect_tx(kFull, KV_BYTES);
+#pragma unroll
+                for (int b = 0; b < BOXES; ++b)
+                    tma_load_3d(sK0 + sp.slot * KV_BYTES + b * (BN * 128), &hp.tmK, kFull, b * 64, kvHead, kb * BN);
+                mbar_wait(bar(rings.vEmpty[sp.slot]), sp.parity ^ 1);
+                const u32 vFull = bar(rings.vFull[sp.slot]);
+                mbar_arrive_expect_tx(vFull, KV_BYTES);
+#pragma unroll
+                for (int b = 0; b < BOXES; ++b)
+                    tma_load_3d(sV0 + sp.slot * KV_BYTES + b * (BN * 128), &hp.tmV, vFull, b * 64, kvHead, kb * BN);
+            }
+            ++round;
+            if (queue != nullptr) t = G + atomicAdd(queue, 1);
+            else t = round * G + ((round & 1) ? G - 1 - (int)blockIdx.x : (int)blockIdx.x);  // snake
+        }
+        if (queue != nullptr) {  // the last CTA out resets the queue for the next launch on the stream
+            __threadfence();
+            if (atomicAdd(queue + 1, 1) == G - 1) { queue[0] = 0; queue[1] = 0; }
+        }
+        return;
+    }
+
+    // ================= consumers =================
+    regs_inc<232>();
+    const int cg = group - 1;  // consumer warpgroup: query rows [64·cg, 64·cg + 64) of the block
+    const int warp = (tid % 128) / 32, lane = tid % 32;
+    const bool warpLeader = lane == 0;
+    auto turn_wait = [&]() { bar_sync(TURN0 + cg, CONSUMER_THREADS); };
+    auto turn_pass = [&]() { bar_arrive(TURN0 + (cg ^ 1), CONSUMER_THREADS); };
+    auto release = [&](const u64& b) { __syncwarp(); if (warpLeader) mbar_arrive(bar(b)); };
+    if (cg == 1) turn_pass();  // warpgroup 0 issues first
+
+    int nItems = 0, nQ = 0, nTiles = 0;
+    while (true) {
+        const RingPos ip = ring_pos<2>(nItems++);
+        mbar_wait(bar(rings.itemFull[ip.slot]), ip.parity);
+        const int t = rings.item[ip.slot];
+        release(rings.itemEmpty[ip.slot]);
+        if (t < 0) break;
+        const WorkItem w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+
+        float accO[D / 8][4];
+#pragma unroll
+        for (int dt = 0; dt < D / 8; ++dt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) accO[dt][e] = 0.f;
+        float rowMax[2] = {sk_neg_inf(), sk_neg_inf()}, rowSum[2] = {0.f, 0.f};
+        const int rowBase = w.qb * BM + cg * 64;               // this warpgroup's first row
+        const int row0 = rowBase + warp * 16 + lane / 4;        // this thread's rows: row0, row0 + 8
+
+        if (w.count > 0) {
+            const RingPos qp = ring_pos<Q_BUFFERS>(nQ++);
+            mbar_wait(bar(rings.qFull[qp.slot]), qp.parity);
+            const u32 qAddr = sQ0 + qp.slot * Q_BYTES + cg * 64 * 128;
+            u32 pa[BN / 16][4];  // P of the previous tile (A operand of its P V)
+            float s[BN / 8][4];
+            float alpha[2];
+
+            auto issue_s = [&](int stage) {
+                const u32 kAddr = sK0 + stage * KV_BYTES;
+#pragma unroll
+                for (int ks = 0; ks < D / 16; ++ks) {
+                    const u32 off = (ks % 4) * 32;  // 16 elements = 32 bytes inside the 128-byte row
+                    mma_s(s, gmma_desc(qAddr + (ks / 4) * (BM * 128) + off, 16, 1024),
+                          gmma_desc(kAddr + (ks / 4) * (BN * 128) + off, 16, 1024), ks > 0 ? 1 : 0);
+                }
+            };
+            auto issue_pv = [&](int stage) {
+                const u32 vAddr = sV0 + stage * KV_BYTES;
+#pragma unroll
+                for (int kc = 0; kc < BN / 16; ++kc) mma_o(accO, pa[kc], gmma_desc(vAddr + kc * 16 * 128, BN * 128, 1024));
+            };
+            // mask and online softmax of s (key block kb) → pa, alpha (the factor for accO), rowSum
+            auto softmax = [&](int kb) {
+                if (kb * BN + BN - 1 > rowBase) {  // causal: only tiles reaching past the warpgroup's first row
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) {
+                            const int row = row0 + (e >= 2 ? 8 : 0);
+                            const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                            if (col > row) s[nt][e] = sk_neg_inf();
+                        }
+                }
+                if (window_edge_tile(kb, w.qb, window)) {
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; ++nt)
+#pragma unroll
+                        for (int e = 0; e < 4; ++e) {
+                            const int row = row0 + (e >= 2 ? 8 : 0);
+                            const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
+                            if (outside_window(row, col, window)) s[nt][e] = sk_neg_inf();
+                        }
+                }
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    float mx = sk_neg_inf();
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * h], s[nt][2 * h + 1]));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                    const float newMax = fmaxf(rowMax[h], mx * scaleLog2);
+                    const float mBase = newMax == sk_neg_inf() ? 0.f : newMax;  // all masked so far
+                    alpha[h] = sk_exp2(rowMax[h] - mBase);
+                    rowMax[h] = newMax;
+                    float sum = 0.f;
+#pragma unroll
+                    for (int nt = 0; nt < BN / 8; ++nt) {
+                        s[nt][2 * h] = sk_exp2(fmaf(s[nt][2 * h], scaleLog2, -mBase));
+                        s[nt][2 * h + 1] = sk_exp2(fmaf(s[nt][2 * h + 1], scaleLog2, -mBase));
+                        sum += s[nt][2 * h] + s[nt][2 * h + 1];
+                    }
+                    rowSum[h] = rowSum[h] * alpha[h] + sum;  // per-thread partial; quad-reduced at the end
+                }
+            };
+            auto pack_p = [&]() {  // two n8 accumulator tiles = one k16 A fragment
+#pragma unroll
+                for (int kc = 0; kc < BN / 16; ++kc) {
+                    pa[kc][0] = sk_pack2(s[2 * kc][0], s[2 * kc][1]);
+                    pa[kc][1] = sk_pack2(s[2 * kc][2], s[2 * kc][3]);
+                    pa[kc][2] = sk_pack2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+                    pa[kc][3] = sk_pack2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+                }
+            };
+            auto rescale = [&]() {
+#pragma unroll
+                for (int dt = 0; dt < D / 8; ++dt) {
+                    accO[dt][0] *= alpha[0]; accO[dt][1] *= alpha[0];
+                    accO[dt][2] *= alpha[1]; accO[dt][3] *= alpha[1];
+                }
+            };
+
+            // tile 0: S alone (no P V before it)
+            int stage;
+            {
+                const int kb = sparse ? keyBlocks[w.begin] : w.begin;
+                const RingPos sp = ring_pos<STAGES>(nTiles++);
+                mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
+                turn_wait();
+                wg_fence();
+                issue_s(sp.slot);
+                wg_commit();
+                turn_pass();
+                wg_wait<0>();
+                reg_fence(s);
+                release(rings.kEmpty[sp.slot]);
+                if (w.count == 1) release(rings.qEmpty[qp.slot]);
+                softmax(kb);
+                pack_p();
+                stage = sp.slot;
+            }
+            // tile i: S_i issued with P_{i−1} V_{i−1}; the softmax of S_i runs while P V is on the tensor cores
+            for (int i = 1; i < w.count; ++i) {
+                const int kb = sparse ? keyBlocks[w.begin + i] : w.begin + i;
+                const RingPos sp = ring_pos<STAGES>(nTiles++);
+                mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
+                mbar_wait(bar(rings.vFull[stage]), ring_pos<STAGES>(nTiles - 2).parity);
+                turn_wait();
+                reg_fence(accO);
+                wg_fence();
+                issue_s(sp.slot);
+                wg_commit();
+                issue_pv(stage);
+                wg_commit();
+                turn_pass();
+                wg_wait<1>();
+                reg_fence(s);
+                release(rings.kEmpty[sp.slot]);
+                if (i + 1 == w.count) release(rings.qEmpty[qp.slot]);  // every S of the item is done
+                softmax(kb);
+                wg_wait<0>();
+                reg_fence(accO);
+                release(rings.vEmpty[stage]);
+                rescale();  // accO (P V of the tiles before i included) to the new row max
+                pack_p();
+                stage = sp.slot;
+            }
+            // the last tile's P V
+            mbar_wait(bar(rings.vFull[stage]), ring_pos<STAGES>(nTiles - 1).parity);
+            turn_wait();
+            reg_fence(accO);
+            wg_fence();
+            issue_pv(stage);
+            wg_commit();
+            turn_pass();
+            wg_wait<0>();
+            reg_fence(accO);
+            release(rings.vEmpty[stage]);
+        }
+
+        // ---- epilogue: O /= l, LSE ----
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float l = rowSum[h];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            const float inv = l > 0.f ? 1.f / l : 0.f;
+            const int row = row0 + 8 * h;
+            if (row < n) {
+                u16* dst = o + ((long long)row * qHeads + w.head) * D + (lane % 4) * 2;
+#pragma unroll
+                for (int dt = 0; dt < D / 8; ++dt)
+                    *reinterpret_cast<u32*>(dst + dt * 8) = sk_pack2(accO[dt][2 * h] * inv, accO[dt][2 * h + 1] * inv);
+                if (lane % 4 == 0)
+                    lse[(long long)w.head * n + row] = l > 0.f ? (rowMax[h] + sk_log2(l)) * 0.6931471805599453f : sk_neg_inf();
+            }
+        }
+    }
+    if (cg == 0) turn_wait();  // takes warpgroup 1's last hand-over, so no arrival is left pending
+}

@@ -1,0 +1,42 @@
+import XCTest
+@testable import SparseSkeletonCUDA
+import SparseSkeleton
+import SparseSkeletonKernelParams
+
+/// CPU checks of the warp-specialized TMA kernel's host side: its parameter struct has the layout the
+/// device compiler gives it, and its traits pick stages and Q buffers that fit shared memory.
+final class HopperKernelTraitsTests: XCTestCase {
+    func testParameterLayoutMatchesTheDevice() {
+        XCTAssertEqual(MemoryLayout<SKTensorMap>.size, 128)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.size, 512)  // the device rounds to its 64-byte alignment
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmK), 128)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmV), 256)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.attention), 384)
+    }
+
+    func testDefaultsFitSharedMemoryAndPreferTwoQBuffers() throws {
+        let expect: [(d: Int, bn: Int, stages: Int, q: Int)] = [(64, 64, 4, 2), (64, 128, 4, 2), (128, 64, 4, 2), (128, 128, 2, 2), (256, 64, 2, 1)]
+        for e in expect {
+            let t = try XCTUnwrap(FlashKernelTraits.hopper(headDim: e.d, blockN: e.bn, dtype: .bf16), "d\(e.d) 128x\(e.bn)")
+            XCTAssertEqual(t.stages, e.stages, "\(t)"); XCTAssertEqual(t.qBuffers, e.q, "\(t)")
+            XCTAssertLessThanOrEqual(t.sharedBytes, FlashKernelTraits.hopperSharedLimit)
+            XCTAssertEqual(t.threads, 384); XCTAssertTrue(t.persistent)
+            XCTAssertEqual(t.sourceFile, "flash_attention_hopper.cu"); XCTAssertEqual(t.entry, "flash_fwd_hopper")
+            XCTAssertEqual(t.defines["SK_Q_BUFFERS"], "\(e.q)"); XCTAssertNil(t.defines["SK_WGMMA"])
+            XCTAssertEqual(t.portable.family, .mma)
+        }
+        XCTAssertNil(FlashKernelTraits.hopper(headDim: 256, blockN: 128, dtype: .bf16))  // registers
+        XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, dtype: .bf16, family: .hopper))
+        XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .hopper))
+    }
+
+    func testDefaultIsTheHopperKernelFor128RowTilesAndD128And256() throws {
+        guard ProcessInfo.processInfo.environment["SK_FLASH_KERNEL"] == nil else { throw XCTSkip("SK_FLASH_KERNEL is set") }
+        let g128 = try TileGeometry(tokens: 4096, queryTile: 128, keyTile: 64)
+        let g64 = try TileGeometry(tokens: 4096, queryTile: 64, keyTile: 64)
+        for d in [64, 128, 256] {
+            XCTAssertEqual(try FlashKernelTraits.default(headDim: d, geometry: g128, dtype: .bf16).family, d == 64 ? .wgmma : .hopper, "d\(d)")
+            XCTAssertEqual(try FlashKernelTraits.default(headDim: d, geometry: g64, dtype: .bf16).family, .wgmma, "d\(d)")
+        }
+    }
+}
