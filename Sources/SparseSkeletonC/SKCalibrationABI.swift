@@ -27,6 +27,9 @@ func skCalibrate(_ c: SKContext, q: UInt64, k: UInt64, v: UInt64, shape: Attenti
     let measured = try est.measureEstimationTime(q: qb, k: kb, shape: shape, dtype: dtype, geometry: g, stream: stream)
     let traits = try FlashKernelTraits.default(headDim: shape.headDim, geometry: g, dtype: dtype)
     var points: [(tiles: Double, ms: Double)] = []
+    // the line is the mask kernel's (its key tiles at every point), not the wider-tile dense forward
+    c.gpu.attention.denseKeyTiles128 = false
+    defer { c.gpu.attention.denseKeyTiles128 = true }
     for density in [1.0, 0.3, 0.1] {
         let mask: DeviceBlockMask? = density == 1 ? nil
             : try est.estimate(q: qb, k: kb, shape: shape, dtype: dtype, geometry: g, target: .density(density), stream: stream).mask

@@ -83,11 +83,17 @@ public final class AttentionBench {
         let geometry = try TileGeometry(tokens: n, queryTile: geometryTiles.0, keyTile: geometryTiles.1)
         let denseFlops = 4.0 * Double(d) * Double(n) * Double(n + 1) / 2 * Double(heads)
         let mainTraits = try FlashKernelTraits.default(headDim: d, geometry: geometry, dtype: dtype)
-        for traits in [mainTraits] + extraVariants.filter({ $0 != mainTraits }) {
+        let wide = s.attention.runnable(mainTraits, dense: true)
+        var denseVariants = [mainTraits] + extraVariants.filter { $0 != mainTraits && $0 != wide }
+        if !extraVariants.isEmpty && wide != s.attention.runnable(mainTraits) { denseVariants.append(mainTraits) }  // its own tiles too
+        for (idx, traits) in denseVariants.enumerated() {
+            // the default as a dense forward runs it (128-key tiles on the hopper kernel), every other variant as given
+            s.attention.denseKeyTiles128 = idx == 0
+            defer { s.attention.denseKeyTiles128 = true }
             _ = try s.attention.kernel(traits)
             let t = try time { try s.attention.forward(shape: shape, traits: traits, q: q, k: k, v: v, o: o, lse: lse, mask: nil, stream: s.stream) }
             let occ = (try? s.attention.kernel(traits).blocksPerMultiprocessor()) ?? 0
-            let rec = BenchRecord(impl: "ours", variant: traits.description, mode: "dense", tokens: n, heads: heads, kvHeads: kvHeads,
+            let rec = BenchRecord(impl: "ours", variant: s.attention.runnable(traits, dense: true).description, mode: "dense", tokens: n, heads: heads, kvHeads: kvHeads,
                                   headDim: d, dtype: dtype.rawValue, density: 1, usefulFlops: denseFlops, msMedian: t.median, msMin: t.min,
                                   reps: t.reps, tflops: denseFlops / (t.median * 1e9), peakBytes: try peak(),
                                   note: "\(try s.attention.kernel(traits).compiled.report.registers) regs, \(occ) blocks/SM")

@@ -17,7 +17,7 @@ extension AttentionBench {
     }
 
     /// Dense and strided-sparse timings at each N and d; at N ≥ 512K only densities ≤ `maxDensityLong`.
-    /// `variants`: also the other d = 128 dense kernel layouts.
+    /// `variants`: also other d = 128 dense kernels (the hopper kernel's 128-key tiles and register epilogue, v4, mma.sync).
     public func runSweep(tokens: [Int], headDims: [Int], heads: Int, kvHeads: Int, dtype dt: DType, tiles: (Int, Int),
                          densities dens: [Double], maxDensityLong: Double, variants: Bool, json: String?) throws {
         let bar = ProgressReporter(label: "gpu-bench", total: tokens.count * headDims.count, unit: "shapes", inPlace: false)
@@ -25,13 +25,12 @@ extension AttentionBench {
         for n in tokens {
             for d in headDims {
                 var extra: [FlashKernelTraits] = []
-                if variants && d == 128 {
-                    extra = [try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 1, dtype: dt),
-                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt),
-                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: dt),
-                             try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: dt),
-                             try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, dtype: dt),
-                             try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, minBlocksPerSM: 3, dtype: dt)]
+                if variants && d == 128 {  // the hopper kernel's other layouts, the v4 wgmma default and the mma.sync default
+                    extra = [FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: dt),
+                             FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: dt, tmaStore: false),
+                             FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: dt, tmaStore: false),
+                             try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: dt, family: .wgmma, persistent: true, stages: 4),
+                             try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt)].compactMap { $0 }
                 }
                 let use = n >= 512 * 1024 ? dens.filter { $0 <= maxDensityLong } : dens
                 do {

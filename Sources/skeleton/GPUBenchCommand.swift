@@ -18,7 +18,7 @@ struct GPUBench: ParsableCommand {
     @Option(help: "Comma-separated sparse densities (empty: dense only).") var densities: String = "0.5,0.2,0.1,0.05,0.02"
     @Option(name: .customLong("max-density-long"), help: "At N ≥ 512K only densities up to this are run (host CSR size).") var maxDensityLong: Double = 0.1
     @Option(help: "Query tile × key tile, e.g. 128x64.") var tile: String = "128x64"
-    @Flag(name: .customLong("variants"), help: "Also time the other d=128 dense kernel layouts (one or two row tiles per warp, 128x128, register caps).") var variants = false
+    @Flag(name: .customLong("variants"), help: "Also time other d=128 dense kernels (the hopper kernel with 128-key tiles and with its register epilogue, the v4 wgmma and the mma.sync defaults).") var variants = false
     @Option(help: "Seconds spent per timed configuration.") var seconds: Double = 1.0
     @Option(help: "Write records as JSON here.") var json: String?
     @Flag(help: "Keep the records already in --json and add to them.") var append = false

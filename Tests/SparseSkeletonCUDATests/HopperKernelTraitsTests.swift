@@ -8,17 +8,20 @@ import SparseSkeletonKernelParams
 final class HopperKernelTraitsTests: XCTestCase {
     func testParameterLayoutMatchesTheDevice() {
         XCTAssertEqual(MemoryLayout<SKTensorMap>.size, 128)
-        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.size, 512)  // the device rounds to its 64-byte alignment
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.size, 640)  // the device rounds to its 64-byte alignment
         XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmK), 128)
         XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmV), 256)
-        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.attention), 384)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmO), 384)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.attention), 512)
     }
 
     func testDefaultsFitSharedMemoryAndPreferTwoQBuffers() throws {
-        let expect: [(d: Int, bn: Int, stages: Int, q: Int)] = [(64, 64, 4, 2), (64, 128, 4, 2), (128, 64, 4, 2), (128, 128, 2, 2), (256, 64, 2, 1)]
+        let expect: [(d: Int, bn: Int, stages: Int, q: Int, store: Bool)] = [(64, 64, 4, 2, true), (64, 128, 4, 2, true), (128, 64, 4, 2, true),
+                                                                             (128, 128, 2, 2, true), (256, 64, 2, 1, false)]
         for e in expect {
             let t = try XCTUnwrap(FlashKernelTraits.hopper(headDim: e.d, blockN: e.bn, dtype: .bf16), "d\(e.d) 128x\(e.bn)")
-            XCTAssertEqual(t.stages, e.stages, "\(t)"); XCTAssertEqual(t.qBuffers, e.q, "\(t)")
+            XCTAssertEqual(t.stages, e.stages, "\(t)"); XCTAssertEqual(t.qBuffers, e.q, "\(t)"); XCTAssertEqual(t.tmaStore, e.store, "\(t)")
+            XCTAssertEqual(t.defines["SK_TMA_STORE"], e.store ? "1" : "0")
             XCTAssertLessThanOrEqual(t.sharedBytes, FlashKernelTraits.hopperSharedLimit)
             XCTAssertEqual(t.threads, 384); XCTAssertTrue(t.persistent)
             XCTAssertEqual(t.sourceFile, "flash_attention_hopper.cu"); XCTAssertEqual(t.entry, "flash_fwd_hopper")
@@ -26,6 +29,8 @@ final class HopperKernelTraitsTests: XCTestCase {
             XCTAssertEqual(t.portable.family, .mma)
         }
         XCTAssertNil(FlashKernelTraits.hopper(headDim: 256, blockN: 128, dtype: .bf16))  // registers
+        XCTAssertThrowsError(try FlashKernelTraits(headDim: 256, blockM: 128, blockN: 64, dtype: .bf16, family: .hopper, tmaStore: true))  // no room
+        XCTAssertFalse(try XCTUnwrap(FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, tmaStore: false)).tmaStore)
         XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 64, blockN: 64, dtype: .bf16, family: .hopper))
         XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .hopper))
     }

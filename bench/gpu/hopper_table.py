@@ -57,3 +57,16 @@ for k in kernels:
     for (kn, d, n), r in sorted(dense.items()):
         if kn == k and d == 128:
             print(f"{k} dense d{d} {ntok(n)}: {r['variant']} ({r.get('note', '')})")
+dv = {}
+for k, rs in recs.items():
+    for r in rs:
+        if r.get("impl") == "ours" and r["mode"] == "dense":
+            dv.setdefault((r["headDim"], r["tokens"]), {}).setdefault(r["variant"], r)
+if any(len(v) > 1 for v in dv.values()):
+    print()
+    print("| d | N | dense kernel variant | ms | TFLOP/s | ÷ cuDNN |")
+    print("|---|---|---|---|---|---|")
+    for (d, n), vs in sorted(dv.items()):
+        c = cudnn.get((d, n))
+        for name, r in vs.items():
+            print(f"| {d} | {ntok(n)} | {name} | {r['msMedian']:.3f} | {r['tflops']:.0f} | " + (f"{r['tflops'] / c['tflops']:.2f}×" if c else "") + " |")

@@ -29,12 +29,15 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     public let family: Family
     public let persistent: Bool
     public let stages: Int
+    /// The hopper kernel's epilogue: O staged in shared memory and written by TMA stores (true where the two
+    /// 64-row staging buffers fit), else stored from registers. False for the other families.
+    public let tmaStore: Bool
 
     /// Shared memory a block may take on the H100 / H200 (227 KiB).
     public static let hopperSharedLimit = 227 * 1024
 
     public init(headDim: Int, blockM: Int, blockN: Int, warpTiles: Int = 1, minBlocksPerSM: Int = 1, dtype: DType,
-                family: Family = .mma, persistent: Bool = false, stages: Int = 2) throws {
+                family: Family = .mma, persistent: Bool = false, stages: Int = 2, tmaStore: Bool? = nil) throws {
         guard SkeletonError.supportedHeadDims.contains(headDim) else { throw SkeletonError.unsupportedHeadDim(headDim) }
         guard dtype != .f32 else { throw CUDAError.unsupported("the attention kernel takes f16 or bf16 tensors, not f32") }
         for t in [blockM, blockN] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
@@ -58,6 +61,12 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         self.headDim = headDim; self.blockM = blockM; self.blockN = blockN
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
         self.family = family; self.persistent = persistent || family == .hopper; self.stages = stages
+        // the hopper kernel stages O where the two buffers fit beside the rings, unless asked otherwise
+        let fits = family == .hopper && Self.hopperRingBytes(headDim: headDim, blockN: blockN, stages: stages) + 2 * 64 * headDim * 2 <= Self.hopperSharedLimit
+        if tmaStore == true && !fits {
+            throw CUDAError.unsupported("no room for the hopper kernel's O staging buffers at d \(headDim), 128x\(blockN), \(stages) stages (\(family.rawValue))")
+        }
+        self.tmaStore = tmaStore ?? fits
         if family != .mma, sharedBytes > Self.hopperSharedLimit {
             throw CUDAError.unsupported("\(family.rawValue) kernel \(self) needs \(sharedBytes) B shared memory (limit \(Self.hopperSharedLimit))")
         }
@@ -65,8 +74,10 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
 
     /// The hopper kernel for these tiles with as many K/V stages (≤ 4) as fit beside two Q buffers,
     /// else beside one; nil when none fits.
-    public static func hopper(headDim: Int, blockN: Int, dtype: DType) -> FlashKernelTraits? {
-        let fitting = [4, 3, 2].compactMap { try? FlashKernelTraits(headDim: headDim, blockM: 128, blockN: blockN, dtype: dtype, family: .hopper, stages: $0) }
+    public static func hopper(headDim: Int, blockN: Int, dtype: DType, tmaStore: Bool? = nil) -> FlashKernelTraits? {
+        let fitting = [4, 3, 2].compactMap {
+            try? FlashKernelTraits(headDim: headDim, blockM: 128, blockN: blockN, dtype: dtype, family: .hopper, stages: $0, tmaStore: tmaStore)
+        }
         return fitting.first(where: { $0.qBuffers == 2 }) ?? fitting.first
     }
 
@@ -74,7 +85,14 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// they fit beside the K/V stages, else one; 1 for the other families' accounting.
     public var qBuffers: Int {
         guard family == .hopper else { return persistent ? 2 : 1 }
-        return (2 * blockM + 2 * stages * blockN) * headDim * 2 + 1024 <= Self.hopperSharedLimit ? 2 : 1
+        return Self.hopperQBuffers(headDim: headDim, blockN: blockN, stages: stages)
+    }
+    static func hopperQBuffers(headDim: Int, blockN: Int, stages: Int) -> Int {
+        (2 * 128 + 2 * stages * blockN) * headDim * 2 + 1024 <= hopperSharedLimit ? 2 : 1
+    }
+    /// The hopper kernel's Q buffers and K/V stages (and alignment slack), without the O staging.
+    static func hopperRingBytes(headDim: Int, blockN: Int, stages: Int) -> Int {
+        (hopperQBuffers(headDim: headDim, blockN: blockN, stages: stages) * 128 + 2 * stages * blockN) * headDim * 2 + 1024
     }
 
     /// The source file and entry point of this family.
@@ -98,6 +116,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         // slower than the v4 kernel with 2 CTAs per SM, so "auto" keeps that one there); "v4" keeps the previous default
         if choice == "hopper" || (choice == "auto" && headDim != 64), geometry.queryTile == 128,
            let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype) { return h }
+        if choice == "hopper-regstore", geometry.queryTile == 128,  // the v5 epilogue, for side-by-side timing
+           let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype, tmaStore: false) { return h }
         let capped = headDim == 64 && geometry.queryTile == 128 ? 2 : 1
         func wg(_ persistent: Bool, _ stages: [Int]) -> FlashKernelTraits? {
             for st in stages {
@@ -145,7 +165,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         switch family {
         case .mma: return (blockM + 2 * blockN) * headDim * 2
         case .wgmma: return ((persistent ? 2 : 1) * blockM + 2 * stages * blockN) * headDim * 2 + 1024
-        case .hopper: return (qBuffers * blockM + 2 * stages * blockN) * headDim * 2 + 1024
+        case .hopper: return Self.hopperRingBytes(headDim: headDim, blockN: blockN, stages: stages) + (tmaStore ? 2 * 64 * headDim * 2 : 0)
         }
     }
 
@@ -155,7 +175,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         switch family {
         case .mma: d["SK_WARP_MT"] = "\(warpTiles)"
         case .wgmma: d["SK_WGMMA"] = "1"; d["SK_PERSISTENT"] = persistent ? "1" : "0"; d["SK_STAGES"] = "\(stages)"
-        case .hopper: d["SK_STAGES"] = "\(stages)"; d["SK_Q_BUFFERS"] = "\(qBuffers)"; d["SK_MIN_BLOCKS"] = nil
+        case .hopper:
+            d["SK_STAGES"] = "\(stages)"; d["SK_Q_BUFFERS"] = "\(qBuffers)"; d["SK_TMA_STORE"] = tmaStore ? "1" : "0"; d["SK_MIN_BLOCKS"] = nil
         }
         return d
     }
@@ -168,7 +189,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
             return "wgmma \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w" + (persistent ? " persistent" : "") + (stages != 2 ? " s\(stages)" : "")
                 + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
         case .hopper:
-            return "hopper \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) s\(stages) q\(qBuffers)"
+            return "hopper \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) s\(stages) q\(qBuffers)" + (tmaStore ? " tma-store" : "")
         }
     }
 
@@ -205,6 +226,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         for dt in [DType.bf16, .f16] {  // the warp-specialized TMA kernel: every head dim, both key tiles where it takes them
             for d in [64, 128, 256] {
                 for bn in [64, 128] { if let t = hopper(headDim: d, blockN: bn, dtype: dt) { out.append(t) } }
+                if d == 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, tmaStore: false) { out.append(t) }
             }
         }
         for dt in [DType.bf16, .f16] {  // the defaults (hopper for 128-row tiles; 64-row tiles: 4-stage persistent wgmma, d = 64 capped at 2 blocks per SM)

@@ -22,6 +22,8 @@ public final class SparseFlashAttention: @unchecked Sendable {
     private var workQueues: [UInt: DeviceBuffer] = [:]
     /// Test and benchmark hook: false runs sparse masks in the static snake order.
     public var dynamicSparseOrder = true
+    /// Benchmark hook: false runs dense attention in the traits' own key tiles (the hopper kernel's 64).
+    public var denseKeyTiles128 = true
 
     private func workQueue(for stream: GPUStream) throws -> DeviceBuffer {
         let key = UInt(bitPattern: stream.handle)
@@ -54,6 +56,17 @@ public final class SparseFlashAttention: @unchecked Sendable {
 
     /// Only the persistent kernels walk several items per CTA, so only they have a queue.
     public static func hasWorkQueue(_ runnable: FlashKernelTraits) -> Bool { runnable.family != .mma && runnable.persistent }
+
+    /// The traits that run a forward: `runnable(traits)`, and for dense attention (no mask to follow) the
+    /// hopper kernel with 128-key tiles unless `denseKeyTiles128` is off — measured (bench/NOTES.md v5.1) +14–16 %
+    /// over its 64-key tiles at d 128, and at d 64 407 against the v4 kernel's 364 TFLOP/s (which d 64 masks keep).
+    public func runnable(_ traits: FlashKernelTraits, dense: Bool) -> FlashKernelTraits {
+        let run = runnable(traits)
+        guard dense, denseKeyTiles128, run.blockM == 128, run.blockN == 64, device.hasTensorMaps,
+              run.family == .hopper || (run.family == .wgmma && run.headDim == 64),
+              let wide = FlashKernelTraits.hopper(headDim: run.headDim, blockN: 128, dtype: run.dtype) else { return run }
+        return wide
+    }
 
     /// The traits that actually run on this device (wgmma needs sm_90a, the hopper kernel also TMA).
     public func runnable(_ traits: FlashKernelTraits) -> FlashKernelTraits {
@@ -109,7 +122,7 @@ public final class SparseFlashAttention: @unchecked Sendable {
             }
         }
         guard n <= Int(Int32.max) / max(shape.queryHeads, 1) else { throw CUDAError.unsupported("N = \(n) too large for 32-bit LSE indexing") }
-        let run = runnable(traits)
+        let run = runnable(traits, dense: mask == nil)
         // A stream's queue is allocated on its first sparse launch; under a CUDA-graph capture nothing
         // may be allocated, so a stream without one yet runs the static order there.
         var queued = mask != nil && dynamicSparseOrder && Self.hasWorkQueue(run)
@@ -139,6 +152,7 @@ public final class SparseFlashAttention: @unchecked Sendable {
                 tmQ: try device.rowTensorMap(address: q.pointer, rows: n, heads: shape.queryHeads, headDim: shape.headDim, boxRows: run.blockM),
                 tmK: try device.rowTensorMap(address: k.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN),
                 tmV: try device.rowTensorMap(address: v.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN),
+                tmO: try device.rowTensorMap(address: o.pointer, rows: n, heads: shape.queryHeads, headDim: shape.headDim, boxRows: 64),
                 attention: params, padding: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
             try kern.launch(grid: grid, stream: stream, params: hp)
         } else {

@@ -17,8 +17,12 @@
 // Shared tiles are TMA boxes of [rows][64] 16-bit values with the 128-byte swizzle (D/64 boxes per
 // tile): the canonical wgmma SWIZZLE_128B layout, addressed by the same descriptors as the old kernel.
 //
+// Epilogue (SK_TMA_STORE = 1): each consumer warpgroup writes its normalised O rows into its own
+// staging buffer in shared memory and one thread hands them to a TMA store, so the warpgroup goes on to
+// the next item while the store drains; 0 stores O from registers.
+//
 // Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile),
-// SK_STAGES 2–4, SK_Q_BUFFERS 1–2, SK_WORK_QUEUE, SK_BF16. BM is 128 (SK_BLOCK_M must be 128).
+// SK_STAGES 2–4, SK_Q_BUFFERS 1–2, SK_TMA_STORE, SK_WORK_QUEUE, SK_BF16. BM is 128 (SK_BLOCK_M must be 128).
 #include "common.cuh"
 #include "sk_attention_params.h"
 
@@ -40,6 +44,9 @@
 #ifndef SK_WORK_QUEUE
 #define SK_WORK_QUEUE 0
 #endif
+#ifndef SK_TMA_STORE
+#define SK_TMA_STORE 1
+#endif
 #include "attention_tiles.cuh"
 #include "hopper.cuh"
 
@@ -54,13 +61,15 @@ constexpr int CONSUMER_THREADS = 128 * CONSUMERS;
 constexpr int CONSUMER_WARPS = 4 * CONSUMERS;
 constexpr int BOXES = D / 64;                    // TMA boxes (64 columns = 128 bytes) per row block
 constexpr u32 Q_BYTES = BM * D * 2, KV_BYTES = BN * D * 2;
+constexpr u32 O_STAGE_BYTES = SK_TMA_STORE ? 64 * D * 2 : 0;  // per consumer warpgroup
 static_assert(BM == 128, "two consumer warpgroups of 64 rows");
 static_assert(BN == 64 || BN == 128, "BN must be 64 or 128");
 static_assert(D == 64 || D == 128 || D == 256, "head dim must be 64, 128 or 256");
 static_assert(STAGES >= 2 && STAGES <= 4 && Q_BUFFERS >= 1 && Q_BUFFERS <= 2, "2–4 K/V stages, 1–2 Q buffers");
 
-// Named barriers of the ping-pong: consumer warpgroup g waits on TURN0 + g for its turn to issue.
-constexpr int TURN0 = 1;
+// Named barriers of the ping-pong: consumer warpgroup g waits on TURN0 + g for its turn to issue;
+// WG_SYNC0 + g synchronises warpgroup g alone (its epilogue's staging buffer).
+constexpr int TURN0 = 1, WG_SYNC0 = 3;
 
 // The ring barriers and the item slots (static shared memory).
 struct Rings {
@@ -97,7 +106,9 @@ SK_DEVICE void mma_o(float (&o)[D / 8][4], const u32 (&a)[4], u64 b) {
 extern "C" __global__ void __launch_bounds__(THREADS, 1)
 flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     const SKAttentionParams& p = hp.attention;  // Q, K and V are read through the tensor maps
-    u16* __restrict__ o = p.o;
+#if !SK_TMA_STORE
+    u16* __restrict__ o = p.o;  // else written through tmO
+#endif
     float* __restrict__ lse = p.lse;
     const int* __restrict__ rowOffsets = p.rowOffsets;
     const int* __restrict__ keyBlocks = p.keyBlocks;
@@ -107,7 +118,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     __shared__ Rings rings;
     // the 128-byte swizzle pattern repeats every 1024 bytes: tiles start 1024-aligned
     const u32 base = (sk_smem_addr(smemRaw) + 1023u) & ~1023u;
-    const u32 sQ0 = base, sK0 = sQ0 + Q_BUFFERS * Q_BYTES, sV0 = sK0 + STAGES * KV_BYTES;
+    const u32 sQ0 = base, sK0 = sQ0 + Q_BUFFERS * Q_BYTES, sV0 = sK0 + STAGES * KV_BYTES, sO0 = sV0 + STAGES * KV_BYTES;
 
     const int qBlocks = (n + BM - 1) / BM;
     const int items = qBlocks * qHeads;
@@ -352,22 +363,56 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         }
 
         // ---- epilogue: O /= l, LSE ----
+        float inv[2];
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
             float l = rowSum[h];
             l += __shfl_xor_sync(0xffffffffu, l, 1);
             l += __shfl_xor_sync(0xffffffffu, l, 2);
-            const float inv = l > 0.f ? 1.f / l : 0.f;
+            inv[h] = l > 0.f ? 1.f / l : 0.f;
+            const int row = row0 + 8 * h;
+            if (row < n && lane % 4 == 0)
+                lse[(long long)w.head * n + row] = l > 0.f ? (rowMax[h] + sk_log2(l)) * 0.6931471805599453f : sk_neg_inf();
+        }
+#if SK_TMA_STORE
+        // rows [rowBase, rowBase + 64) into this warpgroup's staging buffer as D/64 swizzled [64][64] boxes,
+        // then one TMA store per box (rows at or past N are dropped by the store)
+        const u32 sO = sO0 + cg * O_STAGE_BYTES;
+        const bool storer = tid % 128 == 0;
+        if (storer) bulk_wait_read();  // the previous item's store has read the buffer
+        bar_sync(WG_SYNC0 + cg, 128);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = warp * 16 + lane / 4 + 8 * h;  // row inside the warpgroup's 64
+#pragma unroll
+            for (int dt = 0; dt < D / 8; ++dt) {
+                const u32 addr = sO + (dt / 8) * (64 * 128) + r * 128 + (((dt % 8) ^ (r & 7)) << 4) + (lane % 4) * 4;
+                const u32 val = sk_pack2(accO[dt][2 * h] * inv[h], accO[dt][2 * h + 1] * inv[h]);
+                asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(val) : "memory");
+            }
+        }
+        fence_proxy_async();  // the writes above are read by the TMA engine (async proxy)
+        bar_sync(WG_SYNC0 + cg, 128);
+        if (storer) {
+#pragma unroll
+            for (int b = 0; b < BOXES; ++b) tma_store_3d(&hp.tmO, sO + b * (64 * 128), b * 64, w.head, rowBase);
+            bulk_commit();
+        }
+#else
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
             const int row = row0 + 8 * h;
             if (row < n) {
                 u16* dst = o + ((long long)row * qHeads + w.head) * D + (lane % 4) * 2;
 #pragma unroll
                 for (int dt = 0; dt < D / 8; ++dt)
-                    *reinterpret_cast<u32*>(dst + dt * 8) = sk_pack2(accO[dt][2 * h] * inv, accO[dt][2 * h + 1] * inv);
-                if (lane % 4 == 0)
-                    lse[(long long)w.head * n + row] = l > 0.f ? (rowMax[h] + sk_log2(l)) * 0.6931471805599453f : sk_neg_inf();
+                    *reinterpret_cast<u32*>(dst + dt * 8) = sk_pack2(accO[dt][2 * h] * inv[h], accO[dt][2 * h + 1] * inv[h]);
             }
         }
+#endif
     }
+#if SK_TMA_STORE
+    if (tid % 128 == 0) bulk_wait_read();  // shared memory stays valid until the last store has read it
+#endif
     if (cg == 0) turn_wait();  // takes warpgroup 1's last hand-over, so no arrival is left pending
 }

@@ -88,6 +88,14 @@ SK_DEVICE void tma_load_3d(u32 dst, const void* map, u32 bar, int c0, int c1, in
     asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
                  ::"r"(dst), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(bar) : "memory");
 }
+// ---- TMA store: one box from shared memory into a 3-D tensor (rows past the tensor are dropped) ----
+SK_DEVICE void tma_store_3d(const void* map, u32 src, int c0, int c1, int c2) {
+    asm volatile("cp.async.bulk.tensor.3d.global.shared::cta.tile.bulk_group [%0, {%2, %3, %4}], [%1];\n"
+                 ::"l"(map), "r"(src), "r"(c0), "r"(c1), "r"(c2) : "memory");
+}
+SK_DEVICE void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// Waits until the committed bulk stores have read their shared memory (the buffer may be rewritten).
+SK_DEVICE void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 SK_DEVICE void tma_prefetch_map(const void* map) { asm volatile("prefetch.tensormap [%0];\n" ::"l"(map) : "memory"); }
 
 // ---- warpgroup register reallocation (every thread of the warpgroup executes it) ----

@@ -26,9 +26,10 @@ typedef struct SKAttentionParams {
 } SKAttentionParams;
 
 // flash_attention_hopper.cu (the warp-specialized TMA kernel): the same fields plus TMA tensor maps of
-// Q, K and V (cuTensorMapEncodeTiled's 128 opaque bytes each; TMA wants them 64-byte aligned in the
-// kernel's parameter space). The maps come first, at offsets 0, 128 and 256 on both sides; the padding
-// makes the host's size the device's (a multiple of the 64-byte alignment).
+// Q, K, V and O (cuTensorMapEncodeTiled's 128 opaque bytes each; TMA wants them 64-byte aligned in the
+// kernel's parameter space; O's boxes are 64 rows, the others' the kernel's tiles). The maps come first,
+// at offsets 0, 128, 256 and 384 on both sides; the padding makes the host's size the device's (a
+// multiple of the 64-byte alignment).
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define SK_TMAP_ALIGN __align__(64)
 #else
@@ -41,6 +42,7 @@ typedef struct SK_TMAP_ALIGN SKHopperAttentionParams {
     SKTensorMap tmQ;
     SKTensorMap tmK;
     SKTensorMap tmV;
+    SKTensorMap tmO;
     SKAttentionParams attention;
     unsigned char padding[40];
 } SKHopperAttentionParams;
@@ -48,9 +50,9 @@ typedef struct SK_TMAP_ALIGN SKHopperAttentionParams {
 // One layout on both sides: Swift's MemoryLayout is tested against the same number.
 #ifdef __cplusplus
 static_assert(sizeof(SKAttentionParams) == 88, "SKAttentionParams layout");
-static_assert(sizeof(SKHopperAttentionParams) == 512, "SKHopperAttentionParams layout");
+static_assert(sizeof(SKHopperAttentionParams) == 640, "SKHopperAttentionParams layout");
 #else
 _Static_assert(sizeof(SKAttentionParams) == 88, "SKAttentionParams layout");
-_Static_assert(sizeof(SKHopperAttentionParams) == 512, "SKHopperAttentionParams layout");
+_Static_assert(sizeof(SKHopperAttentionParams) == 640, "SKHopperAttentionParams layout");
 #endif
 #endif
