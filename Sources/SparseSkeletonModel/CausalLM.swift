@@ -95,9 +95,7 @@ extension CausalLM {
         guard startPosition + tokens.count <= config.contextLength else {
             throw ModelError.contextTooLong(requested: startPosition + tokens.count, modelContext: config.contextLength)
         }
-        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
-            throw ModelError.invalidRequest("token id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
-        }
+        for t in tokens { _ = try ModelError.vocabularyIndex(t, size: config.vocabSize) }
     }
 }
 

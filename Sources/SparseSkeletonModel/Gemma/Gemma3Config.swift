@@ -48,11 +48,7 @@ public struct Gemma3Config: Equatable, Sendable {
             throw ModelError.invalidRequest("position interpolation ×\(positionInterpolation) is not supported; supported: 1, 2, 4, 8")
         }
         architecture = arch
-        func positive(_ key: String) throws -> Int {
-            let v = try gguf.int("\(arch).\(key)")
-            guard v > 0 else { throw ModelError.invalidMetadata(key: "\(arch).\(key)", reason: "\(v) must be positive") }
-            return v
-        }
+        func positive(_ key: String) throws -> Int { try gguf.positiveInt("\(arch).\(key)") }
         layers = try positive("block_count")
         trainedContextLength = try positive("context_length")
         contextLength = trainedContextLength * positionInterpolation
@@ -60,10 +56,7 @@ public struct Gemma3Config: Equatable, Sendable {
         feedForward = try positive("feed_forward_length")
         heads = try positive("attention.head_count")
         kvHeads = try positive("attention.head_count_kv")
-        guard heads % kvHeads == 0 else {
-            throw ModelError.invalidMetadata(key: "\(arch).attention.head_count_kv",
-                                             reason: "\(heads) query heads are not a multiple of \(kvHeads) KV heads")
-        }
+        try ModelError.checkGroupedHeads(heads, kvHeads, architecture: arch)
         headDim = try positive("attention.key_length")
         let valueLength = try positive("attention.value_length")
         guard valueLength == headDim, headDim % 2 == 0 else {
@@ -92,11 +85,8 @@ public struct Gemma3Config: Equatable, Sendable {
 
     /// The same model with other per-layer specs (one per layer, each validated and causal).
     public func withLayerSpecs(_ specs: [AttentionSpec]) throws -> Gemma3Config {
-        guard specs.count == layers else {
-            throw SkeletonError.shapeMismatch("\(specs.count) attention specs for \(layers) layers")
-        }
         var out = self
-        out.layerSpecs = try specs.map { try $0.checked(for: "the Gemma-3 forward") }
+        out.layerSpecs = try Self.checkedLayerSpecs(specs, layers: layers, for: "the Gemma-3 forward")
         return out
     }
 }

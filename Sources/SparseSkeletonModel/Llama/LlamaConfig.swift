@@ -38,11 +38,8 @@ public struct LlamaConfig: Equatable, Sendable {
 
     /// The same model with other per-layer specs (one per layer, each validated and causal).
     public func withLayerSpecs(_ specs: [AttentionSpec]) throws -> LlamaConfig {
-        guard specs.count == layers else {
-            throw SkeletonError.shapeMismatch("\(specs.count) attention specs for \(layers) layers")
-        }
         var out = self
-        out.layerSpecs = try specs.map { try $0.checked(for: "the Llama forward") }
+        out.layerSpecs = try Self.checkedLayerSpecs(specs, layers: layers, for: "the Llama forward")
         return out
     }
 
@@ -50,21 +47,14 @@ public struct LlamaConfig: Equatable, Sendable {
         let arch = try gguf.string("general.architecture")
         guard Self.supportedArchitectures.contains(arch) else { throw ModelError.unsupportedArchitecture(BoundedText.cut(arch)) }
         architecture = arch
-        func positive(_ key: String) throws -> Int {
-            let v = try gguf.int("\(arch).\(key)")
-            guard v > 0 else { throw ModelError.invalidMetadata(key: "\(arch).\(key)", reason: "\(v) must be positive") }
-            return v
-        }
+        func positive(_ key: String) throws -> Int { try gguf.positiveInt("\(arch).\(key)") }
         layers = try positive("block_count")
         contextLength = try positive("context_length")
         embedding = try positive("embedding_length")
         feedForward = try positive("feed_forward_length")
         heads = try positive("attention.head_count")
         kvHeads = gguf.metadata["\(arch).attention.head_count_kv"] == nil ? heads : try positive("attention.head_count_kv")
-        guard heads % kvHeads == 0 else {
-            throw ModelError.invalidMetadata(key: "\(arch).attention.head_count_kv",
-                                             reason: "\(heads) query heads are not a multiple of \(kvHeads) KV heads")
-        }
+        try ModelError.checkGroupedHeads(heads, kvHeads, architecture: arch)
         guard embedding % heads == 0 else {
             throw ModelError.invalidMetadata(key: "\(arch).embedding_length", reason: "\(embedding) is not divisible by \(heads) heads")
         }
