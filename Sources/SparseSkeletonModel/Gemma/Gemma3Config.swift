@@ -11,25 +11,16 @@ public struct Gemma3Config: Equatable, Sendable {
     public static let localRopeBase = 10000.0
 
     public let architecture: String
-    public let layers: Int
-    /// The context the global layers' RoPE serves: the trained one × `positionInterpolation`.
-    public let contextLength: Int
+    /// contextLength: the context the global layers' RoPE serves, the trained one × `positionInterpolation`;
+    /// ropeBase: the global layers' (`gemma3.rope.freq_base`).
+    public let dimensions: DecoderDimensions
     public let trainedContextLength: Int
-    public let embedding: Int
-    public let feedForward: Int
-    public let heads: Int
-    public let kvHeads: Int
-    public let headDim: Int
-    public let rmsEpsilon: Float
-    /// RoPE base of the global layers (`gemma3.rope.freq_base`).
-    public let ropeBase: Double
     public let localRopeBase: Double
     /// Sliding window of the local layers in tokens (`gemma3.attention.sliding_window`).
     public let slidingWindow: Int
     public let queryPreAttentionScalar: Double
     /// Linear position interpolation of the global layers' RoPE: positions divided by k.
     public let positionInterpolation: Int
-    public let vocabSize: Int
     public private(set) var layerSpecs: [AttentionSpec]
 
     public func spec(layer: Int) -> AttentionSpec { layerSpecs[layer] }
@@ -49,22 +40,22 @@ public struct Gemma3Config: Equatable, Sendable {
         }
         architecture = arch
         func positive(_ key: String) throws -> Int { try gguf.positiveInt("\(arch).\(key)") }
-        layers = try positive("block_count")
+        let layers = try positive("block_count")
         trainedContextLength = try positive("context_length")
-        contextLength = trainedContextLength * positionInterpolation
-        embedding = try positive("embedding_length")
-        feedForward = try positive("feed_forward_length")
-        heads = try positive("attention.head_count")
-        kvHeads = try positive("attention.head_count_kv")
+        let contextLength = trainedContextLength * positionInterpolation
+        let embedding = try positive("embedding_length")
+        let feedForward = try positive("feed_forward_length")
+        let heads = try positive("attention.head_count")
+        let kvHeads = try positive("attention.head_count_kv")
         try ModelError.checkGroupedHeads(heads, kvHeads, architecture: arch)
-        headDim = try positive("attention.key_length")
+        let headDim = try positive("attention.key_length")
         let valueLength = try positive("attention.value_length")
         guard valueLength == headDim, headDim % 2 == 0 else {
             throw ModelError.invalidMetadata(key: "\(arch).attention.value_length",
                                              reason: "value length \(valueLength) differs from the key length \(headDim) (or it is odd)")
         }
-        rmsEpsilon = Float(try gguf.double("\(arch).attention.layer_norm_rms_epsilon"))
-        ropeBase = try gguf.double("\(arch).rope.freq_base")
+        let rmsEpsilon = Float(try gguf.double("\(arch).attention.layer_norm_rms_epsilon"))
+        let ropeBase = try gguf.double("\(arch).rope.freq_base")
         guard ropeBase > 1, ropeBase.isFinite else {
             throw ModelError.invalidMetadata(key: "\(arch).rope.freq_base", reason: "\(ropeBase) must be > 1")
         }
@@ -75,7 +66,10 @@ public struct Gemma3Config: Equatable, Sendable {
         slidingWindow = try positive("attention.sliding_window")
         queryPreAttentionScalar = Double(headDim)
         self.positionInterpolation = positionInterpolation
-        vocabSize = try gguf.array("tokenizer.ggml.tokens").count
+        let vocabSize = try gguf.array("tokenizer.ggml.tokens").count
+        dimensions = DecoderDimensions(layers: layers, contextLength: contextLength, embedding: embedding, feedForward: feedForward,
+                                       heads: heads, kvHeads: kvHeads, headDim: headDim, rmsEpsilon: rmsEpsilon,
+                                       ropeBase: ropeBase, vocabSize: vocabSize)
         let scale = 1 / queryPreAttentionScalar.squareRoot()
         let window = slidingWindow
         layerSpecs = (0..<layers).map { l in
