@@ -4,6 +4,8 @@ import SparseSkeleton
 /// What every model command needs to know of a model's shape, whatever its architecture.
 public protocol ModelConfig: Sendable {
     var architecture: String { get }
+    /// Layers, widths, heads, RMSNorm ε, RoPE base and vocabulary: what every decoder config stores.
+    var dimensions: DecoderDimensions { get }
     var layers: Int { get }
     var contextLength: Int { get }
     var embedding: Int { get }
@@ -19,7 +21,35 @@ public protocol ModelConfig: Sendable {
     func spec(layer: Int) -> AttentionSpec
 }
 
+/// The sizes and constants every decoder config stores (`ModelConfig.dimensions`), read from
+/// `<arch>.*` GGUF metadata by each architecture's config.
+public struct DecoderDimensions: Equatable, Sendable {
+    public let layers: Int
+    /// Longest prompt the model serves (for Gemma-3 under PI ×k: the trained context × k).
+    public let contextLength: Int
+    public let embedding: Int
+    public let feedForward: Int
+    public let heads: Int
+    public let kvHeads: Int
+    public let headDim: Int
+    public let rmsEpsilon: Float
+    /// RoPE base θ (of the global layers): pair i of a head rotates by position · θ^(−2i/d).
+    public let ropeBase: Double
+    public let vocabSize: Int
+}
+
 extension ModelConfig {
+    public var layers: Int { dimensions.layers }
+    public var contextLength: Int { dimensions.contextLength }
+    public var embedding: Int { dimensions.embedding }
+    public var feedForward: Int { dimensions.feedForward }
+    public var heads: Int { dimensions.heads }
+    public var kvHeads: Int { dimensions.kvHeads }
+    public var headDim: Int { dimensions.headDim }
+    public var rmsEpsilon: Float { dimensions.rmsEpsilon }
+    public var ropeBase: Double { dimensions.ropeBase }
+    public var vocabSize: Int { dimensions.vocabSize }
+
     /// "PI ×k" when positions are interpolated, else "".
     public var positionInterpolationLabel: String { positionInterpolation > 1 ? "PI ×\(positionInterpolation)" : "" }
 }
@@ -95,9 +125,7 @@ extension CausalLM {
         guard startPosition + tokens.count <= config.contextLength else {
             throw ModelError.contextTooLong(requested: startPosition + tokens.count, modelContext: config.contextLength)
         }
-        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
-            throw ModelError.invalidRequest("token id \(bad) is outside the vocabulary 0..<\(config.vocabSize)")
-        }
+        for t in tokens { _ = try ModelError.vocabularyIndex(t, size: config.vocabSize) }
     }
 }
 

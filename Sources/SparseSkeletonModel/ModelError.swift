@@ -40,3 +40,22 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
         }
     }
 }
+
+extension ModelError {
+    /// Refuses `heads` query heads that are not a multiple of `kvHeads` KV heads (GGUF key
+    /// `<architecture>.attention.head_count_kv`).
+    static func checkGroupedHeads(_ heads: Int, _ kvHeads: Int, architecture arch: String) throws {
+        guard heads % kvHeads == 0 else {
+            throw ModelError.invalidMetadata(key: "\(arch).attention.head_count_kv",
+                                             reason: "\(heads) query heads are not a multiple of \(kvHeads) KV heads")
+        }
+    }
+
+    /// `id` as an index into a vocabulary of `size` entries; an id outside 0..<size throws.
+    static func vocabularyIndex(_ id: Int32, size: Int) throws -> Int {
+        guard id >= 0, Int(id) < size else {
+            throw ModelError.invalidRequest("token id \(id) is outside the vocabulary 0..<\(size)")
+        }
+        return Int(id)
+    }
+}

@@ -17,8 +17,7 @@ struct Capture: ParsableCommand {
         layers, model and text SHA-256) and the completion marker COMPLETE last; readers trust nothing else.
         """)
 
-    @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
-    @Option(name: .customLong("pi"), help: "Linear position interpolation ×k (1, 2, 4) of the global layers' RoPE (gemma3), labelled PI ×k.") var positionInterpolation: Int = 1
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Text: a path, or a name under the data directory's texts/ (e.g. pride_and_prejudice).") var text: String
     @Option(help: "Window length N in tokens (BOS included).") var tokens: Int
     @Option(help: "Comma-separated layer numbers, or 'all'.") var layers: String = "all"
@@ -33,13 +32,13 @@ struct Capture: ParsableCommand {
         let requested = layers == "all" ? nil : try OptionValues.integers(layers, "--layers", in: 0...9999)
         guard requested.map({ !$0.isEmpty && Set($0).count == $0.count }) ?? true else { throw SkeletonError.invalidArgument("--layers must name each layer once") }
         let out = try self.out ?? DataDirectory.locate("\(URL(fileURLWithPath: text).deletingPathExtension().lastPathComponent)_\(tokens)", folder: "capture")
-        let sources = try CaptureRun.Sources(model: model, text: text)
+        let sources = try CaptureRun.Sources(model: modelOptions.model, text: text)
         if reuse, let kept = CaptureRun.existing(folder: out, sources: sources, tokens: tokens, layers: requested, startChar: startChar),
-           (kept.positionInterpolation ?? 1) == positionInterpolation {
+           (kept.positionInterpolation ?? 1) == modelOptions.positionInterpolation {
             return ModelSession.log("capture: \(out) already holds this capture (complete manifest); kept")
         }
         let writer = try CaptureWriter(destination: out)
-        let m = try ModelSession.loadModel(model, positionInterpolation: positionInterpolation) { try $0.require(tokens: tokens, "--tokens"); try $0.require(layers: requested ?? [], "--layers") }
+        let m = try modelOptions.load { try $0.require(tokens: tokens, "--tokens"); try $0.require(layers: requested ?? [], "--layers") }
         let chosen = requested ?? Array(0..<m.config.layers)
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text, lossy: lossyUTF8), textName: text, count: tokens, startChar: startChar)
         let t0 = ModelSession.now()

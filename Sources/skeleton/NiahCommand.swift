@@ -8,17 +8,13 @@ struct Niah: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "niah",
         abstract: "Needle in a haystack: place a sentence at depths of a long text, greedy-decode the answer, dense vs sparse.",
-        discussion: """
+        discussion: EstimatorRegistry.attentionDiscussion("""
         The prompt is BOS, the haystack with the needle inserted at each depth (after a sentence end), then \
         the question, whose last words begin the answer. Prefill uses the chosen attention; the few decoded \
         tokens attend densely to the K/V cache. A depth counts as retrieved when the answer holds --expect.
+        """))
 
-        Estimators (--attention):
-        \(EstimatorRegistry.helpText)
-        """)
-
-    @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
-    @Option(name: .customLong("pi"), help: "Linear position interpolation ×k (1, 2, 4) of the global layers' RoPE (gemma3), labelled PI ×k.") var positionInterpolation: Int = 1
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Haystack text: a path, or a name under the data directory's texts/.") var haystack: String = "paul_graham_essays"
     @Option(help: "Prompt length N in tokens.") var tokens: Int
     @Option(help: "Comma-separated depths in percent.") var depths: String = "0,25,50,75,100"
@@ -44,7 +40,7 @@ struct Niah: ParsableCommand {
             sparseTarget = try ModelSession.target(epsilon: epsilon, density: density) ?? .recommended
             _ = try EstimatorRegistry.named(attention)
         }
-        let m = try ModelSession.loadModel(model, positionInterpolation: positionInterpolation) { try $0.require(tokens: tokens + newTokens, "--tokens + --new-tokens") }
+        let m = try modelOptions.load { try $0.require(tokens: tokens + newTokens, "--tokens + --new-tokens") }
         let hay = try ModelSession.readText(haystack, lossy: lossyUTF8)
         try AtomicOutput.check([report])
         var settings: [(String, () throws -> AttentionBackend)] = [("dense", { DenseReferenceBackend() })]
@@ -78,7 +74,7 @@ struct Niah: ParsableCommand {
         let totals = settings.indices.map { s in table.filter { $0[s].ok }.count }
         lines.append("")
         lines.append("Retrieved: " + zip(settings, totals).map { "\($0.0.0) \($0.1)/\(depthList.count)" }.joined(separator: ", "))
-        let header = "Needle in a haystack, \(ModelSession.label(m, path: model)), haystack \(haystack), N = \(tokens), needle \"\(needle)\""
+        let header = "Needle in a haystack, \(ModelSession.label(m, path: modelOptions.model)), haystack \(haystack), N = \(tokens), needle \"\(needle)\""
         try ModelSession.emit(header: header, lines: lines, report: report)
     }
 }

@@ -9,17 +9,13 @@ struct Perplexity: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ppl",
         abstract: "Perplexity over a long text at a given context: dense vs sparse attention, with per-layer density.",
-        discussion: """
+        discussion: EstimatorRegistry.attentionDiscussion("""
         The window is BOS then the text's tokens from --start-char on (N tokens in all); one forward pass, \
         no sliding. Dense runs first as the baseline. --attention picks the mask estimator with --epsilon \
         (error bound) or --density (budget); --sweep runs ε ∈ --epsilons and densities ∈ --densities in one go.
+        """))
 
-        Estimators (--attention):
-        \(EstimatorRegistry.helpText)
-        """)
-
-    @Option(help: "GGUF model file.") var model: String = ModelSession.defaultModel
-    @Option(name: .customLong("pi"), help: "Linear position interpolation ×k (1, 2, 4) of the global layers' RoPE (gemma3), labelled PI ×k.") var positionInterpolation: Int = 1
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Text: a path, or a name under the data directory's texts/.") var text: String = "pride_and_prejudice"
     @Option(help: "Context length N in tokens (BOS included).") var context: Int
     @Option(help: "dense | \(EstimatorRegistry.choices)") var attention: String = "dense"
@@ -54,7 +50,7 @@ struct Perplexity: ParsableCommand {
         // Validate the estimator name before the long load.
         if attention != "dense" { _ = try EstimatorRegistry.named(attention) }
 
-        let m = try ModelSession.loadModel(model, positionInterpolation: positionInterpolation) { try $0.require(tokens: context, "--context") }
+        let m = try modelOptions.load { try $0.require(tokens: context, "--context") }
         let ids = try ModelSession.window(m, text: try ModelSession.readText(text, lossy: lossyUTF8), textName: text, count: context, startChar: startChar)
         try AtomicOutput.check([report])
         var runs = [try PerplexityRun.measure(m, tokens: ids, backend: DenseReferenceBackend(), setting: "dense")]
@@ -88,7 +84,7 @@ struct Perplexity: ParsableCommand {
                 lines.append("- \(r.setting): " + r.layerDensities.map { String(format: "%.2f", $0) }.joined(separator: " "))
             }
         }
-        let header = "Perplexity, \(ModelSession.label(m, path: model)), text \(text) from character \(startChar), N = \(context) (BOS first, \(context - 1) predictions), tiles \(tile)×\(tile)"
+        let header = "Perplexity, \(ModelSession.label(m, path: modelOptions.model)), text \(text) from character \(startChar), N = \(context) (BOS first, \(context - 1) predictions), tiles \(tile)×\(tile)"
         try ModelSession.emit(header: header, lines: lines, report: report)
     }
 }

@@ -6,10 +6,8 @@ import Testing
 @Suite(.serialized) struct EstimatorCheckTests {
     @Test("the GPU skeleton estimator vs its CPU reference", arguments: EstimatorCheck.cases)
     func estimatorMatchesReference(_ c: EstimatorCheck.Case) throws {
-        guard let session = GPUSession.forTest("estimator check \(c)") else { return }
-        let rows = try EstimatorCheck.run(c, session: session)
-        #expect(rows.count == EstimatorCheck.defaultTargets.count)
-        for r in rows {
+        try checkTargetRows("estimator check \(c)", expected: EstimatorCheck.defaultTargets.count,
+                            run: { try EstimatorCheck.run(c, session: $0) }) { r in
             #expect(r.estimateNaN == 0, "\(r.target): \(r.estimateNaN) non-finite tile estimates")
             #expect(r.estimateRelL1 <= EstimatorCheck.massTolerance, "\(r.target): tile-mass rel. L1 \(r.estimateRelL1)")
             #expect(Double(r.tilesDiffering) <= EstimatorCheck.tileTolerance * Double(max(r.cpuKept, 1)),

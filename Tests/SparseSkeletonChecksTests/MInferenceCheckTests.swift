@@ -6,10 +6,8 @@ import Testing
 @Suite(.serialized) struct MInferenceCheckTests {
     @Test("the GPU MInference estimator vs the CPU one", arguments: MInferenceCheck.cases)
     func estimatorMatchesReference(_ c: MInferenceCheck.Case) throws {
-        guard let session = GPUSession.forTest("MInference check \(c)") else { return }
-        let rows = try MInferenceCheck.run(c, session: session)
-        #expect(rows.count == MInferenceCheck.targets.count)
-        for r in rows {
+        try checkTargetRows("MInference check \(c)", expected: MInferenceCheck.targets.count,
+                            run: { try MInferenceCheck.run(c, session: $0) }) { r in
             #expect(r.columnError < MInferenceCheck.scoreTolerance && r.diagonalError < MInferenceCheck.scoreTolerance,
                     "\(r.target): score errors \(r.columnError), \(r.diagonalError)")
             #expect(Double(r.differing) <= MInferenceCheck.tileTolerance * Double(r.total), "\(r.target): \(r.differing) of \(r.total) tiles differ")

@@ -10,20 +10,11 @@ final class Gemma3ReferenceTests: XCTestCase {
     static let modelPath = ModelFixtures.repoRoot + "/data/models/gemma-3-270m-q4_k_m.gguf"
 
     static func requireGGUF() throws -> GGUFFile {
-        guard FileManager.default.fileExists(atPath: modelPath) else {
-            print("Gemma-3 not fetched: skipped (run scripts/setup.sh --gemma)")
-            throw XCTSkip("Gemma-3 not fetched: run scripts/setup.sh --gemma")
-        }
-        return try GGUFFile(path: modelPath)
+        try ModelFixtures.requireGGUF(modelPath, note: "Gemma-3 not fetched: skipped (run scripts/setup.sh --gemma)",
+                                      skip: "Gemma-3 not fetched: run scripts/setup.sh --gemma")
     }
 
-    nonisolated(unsafe) static var cachedModel: Gemma3Model?
-    static func requireModel() throws -> Gemma3Model {
-        if let m = cachedModel { return m }
-        let m = try Gemma3Model(gguf: try requireGGUF())
-        cachedModel = m
-        return m
-    }
+    static func requireModel() throws -> Gemma3Model { try ModelFixtures.cached { try Gemma3Model(gguf: try requireGGUF()) } }
 
     static func fixture() throws -> [String: Any] { try ModelFixtures.json("gemma3_reference.json") }
 

@@ -77,17 +77,14 @@ final class LlamaOpsTests: XCTestCase {
     }
 
     func testConfigRejectsOtherArchitecturesAndLongContexts() throws {
-        let bytes = SyntheticGGUF.make(kvCount: 1, writeKVs: { w in
-            w.string("general.architecture"); w.u32(8); w.string("gemma3")
-        }, tensors: [])
-        let path = try SyntheticGGUF.write(bytes, name: "arch")
+        let path = try SyntheticGGUF.architectureOnly("gemma3", name: "arch")
         defer { unlink(path) }
         XCTAssertThrowsError(try LlamaConfig(gguf: try GGUFFile(path: path))) { error in
             XCTAssertEqual(error as? ModelError, .unsupportedArchitecture("gemma3"))
             XCTAssertTrue("\(error)".contains("supported: llama"))
         }
         let llama = SyntheticGGUF.make(kvCount: 2, writeKVs: { w in
-            w.string("general.architecture"); w.u32(8); w.string("llama")
+            w.architecture("llama")
             w.string("llama.block_count"); w.u32(4); w.u32(2)
         }, tensors: [])
         let p2 = try SyntheticGGUF.write(llama, name: "llama")

@@ -14,11 +14,17 @@ enum ModelFixtures {
 
     /// The GGUF, or a skip with the line that says how to fetch it.
     static func requireModel() throws -> GGUFFile {
-        guard FileManager.default.fileExists(atPath: modelPath) else {
-            print("model not fetched: run scripts/setup.sh --model-only")
-            throw XCTSkip("model not fetched: run scripts/setup.sh --model-only")
+        try requireGGUF(modelPath, note: "model not fetched: run scripts/setup.sh --model-only",
+                        skip: "model not fetched: run scripts/setup.sh --model-only")
+    }
+
+    /// The GGUF at `path`, or (when it is not there) `note` printed and a skip saying `skip`.
+    static func requireGGUF(_ path: String, note: String, skip: String) throws -> GGUFFile {
+        guard FileManager.default.fileExists(atPath: path) else {
+            print(note)
+            throw XCTSkip(skip)
         }
-        return try GGUFFile(path: modelPath)
+        return try GGUFFile(path: path)
     }
 
     static func json(_ name: String) throws -> [String: Any] {
@@ -30,11 +36,14 @@ enum ModelFixtures {
     }
 
     /// Loading the model dequantises ~135M weights: share one instance across tests.
-    nonisolated(unsafe) static var cachedModel: LlamaModel?
-    static func requireLlama() throws -> LlamaModel {
-        if let m = cachedModel { return m }
-        let m = try LlamaModel(gguf: try requireModel())
-        cachedModel = m
+    static func requireLlama() throws -> LlamaModel { try cached { try LlamaModel(gguf: try requireModel()) } }
+
+    /// One instance of each model type, loaded by the first `load` and shared across tests.
+    nonisolated(unsafe) static var cachedModels: [ObjectIdentifier: AnyObject] = [:]
+    static func cached<M: AnyObject>(_ load: () throws -> M) throws -> M {
+        if let m = cachedModels[ObjectIdentifier(M.self)] as? M { return m }
+        let m = try load()
+        cachedModels[ObjectIdentifier(M.self)] = m
         return m
     }
 }

@@ -13,6 +13,14 @@ struct SyntheticGGUF {
     mutating func string(_ s: String) { u64(UInt64(s.utf8.count)); bytes.append(contentsOf: Array(s.utf8)) }
     mutating func pad(to a: Int) { while bytes.count % a != 0 { bytes.append(0) } }
 
+    /// The metadata pair general.architecture = `arch` (a string, type 8).
+    mutating func architecture(_ arch: String) { string("general.architecture"); u32(8); string(arch) }
+
+    /// A file holding only general.architecture = `arch` and no tensor, written as `name`; its path.
+    static func architectureOnly(_ arch: String, name: String) throws -> String {
+        try write(make(kvCount: 1, writeKVs: { $0.architecture(arch) }, tensors: []), name: name)
+    }
+
     struct Tensor { var name: String; var dims: [Int]; var type: UInt32; var data: [UInt8] }
 
     /// A version-3 file with the given metadata writer and tensors (data aligned to `alignment`);

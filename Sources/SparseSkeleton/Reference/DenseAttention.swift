@@ -41,43 +41,41 @@ public enum ReferenceAttention {
         var output = [Float](repeating: 0, count: n * hq * d)
         var lse = [Float](repeating: 0, count: hq * n)
         let failure = FirstError()
-        inputs.q.withUnsafeBufferPointer { qb in
-            inputs.k.withUnsafeBufferPointer { kb in
-                v.withUnsafeBufferPointer { vb in
-                    output.withUnsafeMutableBufferPointer { ob in
-                        lse.withUnsafeMutableBufferPointer { lb in
-                            let q = qb.baseAddress!, k = kb.baseAddress!, vp = vb.baseAddress!
-                            let o = SharedPointer(ob.baseAddress!), l = SharedPointer(lb.baseAddress!)
-                            DispatchQueue.concurrentPerform(iterations: hq * blocks) { item in
-                                let head = item / blocks, block = blocks - 1 - item % blocks  // long rows first
-                                let rows = (block * denseRowBlock)..<min((block + 1) * denseRowBlock, n)
-                                let keys = spec.firstKey(query: rows.lowerBound)..<rows.upperBound
-                                let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows.count * keys.count)
-                                defer { scores.deallocate() }
-                                do {
-                                    try CausalScores.compute(q: q, k: k, shape: shape, head: head, rows: rows, keys: keys,
-                                                             spec: spec, into: scores, ldOut: keys.count)
-                                    var sums = [Float](repeating: 0, count: rows.count)
-                                    for (t, i) in rows.enumerated() {
-                                        let row = scores + t * keys.count
-                                        let seen = spec.visibleOffsets(query: i, keys: keys)
-                                        let m = VectorMath.maximum(row + seen.lowerBound, count: seen.count)
-                                        sums[t] = VectorMath.expShifted(row + seen.lowerBound, count: seen.count, shift: m)
-                                        row.update(repeating: 0, count: seen.lowerBound)
-                                        (row + seen.upperBound).update(repeating: 0, count: keys.count - seen.upperBound)
-                                        l.base[head * n + i] = m + Foundation.log(sums[t])
-                                    }
-                                    let kvHead = shape.kvHead(forQueryHead: head)
-                                    let out = o.base + (rows.lowerBound * hq + head) * d
-                                    try Gemm.multiply(m: rows.count, n: d, k: keys.count, a: scores, lda: keys.count,
-                                                      b: vp + (keys.lowerBound * shape.kvHeads + kvHead) * d, ldb: shape.kvHeads * d,
-                                                      beta: 0, c: out, ldc: hq * d)
-                                    for t in 0..<rows.count {
-                                        let inv = 1 / sums[t]
-                                        for c in 0..<d { out[t * hq * d + c] *= inv }
-                                    }
-                                } catch { failure.record(error) }
-                            }
+        inputs.withQK { q, k in
+            v.withUnsafeBufferPointer { vb in
+                output.withUnsafeMutableBufferPointer { ob in
+                    lse.withUnsafeMutableBufferPointer { lb in
+                        let vp = vb.baseAddress!
+                        let o = SharedPointer(ob.baseAddress!), l = SharedPointer(lb.baseAddress!)
+                        DispatchQueue.concurrentPerform(iterations: hq * blocks) { item in
+                            let head = item / blocks, block = blocks - 1 - item % blocks  // long rows first
+                            let rows = (block * denseRowBlock)..<min((block + 1) * denseRowBlock, n)
+                            let keys = spec.firstKey(query: rows.lowerBound)..<rows.upperBound
+                            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows.count * keys.count)
+                            defer { scores.deallocate() }
+                            do {
+                                try CausalScores.compute(q: q, k: k, shape: shape, head: head, rows: rows, keys: keys,
+                                                         spec: spec, into: scores, ldOut: keys.count)
+                                var sums = [Float](repeating: 0, count: rows.count)
+                                for (t, i) in rows.enumerated() {
+                                    let row = scores + t * keys.count
+                                    let seen = spec.visibleOffsets(query: i, keys: keys)
+                                    let m = VectorMath.maximum(row + seen.lowerBound, count: seen.count)
+                                    sums[t] = VectorMath.expShifted(row + seen.lowerBound, count: seen.count, shift: m)
+                                    row.update(repeating: 0, count: seen.lowerBound)
+                                    (row + seen.upperBound).update(repeating: 0, count: keys.count - seen.upperBound)
+                                    l.base[head * n + i] = m + Foundation.log(sums[t])
+                                }
+                                let kvHead = shape.kvHead(forQueryHead: head)
+                                let out = o.base + (rows.lowerBound * hq + head) * d
+                                try Gemm.multiply(m: rows.count, n: d, k: keys.count, a: scores, lda: keys.count,
+                                                  b: vp + (keys.lowerBound * shape.kvHeads + kvHead) * d, ldb: shape.kvHeads * d,
+                                                  beta: 0, c: out, ldc: hq * d)
+                                for t in 0..<rows.count {
+                                    let inv = 1 / sums[t]
+                                    for c in 0..<d { out[t * hq * d + c] *= inv }
+                                }
+                            } catch { failure.record(error) }
                         }
                     }
                 }

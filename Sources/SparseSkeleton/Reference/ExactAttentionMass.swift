@@ -44,41 +44,38 @@ public enum ExactAttentionMass {
         var rowSum = [Double](repeating: 0, count: max(1, masks.count * heads * qBlocks))
         let failure = FirstError()
 
-        inputs.q.withUnsafeBufferPointer { qb in
-            inputs.k.withUnsafeBufferPointer { kb in
-                values.withUnsafeMutableBufferPointer { vb in
-                    rowMin.withUnsafeMutableBufferPointer { minb in
-                        rowSum.withUnsafeMutableBufferPointer { sumb in
-                            let q = qb.baseAddress!, k = kb.baseAddress!
-                            let out = SharedPointer(vb.baseAddress!)
-                            let mins = SharedPointer(minb.baseAddress!)
-                            let sums = SharedPointer(sumb.baseAddress!)
-                            DispatchQueue.concurrentPerform(iterations: heads * qBlocks) { item in
-                                let head = item / qBlocks, block = qBlocks - 1 - item % qBlocks  // long rows first
-                                do {
-                                    let shares = try rowShares(q: q, k: k, shape: shape, geometry: geometry, head: head, queryBlock: block, spec: spec)
-                                    defer { shares.deallocate() }
-                                    let rows = geometry.queryRows(block).count
-                                    let nb = geometry.lastCausalKeyBlock(block) + 1
-                                    let tile = out.base + head * tilesPerHead + starts[block]
-                                    for j in 0..<nb {
-                                        var s = 0.0
-                                        for t in 0..<rows { s += Double(shares[t * nb + j]) }
-                                        tile[j] = s
+        inputs.withQK { q, k in
+            values.withUnsafeMutableBufferPointer { vb in
+                rowMin.withUnsafeMutableBufferPointer { minb in
+                    rowSum.withUnsafeMutableBufferPointer { sumb in
+                        let out = SharedPointer(vb.baseAddress!)
+                        let mins = SharedPointer(minb.baseAddress!)
+                        let sums = SharedPointer(sumb.baseAddress!)
+                        DispatchQueue.concurrentPerform(iterations: heads * qBlocks) { item in
+                            let head = item / qBlocks, block = qBlocks - 1 - item % qBlocks  // long rows first
+                            do {
+                                let shares = try rowShares(q: q, k: k, shape: shape, geometry: geometry, head: head, queryBlock: block, spec: spec)
+                                defer { shares.deallocate() }
+                                let rows = geometry.queryRows(block).count
+                                let nb = geometry.lastCausalKeyBlock(block) + 1
+                                let tile = out.base + head * tilesPerHead + starts[block]
+                                for j in 0..<nb {
+                                    var s = 0.0
+                                    for t in 0..<rows { s += Double(shares[t * nb + j]) }
+                                    tile[j] = s
+                                }
+                                for (m, mask) in masks.enumerated() {
+                                    let kept = mask.keyBlocks(head: head, queryBlock: block)
+                                    var lo = Double.infinity, total = 0.0
+                                    for t in 0..<rows {
+                                        var r = 0.0
+                                        for kb in kept { r += Double(shares[t * nb + Int(kb)]) }
+                                        lo = min(lo, r); total += r
                                     }
-                                    for (m, mask) in masks.enumerated() {
-                                        let kept = mask.keyBlocks(head: head, queryBlock: block)
-                                        var lo = Double.infinity, total = 0.0
-                                        for t in 0..<rows {
-                                            var r = 0.0
-                                            for kb in kept { r += Double(shares[t * nb + Int(kb)]) }
-                                            lo = min(lo, r); total += r
-                                        }
-                                        let slot = (m * heads + head) * qBlocks + block
-                                        mins.base[slot] = lo; sums.base[slot] = total
-                                    }
-                                } catch { failure.record(error) }
-                            }
+                                    let slot = (m * heads + head) * qBlocks + block
+                                    mins.base[slot] = lo; sums.base[slot] = total
+                                }
+                            } catch { failure.record(error) }
                         }
                     }
                 }

@@ -30,4 +30,9 @@ public struct AttentionInputs: Sendable {
     @inline(__always) public func qOffset(token: Int, head: Int) -> Int { (token * shape.queryHeads + head) * shape.headDim }
     /// Offset of k[token, kvHead, 0] (also v).
     @inline(__always) public func kOffset(token: Int, kvHead: Int) -> Int { (token * shape.kvHeads + kvHead) * shape.headDim }
+
+    /// `body` on the base addresses of Q and K (valid only during the call).
+    func withQK<R>(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) throws -> R) rethrows -> R {
+        try q.withUnsafeBufferPointer { qb in try k.withUnsafeBufferPointer { kb in try body(qb.baseAddress!, kb.baseAddress!) } }
+    }
 }

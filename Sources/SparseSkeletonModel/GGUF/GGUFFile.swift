@@ -177,23 +177,30 @@ public final class GGUFFile: @unchecked Sendable {
     // MARK: metadata accessors with typed errors
 
     public func int(_ key: String) throws -> Int {
-        guard let v = metadata[key] else { throw ModelError.missingMetadata(key: key) }
-        guard let i = v.intValue else { throw ModelError.invalidMetadata(key: key, reason: "\(v) is not an integer") }
-        return i
+        try value(key, \.intValue) { "\($0) is not an integer" }
     }
     public func double(_ key: String) throws -> Double {
-        guard let v = metadata[key] else { throw ModelError.missingMetadata(key: key) }
-        guard let d = v.doubleValue else { throw ModelError.invalidMetadata(key: key, reason: "\(v) is not a number") }
-        return d
+        try value(key, \.doubleValue) { "\($0) is not a number" }
     }
     public func string(_ key: String) throws -> String {
-        guard let v = metadata[key] else { throw ModelError.missingMetadata(key: key) }
-        guard let s = v.stringValue else { throw ModelError.invalidMetadata(key: key, reason: "is not a string") }
-        return s
+        try value(key, \.stringValue) { _ in "is not a string" }
     }
     public func array(_ key: String) throws -> GGUFArray {
+        try value(key, \.arrayValue) { _ in "is not an array" }
+    }
+
+    /// The integer at `key`, which must be positive.
+    public func positiveInt(_ key: String) throws -> Int {
+        let v = try int(key)
+        guard v > 0 else { throw ModelError.invalidMetadata(key: key, reason: "\(v) must be positive") }
+        return v
+    }
+
+    /// The value at `key` read as `T` by `read`; a missing key or a value of another type throws
+    /// (with `reason(value)` as the message).
+    private func value<T>(_ key: String, _ read: (GGUFValue) -> T?, reason: (GGUFValue) -> String) throws -> T {
         guard let v = metadata[key] else { throw ModelError.missingMetadata(key: key) }
-        guard let a = v.arrayValue else { throw ModelError.invalidMetadata(key: key, reason: "is not an array") }
-        return a
+        guard let t = read(v) else { throw ModelError.invalidMetadata(key: key, reason: reason(v)) }
+        return t
     }
 }

@@ -36,19 +36,14 @@ public enum GGUFValue: Equatable, Sendable, CustomStringConvertible {
     /// The value for messages, bounded: long strings are cut, arrays show their first elements and count.
     public var description: String {
         switch self {
-        case .uint8(let v): return "\(v)"
-        case .int8(let v): return "\(v)"
-        case .uint16(let v): return "\(v)"
-        case .int16(let v): return "\(v)"
-        case .uint32(let v): return "\(v)"
-        case .int32(let v): return "\(v)"
         case .uint64(let v): return "\(v)"
-        case .int64(let v): return "\(v)"
         case .float32(let v): return "\(v)"
         case .float64(let v): return "\(v)"
         case .bool(let v): return "\(v)"
         case .string(let v): return "'\(BoundedText.cut(v))'"
         case .array(let a): return a.description
+        // every other case is an integer type that fits in Int (intValue): the same digits
+        default: return intValue.map { "\($0)" } ?? ""
         }
     }
 }

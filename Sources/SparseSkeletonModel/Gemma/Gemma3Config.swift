@@ -11,25 +11,16 @@ public struct Gemma3Config: Equatable, Sendable {
     public static let localRopeBase = 10000.0
 
     public let architecture: String
-    public let layers: Int
-    /// The context the global layers' RoPE serves: the trained one × `positionInterpolation`.
-    public let contextLength: Int
+    /// contextLength: the context the global layers' RoPE serves, the trained one × `positionInterpolation`;
+    /// ropeBase: the global layers' (`gemma3.rope.freq_base`).
+    public let dimensions: DecoderDimensions
     public let trainedContextLength: Int
-    public let embedding: Int
-    public let feedForward: Int
-    public let heads: Int
-    public let kvHeads: Int
-    public let headDim: Int
-    public let rmsEpsilon: Float
-    /// RoPE base of the global layers (`gemma3.rope.freq_base`).
-    public let ropeBase: Double
     public let localRopeBase: Double
     /// Sliding window of the local layers in tokens (`gemma3.attention.sliding_window`).
     public let slidingWindow: Int
     public let queryPreAttentionScalar: Double
     /// Linear position interpolation of the global layers' RoPE: positions divided by k.
     public let positionInterpolation: Int
-    public let vocabSize: Int
     public private(set) var layerSpecs: [AttentionSpec]
 
     public func spec(layer: Int) -> AttentionSpec { layerSpecs[layer] }
@@ -48,30 +39,23 @@ public struct Gemma3Config: Equatable, Sendable {
             throw ModelError.invalidRequest("position interpolation ×\(positionInterpolation) is not supported; supported: 1, 2, 4, 8")
         }
         architecture = arch
-        func positive(_ key: String) throws -> Int {
-            let v = try gguf.int("\(arch).\(key)")
-            guard v > 0 else { throw ModelError.invalidMetadata(key: "\(arch).\(key)", reason: "\(v) must be positive") }
-            return v
-        }
-        layers = try positive("block_count")
+        func positive(_ key: String) throws -> Int { try gguf.positiveInt("\(arch).\(key)") }
+        let layers = try positive("block_count")
         trainedContextLength = try positive("context_length")
-        contextLength = trainedContextLength * positionInterpolation
-        embedding = try positive("embedding_length")
-        feedForward = try positive("feed_forward_length")
-        heads = try positive("attention.head_count")
-        kvHeads = try positive("attention.head_count_kv")
-        guard heads % kvHeads == 0 else {
-            throw ModelError.invalidMetadata(key: "\(arch).attention.head_count_kv",
-                                             reason: "\(heads) query heads are not a multiple of \(kvHeads) KV heads")
-        }
-        headDim = try positive("attention.key_length")
+        let contextLength = trainedContextLength * positionInterpolation
+        let embedding = try positive("embedding_length")
+        let feedForward = try positive("feed_forward_length")
+        let heads = try positive("attention.head_count")
+        let kvHeads = try positive("attention.head_count_kv")
+        try ModelError.checkGroupedHeads(heads, kvHeads, architecture: arch)
+        let headDim = try positive("attention.key_length")
         let valueLength = try positive("attention.value_length")
         guard valueLength == headDim, headDim % 2 == 0 else {
             throw ModelError.invalidMetadata(key: "\(arch).attention.value_length",
                                              reason: "value length \(valueLength) differs from the key length \(headDim) (or it is odd)")
         }
-        rmsEpsilon = Float(try gguf.double("\(arch).attention.layer_norm_rms_epsilon"))
-        ropeBase = try gguf.double("\(arch).rope.freq_base")
+        let rmsEpsilon = Float(try gguf.double("\(arch).attention.layer_norm_rms_epsilon"))
+        let ropeBase = try gguf.double("\(arch).rope.freq_base")
         guard ropeBase > 1, ropeBase.isFinite else {
             throw ModelError.invalidMetadata(key: "\(arch).rope.freq_base", reason: "\(ropeBase) must be > 1")
         }
@@ -82,7 +66,10 @@ public struct Gemma3Config: Equatable, Sendable {
         slidingWindow = try positive("attention.sliding_window")
         queryPreAttentionScalar = Double(headDim)
         self.positionInterpolation = positionInterpolation
-        vocabSize = try gguf.array("tokenizer.ggml.tokens").count
+        let vocabSize = try gguf.array("tokenizer.ggml.tokens").count
+        dimensions = DecoderDimensions(layers: layers, contextLength: contextLength, embedding: embedding, feedForward: feedForward,
+                                       heads: heads, kvHeads: kvHeads, headDim: headDim, rmsEpsilon: rmsEpsilon,
+                                       ropeBase: ropeBase, vocabSize: vocabSize)
         let scale = 1 / queryPreAttentionScalar.squareRoot()
         let window = slidingWindow
         layerSpecs = (0..<layers).map { l in
@@ -92,11 +79,8 @@ public struct Gemma3Config: Equatable, Sendable {
 
     /// The same model with other per-layer specs (one per layer, each validated and causal).
     public func withLayerSpecs(_ specs: [AttentionSpec]) throws -> Gemma3Config {
-        guard specs.count == layers else {
-            throw SkeletonError.shapeMismatch("\(specs.count) attention specs for \(layers) layers")
-        }
         var out = self
-        out.layerSpecs = try specs.map { try $0.checked(for: "the Gemma-3 forward") }
+        out.layerSpecs = try Self.checkedLayerSpecs(specs, layers: layers, for: "the Gemma-3 forward")
         return out
     }
 }

@@ -29,18 +29,8 @@ public final class Gemma3Model: @unchecked Sendable {
         weights = try Gemma3Weights(gguf: gguf, config: config)
     }
 
-    init(config: Gemma3Config, weights: Gemma3Weights, tokenizer: SentencePieceTokenizer) {
+    public init(config: Gemma3Config, weights: Gemma3Weights, tokenizer: SentencePieceTokenizer) {
         self.config = config; self.weights = weights; self.tokenizer = tokenizer
-    }
-
-    /// The same model (weights shared) whose layers compute attention under `specs`, one per layer.
-    public func withLayerSpecs(_ specs: [AttentionSpec]) throws -> Gemma3Model {
-        Gemma3Model(config: try config.withLayerSpecs(specs), weights: weights, tokenizer: tokenizer)
-    }
-
-    public var parameterCount: Int {
-        let perLayer = weights.layers.first.map { $0.wq.count + $0.wk.count + $0.wv.count + $0.wo.count + $0.gate.count + $0.up.count + $0.down.count } ?? 0
-        return perLayer * config.layers + weights.tokenEmbedding.count
     }
 
     /// Rows of the embedding table for `tokens`, times √E.
@@ -121,12 +111,7 @@ public final class Gemma3Model: @unchecked Sendable {
 
     /// Logits of hidden rows `rows` ([rows.count, V], row-major), through the tied head.
     public func logits(_ result: PrefillResult, rows: Range<Int>) throws -> [Float] {
-        let e = config.embedding
-        guard rows.lowerBound >= 0, rows.upperBound <= result.tokens else {
-            throw ModelError.invalidRequest("rows \(rows) outside 0..<\(result.tokens)")
-        }
-        let slice = Array(result.hidden[(rows.lowerBound * e)..<(rows.upperBound * e)])
-        return try LlamaModel.linear(slice, rows: rows.count, inDim: e, weights.tokenEmbedding, outDim: config.vocabSize)
+        try LlamaModel.headLogits(result, rows: rows, embedding: config.embedding, head: weights.tokenEmbedding, vocabSize: config.vocabSize)
     }
 }
 

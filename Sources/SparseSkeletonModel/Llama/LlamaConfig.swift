@@ -6,19 +6,9 @@ public struct LlamaConfig: Equatable, Sendable {
     public static let supportedArchitectures = ["llama"]
 
     public let architecture: String
-    public let layers: Int
-    public let contextLength: Int
-    public let embedding: Int
-    public let feedForward: Int
-    public let heads: Int
-    public let kvHeads: Int
-    public let headDim: Int
-    public let rmsEpsilon: Float
-    /// RoPE base θ: pair i of a head rotates by position · θ^(−2i/d).
-    public let ropeBase: Double
+    public let dimensions: DecoderDimensions
     /// Linear RoPE scaling: positions are divided by this factor (1 = none).
     public let ropeLinearFactor: Double
-    public let vocabSize: Int
     /// The attention of each layer (window, scale, softcap); every Llama layer is `.causal`
     /// (softmax scale 1/√headDim).
     public private(set) var layerSpecs: [AttentionSpec]
@@ -26,10 +16,11 @@ public struct LlamaConfig: Equatable, Sendable {
     public init(architecture: String, layers: Int, contextLength: Int, embedding: Int, feedForward: Int,
                 heads: Int, kvHeads: Int, headDim: Int, rmsEpsilon: Float, ropeBase: Double,
                 ropeLinearFactor: Double, vocabSize: Int) {
-        self.architecture = architecture; self.layers = layers; self.contextLength = contextLength
-        self.embedding = embedding; self.feedForward = feedForward; self.heads = heads; self.kvHeads = kvHeads
-        self.headDim = headDim; self.rmsEpsilon = rmsEpsilon; self.ropeBase = ropeBase
-        self.ropeLinearFactor = ropeLinearFactor; self.vocabSize = vocabSize
+        self.architecture = architecture
+        dimensions = DecoderDimensions(layers: layers, contextLength: contextLength, embedding: embedding, feedForward: feedForward,
+                                       heads: heads, kvHeads: kvHeads, headDim: headDim, rmsEpsilon: rmsEpsilon,
+                                       ropeBase: ropeBase, vocabSize: vocabSize)
+        self.ropeLinearFactor = ropeLinearFactor
         layerSpecs = [AttentionSpec](repeating: .causal, count: layers)
     }
 
@@ -38,37 +29,26 @@ public struct LlamaConfig: Equatable, Sendable {
 
     /// The same model with other per-layer specs (one per layer, each validated and causal).
     public func withLayerSpecs(_ specs: [AttentionSpec]) throws -> LlamaConfig {
-        guard specs.count == layers else {
-            throw SkeletonError.shapeMismatch("\(specs.count) attention specs for \(layers) layers")
-        }
         var out = self
-        out.layerSpecs = try specs.map { try $0.checked(for: "the Llama forward") }
+        out.layerSpecs = try Self.checkedLayerSpecs(specs, layers: layers, for: "the Llama forward")
         return out
     }
 
     public init(gguf: GGUFFile) throws {
         let arch = try gguf.string("general.architecture")
         guard Self.supportedArchitectures.contains(arch) else { throw ModelError.unsupportedArchitecture(BoundedText.cut(arch)) }
-        architecture = arch
-        func positive(_ key: String) throws -> Int {
-            let v = try gguf.int("\(arch).\(key)")
-            guard v > 0 else { throw ModelError.invalidMetadata(key: "\(arch).\(key)", reason: "\(v) must be positive") }
-            return v
-        }
-        layers = try positive("block_count")
-        contextLength = try positive("context_length")
-        embedding = try positive("embedding_length")
-        feedForward = try positive("feed_forward_length")
-        heads = try positive("attention.head_count")
-        kvHeads = gguf.metadata["\(arch).attention.head_count_kv"] == nil ? heads : try positive("attention.head_count_kv")
-        guard heads % kvHeads == 0 else {
-            throw ModelError.invalidMetadata(key: "\(arch).attention.head_count_kv",
-                                             reason: "\(heads) query heads are not a multiple of \(kvHeads) KV heads")
-        }
+        func positive(_ key: String) throws -> Int { try gguf.positiveInt("\(arch).\(key)") }
+        let layers = try positive("block_count")
+        let contextLength = try positive("context_length")
+        let embedding = try positive("embedding_length")
+        let feedForward = try positive("feed_forward_length")
+        let heads = try positive("attention.head_count")
+        let kvHeads = gguf.metadata["\(arch).attention.head_count_kv"] == nil ? heads : try positive("attention.head_count_kv")
+        try ModelError.checkGroupedHeads(heads, kvHeads, architecture: arch)
         guard embedding % heads == 0 else {
             throw ModelError.invalidMetadata(key: "\(arch).embedding_length", reason: "\(embedding) is not divisible by \(heads) heads")
         }
-        headDim = embedding / heads
+        let headDim = embedding / heads
         if gguf.metadata["\(arch).rope.dimension_count"] != nil {
             let rd = try positive("rope.dimension_count")
             guard rd == headDim else {
@@ -76,11 +56,12 @@ public struct LlamaConfig: Equatable, Sendable {
                                                  reason: "partial rotary (\(rd) of \(headDim) dims) is not supported")
             }
         }
-        rmsEpsilon = Float(try gguf.double("\(arch).attention.layer_norm_rms_epsilon"))
-        ropeBase = gguf.metadata["\(arch).rope.freq_base"] == nil ? 10000 : try gguf.double("\(arch).rope.freq_base")
+        let rmsEpsilon = Float(try gguf.double("\(arch).attention.layer_norm_rms_epsilon"))
+        let ropeBase = gguf.metadata["\(arch).rope.freq_base"] == nil ? 10000 : try gguf.double("\(arch).rope.freq_base")
         guard ropeBase > 1, ropeBase.isFinite else {
             throw ModelError.invalidMetadata(key: "\(arch).rope.freq_base", reason: "\(ropeBase) must be > 1")
         }
+        let ropeLinearFactor: Double
         let scaling = gguf.metadata["\(arch).rope.scaling.type"]?.stringValue ?? "none"
         switch scaling {
         case "none": ropeLinearFactor = 1
@@ -93,6 +74,7 @@ public struct LlamaConfig: Equatable, Sendable {
         default:
             throw ModelError.invalidMetadata(key: "\(arch).rope.scaling.type", reason: "'\(scaling)' is not supported; supported: none, linear")
         }
+        let vocabSize: Int
         if let tokens = gguf.metadata["tokenizer.ggml.tokens"]?.arrayValue {
             vocabSize = tokens.count
         } else {
@@ -102,6 +84,8 @@ public struct LlamaConfig: Equatable, Sendable {
         guard layers <= gguf.tensors.count else {
             throw ModelError.invalidMetadata(key: "\(arch).block_count", reason: "\(layers) layers, but the file has only \(gguf.tensors.count) tensors")
         }
-        layerSpecs = [AttentionSpec](repeating: .causal, count: layers)
+        self.init(architecture: arch, layers: layers, contextLength: contextLength, embedding: embedding, feedForward: feedForward,
+                  heads: heads, kvHeads: kvHeads, headDim: headDim, rmsEpsilon: rmsEpsilon, ropeBase: ropeBase,
+                  ropeLinearFactor: ropeLinearFactor, vocabSize: vocabSize)
     }
 }

@@ -43,19 +43,8 @@ public final class LlamaModel: @unchecked Sendable {
         weights = try LlamaWeights(gguf: gguf, config: config)
     }
 
-    init(config: LlamaConfig, weights: LlamaWeights, tokenizer: BPETokenizer) {
+    public init(config: LlamaConfig, weights: LlamaWeights, tokenizer: BPETokenizer) {
         self.config = config; self.weights = weights; self.tokenizer = tokenizer
-    }
-
-    /// The same model (weights shared) whose layers compute attention under `specs`, one per layer.
-    public func withLayerSpecs(_ specs: [AttentionSpec]) throws -> LlamaModel {
-        LlamaModel(config: try config.withLayerSpecs(specs), weights: weights, tokenizer: tokenizer)
-    }
-
-    /// Number of parameters (for FLOP estimates).
-    public var parameterCount: Int {
-        let perLayer = weights.layers.first.map { $0.wq.count + $0.wk.count + $0.wv.count + $0.wo.count + $0.gate.count + $0.up.count + $0.down.count } ?? 0
-        return perLayer * config.layers + weights.tokenEmbedding.count
     }
 
     /// y = x·Wᵀ (+ y when `accumulate`): x [rows, inDim], W [outDim, inDim].

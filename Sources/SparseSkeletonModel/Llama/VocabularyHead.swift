@@ -5,11 +5,15 @@ import SparseSkeleton
 extension LlamaModel {
     /// Logits of hidden rows `rows` ([rows.count, V], row-major).
     public func logits(_ result: PrefillResult, rows: Range<Int>) throws -> [Float] {
-        let e = config.embedding
+        try Self.headLogits(result, rows: rows, embedding: config.embedding, head: weights.output, vocabSize: config.vocabSize)
+    }
+
+    /// Hidden rows `rows` of `result` ([N, E], E = `embedding`) times `head`ᵀ ([V, E]): [rows.count, V].
+    static func headLogits(_ result: PrefillResult, rows: Range<Int>, embedding e: Int, head: [Float], vocabSize: Int) throws -> [Float] {
         guard rows.lowerBound >= 0, rows.upperBound <= result.tokens else {
             throw ModelError.invalidRequest("rows \(rows) outside 0..<\(result.tokens)")
         }
         let slice = Array(result.hidden[(rows.lowerBound * e)..<(rows.upperBound * e)])
-        return try Self.linear(slice, rows: rows.count, inDim: e, weights.output, outDim: config.vocabSize)
+        return try linear(slice, rows: rows.count, inDim: e, head, outDim: vocabSize)
     }
 }

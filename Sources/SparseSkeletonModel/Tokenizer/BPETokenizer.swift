@@ -249,11 +249,9 @@ public final class BPETokenizer: @unchecked Sendable {
     public func decode(_ ids: [Int32]) throws -> String {
         var bytes: [UInt8] = []
         for id in ids {
-            guard id >= 0, Int(id) < tokens.count else {
-                throw ModelError.invalidRequest("token id \(id) is outside the vocabulary 0..<\(tokens.count)")
-            }
-            if isSpecial[Int(id)] { bytes.append(contentsOf: tokens[Int(id)].utf8); continue }
-            for s in tokens[Int(id)].unicodeScalars {
+            let i = try ModelError.vocabularyIndex(id, size: tokens.count)
+            if isSpecial[i] { bytes.append(contentsOf: tokens[i].utf8); continue }
+            for s in tokens[i].unicodeScalars {
                 if let b = ByteLevelAlphabet.byteForScalar[s.value] { bytes.append(b) } else { bytes.append(contentsOf: String(s).utf8) }
             }
         }

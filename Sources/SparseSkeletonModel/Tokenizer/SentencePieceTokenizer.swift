@@ -181,11 +181,9 @@ public final class SentencePieceTokenizer: @unchecked Sendable {
     public func decode(_ ids: [Int32]) throws -> String {
         var bytes: [UInt8] = []
         for id in ids {
-            guard id >= 0, Int(id) < tokens.count else {
-                throw ModelError.invalidRequest("token id \(id) is outside the vocabulary 0..<\(tokens.count)")
-            }
-            let t = tokens[Int(id)]
-            if tokenType[Int(id)] == Self.byteType, let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) {
+            let i = try ModelError.vocabularyIndex(id, size: tokens.count)
+            let t = tokens[i]
+            if tokenType[i] == Self.byteType, let b = UInt8(t.dropFirst(3).prefix(2), radix: 16) {
                 bytes.append(b)
             } else {
                 bytes.append(contentsOf: t.replacingOccurrences(of: Self.spaceMark, with: " ").utf8)
