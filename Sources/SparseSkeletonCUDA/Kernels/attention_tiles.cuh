@@ -1,9 +1,23 @@
 // Tile bookkeeping shared by the attention kernels (sparse_flash_attention.cu, flash_attention_hopper.cu):
 // the parameter struct's fields as locals, the sliding window at tile granularity, and the work item
-// of one (query block, head). The including kernel defines SK_BLOCK_M / SK_BLOCK_N first.
+// of one (query block, head), the mask / softmax / P steps on one S tile. Tile defaults (a kernel may set
+// its own before including this): d 128, 128 × 64 tiles; D, BM and BN name them.
 #pragma once
 #include "common.cuh"
 #include "sk_attention_params.h"
+
+#ifndef SK_HEAD_DIM
+#define SK_HEAD_DIM 128
+#endif
+#ifndef SK_BLOCK_M
+#define SK_BLOCK_M 128
+#endif
+#ifndef SK_BLOCK_N
+#define SK_BLOCK_N 64
+#endif
+constexpr int D = SK_HEAD_DIM;
+constexpr int BM = SK_BLOCK_M;
+constexpr int BN = SK_BLOCK_N;
 
 // Both kernel families name the parameter struct's fields alike.
 #define SK_ATTENTION_FIELDS(p)                                                                    \
@@ -63,3 +77,78 @@ SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* _
     return w;
 }
 
+
+// ---- one warp's S tile in the mma.sync / wgmma m64 accumulator layout (both Hopper kernels) ----
+// Element (nt, e) of a thread is row row0 + 8·(e ≥ 2), key col0 + 8·nt + 2·(lane % 4) + (e & 1).
+template <int NT, typename Drop>
+SK_DEVICE void mask_tile(float (&s)[NT][4], int row0, int col0, int lane, Drop drop) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+            if (drop(row0 + (e >= 2 ? 8 : 0), col0 + nt * 8 + (lane % 4) * 2 + (e & 1))) s[nt][e] = sk_neg_inf();
+}
+// The causal mask (tiles reaching past rowBase, the first row the tile's rows share) and the window's
+// left edge (tiles straddling it) on key tile kb of query block qb; other tiles pay no per-element test.
+template <int NT>
+SK_DEVICE void mask_causal_window(float (&s)[NT][4], int kb, int qb, int rowBase, int row0, int lane, int window) {
+    const int col0 = kb * SK_BLOCK_N;
+    if (col0 + SK_BLOCK_N - 1 > rowBase) mask_tile(s, row0, col0, lane, [](int r, int c) { return c > r; });
+    if (window_edge_tile(kb, qb, window)) mask_tile(s, row0, col0, lane, [window](int r, int c) { return outside_window(r, c, window); });
+}
+// Online softmax of one tile in the log2 domain for the thread's two rows (row0, row0 + 8): s becomes
+// 2^(s·c − m'), rowMax m' and the per-thread partial rowSum are updated, and alpha = 2^(m − m') is the
+// factor the caller applies to O. A row with every key masked so far keeps m = −∞ and gets P = 0.
+template <int NT>
+SK_DEVICE void online_softmax(float (&s)[NT][4], float (&rowMax)[2], float (&rowSum)[2], float (&alpha)[2], float scaleLog2) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float mx = sk_neg_inf();
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * h], s[nt][2 * h + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float newMax = fmaxf(rowMax[h], mx * scaleLog2);
+        const float mBase = newMax == sk_neg_inf() ? 0.f : newMax;  // all masked so far
+        alpha[h] = sk_exp2(rowMax[h] - mBase);
+        rowMax[h] = newMax;
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+            s[nt][2 * h] = sk_exp2(fmaf(s[nt][2 * h], scaleLog2, -mBase));
+            s[nt][2 * h + 1] = sk_exp2(fmaf(s[nt][2 * h + 1], scaleLog2, -mBase));
+            sum += s[nt][2 * h] + s[nt][2 * h + 1];
+        }
+        rowSum[h] = rowSum[h] * alpha[h] + sum;  // per-thread partial; quad-reduced at the end
+    }
+}
+// P as 16-bit A fragments of the P·V MMA: two n8 accumulator tiles make one k16 fragment.
+template <int NT>
+SK_DEVICE void pack_p(const float (&s)[NT][4], u32 (&pa)[NT / 2][4]) {
+#pragma unroll
+    for (int kc = 0; kc < NT / 2; ++kc) {
+        pa[kc][0] = sk_pack2(s[2 * kc][0], s[2 * kc][1]);
+        pa[kc][1] = sk_pack2(s[2 * kc][2], s[2 * kc][3]);
+        pa[kc][2] = sk_pack2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
+        pa[kc][3] = sk_pack2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
+    }
+}
+// O *= alpha per row (accumulator layout: elements 0, 1 of row row0, 2, 3 of row row0 + 8).
+template <int DT>
+SK_DEVICE void rescale_rows(float (&o)[DT][4], const float (&alpha)[2]) {
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt) {
+        o[dt][0] *= alpha[0]; o[dt][1] *= alpha[0];
+        o[dt][2] *= alpha[1]; o[dt][3] *= alpha[1];
+    }
+}
+// A row pair's state before its first tile: O = 0, running max −∞, running sum 0.
+template <int DT>
+SK_DEVICE void start_rows(float (&o)[DT][4], float (&rowMax)[2], float (&rowSum)[2]) {
+#pragma unroll
+    for (int dt = 0; dt < DT; ++dt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[dt][e] = 0.f;
+    rowMax[0] = rowMax[1] = sk_neg_inf();
+    rowSum[0] = rowSum[1] = 0.f;
+}

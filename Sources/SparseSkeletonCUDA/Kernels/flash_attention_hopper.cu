@@ -26,12 +26,6 @@
 #include "common.cuh"
 #include "sk_attention_params.h"
 
-#ifndef SK_HEAD_DIM
-#define SK_HEAD_DIM 128
-#endif
-#ifndef SK_BLOCK_M
-#define SK_BLOCK_M 128
-#endif
 #ifndef SK_BLOCK_N
 #define SK_BLOCK_N 128
 #endif
@@ -50,9 +44,6 @@
 #include "attention_tiles.cuh"
 #include "hopper.cuh"
 
-constexpr int D = SK_HEAD_DIM;
-constexpr int BM = SK_BLOCK_M;
-constexpr int BN = SK_BLOCK_N;
 constexpr int STAGES = SK_STAGES;
 constexpr int Q_BUFFERS = SK_Q_BUFFERS;
 constexpr int CONSUMERS = 2;                     // consumer warpgroups, 64 query rows each
@@ -61,7 +52,9 @@ constexpr int CONSUMER_THREADS = 128 * CONSUMERS;
 constexpr int CONSUMER_WARPS = 4 * CONSUMERS;
 constexpr int BOXES = D / 64;                    // TMA boxes (64 columns = 128 bytes) per row block
 constexpr u32 Q_BYTES = BM * D * 2, KV_BYTES = BN * D * 2;
-constexpr u32 O_STAGE_BYTES = SK_TMA_STORE ? 64 * D * 2 : 0;  // per consumer warpgroup
+#if SK_TMA_STORE
+constexpr u32 O_STAGE_BYTES = 64 * D * 2;  // per consumer warpgroup
+#endif
 static_assert(BM == 128, "two consumer warpgroups of 64 rows");
 static_assert(BN == 64 || BN == 128, "BN must be 64 or 128");
 static_assert(D == 64 || D == 128 || D == 256, "head dim must be 64, 128 or 256");
@@ -69,7 +62,10 @@ static_assert(STAGES >= 2 && STAGES <= 4 && Q_BUFFERS >= 1 && Q_BUFFERS <= 2, "2
 
 // Named barriers of the ping-pong: consumer warpgroup g waits on TURN0 + g for its turn to issue;
 // WG_SYNC0 + g synchronises warpgroup g alone (its epilogue's staging buffer).
-constexpr int TURN0 = 1, WG_SYNC0 = 3;
+constexpr int TURN0 = 1;
+#if SK_TMA_STORE
+constexpr int WG_SYNC0 = 3;
+#endif
 
 // The ring barriers and the item slots (static shared memory).
 struct Rings {
@@ -86,22 +82,6 @@ struct RingPos {
 };
 template <int SIZE> SK_DEVICE RingPos ring_pos(int i) { return {i % SIZE, (i / SIZE) & 1}; }
 
-SK_DEVICE void mma_s(float (&s)[BN / 8][4], u64 a, u64 b, int scaleD) {
-#if SK_BLOCK_N == 64
-    wgmma_ss_n64(s, a, b, scaleD);
-#else
-    wgmma_ss_n128(s, a, b, scaleD);
-#endif
-}
-SK_DEVICE void mma_o(float (&o)[D / 8][4], const u32 (&a)[4], u64 b) {
-#if SK_HEAD_DIM == 64
-    wgmma_rs_n64(o, a, b);
-#elif SK_HEAD_DIM == 128
-    wgmma_rs_n128(o, a, b);
-#else
-    wgmma_rs_n256(o, a, b);
-#endif
-}
 
 extern "C" __global__ void __launch_bounds__(THREADS, 1)
 flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
@@ -118,7 +98,10 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     __shared__ Rings rings;
     // the 128-byte swizzle pattern repeats every 1024 bytes: tiles start 1024-aligned
     const u32 base = (sk_smem_addr(smemRaw) + 1023u) & ~1023u;
-    const u32 sQ0 = base, sK0 = sQ0 + Q_BUFFERS * Q_BYTES, sV0 = sK0 + STAGES * KV_BYTES, sO0 = sV0 + STAGES * KV_BYTES;
+    const u32 sQ0 = base, sK0 = sQ0 + Q_BUFFERS * Q_BYTES, sV0 = sK0 + STAGES * KV_BYTES;
+#if SK_TMA_STORE
+    const u32 sO0 = sV0 + STAGES * KV_BYTES;  // the two warpgroups' O staging buffers
+#endif
 
     const int qBlocks = (n + BM - 1) / BM;
     const int items = qBlocks * qHeads;
@@ -148,6 +131,13 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         const int G = (int)gridDim.x;
         int t = blockIdx.x, round = 0;
         int nItems = 0, nQ = 0, nTiles = 0;  // items published, Q loads, K/V tiles loaded
+        // one ring slot: wait until it is released, then TMA `rows` rows of one head (D/64 boxes) into it
+        auto fill = [&](const u64& empty, const u64& full, int parity, u32 dst, int rows, const SKTensorMap* map, int head, int row0) {
+            mbar_wait(bar(empty), parity ^ 1);
+            mbar_arrive_expect_tx(bar(full), (u32)rows * D * 2);
+#pragma unroll
+            for (int b = 0; b < BOXES; ++b) tma_load_3d(dst + b * (rows * 128), map, bar(full), b * 64, head, row0);
+        };
         while (true) {
             const RingPos ip = ring_pos<2>(nItems++);
             mbar_wait(bar(rings.itemEmpty[ip.slot]), ip.parity ^ 1);
@@ -157,12 +147,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
             const WorkItem w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
             if (w.count > 0) {
                 const RingPos qp = ring_pos<Q_BUFFERS>(nQ++);
-                mbar_wait(bar(rings.qEmpty[qp.slot]), qp.parity ^ 1);
-                const u32 full = bar(rings.qFull[qp.slot]);
-                mbar_arrive_expect_tx(full, Q_BYTES);
-#pragma unroll
-                for (int b = 0; b < BOXES; ++b)
-                    tma_load_3d(sQ0 + qp.slot * Q_BYTES + b * (BM * 128), &hp.tmQ, full, b * 64, w.head, w.qb * BM);
+                fill(rings.qEmpty[qp.slot], rings.qFull[qp.slot], qp.parity, sQ0 + qp.slot * Q_BYTES, BM, &hp.tmQ, w.head, w.qb * BM);
             }
             const int kvHead = w.head / groupSize;
             int nextKb = w.count > 0 ? (sparse ? keyBlocks[w.begin] : w.begin) : 0;
@@ -170,18 +155,8 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 const int kb = nextKb;
                 if (i + 1 < w.count) nextKb = sparse ? keyBlocks[w.begin + i + 1] : w.begin + i + 1;  // in flight during the waits
                 const RingPos sp = ring_pos<STAGES>(nTiles++);
-                mbar_wait(bar(rings.kEmpty[sp.slot]), sp.parity ^ 1);
-                const u32 kFull = bar(rings.kFull[sp.slot]);
-                mbar_arrive_expect_tx(kFull, KV_BYTES);
-#pragma unroll
-                for (int b = 0; b < BOXES; ++b)
-                    tma_load_3d(sK0 + sp.slot * KV_BYTES + b * (BN * 128), &hp.tmK, kFull, b * 64, kvHead, kb * BN);
-                mbar_wait(bar(rings.vEmpty[sp.slot]), sp.parity ^ 1);
-                const u32 vFull = bar(rings.vFull[sp.slot]);
-                mbar_arrive_expect_tx(vFull, KV_BYTES);
-#pragma unroll
-                for (int b = 0; b < BOXES; ++b)
-                    tma_load_3d(sV0 + sp.slot * KV_BYTES + b * (BN * 128), &hp.tmV, vFull, b * 64, kvHead, kb * BN);
+                fill(rings.kEmpty[sp.slot], rings.kFull[sp.slot], sp.parity, sK0 + sp.slot * KV_BYTES, BN, &hp.tmK, kvHead, kb * BN);
+                fill(rings.vEmpty[sp.slot], rings.vFull[sp.slot], sp.parity, sV0 + sp.slot * KV_BYTES, BN, &hp.tmV, kvHead, kb * BN);
             }
             ++round;
             if (queue != nullptr) t = G + atomicAdd(queue, 1);
@@ -213,12 +188,8 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         if (t < 0) break;
         const WorkItem w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
 
-        float accO[D / 8][4];
-#pragma unroll
-        for (int dt = 0; dt < D / 8; ++dt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) accO[dt][e] = 0.f;
-        float rowMax[2] = {sk_neg_inf(), sk_neg_inf()}, rowSum[2] = {0.f, 0.f};
+        float accO[D / 8][4], rowMax[2], rowSum[2];
+        start_rows(accO, rowMax, rowSum);
         const int rowBase = w.qb * BM + cg * 64;               // this warpgroup's first row
         const int row0 = rowBase + warp * 16 + lane / 4;        // this thread's rows: row0, row0 + 8
 
@@ -244,65 +215,13 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
 #pragma unroll
                 for (int kc = 0; kc < BN / 16; ++kc) mma_o(accO, pa[kc], gmma_desc(vAddr + kc * 16 * 128, BN * 128, 1024));
             };
-            // mask and online softmax of s (key block kb) → pa, alpha (the factor for accO), rowSum
+            // mask and online softmax of s (key block kb) → alpha (the factor for accO), rowMax, rowSum
             auto softmax = [&](int kb) {
-                if (kb * BN + BN - 1 > rowBase) {  // causal: only tiles reaching past the warpgroup's first row
-#pragma unroll
-                    for (int nt = 0; nt < BN / 8; ++nt)
-#pragma unroll
-                        for (int e = 0; e < 4; ++e) {
-                            const int row = row0 + (e >= 2 ? 8 : 0);
-                            const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
-                            if (col > row) s[nt][e] = sk_neg_inf();
-                        }
-                }
-                if (window_edge_tile(kb, w.qb, window)) {
-#pragma unroll
-                    for (int nt = 0; nt < BN / 8; ++nt)
-#pragma unroll
-                        for (int e = 0; e < 4; ++e) {
-                            const int row = row0 + (e >= 2 ? 8 : 0);
-                            const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
-                            if (outside_window(row, col, window)) s[nt][e] = sk_neg_inf();
-                        }
-                }
-#pragma unroll
-                for (int h = 0; h < 2; ++h) {
-                    float mx = sk_neg_inf();
-#pragma unroll
-                    for (int nt = 0; nt < BN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * h], s[nt][2 * h + 1]));
-                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                    const float newMax = fmaxf(rowMax[h], mx * scaleLog2);
-                    const float mBase = newMax == sk_neg_inf() ? 0.f : newMax;  // all masked so far
-                    alpha[h] = sk_exp2(rowMax[h] - mBase);
-                    rowMax[h] = newMax;
-                    float sum = 0.f;
-#pragma unroll
-                    for (int nt = 0; nt < BN / 8; ++nt) {
-                        s[nt][2 * h] = sk_exp2(fmaf(s[nt][2 * h], scaleLog2, -mBase));
-                        s[nt][2 * h + 1] = sk_exp2(fmaf(s[nt][2 * h + 1], scaleLog2, -mBase));
-                        sum += s[nt][2 * h] + s[nt][2 * h + 1];
-                    }
-                    rowSum[h] = rowSum[h] * alpha[h] + sum;  // per-thread partial; quad-reduced at the end
-                }
+                mask_causal_window(s, kb, w.qb, rowBase, row0, lane, window);
+                online_softmax(s, rowMax, rowSum, alpha, scaleLog2);
             };
-            auto pack_p = [&]() {  // two n8 accumulator tiles = one k16 A fragment
-#pragma unroll
-                for (int kc = 0; kc < BN / 16; ++kc) {
-                    pa[kc][0] = sk_pack2(s[2 * kc][0], s[2 * kc][1]);
-                    pa[kc][1] = sk_pack2(s[2 * kc][2], s[2 * kc][3]);
-                    pa[kc][2] = sk_pack2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-                    pa[kc][3] = sk_pack2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
-                }
-            };
-            auto rescale = [&]() {
-#pragma unroll
-                for (int dt = 0; dt < D / 8; ++dt) {
-                    accO[dt][0] *= alpha[0]; accO[dt][1] *= alpha[0];
-                    accO[dt][2] *= alpha[1]; accO[dt][3] *= alpha[1];
-                }
-            };
+            auto pack = [&]() { pack_p(s, pa); };
+            auto rescale = [&]() { rescale_rows(accO, alpha); };
 
             // tile 0: S alone (no P V before it)
             int stage;
@@ -320,7 +239,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 release(rings.kEmpty[sp.slot]);
                 if (w.count == 1) release(rings.qEmpty[qp.slot]);
                 softmax(kb);
-                pack_p();
+                pack();
                 stage = sp.slot;
             }
             // tile i: S_i issued with P_{i−1} V_{i−1}; the softmax of S_i runs while P V is on the tensor cores
@@ -346,7 +265,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 reg_fence(accO);
                 release(rings.vEmpty[stage]);
                 rescale();  // accO (P V of the tiles before i included) to the new row max
-                pack_p();
+                pack();
                 stage = sp.slot;
             }
             // the last tile's P V

@@ -116,3 +116,24 @@ template <int A, int B> SK_DEVICE void reg_fence(float (&r)[A][B]) {
 #pragma unroll
         for (int j = 0; j < B; ++j) reg_fence(r[i][j]);
 }
+
+// The attention kernels' two MMAs for their compile-time tile (SK_BLOCK_N keys, SK_HEAD_DIM), when the
+// including kernel defines both: S (64 × BN) = Q Kᵀ from shared memory, O (64 × D) += P V with P in registers.
+#if defined(SK_BLOCK_N) && defined(SK_HEAD_DIM)
+SK_DEVICE void mma_s(float (&s)[SK_BLOCK_N / 8][4], u64 a, u64 b, int scaleD) {
+#if SK_BLOCK_N == 64
+    wgmma_ss_n64(s, a, b, scaleD);
+#else
+    wgmma_ss_n128(s, a, b, scaleD);
+#endif
+}
+SK_DEVICE void mma_o(float (&o)[SK_HEAD_DIM / 8][4], const u32 (&a)[4], u64 b) {
+#if SK_HEAD_DIM == 64
+    wgmma_rs_n64(o, a, b);
+#elif SK_HEAD_DIM == 128
+    wgmma_rs_n128(o, a, b);
+#else
+    wgmma_rs_n256(o, a, b);
+#endif
+}
+#endif

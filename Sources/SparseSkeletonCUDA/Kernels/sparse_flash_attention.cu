@@ -17,18 +17,7 @@
 #ifndef SK_WGMMA
 #define SK_WGMMA 0
 #endif
-// tile shape defaults shared by both kernel families
-#ifndef SK_HEAD_DIM
-#define SK_HEAD_DIM 128
-#endif
-#ifndef SK_BLOCK_M
-#define SK_BLOCK_M 128
-#endif
-#ifndef SK_BLOCK_N
-#define SK_BLOCK_N 64
-#endif
-
-#include "attention_tiles.cuh"
+#include "attention_tiles.cuh"  // tile defaults (d 128, 128 × 64) and D, BM, BN
 
 #if SK_WGMMA
 #include "hopper.cuh"
@@ -64,9 +53,6 @@
 #define SK_PERSISTENT 0
 #endif
 
-constexpr int D = SK_HEAD_DIM;
-constexpr int BM = SK_BLOCK_M;
-constexpr int BN = SK_BLOCK_N;
 constexpr int GROUPS = BM / 64;        // warpgroups per CTA
 constexpr int THREADS = GROUPS * 128;
 constexpr int CHUNKS = D / 8;          // 16-byte chunks per row
@@ -104,22 +90,6 @@ SK_DEVICE void load_tile(u32 tileAddr, const u16* __restrict__ g, int row0, int 
     }
 }
 
-SK_DEVICE void mma_s(float (&s)[BN / 8][4], u64 a, u64 b, int scaleD) {
-#if SK_BLOCK_N == 64
-    wgmma_ss_n64(s, a, b, scaleD);
-#else
-    wgmma_ss_n128(s, a, b, scaleD);
-#endif
-}
-SK_DEVICE void mma_o(float (&o)[D / 8][4], const u32 (&a)[4], u64 b) {
-#if SK_HEAD_DIM == 64
-    wgmma_rs_n64(o, a, b);
-#elif SK_HEAD_DIM == 128
-    wgmma_rs_n128(o, a, b);
-#else
-    wgmma_rs_n256(o, a, b);
-#endif
-}
 
 // Grid: (min(items, resident CTAs), 1, 1) with SK_PERSISTENT = 1 (CTA c takes item r·G + c in
 // even rounds r and r·G + G − 1 − c in odd ones, G = gridDim.x: a snake over the longest-first
@@ -232,12 +202,8 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
         WorkItem nxt = cur;
         if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
 
-        float accO[D / 8][4];
-#pragma unroll
-        for (int dt = 0; dt < D / 8; ++dt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) accO[dt][e] = 0.f;
-        float rowMax[2] = {sk_neg_inf(), sk_neg_inf()}, rowSum[2] = {0.f, 0.f};
+        float accO[D / 8][4], rowMax[2], rowSum[2];
+        start_rows(accO, rowMax, rowSum);
         const int row0 = cur.qb * BM + group * 64 + warp * 16 + lane / 4;  // this thread's rows: row0, row0 + 8
         const u32 qAddr = sQ0 + qbuf * Q_BYTES + group * 64 * 128;      // this warpgroup's 64 rows
 
@@ -269,65 +235,13 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
             wg_commit();
             wg_wait<0>();
 
-            // ---- causal mask (only tiles reaching past the block's first row) ----
-            if (kb * BN + BN - 1 > cur.qb * BM) {
-#pragma unroll
-                for (int nt = 0; nt < BN / 8; ++nt)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int row = row0 + (e >= 2 ? 8 : 0);
-                        const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
-                        if (col > row) s[nt][e] = sk_neg_inf();
-                    }
-            }
-            // ---- window mask (only tiles straddling the window's left edge) ----
-            if (window_edge_tile(kb, cur.qb, window)) {
-#pragma unroll
-                for (int nt = 0; nt < BN / 8; ++nt)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int row = row0 + (e >= 2 ? 8 : 0);
-                        const int col = kb * BN + nt * 8 + (lane % 4) * 2 + (e & 1);
-                        if (outside_window(row, col, window)) s[nt][e] = sk_neg_inf();
-                    }
-            }
-
-            // ---- online softmax (log2 domain); rows lane/4 and lane/4 + 8 of the warp's 16 ----
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                float mx = sk_neg_inf();
-#pragma unroll
-                for (int nt = 0; nt < BN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * h], s[nt][2 * h + 1]));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                const float newMax = fmaxf(rowMax[h], mx * scaleLog2);
-                const float mBase = newMax == sk_neg_inf() ? 0.f : newMax;  // all masked so far
-                const float alpha = sk_exp2(rowMax[h] - mBase);
-                rowMax[h] = newMax;
-                float sum = 0.f;
-#pragma unroll
-                for (int nt = 0; nt < BN / 8; ++nt) {
-                    s[nt][2 * h] = sk_exp2(fmaf(s[nt][2 * h], scaleLog2, -mBase));
-                    s[nt][2 * h + 1] = sk_exp2(fmaf(s[nt][2 * h + 1], scaleLog2, -mBase));
-                    sum += s[nt][2 * h] + s[nt][2 * h + 1];
-                }
-                rowSum[h] = rowSum[h] * alpha + sum;  // per-thread partial; quad-reduced at the end
-#pragma unroll
-                for (int dt = 0; dt < D / 8; ++dt) {
-                    accO[dt][2 * h] *= alpha;
-                    accO[dt][2 * h + 1] *= alpha;
-                }
-            }
-
-            // ---- O += P V ----  (two n8 accumulator tiles = one k16 A fragment)
+            // ---- causal and window masks, online softmax (log2 domain), P for P V ----
+            mask_causal_window(s, kb, cur.qb, cur.qb * BM, row0, lane, window);
+            float alpha[2];
+            online_softmax(s, rowMax, rowSum, alpha, scaleLog2);
+            rescale_rows(accO, alpha);
             u32 pa[BN / 16][4];
-#pragma unroll
-            for (int kc = 0; kc < BN / 16; ++kc) {
-                pa[kc][0] = sk_pack2(s[2 * kc][0], s[2 * kc][1]);
-                pa[kc][1] = sk_pack2(s[2 * kc][2], s[2 * kc][3]);
-                pa[kc][2] = sk_pack2(s[2 * kc + 1][0], s[2 * kc + 1][1]);
-                pa[kc][3] = sk_pack2(s[2 * kc + 1][2], s[2 * kc + 1][3]);
-            }
+            pack_p(s, pa);
             wg_fence();
 #pragma unroll
             for (int kc = 0; kc < BN / 16; ++kc)
@@ -413,9 +327,6 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
 #define SK_MIN_BLOCKS 1
 #endif
 
-constexpr int D = SK_HEAD_DIM;
-constexpr int BM = SK_BLOCK_M;
-constexpr int BN = SK_BLOCK_N;
 constexpr int MT = SK_WARP_MT;
 constexpr int WARP_ROWS = 16 * MT;
 constexpr int WARPS = BM / WARP_ROWS;
