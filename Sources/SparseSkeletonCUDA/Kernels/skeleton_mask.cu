@@ -216,22 +216,25 @@ skeleton_calibrate(const __grid_constant__ SKCalibrateParams params) {
     };
     auto passes = [&]() { return result[1] >= boundGoal && (tailAllowed < 0 || result[2] <= (double)tailAllowed); };
     double lo = log(fmax((double)epsilon / 256.0, 1e-6)), hi = log(fmin(0.9, 4.0 * (double)epsilon));
-    double chosen, mean;
-    evaluate(exp(hi));
-    if (passes()) { chosen = exp(hi); mean = result[0]; }
-    else {
-        evaluate(exp(lo));
-        if (!passes()) { chosen = exp(lo); mean = result[0]; }
-        else {
-            for (int it = 0; it < 12; ++it) {
-                const double mid = 0.5 * (lo + hi);
-                evaluate(exp(mid));
-                if (passes()) lo = mid; else hi = mid;
-            }
-            chosen = exp(lo);
-            evaluate(chosen);
-            mean = result[0];
+    // The walk of the CPU's bisection, one evaluation per round at one call site (inlined once:
+    // four copies made ptxas spill): round 0 the upper end (passes: taken), round 1 the lower end
+    // (fails: taken), rounds 2–13 the 12 halvings (lo passes, hi fails). ε' = exp(lo); its mean is
+    // the one of the round that set lo (the same summation, so the same double as evaluating
+    // exp(lo) once more, which the step-by-step version did).
+    double chosen = 0.0, mean = 0.0, passMean = 0.0, mid = 0.0;
+    double e = exp(hi);
+    for (int round = 0;; ++round) {
+        evaluate(e);
+        const bool ok = passes();
+        if (round == 0 && ok) { chosen = e; mean = result[0]; break; }
+        if (round == 1 && !ok) { chosen = e; mean = result[0]; break; }
+        if (round == 1) passMean = result[0];
+        if (round >= 2) {
+            if (ok) { lo = mid; passMean = result[0]; } else hi = mid;
         }
+        if (round == 13) { chosen = exp(lo); mean = passMean; break; }
+        if (round == 0) e = exp(lo);
+        else { mid = 0.5 * (lo + hi); e = exp(mid); }
     }
     if (threadIdx.x == 0) { epsOut[head] = (float)chosen; recallOut[head] = (float)mean; }
 }
