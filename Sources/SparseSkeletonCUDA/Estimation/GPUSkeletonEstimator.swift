@@ -42,6 +42,9 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     /// each step profiled on its own). Both give the same floats. The environment variable
     /// SKELETON_IPF_LAUNCHES=steps sets the default to the step launches (for cost comparisons).
     public var persistentFit = ProcessInfo.processInfo.environment["SKELETON_IPF_LAUNCHES"] != "steps"
+    /// At most this many CTAs for the persistent fit (nil: as many as are resident) — for checks:
+    /// a small grid makes every CTA loop over many work items, as at 32K and up.
+    public var persistentFitGridLimit: Int?
 
     public init(library: KernelLibrary, parameters: SkeletonParameters = .growingStride) {
         self.library = library; self.parameters = parameters
@@ -332,7 +335,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             let items = (W > 0 ? S * heads : 0) + tailBlocks * heads
             let resident = try fit.blocksPerMultiprocessor() * estimator.device.multiprocessors
             guard resident > 0 else { throw CUDAError.unsupported("skeleton_ipf_fit: no CTA fits on a multiprocessor (\(shared) B shared)") }
-            let grid = min(max(items, 1), resident)
+            let grid = min(max(items, 1), resident, max(1, estimator.persistentFitGridLimit ?? resident))
             try fit.launch(grid: (grid, 1, 1), stream: stream, cooperative: try !stream.isCapturing(), params: SKIPFFitParams(
                 v: w.v.pointer, s: w.s.pointer, z: w.z.pointer, rowNormalisers: w.h.pointer, den: w.den.pointer,
                 denTail: w.denTail.pointer, colObs: w.colObs.pointer, diagObs: w.diagObs.pointer, barrier: w.fitBarrier.pointer,
