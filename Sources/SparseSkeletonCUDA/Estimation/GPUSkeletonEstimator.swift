@@ -38,8 +38,8 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     /// This estimator's own measured time for one shape (`measureEstimationTime`).
     public var estimationTime: EstimationTime?
     /// The IPF fit as one persistent launch (`skeleton_ipf_fit`, grid barriers between its steps;
-    /// the default) or as two to three launches per step (`skeleton_ipf_step` + finish / update,
-    /// each step profiled on its own). Both give the same floats. The environment variable
+    /// the default) or as two launches per step (`skeleton_ipf_step`, then `skeleton_ipf_finish_h`
+    /// or `skeleton_ipf_update`; the first sweep's steps profiled one by one). Both give the same floats. The environment variable
     /// SKELETON_IPF_LAUNCHES=steps sets the default to the step launches (for cost comparisons).
     public var persistentFit = ProcessInfo.processInfo.environment["SKELETON_IPF_LAUNCHES"] != "steps"
     /// At most this many CTAs for the persistent fit (nil: as many as are resident) — for checks:
