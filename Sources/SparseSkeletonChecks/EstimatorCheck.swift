@@ -33,10 +33,14 @@ public enum EstimatorCheck {
         public var bandTokens: Int? = nil
         /// Tail calibration (quantile, scale); nil = the estimator's default.
         public var tail: (quantile: Double?, scale: Double)? = nil
+        /// The IPF fit: nil = the estimator's default (one persistent launch), 0 = the step-by-step
+        /// launches, k > 0 = the persistent launch on at most k CTAs (each loops over many items).
+        public var fitGrid: Int? = nil
         public var description: String {
             "\(dtype.rawValue) d\(headDim) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(queryTile)x64 [\(source)]" + (fitRows.map { " fit rows \($0)" } ?? "")
                 + (bandTokens.map { " band \($0)" } ?? "")
                 + (tail.map { t in t.quantile.map { " tail q \($0) × \(t.scale)ε" } ?? " tail off" } ?? "")
+                + (fitGrid.map { $0 == 0 ? " IPF step launches" : " IPF grid ≤ \($0)" } ?? "")
         }
         /// The estimator's parameters with this case's overrides.
         func parameters(_ base: SkeletonParameters) -> SkeletonParameters {
@@ -116,7 +120,10 @@ public enum EstimatorCheck {
          Case(tokens: 3000, queryHeads: 4, kvHeads: 2, headDim: 128, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 8), bandTokens: 200),
          Case(tokens: 4100, queryHeads: 8, kvHeads: 2, headDim: 64, dtype: .f16, queryTile: 64, source: .structured(seed: seed &+ 9), tail: (0.1, 2)),
          Case(tokens: 5000, queryHeads: 4, kvHeads: 2, headDim: 128, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 10), tail: (1e-9, 4)),
-         Case(tokens: 3000, queryHeads: 4, kvHeads: 4, headDim: 64, dtype: .bf16, queryTile: 64, source: .random(seed: seed &+ 11), bandTokens: 0, tail: (nil, 4))]
+         Case(tokens: 3000, queryHeads: 4, kvHeads: 4, headDim: 64, dtype: .bf16, queryTile: 64, source: .random(seed: seed &+ 11), bandTokens: 0, tail: (nil, 4)),
+         // the IPF fit: the persistent launch on 5 CTAs (every CTA loops over residue and tail items), and the step launches
+         Case(tokens: 9000, queryHeads: 8, kvHeads: 2, headDim: 64, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 12), fitGrid: 5),
+         Case(tokens: 4100, queryHeads: 4, kvHeads: 2, headDim: 128, dtype: .f16, queryTile: 128, source: .structured(seed: seed &+ 13), fitGrid: 0)]
     }
 
     static func inputs(_ c: Case) throws -> (q: HeadTensor, k: HeadTensor) {
@@ -146,9 +153,10 @@ public enum EstimatorCheck {
         let x = try AttentionInputs(q: q, k: k, v: nil)  // the rounded values: both sides see the same numbers
         let shape = x.shape
         let g = try TileGeometry(tokens: c.tokens, queryTile: c.queryTile, keyTile: 64)
-        let saved = estimator.parameters
-        defer { estimator.parameters = saved }
+        let saved = estimator.parameters, savedFit = (estimator.persistentFit, estimator.persistentFitGridLimit)
+        defer { estimator.parameters = saved; (estimator.persistentFit, estimator.persistentFitGridLimit) = savedFit }
         estimator.parameters = c.parameters(saved)
+        if let f = c.fitGrid { estimator.persistentFit = f > 0; estimator.persistentFitGridLimit = f > 0 ? f : nil }
         let cpu = SkeletonEstimator(parameters: estimator.parameters)
         let (cpuMasses, fits) = try cpu.masses(x, geometry: g)
         let cpuNorm = cpuMasses.normalisedPerQueryBlock()

@@ -2,7 +2,7 @@ import SparseSkeletonChecks
 import SparseSkeletonCUDA
 import Testing
 
-/// gpu-estimate's whole default matrix (12 cases × 2 targets; captured-layer cases need --qk-dir data).
+/// gpu-estimate's whole default matrix (14 cases × 2 targets; captured-layer cases need --qk-dir data).
 @Suite(.serialized) struct EstimatorCheckTests {
     @Test("the GPU skeleton estimator vs its CPU reference", arguments: EstimatorCheck.cases)
     func estimatorMatchesReference(_ c: EstimatorCheck.Case) throws {
@@ -16,10 +16,12 @@ import Testing
         }
     }
 
-    @Test("the default matrix has gpu-estimate's 12 cases, the local band off and on (one and three key tiles), tail calibration on and off")
+    @Test("the default matrix has gpu-estimate's 14 cases, the local band off and on (one and three key tiles), tail calibration on and off, both IPF launch forms")
     func caseCount() {
         let cases = EstimatorCheck.cases
-        #expect(cases.count == 12)
+        #expect(cases.count == 14)
+        #expect(cases.contains { $0.fitGrid == 0 })
+        #expect(cases.contains { ($0.fitGrid ?? 0) > 0 })
         #expect(cases.contains { $0.bandTokens == 0 })
         #expect(cases.contains { ($0.bandTokens ?? 0) > 64 && $0.queryTile == 128 })
         #expect(cases.contains { $0.tail?.quantile != nil })

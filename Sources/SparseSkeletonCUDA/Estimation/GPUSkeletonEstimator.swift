@@ -1,3 +1,4 @@
+import Foundation
 import SparseSkeleton
 import SparseSkeletonKernelParams
 
@@ -36,6 +37,18 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     public var costModel: TileCostModel?
     /// This estimator's own measured time for one shape (`measureEstimationTime`).
     public var estimationTime: EstimationTime?
+    /// The IPF fit as one persistent launch (`skeleton_ipf_fit`, grid barriers between its steps)
+    /// where every CTA then has at most one work item per step (the step's items ≤ the resident
+    /// CTAs: SmolLM2 at 8K), else as two launches per step (`skeleton_ipf_step`, then
+    /// `skeleton_ipf_finish_h` or `skeleton_ipf_update`; the first sweep's steps profiled one by
+    /// one). Both give the same floats. Measured on the H200 (bench/NOTES.md v4): the persistent
+    /// launch 10 % faster at 8K (9 heads), 18 % slower at 32K and 28 % at 128K (32 heads), where
+    /// its CTAs loop over several items. false, or SKELETON_IPF_LAUNCHES=steps: the step launches always.
+    public var persistentFit = ProcessInfo.processInfo.environment["SKELETON_IPF_LAUNCHES"] != "steps"
+    /// At most this many CTAs for the persistent fit, which then runs whatever the item count (nil:
+    /// as many as are resident, and only where they cover the items) — for checks: a small grid
+    /// makes every CTA loop over many work items.
+    public var persistentFitGridLimit: Int?
 
     public init(library: KernelLibrary, parameters: SkeletonParameters = .growingStride) {
         self.library = library; self.parameters = parameters
@@ -220,7 +233,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             let count = heads * n, zCount = heads * w.fitRowStride
             try k.launch(grid: ((max(count, zCount) + 255) / 256, 1, 1), stream: stream, params: SKEstimateInitParams(
                 colObs: w.colObs.pointer, diagObs: w.diagObs.pointer, den: w.den.pointer, v: w.v.pointer, s: w.s.pointer,
-                z: w.z.pointer, count: Int64(count), zCount: Int64(zCount)))
+                z: w.z.pointer, fitBarrier: w.fitBarrier.pointer, count: Int64(count), zCount: Int64(zCount)))
         }
 
         // 1. probes: one CTA per (group, H query heads sharing a KV head), H as large as the
@@ -274,6 +287,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
         //    step is one launch of sums (strided and tail rows together) and one that applies them
         //    and zeroes the accumulator for the next step
         func factorFit() throws {
+            if estimator.persistentFit, try persistentFactorFit() { return }
             let W = plan.stridedFitRows, T = plan.tailRows, S = plan.stride
             let U = (n + S - 1) / S
             let step = try estimator.fitKernel("skeleton_ipf_step", threads: 64,
@@ -311,6 +325,31 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 try updateFactor(mode: 2); if sweep == 0 { try stage("IPF sweep 1: vertical v") }
             }
             try stage("factor fit (IPF sweeps 2–\(parameters.fitSweeps))")
+        }
+
+        // 2'. the same fit in one launch: a grid of at most the resident CTAs (cooperative, so all of it
+        //    is resident at once, or the launch fails; a plain launch while the stream is captured)
+        //    loops over the step kernel's work items, with grid barriers between the steps. Runs only
+        //    where the resident CTAs cover a step's items (or a grid limit is set); false: not run.
+        func persistentFactorFit() throws -> Bool {
+            let W = plan.stridedFitRows, T = plan.tailRows, S = plan.stride
+            let U = (n + S - 1) / S
+            let shared = GPUSkeletonEstimator.ipfSharedBytes(stridedRows: W, residueLength: U)
+            let fit = try estimator.fitKernel("skeleton_ipf_fit", threads: 64, sharedBytes: shared)
+            let tailBlocks = T == 0 ? 0 : (n + 255) / 256
+            let items = (W > 0 ? S * heads : 0) + tailBlocks * heads
+            let resident = try fit.blocksPerMultiprocessor() * estimator.device.multiprocessors
+            guard resident > 0 else { throw CUDAError.unsupported("skeleton_ipf_fit: no CTA fits on a multiprocessor (\(shared) B shared)") }
+            if estimator.persistentFitGridLimit == nil && items > resident { return false }
+            let grid = min(max(items, 1), resident, max(1, estimator.persistentFitGridLimit ?? resident))
+            try fit.launch(grid: (grid, 1, 1), stream: stream, cooperative: try !stream.isCapturing(), params: SKIPFFitParams(
+                v: w.v.pointer, s: w.s.pointer, z: w.z.pointer, rowNormalisers: w.h.pointer, den: w.den.pointer,
+                denTail: w.denTail.pointer, colObs: w.colObs.pointer, diagObs: w.diagObs.pointer, barrier: w.fitBarrier.pointer,
+                tokens: Int32(n), stride: Int32(S), offset: Int32(plan.offset), stridedRows: Int32(W), residueLength: Int32(U),
+                fitRowStride: Int32(w.fitRowStride), tailRows: Int32(T), tailBlocks: Int32(tailBlocks), heads: Int32(heads),
+                sweeps: Int32(max(1, parameters.fitSweeps))))
+            try stage("factor fit (IPF: \(max(1, parameters.fitSweeps)) sweeps in one launch)")  // no ", ": estcost.sh splits stages on it
+            return true
         }
 
         // tile masses + local blend (the window sums of s go to the `den` array)

@@ -35,6 +35,7 @@ final class GPUSkeletonWorkspace {
     let s: DeviceBuffer                  // [heads][N]
     let den: DeviceBuffer                // [heads][N]; after the fit: the window sums of s
     let denTail: DeviceBuffer            // [heads][N]: the tail rows' part of den in each IPF step
+    let fitBarrier: DeviceBuffer         // one u32: skeleton_ipf_fit's grid-barrier counter
     let z: DeviceBuffer                  // [heads][fitRowStride]
     let h: DeviceBuffer                  // [heads][fitRowStride]
     let prefix: DeviceBuffer             // [heads][N + 1] Double
@@ -73,6 +74,7 @@ final class GPUSkeletonWorkspace {
         v = try alloc(heads * n * 4); s = try alloc(heads * n * 4)
         colObs = try alloc(heads * n * 4); diagObs = try alloc(heads * n * 4); den = try alloc(heads * n * 4)
         denTail = try alloc(heads * n * 4)
+        fitBarrier = try alloc(256)
         z = try alloc(heads * fitRowStride * 4); h = try alloc(heads * fitRowStride * 4)
         prefix = try alloc(heads * (n + 1) * 8)
         rowStart = try alloc(rowStartValues.count * 4)
@@ -96,7 +98,7 @@ final class GPUSkeletonWorkspace {
 
     /// Every array an estimate writes (everything but the uploaded plan).
     var outputs: [DeviceBuffer] {
-        [tileLse2, rowLse2, colObs, diagObs, v, s, den, denTail, z, h, prefix, est, cum, sorted, checkCum, epsilon, recall,
+        [tileLse2, rowLse2, colObs, diagObs, v, s, den, denTail, fitBarrier, z, h, prefix, est, cum, sorted, checkCum, epsilon, recall,
          count, ties, tieOffset, rowOffsets, keyBlocks, budgetState, budgetHistogram]
     }
 }

@@ -22,6 +22,17 @@
 
 SK_DEVICE void skf_red_global(float* p, float v) { asm volatile("red.global.add.f32 [%0], %1;" ::"l"(p), "f"(v)); }
 
+// The row normaliser of a fit row from its z (skeleton_ipf_finish_h and the persistent fit).
+SK_DEVICE float h_of(float z) { return z > 0.f ? 1.f / z : 0.f; }
+
+// factor[i] ← max(observed[i] / d, 1e-30) where d = den[i] (+ tailDen[i]) > 0; den[i] = 0
+// (skeleton_ipf_update and the persistent fit: one body, so the same floats).
+SK_DEVICE void ipf_update_one(float* x, const float* obs, float* den, const float* tailDen, long long i) {
+    const float d = tailDen ? den[i] + tailDen[i] : den[i];
+    if (d > 0.f) x[i] = fmaxf(obs[i] / d, 1e-30f);
+    den[i] = 0.f;
+}
+
 // ---- one IPF step: strided rows and tail rows in one launch ---------------------------------
 
 // Shared arrays are padded: logical float m sits at m + 4·⌊m / 32⌋. The lanes of a warp take
@@ -33,7 +44,7 @@ SK_DEVICE int padded_length(int m) { return pad(m - 1) + 1; }  // m a multiple o
 
 // Fills a or b for residue t: logical U + 16 floats, 8 zeros, the U values, 8 zeros (x[m] at x[m + 8]).
 // Unrolled: the loads are independent and strided (one sector each), 4 in flight per thread.
-SK_DEVICE void gather_a(float* a, const float* __restrict__ v, int n, int stride, int t, int U) {
+SK_DEVICE void gather_a(float* a, const float* v, int n, int stride, int t, int U) {
 #pragma unroll 4
     for (int i = threadIdx.x; i < U + 16; i += blockDim.x) {
         const int u = i - 8;
@@ -41,7 +52,7 @@ SK_DEVICE void gather_a(float* a, const float* __restrict__ v, int n, int stride
         a[pad(i)] = (u >= 0 && j < n) ? v[j] : 0.f;
     }
 }
-SK_DEVICE void gather_b(float* b, const float* __restrict__ s, int n, int stride, int offset, int t, int U) {
+SK_DEVICE void gather_b(float* b, const float* s, int n, int stride, int offset, int t, int U) {
 #pragma unroll 4
     for (int i = threadIdx.x; i < U + 16; i += blockDim.x) {
         const int kk = i - 8;
@@ -100,12 +111,15 @@ SK_DEVICE void corr8(const float* h, const float* x, int k0, int W, float (&acc)
 
 // The strided rows of residue t (mode 0: z, summed over t; mode 1: den_s; mode 2: den_v).
 // Shared: a and b (padded_length(L), L = U + 16 rounded up to 8) + h (padded_length(W + 8 rounded up to 8)).
-SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int head) {
+// hFromZ: rowNormalisers points at z and h = h_of(z) is taken on the fly (the persistent fit).
+// No __restrict__ on v, s, h / z, out: the persistent fit rewrites them between its phases, so
+// their loads must not go through the read-only (non-coherent) cache.
+SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int head, bool hFromZ = false) {
     const int mode = params.mode;
-    const float* __restrict__ v = params.v;
-    const float* __restrict__ s = params.s;
-    const float* __restrict__ hStrided = params.rowNormalisers;
-    float* __restrict__ out = params.out;
+    const float* v = params.v;
+    const float* s = params.s;
+    const float* hStrided = params.rowNormalisers;
+    float* out = params.out;
     const int n = params.tokens, stride = params.stride, offset = params.offset, W = params.stridedRows, U = params.residueLength;
     const int hStride = params.fitRowStride;
     const float* vh = v + (long long)head * n;
@@ -120,7 +134,10 @@ SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int 
     if (mode != 0) {
         const int WH = (W + 8 + 7) / 8 * 8;
 #pragma unroll 4
-        for (int i = threadIdx.x; i < WH; i += blockDim.x) hs[pad(i)] = i < W ? hStrided[(long long)head * hStride + i] : 0.f;
+        for (int i = threadIdx.x; i < WH; i += blockDim.x) {
+            const float x = i < W ? hStrided[(long long)head * hStride + i] : 0.f;
+            hs[pad(i)] = hFromZ ? h_of(x) : x;
+        }
     }
     __syncthreads();
     const int chunks = (W + SK_OUT - 1) / SK_OUT;
@@ -159,12 +176,12 @@ SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int 
 // modes 1, 2: den_s[δ] += Σ_i h_i v[r_i − δ] / den_v[j] += Σ_i h_i s[r_i − j] for the CTA's 256
 // outputs (4 per thread), the window of the source they read staged (hs[64], win[320]); stored
 // to tailOut (every output written), added to the strided part by the update, in that order.
-SK_DEVICE void ipf_tail(const SKIPFStepParams& params, float* sh, int blk, int head) {
+SK_DEVICE void ipf_tail(const SKIPFStepParams& params, float* sh, int blk, int head, bool hFromZ = false) {
     const int mode = params.mode;
-    const float* __restrict__ v = params.v;
-    const float* __restrict__ s = params.s;
-    const float* __restrict__ h = params.rowNormalisers;
-    float* __restrict__ out = params.out;
+    const float* v = params.v;
+    const float* s = params.s;
+    const float* h = params.rowNormalisers;
+    float* out = params.out;
     const int n = params.tokens, T = params.tailRows, W = params.stridedRows, hStride = params.fitRowStride;
     const int tid = threadIdx.x;
     if (mode == 0) {
@@ -195,7 +212,10 @@ SK_DEVICE void ipf_tail(const SKIPFStepParams& params, float* sh, int blk, int h
         const int x0 = blk * 256;
         const float* src = (mode == 1 ? v : s) + (long long)head * n;
         const int base = n - T - x0 - 255;  // win[y] = src[base + y]
-        for (int i = tid; i < 64; i += blockDim.x) hs[i] = i < T ? h[(long long)head * hStride + W + i] : 0.f;
+        for (int i = tid; i < 64; i += blockDim.x) {
+            const float x = i < T ? h[(long long)head * hStride + W + i] : 0.f;
+            hs[i] = hFromZ ? h_of(x) : x;
+        }
         for (int y = tid; y < 256 + 64; y += blockDim.x) {
             const int idx = base + y;
             win[y] = idx >= 0 && idx < n ? src[idx] : 0.f;
@@ -228,9 +248,107 @@ skeleton_ipf_step(const __grid_constant__ SKIPFStepParams params) {
     }
 }
 
+// ---- the whole fit in one persistent launch --------------------------------------------------
+
+// Grid-wide barrier of a co-resident grid: the CTA's writes are released, thread 0 adds its
+// arrival to the counter (zeroed by skeleton_estimate_init) and waits until it reaches target
+// (every CTA's arrivals so far: k · gridDim.x at the k-th barrier); then the whole CTA proceeds.
+SK_DEVICE void ipf_grid_barrier(unsigned* counter, unsigned target) {
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(counter), "r"(1u) : "memory");
+        unsigned seen;
+        for (;;) {
+            asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(counter) : "memory");
+            if (seen >= target) break;
+            asm volatile("nanosleep.u32 %0;" ::"r"(32u));
+        }
+        __threadfence();
+    }
+    __syncthreads();
+}
+
+// The update phase of the persistent fit over its whole grid: ipf_update_one for every i < count,
+// four elements per thread and round with their loads issued first (the elements are
+// independent: the same floats as one thread per element), then h = h_of(z), z = 0 for the next
+// step (what skeleton_ipf_finish_h does; the sums before read h from z on the fly).
+SK_DEVICE void ipf_fit_update(const SKIPFFitParams& params, float* x, const float* obs) {
+    const long long count = (long long)params.heads * params.tokens;
+    const long long threads = (long long)gridDim.x * blockDim.x, tid = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    float* den = params.den;
+    const float* tail = params.tailRows > 0 ? params.denTail : nullptr;
+    for (long long i0 = tid; i0 < count; i0 += 4 * threads) {
+        float d[4], o[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const long long i = i0 + k * threads;
+            d[k] = 0.f; o[k] = 0.f;
+            if (i < count) { d[k] = tail ? den[i] + tail[i] : den[i]; o[k] = obs[i]; }
+        }
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const long long i = i0 + k * threads;
+            if (i < count) {
+                if (d[k] > 0.f) x[i] = fmaxf(o[k] / d[k], 1e-30f);
+                den[i] = 0.f;
+            }
+        }
+    }
+    const int zCount = params.heads * params.fitRowStride;
+    for (long long i = tid; i < zCount; i += threads) {
+        params.rowNormalisers[i] = h_of(params.z[i]);
+        params.z[i] = 0.f;
+    }
+}
+
+// All `sweeps` IPF sweeps in one launch (grid ≤ the resident CTAs, 64 threads, the step kernel's
+// shared memory): each step's sums are the work items of skeleton_ipf_step's grid — residue
+// (t, head) items first, then tail (chunk, head) items, CTA b taking items b, b + grid, … — and the
+// update is ipf_fit_update; grid barriers between. The same floating-point operations as the
+// step-by-step launches: the same item bodies, h = h_of(z) taken where h was read, the update's
+// body per element unchanged (z still gets its residues' sums by atomics in arbitrary order, as
+// before). Per sweep: z, den_s, update s, z, den_v, update v — 6 barriers (the steps took 8 launches).
+extern "C" __global__ void __launch_bounds__(64)
+skeleton_ipf_fit(const __grid_constant__ SKIPFFitParams params) {
+    extern __shared__ __align__(16) float sh[];
+    const int S = params.stride, heads = params.heads;
+    const int stridedItems = params.stridedRows > 0 ? S * heads : 0;
+    const int tailBlocks = params.tailRows > 0 ? params.tailBlocks : 0;
+    const int items = stridedItems + tailBlocks * heads;
+    SKIPFStepParams step;
+    step.v = params.v; step.s = params.s; step.rowNormalisers = params.z;
+    step.tokens = params.tokens; step.stride = S; step.offset = params.offset; step.stridedRows = params.stridedRows;
+    step.residueLength = params.residueLength; step.fitRowStride = params.fitRowStride; step.tailRows = params.tailRows;
+    step.tailBlocks = tailBlocks;
+    unsigned arrivals = 0;
+    auto barrier = [&]() { arrivals += gridDim.x; ipf_grid_barrier(params.barrier, arrivals); };
+    auto sums = [&](int mode) {
+        step.mode = mode;
+        step.out = mode == 0 ? params.z : params.den;
+        step.tailOut = mode == 0 || params.tailRows == 0 ? nullptr : params.denTail;
+        for (int it = blockIdx.x; it < items; it += gridDim.x) {
+            if (it < stridedItems) ipf_strided(step, sh, it % S, it / S, true);
+            else { const int r = it - stridedItems; ipf_tail(step, sh, r % tailBlocks, r / tailBlocks, true); }
+            __syncthreads();  // the next item refills the shared arrays
+        }
+    };
+    const int sweeps = max(1, params.sweeps);
+    for (int sweep = 0; sweep < sweeps; ++sweep) {
+        sums(0); barrier();
+        sums(1); barrier();
+        ipf_fit_update(params, params.s, params.diagObs); barrier();
+        sums(0); barrier();
+        sums(2); barrier();
+        ipf_fit_update(params, params.v, params.colObs);
+        if (sweep + 1 < sweeps) barrier();
+    }
+}
+
 // ---- updates ------------------------------------------------------------------------------
 
-// Every accumulator of one estimate set once: colObs, diagObs, den, z = 0; v = s = 1.
+// Every accumulator of one estimate set once: colObs, diagObs, den, z = 0; v = s = 1; the
+// persistent fit's barrier counter = 0.
 extern "C" __global__ void skeleton_estimate_init(const __grid_constant__ SKEstimateInitParams params) {
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < params.count) {
@@ -238,6 +356,7 @@ extern "C" __global__ void skeleton_estimate_init(const __grid_constant__ SKEsti
         params.v[i] = 1.f; params.s[i] = 1.f;
     }
     if (i < params.zCount) params.z[i] = 0.f;
+    if (i == 0 && params.fitBarrier) *params.fitBarrier = 0u;
 }
 
 // h = 1 / z (0 where z ≤ 0), for the W + T fit rows of every head; z back to 0 for the next step.
@@ -247,8 +366,7 @@ extern "C" __global__ void skeleton_ipf_finish_h(const __grid_constant__ SKIPFFi
     const int count = params.count;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < count) {
-        const float zi = z[i];
-        h[i] = zi > 0.f ? 1.f / zi : 0.f;
+        h[i] = h_of(z[i]);
         z[i] = 0.f;
     }
 }
@@ -256,16 +374,8 @@ extern "C" __global__ void skeleton_ipf_finish_h(const __grid_constant__ SKIPFFi
 // x ← obs / den where den > 0 (floored at 1e-30), else unchanged, den = strided + tail part (the
 // old store-then-add order, so the same float); den back to 0 for the next step.
 extern "C" __global__ void skeleton_ipf_update(const __grid_constant__ SKIPFUpdateParams params) {
-    float* __restrict__ x = params.factor;
-    const float* __restrict__ obs = params.observed;
-    float* __restrict__ den = params.denominator;
-    const long long count = params.count;
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < count) {
-        const float d = params.tailDenominator ? den[i] + params.tailDenominator[i] : den[i];
-        if (d > 0.f) x[i] = fmaxf(obs[i] / d, 1e-30f);
-        den[i] = 0.f;
-    }
+    if (i < params.count) ipf_update_one(params.factor, params.observed, params.denominator, params.tailDenominator, i);
 }
 
 extern "C" __global__ void skeleton_fill_f32(const __grid_constant__ SKFillF32Params params) {

@@ -62,26 +62,8 @@ SK_DEVICE int kept_prefix(const float* cum, int len, int nA, float goal) {
 
 // ---- error bound ----------------------------------------------------------------------------
 
-// Bitonic compare-exchange result for the element at position i whose partner (position i ^ j)
-// holds b: the lower position of a pair keeps the minimum in an ascending run ((i & k) == 0).
-SK_DEVICE unsigned long long bitonic_keep(unsigned long long a, unsigned long long b, int i, int j, int k) {
-    const bool keepMin = ((i & j) == 0) == ((i & k) == 0);
-    return keepMin ? (a < b ? a : b) : (a < b ? b : a);
-}
-SK_DEVICE unsigned long long shfl_xor_u64(unsigned long long x, int j) {
-    const unsigned lo = __shfl_xor_sync(0xffffffffu, (unsigned)x, j);
-    const unsigned hi = __shfl_xor_sync(0xffffffffu, (unsigned)(x >> 32), j);
-    return ((unsigned long long)hi << 32) | lo;
-}
-
-// One CTA (512 threads) per (query block, head): the row's keys (always-first, mass descending,
-// key block ascending; all distinct) sorted ascending by a bitonic network — the same network
-// and comparisons as a plain shared-memory bitonic sort, so the same order, but each element
-// lives in a register of thread (position mod 512), slot (position / 512): partners closer than a
-// warp are exchanged by shuffles, partners ≥ 512 apart inside the thread, and only the distances
-// 32…256 go through shared memory (18 of the 66 stages at 2048 keys need barriers, not 66).
-// Rows longer than 2048 tiles take the plain shared-memory network. Then the running mass.
-constexpr int SORT_THREADS = 512, SORT_SLOTS = 4;
+// One CTA per (query block, head): bitonic sort of the row's (always-first, mass descending,
+// key block ascending) keys in shared memory (pow2 ≥ len u64s), then the running mass.
 extern "C" __global__ void __launch_bounds__(512)
 skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
     const float* __restrict__ est = params.est;
@@ -98,73 +80,28 @@ skeleton_sort_rows(const __grid_constant__ SKSortRowsParams params) {
     int p2 = 1;
     while (p2 < len) p2 *= 2;
     const long long base = (long long)head * tilesPerHead + rowStart[qb];
-    auto keyAt = [&](int i) -> unsigned long long {
-        if (i >= len) return ~0ull;
-        const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + i]));
-        const unsigned hi = always_kept(i, len, sink, rowLocal) ? 0u : 0xffffffffu - bits;
-        return ((unsigned long long)hi << 32) | (unsigned)i;
-    };
-    const int t = threadIdx.x;
-    if (p2 <= SORT_THREADS * SORT_SLOTS && blockDim.x == SORT_THREADS) {
-        const int E = p2 > SORT_THREADS ? p2 / SORT_THREADS : 1;  // slots in use
-        unsigned long long x[SORT_SLOTS];
-        auto spill = [&]() {  // the slots in use to the shared array, slot e of thread t at e * SORT_THREADS + t
-#pragma unroll
-            for (int e = 0; e < SORT_SLOTS; ++e) {
-                const int i = e * SORT_THREADS + t;
-                if (e < E && i < p2) keys[i] = x[e];
-            }
-        };
-#pragma unroll
-        for (int e = 0; e < SORT_SLOTS; ++e) x[e] = e < E ? keyAt(e * SORT_THREADS + t) : ~0ull;
-        for (int k = 2; k <= p2; k *= 2)
-            for (int j = k / 2; j > 0; j /= 2) {
-                if (j >= SORT_THREADS) {  // partner in this thread, slot e ^ (j / 512): constant slots
-                    auto exchange = [&](unsigned long long& lo, unsigned long long& hi, int e) {
-                        const int i = e * SORT_THREADS + t;
-                        const unsigned long long a = lo, b = hi;
-                        lo = bitonic_keep(a, b, i, j, k);
-                        hi = bitonic_keep(b, a, i ^ j, j, k);
-                    };
-                    if (j == SORT_THREADS) { exchange(x[0], x[1], 0); if (E == 4) exchange(x[2], x[3], 2); }
-                    else { exchange(x[0], x[2], 0); exchange(x[1], x[3], 1); }  // j = 1024: E = 4
-                } else if (j >= 32) {  // partner in another warp of this CTA
-                    __syncthreads();
-                    spill();
-                    __syncthreads();
-#pragma unroll
-                    for (int e = 0; e < SORT_SLOTS; ++e) {
-                        const int i = e * SORT_THREADS + t;
-                        if (e < E && i < p2) x[e] = bitonic_keep(x[e], keys[i ^ j], i, j, k);
-                    }
-                } else {  // partner in this warp (padding lanes pair among themselves)
-#pragma unroll
-                    for (int e = 0; e < SORT_SLOTS; ++e) {
-                        if (e >= E) continue;
-                        const int i = e * SORT_THREADS + t;
-                        x[e] = bitonic_keep(x[e], shfl_xor_u64(x[e], j), i, j, k);
-                    }
-                }
-            }
-        __syncthreads();
-        spill();
-        __syncthreads();
-    } else {
-        for (int i = t; i < p2; i += blockDim.x) keys[i] = keyAt(i);
-        __syncthreads();
-        for (int k = 2; k <= p2; k *= 2)
-            for (int j = k / 2; j > 0; j /= 2) {
-                for (int i = t; i < p2; i += blockDim.x) {
-                    const int l = i ^ j;
-                    if (l > i) {
-                        const unsigned long long a = keys[i], b = keys[l];
-                        const bool up = (i & k) == 0;
-                        if ((a > b) == up) { keys[i] = b; keys[l] = a; }
-                    }
-                }
-                __syncthreads();
-            }
+    for (int i = threadIdx.x; i < p2; i += blockDim.x) {
+        unsigned long long key = ~0ull;
+        if (i < len) {
+            const unsigned bits = __float_as_uint(fmaxf(0.f, est[base + i]));
+            const unsigned hi = always_kept(i, len, sink, rowLocal) ? 0u : 0xffffffffu - bits;
+            key = ((unsigned long long)hi << 32) | (unsigned)i;
+        }
+        keys[i] = key;
     }
+    __syncthreads();
+    for (int k = 2; k <= p2; k *= 2)
+        for (int j = k / 2; j > 0; j /= 2) {
+            for (int i = threadIdx.x; i < p2; i += blockDim.x) {
+                const int l = i ^ j;
+                if (l > i) {
+                    const unsigned long long a = keys[i], b = keys[l];
+                    const bool up = (i & k) == 0;
+                    if ((a > b) == up) { keys[i] = b; keys[l] = a; }
+                }
+            }
+            __syncthreads();
+        }
     // running mass, in chunks of blockDim positions
     float carry = 0.f;
     for (int start = 0; start < len; start += blockDim.x) {
@@ -219,148 +156,87 @@ skeleton_check_prefix(const __grid_constant__ SKCheckPrefixParams params) {
     }
 }
 
-// Shortest kept prefixes for G goals at once over one row (the goals' binary searches run in
-// lockstep, so their loads are independent and overlap instead of queueing one after another).
-template <int G>
-SK_DEVICE void kept_prefixes(const float* cum, int len, int nA, const float (&goal)[G], int (&m)[G]) {
-    int hi[G];
-#pragma unroll
-    for (int g = 0; g < G; ++g) { m[g] = nA; hi[g] = len; }
-    for (;;) {
-        bool open = false;
-#pragma unroll
-        for (int g = 0; g < G; ++g) open |= m[g] < hi[g];
-        if (!open) break;
-        float c[G];
-        int mid[G];
-#pragma unroll
-        for (int g = 0; g < G; ++g) {
-            mid[g] = (m[g] + hi[g]) / 2;
-            c[g] = m[g] < hi[g] && mid[g] > 0 ? cum[mid[g] - 1] : 0.f;
-        }
-#pragma unroll
-        for (int g = 0; g < G; ++g) {
-            if (m[g] >= hi[g]) continue;
-            if (mid[g] > 0 && c[g] >= goal[g]) hi[g] = mid[g]; else m[g] = mid[g] + 1;
-        }
-    }
-}
-
-// Calibration state of one head's CTA (shared): per candidate the check rows' mean recall, the
-// lower bound and the rows below the tail floor.
-struct SKCalibrationRound {
-    double partial[3][16][8];  // [statistic][candidate][warp]
-    double mean[16], bound[16], below[16];
-};
-
-// Evaluates G candidate ε' (e[g]) on the head's check rows at once: for each, the kept prefix of
-// each check row's block at goal 1 − e and its exact recall there, summed in the same order as
-// one candidate alone (per thread over c = tid, tid + 256, …; warp shuffles; warps in order).
-template <int G>
-SK_DEVICE void evaluate_candidates(const SKCalibrateParams& params, int head, const double (&e)[G], SKCalibrationRound& out) {
+// One CTA per head: the calibrated internal ε' (SkeletonEstimator.calibratedEpsilon): the
+// largest ε' in [ε/256, min(0.9, 4ε)] (bisection on log ε', 12 steps) whose mask keeps, on the
+// held-out check rows, mean − z · sd / √count ≥ 1 − ε + margin and, with tail calibration
+// (tailAllowed ≥ 0), at most tailAllowed check rows below tailFloor. Writes epsOut[h], recallOut[h].
+extern "C" __global__ void __launch_bounds__(256)
+skeleton_calibrate(const __grid_constant__ SKCalibrateParams params) {
     const int* __restrict__ checkRow = params.checkRow;
     const long long* __restrict__ checkStart = params.checkStart;
+    const long long checkPerHead = params.checkPerHead;
+    const int checks = params.checks;
     const int* __restrict__ rowStart = params.rowStart;
     const float* __restrict__ cum = params.cum;
     const float* __restrict__ checkCum = params.checkCum;
-    const int n = params.tokens, queryTile = params.queryTile, tilesPerHead = params.tilesPerHead, checks = params.checks;
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-    float goal[G];
-    double s1[G], s2[G], below[G];
-#pragma unroll
-    for (int g = 0; g < G; ++g) { goal[g] = (float)(1.0 - e[g]); s1[g] = 0.0; s2[g] = 0.0; below[g] = 0.0; }
-    for (int c = threadIdx.x; c < checks; c += blockDim.x) {
-        const int qb = checkRow[c] / queryTile;
-        const int len = row_len(qb, n, queryTile);
-        const int rowLocal = row_local(qb, len, params.localBlocks, params.bandTokens, queryTile);
-        const long long base = (long long)head * tilesPerHead + rowStart[qb];
-        int m[G];
-        kept_prefixes<G>(cum + base, len, always_count(len, params.sinkBlocks, rowLocal), goal, m);
-        const float* cc = checkCum + (long long)head * params.checkPerHead + checkStart[c];
-        double rec[G];
-#pragma unroll
-        for (int g = 0; g < G; ++g) rec[g] = m[g] > 0 ? (double)cc[m[g] - 1] : 0.0;
-#pragma unroll
-        for (int g = 0; g < G; ++g) {
-            s1[g] += rec[g]; s2[g] += rec[g] * rec[g];
-            below[g] += rec[g] < params.tailFloor ? 1.0 : 0.0;
-        }
-    }
-#pragma unroll
-    for (int g = 0; g < G; ++g)
-        for (int o = 16; o > 0; o /= 2) {
-            s1[g] += __shfl_xor_sync(0xffffffffu, s1[g], o); s2[g] += __shfl_xor_sync(0xffffffffu, s2[g], o);
-            below[g] += __shfl_xor_sync(0xffffffffu, below[g], o);
-        }
-    __syncthreads();
-    if (lane == 0) {
-#pragma unroll
-        for (int g = 0; g < G; ++g) { out.partial[0][g][warp] = s1[g]; out.partial[1][g][warp] = s2[g]; out.partial[2][g][warp] = below[g]; }
-    }
-    __syncthreads();
-    if (threadIdx.x < G) {
-        const int g = threadIdx.x;
-        double a = 0.0, b = 0.0, cnt2 = 0.0;
-        for (int w = 0; w < warps; ++w) { a += out.partial[0][g][w]; b += out.partial[1][g][w]; cnt2 += out.partial[2][g][w]; }
-        const double cnt = (double)checks;
-        const double mean = a / cnt;
-        const double sd = cnt > 1 ? sqrt(fmax(0.0, (b - cnt * mean * mean) / (cnt - 1))) : 0.0;
-        out.mean[g] = mean;
-        out.bound[g] = mean - (double)params.confidenceZ * sd / sqrt(cnt);
-        out.below[g] = cnt2;
-    }
-    __syncthreads();
-}
-
-// One CTA (256 threads) per head: the calibrated internal ε' (SkeletonEstimator.calibratedEpsilon):
-// the largest ε' in [ε/256, min(0.9, 4ε)] (bisection on log ε', 12 steps) whose mask keeps, on the
-// held-out check rows, mean − z · sd / √count ≥ 1 − ε + margin and, with tail calibration
-// (tailAllowed ≥ 0), at most tailAllowed check rows below tailFloor. Writes epsOut[h], recallOut[h].
-// The bisection is the CPU's step for step, but 4 levels per round: the 15 midpoints those levels
-// can visit (computed by the same halvings, so the same doubles) are evaluated together and the
-// walk down them reads the results — 4 rounds of evaluation instead of 15.
-extern "C" __global__ void __launch_bounds__(256)
-skeleton_calibrate(const __grid_constant__ SKCalibrateParams params) {
-    const double epsilon = params.epsilon;
+    const float epsilon = params.epsilon, z = params.confidenceZ, margin = params.margin;
+    float* __restrict__ epsOut = params.epsilonOut;
+    float* __restrict__ recallOut = params.recallOut;
+    const int n = params.tokens, queryTile = params.queryTile, tilesPerHead = params.tilesPerHead;
+    const int sink = params.sinkBlocks, local = params.localBlocks;
+    const int band = params.bandTokens;
+    const double tailFloor = params.tailFloor;
     const int tailAllowed = params.tailAllowed;
-    __shared__ SKCalibrationRound round;
+    __shared__ double rs[3][32];
+    __shared__ double result[3];
     const int head = blockIdx.x;
-    const double boundGoal = fmin(1.0, 1.0 - epsilon + (double)params.margin);
-    auto passes = [&](int g) { return round.bound[g] >= boundGoal && (tailAllowed < 0 || round.below[g] <= (double)tailAllowed); };
-    double lo = log(fmax(epsilon / 256.0, 1e-6)), hi = log(fmin(0.9, 4.0 * epsilon));
-    double chosen, mean;
-    {
-        const double ends[2] = {exp(hi), exp(lo)};
-        evaluate_candidates<2>(params, head, ends, round);
-    }
-    if (passes(0)) { chosen = exp(hi); mean = round.mean[0]; }
-    else if (!passes(1)) { chosen = exp(lo); mean = round.mean[1]; }
-    else {
-        mean = round.mean[1];
-        for (int r = 0; r < 3; ++r) {
-            // the subtree of the next 4 levels in level order: node j of level k at 2^k − 1 + j
-            double nlo[15], nhi[15], mid[15], cand[15];
-            nlo[0] = lo; nhi[0] = hi;
-#pragma unroll
-            for (int i = 0; i < 15; ++i) {
-                mid[i] = 0.5 * (nlo[i] + nhi[i]);
-                cand[i] = exp(mid[i]);
-                if (2 * i + 2 < 15) {
-                    nlo[2 * i + 1] = nlo[i]; nhi[2 * i + 1] = mid[i];  // fails: hi = mid (left child)
-                    nlo[2 * i + 2] = mid[i]; nhi[2 * i + 2] = nhi[i];  // passes: lo = mid (right child)
-                }
-            }
-            evaluate_candidates<15>(params, head, cand, round);
-            int i = 0;
-            for (int level = 0; level < 4; ++level) {
-                const bool ok = passes(i);
-                if (ok) { lo = mid[i]; mean = round.mean[i]; } else hi = mid[i];
-                i = 2 * i + (ok ? 2 : 1);
-            }
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    const double boundGoal = fmin(1.0, 1.0 - (double)epsilon + (double)margin);
+    auto evaluate = [&](double e) {  // → result[0] = mean, [1] = bound, [2] = rows below the tail floor (all threads)
+        const float goal = (float)(1.0 - e);
+        double s1 = 0.0, s2 = 0.0, below = 0.0;
+        for (int c = threadIdx.x; c < checks; c += blockDim.x) {
+            const int qb = checkRow[c] / queryTile;
+            const int len = row_len(qb, n, queryTile);
+            const int rowLocal = row_local(qb, len, local, band, queryTile);
+            const long long base = (long long)head * tilesPerHead + rowStart[qb];
+            const int m = kept_prefix(cum + base, len, always_count(len, sink, rowLocal), goal);
+            const double rec = m > 0 ? (double)checkCum[(long long)head * checkPerHead + checkStart[c] + m - 1] : 0.0;
+            s1 += rec; s2 += rec * rec;
+            below += rec < tailFloor ? 1.0 : 0.0;
         }
-        chosen = exp(lo);
+        for (int o = 16; o > 0; o /= 2) {
+            s1 += __shfl_xor_sync(0xffffffffu, s1, o); s2 += __shfl_xor_sync(0xffffffffu, s2, o);
+            below += __shfl_xor_sync(0xffffffffu, below, o);
+        }
+        __syncthreads();
+        if (lane == 0) { rs[0][warp] = s1; rs[1][warp] = s2; rs[2][warp] = below; }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            double a = 0.0, b = 0.0, c = 0.0;
+            for (int w = 0; w < warps; ++w) { a += rs[0][w]; b += rs[1][w]; c += rs[2][w]; }
+            const double cnt = (double)checks;
+            const double mean = a / cnt;
+            const double sd = cnt > 1 ? sqrt(fmax(0.0, (b - cnt * mean * mean) / (cnt - 1))) : 0.0;
+            result[0] = mean;
+            result[1] = mean - (double)z * sd / sqrt(cnt);
+            result[2] = c;
+        }
+        __syncthreads();
+    };
+    auto passes = [&]() { return result[1] >= boundGoal && (tailAllowed < 0 || result[2] <= (double)tailAllowed); };
+    double lo = log(fmax((double)epsilon / 256.0, 1e-6)), hi = log(fmin(0.9, 4.0 * (double)epsilon));
+    // The walk of the CPU's bisection, one evaluation per round at one call site (inlined once:
+    // four copies made ptxas spill): round 0 the upper end (passes: taken), round 1 the lower end
+    // (fails: taken), rounds 2–13 the 12 halvings (lo passes, hi fails). ε' = exp(lo); its mean is
+    // the one of the round that set lo (the same summation, so the same double as evaluating
+    // exp(lo) once more, which the step-by-step version did).
+    double chosen = 0.0, mean = 0.0, passMean = 0.0, mid = 0.0;
+    double e = exp(hi);
+    for (int round = 0;; ++round) {
+        evaluate(e);
+        const bool ok = passes();
+        if (round == 0 && ok) { chosen = e; mean = result[0]; break; }
+        if (round == 1 && !ok) { chosen = e; mean = result[0]; break; }
+        if (round == 1) passMean = result[0];
+        if (round >= 2) {
+            if (ok) { lo = mid; passMean = result[0]; } else hi = mid;
+        }
+        if (round == 13) { chosen = exp(lo); mean = passMean; break; }
+        if (round == 0) e = exp(lo);
+        else { mid = 0.5 * (lo + hi); e = exp(mid); }
     }
-    if (threadIdx.x == 0) { params.epsilonOut[head] = (float)chosen; params.recallOut[head] = (float)mean; }
+    if (threadIdx.x == 0) { epsOut[head] = (float)chosen; recallOut[head] = (float)mean; }
 }
 
 // Kept tiles per row for the error bound: count[h·QB + I] = kept prefix at ε'_h.

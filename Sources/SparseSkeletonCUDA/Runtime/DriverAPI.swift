@@ -36,6 +36,8 @@ struct DriverAPI: @unchecked Sendable {
     let cuOccupancyMaxActiveBlocksPerMultiprocessor: @convention(c) (UnsafeMutablePointer<Int32>, CUhandle, Int32, Int) -> CUresult
     let cuLaunchKernel: @convention(c) (CUhandle, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, CUhandle,
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult
+    let cuLaunchCooperativeKernel: @convention(c) (CUhandle, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, CUhandle,
+                                                   UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult
     let cuStreamCreate: @convention(c) (UnsafeMutablePointer<CUhandle>, UInt32) -> CUresult
     let cuStreamDestroy: @convention(c) (CUhandle) -> CUresult
     let cuStreamSynchronize: @convention(c) (CUhandle) -> CUresult
@@ -106,6 +108,8 @@ struct DriverAPI: @unchecked Sendable {
             cuOccupancyMaxActiveBlocksPerMultiprocessor: lib.symbol("cuOccupancyMaxActiveBlocksPerMultiprocessor", as: (@convention(c) (UnsafeMutablePointer<Int32>, CUhandle, Int32, Int) -> CUresult).self),
             cuLaunchKernel: lib.symbol("cuLaunchKernel", as: (@convention(c) (CUhandle, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, CUhandle,
                                                                                 UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult).self),
+            cuLaunchCooperativeKernel: lib.symbol("cuLaunchCooperativeKernel", as: (@convention(c) (CUhandle, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, CUhandle,
+                                                                                                    UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUresult).self),
             cuStreamCreate: lib.symbol("cuStreamCreate", as: (@convention(c) (UnsafeMutablePointer<CUhandle>, UInt32) -> CUresult).self),
             cuStreamDestroy: lib.symbol("cuStreamDestroy_v2", "cuStreamDestroy", as: (@convention(c) (CUhandle) -> CUresult).self),
             cuStreamSynchronize: lib.symbol("cuStreamSynchronize", as: (@convention(c) (CUhandle) -> CUresult).self),

@@ -71,9 +71,10 @@ public final class GPUKernel: @unchecked Sendable {
 
     /// Launches on `stream` with `params`, the kernel's parameter struct, as its only argument
     /// (the kernel takes it `__grid_constant__` by value). `threads` / `sharedBytes` default to the
-    /// kernel's own. An empty grid launches nothing.
+    /// kernel's own. An empty grid launches nothing. `cooperative`: cuLaunchCooperativeKernel, which
+    /// guarantees that every CTA is resident at once (or fails) — for kernels with grid barriers.
     public func launch<Params>(grid: (Int, Int, Int), threads: Int? = nil, sharedBytes: Int? = nil, stream: GPUStream,
-                               params: Params) throws {
+                               cooperative: Bool = false, params: Params) throws {
         let threads = threads ?? self.threads, shared = sharedBytes ?? self.sharedBytes
         guard grid.0 > 0, grid.1 > 0, grid.2 > 0 else { return }
         guard grid.1 <= 65535, grid.2 <= 65535, grid.0 <= Int(Int32.max) else {
@@ -87,10 +88,13 @@ public final class GPUKernel: @unchecked Sendable {
         let r = withUnsafeMutableBytes(of: &value) { raw -> CUresult in
             var argument: UnsafeMutableRawPointer? = raw.baseAddress
             return withUnsafeMutablePointer(to: &argument) { slot in
-                device.api.cuLaunchKernel(function.handle, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(threads), 1, 1,
-                                          UInt32(shared), stream.handle, slot, nil)
+                cooperative
+                    ? device.api.cuLaunchCooperativeKernel(function.handle, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(threads), 1, 1,
+                                                           UInt32(shared), stream.handle, slot)
+                    : device.api.cuLaunchKernel(function.handle, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(threads), 1, 1,
+                                                UInt32(shared), stream.handle, slot, nil)
             }
         }
-        try device.api.check(r, "cuLaunchKernel(\(compiled.name) \(entry), grid \(grid), \(threads) threads, \(shared) B shared)")
+        try device.api.check(r, "\(cooperative ? "cuLaunchCooperativeKernel" : "cuLaunchKernel")(\(compiled.name) \(entry), grid \(grid), \(threads) threads, \(shared) B shared)")
     }
 }

@@ -84,8 +84,8 @@ typedef struct SKIPFStepParams {
     int tailBlocks;                 // tail CTAs per head (256 keys or outputs each)
 } SKIPFStepParams;
 
-// colObs = diagObs = den = 0 and v = s = 1 over [heads·tokens], z = 0 over [zCount]: every
-// accumulator of probes pass 2 and the factor fit, set once per estimate.
+// colObs = diagObs = den = 0 and v = s = 1 over [heads·tokens], z = 0 over [zCount], *fitBarrier = 0:
+// every accumulator of probes pass 2 and the factor fit, set once per estimate.
 typedef struct SKEstimateInitParams {
     SK_PTR(float) colObs;
     SK_PTR(float) diagObs;
@@ -93,6 +93,7 @@ typedef struct SKEstimateInitParams {
     SK_PTR(float) v;
     SK_PTR(float) s;
     SK_PTR(float) z;
+    SK_PTR(u32) fitBarrier;         // skeleton_ipf_fit's barrier counter (null: none)
     long long count;                // heads · tokens
     long long zCount;               // heads · fitRowStride
 } SKEstimateInitParams;
@@ -114,6 +115,31 @@ typedef struct SKIPFUpdateParams {
     SK_PTR(const float) tailDenominator;
     long long count;
 } SKIPFUpdateParams;
+
+// Every IPF sweep in one launch (skeleton_ipf_fit, a grid no larger than the resident CTAs):
+// per sweep the steps z, den_s, s, z, den_v, v of skeleton_ipf_step / _finish_h / _update, with
+// grid barriers (counter `barrier`, zero on entry) between. h is written by each update phase.
+typedef struct SKIPFFitParams {
+    SK_PTR(float) v;
+    SK_PTR(float) s;
+    SK_PTR(float) z;                // [head][fitRowStride], zero on entry, zero on exit
+    SK_PTR(float) rowNormalisers;   // h, out
+    SK_PTR(float) den;              // [head][tokens], zero on entry, zero on exit
+    SK_PTR(float) denTail;          // [head][tokens] (unused when tailRows = 0)
+    SK_PTR(const float) colObs;
+    SK_PTR(const float) diagObs;
+    SK_PTR(u32) barrier;
+    int tokens;
+    int stride;
+    int offset;
+    int stridedRows;
+    int residueLength;
+    int fitRowStride;
+    int tailRows;
+    int tailBlocks;
+    int heads;
+    int sweeps;
+} SKIPFFitParams;
 
 // out[i] = value, i < count.
 typedef struct SKFillF32Params {
