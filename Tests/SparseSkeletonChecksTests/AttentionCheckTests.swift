@@ -2,7 +2,7 @@ import SparseSkeletonChecks
 import SparseSkeletonCUDA
 import Testing
 
-/// gpu-check's whole default matrix (84 cases; the CLI's captured-layer cases need --qk-dir data),
+/// gpu-check's whole default matrix (110 cases; the CLI's captured-layer cases need --qk-dir data),
 /// one test case each; serialized: one GPU, and the kernel cache is shared.
 @Suite(.serialized) struct AttentionCheckTests {
     @Test("every attention kernel variant vs the CPU reference", arguments: AttentionCheck.cases)
@@ -17,9 +17,10 @@ import Testing
         #expect(r.ok)
     }
 
-    @Test("the default matrix has gpu-check's 84 random-input cases")
+    @Test("the default matrix has gpu-check's 110 random-input cases, 32 of them the hopper kernel's")
     func caseCount() {
-        #expect(AttentionCheck.cases.count == 84)
+        #expect(AttentionCheck.cases.count == 110)
+        #expect(AttentionCheck.cases.filter { $0.traits.family == .hopper }.count == 32)
     }
 }
 
