@@ -153,6 +153,21 @@ public enum AttentionCheck {
                 }
             }
         }
+        // the hopper kernel with paired 64-key tiles (the default for masks at d ≤ 128): odd and even row counts,
+        // rows whose last pair has one tile, grids alternating full / capped at 5 CTAs
+        i = 0
+        for dtype in [DType.bf16, .f16] {
+            for d in [64, 128] {
+                for (hq, hkv) in [(4, 4), (8, 2)] {
+                    for mask in [Case.MaskKind.full, .sparse] {
+                        guard let t = FlashKernelTraits.hopper(headDim: d, blockN: 64, dtype: dtype, paired: true) else { continue }
+                        cases.append(Case(dtype: dtype, tokens: lengths[(i + 1) % 3], queryHeads: hq, kvHeads: hkv, traits: t, mask: mask,
+                                          gridCap: (i / 2) % 2 == 1 ? 5 : nil))
+                        i += 1
+                    }
+                }
+            }
+        }
         for mask in [Case.MaskKind.full, .sparse] {  // the hopper kernel's register epilogue (its d 256 default) at d 128, many items per CTA
             if let t = FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, tmaStore: false) {
                 cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2, traits: t, mask: mask, gridCap: 3))

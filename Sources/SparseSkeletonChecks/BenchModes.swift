@@ -17,7 +17,8 @@ extension AttentionBench {
     }
 
     /// Dense and strided-sparse timings at each N and d; at N ≥ 512K only densities ≤ `maxDensityLong`.
-    /// `variants`: also other d = 128 dense kernels (the hopper kernel's 128-key tiles and register epilogue, v4, mma.sync).
+    /// `variants`: also other d = 128 dense kernels (the hopper kernel's 128-key tiles, its register epilogue, 3 stages with
+    /// one Q buffer, v4, mma.sync).
     public func runSweep(tokens: [Int], headDims: [Int], heads: Int, kvHeads: Int, dtype dt: DType, tiles: (Int, Int),
                          densities dens: [Double], maxDensityLong: Double, variants: Bool, json: String?) throws {
         let bar = ProgressReporter(label: "gpu-bench", total: tokens.count * headDims.count, unit: "shapes", inPlace: false)
@@ -29,6 +30,8 @@ extension AttentionBench {
                     extra = [FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: dt),
                              FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: dt, tmaStore: false),
                              FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: dt, tmaStore: false),
+                             // three K/V stages of 128 keys: room only with one Q buffer and the register epilogue
+                             try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: dt, family: .hopper, stages: 3, tmaStore: false),
                              try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: dt, family: .wgmma, persistent: true, stages: 4),
                              try? FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, warpTiles: 2, dtype: dt)].compactMap { $0 }
                 }

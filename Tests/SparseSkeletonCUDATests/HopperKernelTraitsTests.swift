@@ -43,5 +43,23 @@ final class HopperKernelTraitsTests: XCTestCase {
             XCTAssertEqual(try FlashKernelTraits.default(headDim: d, geometry: g128, dtype: .bf16).family, d == 64 ? .wgmma : .hopper, "d\(d)")
             XCTAssertEqual(try FlashKernelTraits.default(headDim: d, geometry: g64, dtype: .bf16).family, .wgmma, "d\(d)")
         }
+        // masks of 64-key tiles at d 128 run paired; d 256 cannot (registers)
+        XCTAssertTrue(try FlashKernelTraits.default(headDim: 128, geometry: g128, dtype: .bf16).pairedKeyTiles)
+        XCTAssertFalse(try FlashKernelTraits.default(headDim: 256, geometry: g128, dtype: .bf16).pairedKeyTiles)
+    }
+
+    func testPairedTilesTakeTheStagesOf128KeyTiles() throws {
+        for d in [64, 128] {
+            let paired = try XCTUnwrap(FlashKernelTraits.hopper(headDim: d, blockN: 64, dtype: .bf16, paired: true))
+            let wide = try XCTUnwrap(FlashKernelTraits.hopper(headDim: d, blockN: 128, dtype: .bf16))
+            XCTAssertEqual(paired.blockN, 64); XCTAssertEqual(paired.stepKeys, 128)  // the CSR still indexes 64-key tiles
+            XCTAssertEqual(paired.stages, wide.stages); XCTAssertEqual(paired.qBuffers, wide.qBuffers)
+            XCTAssertEqual(paired.sharedBytes, wide.sharedBytes); XCTAssertEqual(paired.tmaStore, wide.tmaStore)
+            XCTAssertEqual(paired.defines["SK_PAIR_TILES"], "1"); XCTAssertEqual(wide.defines["SK_PAIR_TILES"], "0")
+            XCTAssertNotEqual(paired, try XCTUnwrap(FlashKernelTraits.hopper(headDim: d, blockN: 64, dtype: .bf16)))
+        }
+        XCTAssertNil(FlashKernelTraits.hopper(headDim: 256, blockN: 64, dtype: .bf16, paired: true))
+        XCTAssertNil(FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: .bf16, paired: true))
+        XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma, pairedKeyTiles: true))
     }
 }

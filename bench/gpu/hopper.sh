@@ -6,7 +6,8 @@
 # GPU estimator's own masks (ε and density targets), and cuDNN / PyTorch flash on the same shapes.
 # SK_KERNELS picks the kernels (SK_FLASH_KERNEL values), SK_VARIANTS_FOR=<kernel> adds gpu-bench --variants to that
 # kernel's dense timing. hopper_table.py prints the table last. Every step has its own timeout (a hung kernel costs one step).
-# SK_LONG=1 adds 1M tokens (dense, 5 %, 2 %) with the default kernel.
+# SK_LONG=1 adds 1M tokens (dense, 5 %, 2 %) with the default kernel. SK_SMALLD_TOKENS / SK_SMALLD_DENSITIES: the d 64 / 256
+# step's lengths and strided masks; SK_D64_KERNELS: kernels timed at d 64 only (their table rows: d 64).
 #   carry: .carry (skeleton.xz = the stripped release binary, xz)
 set -u
 OUT=${OUT:-/tmp/skeleton-out}; mkdir -p "$OUT"
@@ -26,12 +27,17 @@ for K in ${SK_KERNELS:-v4 hopper}; do
   J="$OUT/ours-$K.json"
   VAR=""; [ "$K" = "${SK_VARIANTS_FOR:-}" ] && VAR=--variants  # other dense layouts, timed once, with this kernel's run
   SK_FLASH_KERNEL=$K timeout 240 /tmp/sk gpu-bench --tokens "$TOK" --head-dims 128 --densities "${SK_DENSITIES:-0.2,0.05}" --seconds "$SEC" $VAR --json "$J" >> "$OUT/bench.txt" 2>&1 || echo "$K dense/strided bench failed or timed out"
-  SK_FLASH_KERNEL=$K timeout 60 /tmp/sk gpu-bench --tokens 32K --head-dims 64,256 --densities "" --seconds "$SEC" --json "$J" --append >> "$OUT/bench.txt" 2>&1 || echo "$K d64/d256 bench failed"
+  SK_FLASH_KERNEL=$K timeout 90 /tmp/sk gpu-bench --tokens ${SK_SMALLD_TOKENS:-32K} --head-dims 64,256 --densities "${SK_SMALLD_DENSITIES:-}" --seconds "$SEC" --json "$J" --append >> "$OUT/bench.txt" 2>&1 || echo "$K d64/d256 bench failed"
   for EPS in ${SK_EPSILONS:-0.02 0.1}; do
     SK_FLASH_KERNEL=$K timeout 150 /tmp/sk gpu-bench --tokens "${SK_EST_TOKENS:-32K,128K}" --head-dims 128 --densities "" --epsilon $EPS --estimate-budgets "${SK_BUDGETS:-0.2,0.1,0.05}" \
       --seconds "$SEC" --json "$J" --append >> "$OUT/bench.txt" 2>&1 || echo "$K estimated-mask bench (eps $EPS) failed"
   done
   grep -E " dense " "$OUT/bench.txt" | tail -5 | cut -c1-150
+done
+for K in ${SK_D64_KERNELS:-}; do  # d 64 only (dense and strided masks), e.g. the v4 kernel that "auto" keeps for d 64 masks
+  stamp "bench $K d64"
+  SK_FLASH_KERNEL=$K timeout 90 /tmp/sk gpu-bench --tokens ${SK_SMALLD_TOKENS:-32K} --head-dims 64 --densities "${SK_SMALLD_DENSITIES:-0.2,0.05}" --seconds "$SEC" \
+    --json "$OUT/ours-$K.json" >> "$OUT/bench.txt" 2>&1 || echo "$K d64 bench failed"
 done
 if [ "${SK_LONG:-0}" = 1 ]; then  # 1M tokens: dense and the strided 5 % / 2 % masks, the default kernel, time and peak memory
   stamp "1M"
@@ -43,5 +49,5 @@ timeout 200 python3 bench/gpu/torch_sdpa.py --tokens "$TOK" --head-dims 128 --se
 timeout 60 python3 bench/gpu/torch_sdpa.py --tokens 32K --head-dims 64,256 --seconds "$SEC" --json "$OUT/torch.json" --append >> /tmp/torch.txt 2>&1
 cat /tmp/torch.txt >> "$OUT/bench.txt"; tail -2 /tmp/torch.txt
 stamp table
-python3 bench/gpu/hopper_table.py "$OUT" ${SK_KERNELS:-v4 hopper} | tee "$OUT/table.md"
+python3 bench/gpu/hopper_table.py "$OUT" ${SK_D64_KERNELS:-} ${SK_KERNELS:-v4 hopper} | tee "$OUT/table.md"
 stamp done

@@ -30,7 +30,7 @@ for k, rs in recs.items():
 def ntok(n): return f"{n // 1024}K" if n % 1024 == 0 else str(n)
 cols = []
 for k in kernels: cols += [f"{k} ms", f"{k} TFLOP/s", f"{k} rate"]
-hdr = ["d", "N", "mask", "density"] + cols + [f"{kernels[-1]} ÷ {kernels[0]} time", "cuDNN TFLOP/s", f"{kernels[-1]} ÷ cuDNN"]
+hdr = ["d", "N", "mask", "density"] + cols + [f"{kernels[-1]} ÷ {'/'.join(kernels[:-1])} time (first that ran)", "cuDNN TFLOP/s", f"{kernels[-1]} ÷ cuDNN"]
 print("| " + " | ".join(hdr) + " |")
 print("|" + "---|" * len(hdr))
 order = {"dense": 0, "sparse": 1, "sparse-graded": 2, "estimated": 3}
@@ -45,7 +45,8 @@ for kk in sorted(rows, key=lambda x: (x[0], x[1], order.get(x[2], 9), x[3])):
             line += ["-", "-", "-"]; continue
         rate = f"{r['tflops'] / dn['tflops'] * 100:.0f}%" if dn and dn["tflops"] > 0 else "-"
         line += [f"{r['msMedian']:.3f}", f"{r['tflops']:.0f}", rate]
-    a, b = per.get(kernels[0]), per.get(kernels[-1])
+    # against the first kernel listed that ran this row (kernels timed at one head dim only leave the others' rows)
+    a, b = next((per[k] for k in kernels[:-1] if k in per), None), per.get(kernels[-1])
     line.append(f"{b['msMedian'] / a['msMedian']:.3f}" if a and b and len(kernels) > 1 else "-")
     c = cudnn.get((d, n))
     line.append(f"{c['tflops']:.0f}" if c and mode == "dense" else "")

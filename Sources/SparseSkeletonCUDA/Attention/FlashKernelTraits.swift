@@ -15,7 +15,9 @@ import SparseSkeleton
 /// - `.hopper`: the warp-specialized Hopper kernel (flash_attention_hopper.cu): a TMA producer warp,
 ///   two consumer warpgroups of 64 rows (blockM 128) in ping-pong, a persistent grid; `stages` K/V
 ///   stages and `qBuffers` Q buffers (two where they fit). Shared memory (qBuffers · 128 + 2 · stages ·
-///   blockN) · d · 2 + 1024 bytes. Needs sm_90a and a driver with TMA tensor maps.
+///   blockN) · d · 2 + 1024 bytes. Needs sm_90a and a driver with TMA tensor maps. `pairedKeyTiles`
+///   (a mask of 64-key tiles, d ≤ 128): each step computes two of a row's kept tiles as one 128-key
+///   S tile, so the stages are 128 keys wide (the shared-memory formula with blockN 128).
 /// `blockM` × `blockN` must equal the mask's query × key tile (the CSR indexes those tiles).
 public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     public enum Family: String, Sendable { case mma, wgmma, hopper }
@@ -32,12 +34,15 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// The hopper kernel's epilogue: O staged in shared memory and written by TMA stores (true where the two
     /// 64-row staging buffers fit), else stored from registers. False for the other families.
     public let tmaStore: Bool
+    /// The hopper kernel computes two of the mask's 64-key tiles per step (a 128-key S tile); false elsewhere.
+    public let pairedKeyTiles: Bool
 
     /// Shared memory a block may take on the H100 / H200 (227 KiB).
     public static let hopperSharedLimit = 227 * 1024
 
     public init(headDim: Int, blockM: Int, blockN: Int, warpTiles: Int = 1, minBlocksPerSM: Int = 1, dtype: DType,
-                family: Family = .mma, persistent: Bool = false, stages: Int = 2, tmaStore: Bool? = nil) throws {
+                family: Family = .mma, persistent: Bool = false, stages: Int = 2, tmaStore: Bool? = nil,
+                pairedKeyTiles: Bool = false) throws {
         guard SkeletonError.supportedHeadDims.contains(headDim) else { throw SkeletonError.unsupportedHeadDim(headDim) }
         guard dtype != .f32 else { throw CUDAError.unsupported("the attention kernel takes f16 or bf16 tensors, not f32") }
         for t in [blockM, blockN] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
@@ -57,12 +62,18 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
             }
             // the consumers hold O (d/2 floats), S and P (3/4 · blockN) per thread within 232 registers
             guard headDim < 256 || blockN == 64 else { throw CUDAError.unsupported("hopper kernel: d = 256 takes 64-key tiles (registers)") }
+            guard !pairedKeyTiles || (blockN == 64 && headDim <= 128) else {
+                throw CUDAError.unsupported("hopper kernel: paired key tiles need a 64-key mask tile and d ≤ 128 (registers)")
+            }
         }
+        guard !pairedKeyTiles || family == .hopper else { throw CUDAError.unsupported("paired key tiles are the hopper kernel's") }
+        self.pairedKeyTiles = pairedKeyTiles
         self.headDim = headDim; self.blockM = blockM; self.blockN = blockN
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
         self.family = family; self.persistent = persistent || family == .hopper; self.stages = stages
         // the hopper kernel stages O where the two buffers fit beside the rings, unless asked otherwise
-        let fits = family == .hopper && Self.hopperRingBytes(headDim: headDim, blockN: blockN, stages: stages) + 2 * 64 * headDim * 2 <= Self.hopperSharedLimit
+        let stepKeys = pairedKeyTiles ? 2 * blockN : blockN
+        let fits = family == .hopper && Self.hopperRingBytes(headDim: headDim, blockN: stepKeys, stages: stages) + 2 * 64 * headDim * 2 <= Self.hopperSharedLimit
         if tmaStore == true && !fits {
             throw CUDAError.unsupported("no room for the hopper kernel's O staging buffers at d \(headDim), 128x\(blockN), \(stages) stages (\(family.rawValue))")
         }
@@ -74,9 +85,10 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
 
     /// The hopper kernel for these tiles with as many K/V stages (≤ 4) as fit beside two Q buffers,
     /// else beside one; nil when none fits.
-    public static func hopper(headDim: Int, blockN: Int, dtype: DType, tmaStore: Bool? = nil) -> FlashKernelTraits? {
+    public static func hopper(headDim: Int, blockN: Int, dtype: DType, tmaStore: Bool? = nil, paired: Bool = false) -> FlashKernelTraits? {
         let fitting = [4, 3, 2].compactMap {
-            try? FlashKernelTraits(headDim: headDim, blockM: 128, blockN: blockN, dtype: dtype, family: .hopper, stages: $0, tmaStore: tmaStore)
+            try? FlashKernelTraits(headDim: headDim, blockM: 128, blockN: blockN, dtype: dtype, family: .hopper, stages: $0, tmaStore: tmaStore,
+                                   pairedKeyTiles: paired)
         }
         return fitting.first(where: { $0.qBuffers == 2 }) ?? fitting.first
     }
@@ -85,7 +97,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// they fit beside the K/V stages, else one; 1 for the other families' accounting.
     public var qBuffers: Int {
         guard family == .hopper else { return persistent ? 2 : 1 }
-        return Self.hopperQBuffers(headDim: headDim, blockN: blockN, stages: stages)
+        return Self.hopperQBuffers(headDim: headDim, blockN: stepKeys, stages: stages)
     }
     static func hopperQBuffers(headDim: Int, blockN: Int, stages: Int) -> Int {
         (2 * 128 + 2 * stages * blockN) * headDim * 2 + 1024 <= hopperSharedLimit ? 2 : 1
@@ -94,6 +106,9 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     static func hopperRingBytes(headDim: Int, blockN: Int, stages: Int) -> Int {
         (hopperQBuffers(headDim: headDim, blockN: blockN, stages: stages) * 128 + 2 * stages * blockN) * headDim * 2 + 1024
     }
+
+    /// Keys per step of the kernel's main loop (two mask tiles when paired).
+    public var stepKeys: Int { pairedKeyTiles ? 2 * blockN : blockN }
 
     /// The source file and entry point of this family.
     public var sourceFile: String { family == .hopper ? "flash_attention_hopper.cu" : "sparse_flash_attention.cu" }
@@ -114,7 +129,11 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         if choice == "mma" { return mma }
         // the warp-specialized TMA kernel for 128-row query tiles and d 128 / 256 (bench/NOTES.md, v5: d 64 measured
         // slower than the v4 kernel with 2 CTAs per SM, so "auto" keeps that one there); "v4" keeps the previous default
+        // (64-key mask tiles computed in pairs where d ≤ 128, bench/NOTES.md v5.2; "hopper-unpaired" one per step)
+        let pairable = geometry.keyTile == 64 && headDim <= 128
         if choice == "hopper" || (choice == "auto" && headDim != 64), geometry.queryTile == 128,
+           let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype, paired: pairable) { return h }
+        if choice == "hopper-unpaired", geometry.queryTile == 128,
            let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype) { return h }
         if choice == "hopper-regstore", geometry.queryTile == 128,  // the v5 epilogue, for side-by-side timing
            let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype, tmaStore: false) { return h }
@@ -165,7 +184,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         switch family {
         case .mma: return (blockM + 2 * blockN) * headDim * 2
         case .wgmma: return ((persistent ? 2 : 1) * blockM + 2 * stages * blockN) * headDim * 2 + 1024
-        case .hopper: return Self.hopperRingBytes(headDim: headDim, blockN: blockN, stages: stages) + (tmaStore ? 2 * 64 * headDim * 2 : 0)
+        case .hopper: return Self.hopperRingBytes(headDim: headDim, blockN: stepKeys, stages: stages) + (tmaStore ? 2 * 64 * headDim * 2 : 0)
         }
     }
 
@@ -177,6 +196,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         case .wgmma: d["SK_WGMMA"] = "1"; d["SK_PERSISTENT"] = persistent ? "1" : "0"; d["SK_STAGES"] = "\(stages)"
         case .hopper:
             d["SK_STAGES"] = "\(stages)"; d["SK_Q_BUFFERS"] = "\(qBuffers)"; d["SK_TMA_STORE"] = tmaStore ? "1" : "0"; d["SK_MIN_BLOCKS"] = nil
+            d["SK_PAIR_TILES"] = pairedKeyTiles ? "1" : "0"
         }
         return d
     }
@@ -189,7 +209,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
             return "wgmma \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) \(warps)w" + (persistent ? " persistent" : "") + (stages != 2 ? " s\(stages)" : "")
                 + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
         case .hopper:
-            return "hopper \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN) s\(stages) q\(qBuffers)" + (tmaStore ? " tma-store" : "")
+            return "hopper \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN)" + (pairedKeyTiles ? " paired" : "") + " s\(stages) q\(qBuffers)"
+                + (tmaStore ? " tma-store" : "")
         }
     }
 
@@ -227,6 +248,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
             for d in [64, 128, 256] {
                 for bn in [64, 128] { if let t = hopper(headDim: d, blockN: bn, dtype: dt) { out.append(t) } }
                 if d == 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, tmaStore: false) { out.append(t) }
+                if d <= 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, paired: true) { out.append(t) }
             }
         }
         for dt in [DType.bf16, .f16] {  // the defaults (hopper for 128-row tiles; 64-row tiles: 4-stage persistent wgmma, d = 64 capped at 2 blocks per SM)

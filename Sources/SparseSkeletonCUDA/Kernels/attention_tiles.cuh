@@ -79,14 +79,19 @@ SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* _
 
 
 // ---- one warp's S tile in the mma.sync / wgmma m64 accumulator layout (both Hopper kernels) ----
-// Element (nt, e) of a thread is row row0 + 8·(e ≥ 2), key col0 + 8·nt + 2·(lane % 4) + (e & 1).
-template <int NT, typename Drop>
-SK_DEVICE void mask_tile(float (&s)[NT][4], int row0, int col0, int lane, Drop drop) {
+// Element (nt, e) of a thread is row row0 + 8·(e ≥ 2), key col(nt) + 2·(lane % 4) + (e & 1), where col(nt)
+// is the key of the 8-column group nt (col0 + 8·nt for one contiguous key tile).
+template <int NT, typename Col, typename Drop>
+SK_DEVICE void mask_tile_cols(float (&s)[NT][4], int row0, int lane, Col col, Drop drop) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e)
-            if (drop(row0 + (e >= 2 ? 8 : 0), col0 + nt * 8 + (lane % 4) * 2 + (e & 1))) s[nt][e] = sk_neg_inf();
+            if (drop(row0 + (e >= 2 ? 8 : 0), col(nt) + (lane % 4) * 2 + (e & 1))) s[nt][e] = sk_neg_inf();
+}
+template <int NT, typename Drop>
+SK_DEVICE void mask_tile(float (&s)[NT][4], int row0, int col0, int lane, Drop drop) {
+    mask_tile_cols(s, row0, lane, [col0](int nt) { return col0 + nt * 8; }, drop);
 }
 // The causal mask (tiles reaching past rowBase, the first row the tile's rows share) and the window's
 // left edge (tiles straddling it) on key tile kb of query block qb; other tiles pay no per-element test.

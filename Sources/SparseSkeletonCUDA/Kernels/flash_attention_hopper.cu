@@ -21,7 +21,14 @@
 // staging buffer in shared memory and one thread hands them to a TMA store, so the warpgroup goes on to
 // the next item while the store drains; 0 stores O from registers.
 //
-// Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile),
+// Paired key tiles (SK_PAIR_TILES = 1, a mask of 64-key tiles): each step computes a 128-key S tile made of two
+// of the row's kept 64-key tiles — the producer loads each into one half of a 128-row stage (two TMA boxes per
+// 64 columns) — so a step's fixed cost (barrier waits, hand-over, row-max shuffles) is paid per 128 keys as in
+// the dense kernel. A row with an odd count ends on a half whose keys are all masked (its stage half holds a
+// copy of the first half's tile, so P V multiplies finite values by 0). On a full mask the pairs are the dense
+// kernel's 128-key tiles, so the arithmetic is the same.
+//
+// Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile), SK_PAIR_TILES,
 // SK_STAGES 2–4, SK_Q_BUFFERS 1–2, SK_TMA_STORE, SK_WORK_QUEUE, SK_BF16. BM is 128 (SK_BLOCK_M must be 128).
 #include "common.cuh"
 #include "sk_attention_params.h"
@@ -41,6 +48,9 @@
 #ifndef SK_TMA_STORE
 #define SK_TMA_STORE 1
 #endif
+#ifndef SK_PAIR_TILES
+#define SK_PAIR_TILES 0
+#endif
 #include "attention_tiles.cuh"
 #include "hopper.cuh"
 
@@ -51,13 +61,16 @@ constexpr int THREADS = 128 * (CONSUMERS + 1);   // warpgroup 0 is the producer
 constexpr int CONSUMER_THREADS = 128 * CONSUMERS;
 constexpr int CONSUMER_WARPS = 4 * CONSUMERS;
 constexpr int BOXES = D / 64;                    // TMA boxes (64 columns = 128 bytes) per row block
-constexpr u32 Q_BYTES = BM * D * 2, KV_BYTES = BN * D * 2;
+constexpr int PAIR = SK_PAIR_TILES ? 2 : 1;     // mask tiles per step
+constexpr int TN = PAIR * BN;                    // keys per step (the S tile's width)
+constexpr u32 Q_BYTES = BM * D * 2, KV_BYTES = TN * D * 2;
 #if SK_TMA_STORE
 constexpr u32 O_STAGE_BYTES = 64 * D * 2;  // per consumer warpgroup
 #endif
 static_assert(BM == 128, "two consumer warpgroups of 64 rows");
 static_assert(BN == 64 || BN == 128, "BN must be 64 or 128");
 static_assert(D == 64 || D == 128 || D == 256, "head dim must be 64, 128 or 256");
+static_assert(!SK_PAIR_TILES || (BN == 64 && D <= 128), "paired tiles: two 64-key mask tiles per step, d ≤ 128 (registers)");
 static_assert(STAGES >= 2 && STAGES <= 4 && Q_BUFFERS >= 1 && Q_BUFFERS <= 2, "2–4 K/V stages, 1–2 Q buffers");
 
 // Named barriers of the ping-pong: consumer warpgroup g waits on TURN0 + g for its turn to issue;
@@ -81,6 +94,29 @@ struct RingPos {
     int slot, parity;
 };
 template <int SIZE> SK_DEVICE RingPos ring_pos(int i) { return {i % SIZE, (i / SIZE) & 1}; }
+
+// The causal and window masks of one step: key tile kbA (paired: kbA in the first 64 columns, kbB in the
+// last 64, kbB < 0 when the row has no second tile — that half is dropped entirely).
+template <int NT>
+SK_DEVICE void mask_step(float (&s)[NT][4], int kbA, int kbB, int qb, int rowBase, int row0, int lane, int window) {
+#if SK_PAIR_TILES
+    constexpr int H = NT / 2;
+    const int colA = kbA * BN, colB = (kbB < 0 ? kbA : kbB) * BN;
+    auto col = [=](int nt) { return nt < H ? colA + nt * 8 : colB + (nt - H) * 8; };
+    const int last = max(colA, colB) + BN - 1;
+    if (last > rowBase) mask_tile_cols(s, row0, lane, col, [](int r, int c) { return c > r; });
+    if (window_edge_tile(kbA, qb, window) || (kbB >= 0 && window_edge_tile(kbB, qb, window)))
+        mask_tile_cols(s, row0, lane, col, [window](int r, int c) { return outside_window(r, c, window); });
+    if (kbB < 0) {
+#pragma unroll
+        for (int nt = H; nt < NT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[nt][e] = sk_neg_inf();
+    }
+#else
+    mask_causal_window(s, kbA, qb, rowBase, row0, lane, window);
+#endif
+}
 
 
 extern "C" __global__ void __launch_bounds__(THREADS, 1)
@@ -138,6 +174,22 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
 #pragma unroll
             for (int b = 0; b < BOXES; ++b) tma_load_3d(dst + b * (rows * 128), map, bar(full), b * 64, head, row0);
         };
+        // one K or V stage of a step: key block a (paired: a into rows [0, 64), b into rows [64, 128) of each
+        // 64-column box; 64 rows are 8 swizzle periods, so the halves form one 128-row box's layout)
+        auto fill_step = [&](const u64& empty, const u64& full, int parity, u32 dst, const SKTensorMap* map, int head, int a, int b) {
+#if SK_PAIR_TILES
+            mbar_wait(bar(empty), parity ^ 1);
+            mbar_arrive_expect_tx(bar(full), (u32)TN * D * 2);
+#pragma unroll
+            for (int x = 0; x < BOXES; ++x) {
+                tma_load_3d(dst + x * (TN * 128), map, bar(full), x * 64, head, a * BN);
+                tma_load_3d(dst + x * (TN * 128) + BN * 128, map, bar(full), x * 64, head, b * BN);
+            }
+#else
+            (void)b;
+            fill(empty, full, parity, dst, BN, map, head, a * BN);
+#endif
+        };
         while (true) {
             const RingPos ip = ring_pos<2>(nItems++);
             mbar_wait(bar(rings.itemEmpty[ip.slot]), ip.parity ^ 1);
@@ -150,13 +202,21 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 fill(rings.qEmpty[qp.slot], rings.qFull[qp.slot], qp.parity, sQ0 + qp.slot * Q_BYTES, BM, &hp.tmQ, w.head, w.qb * BM);
             }
             const int kvHead = w.head / groupSize;
-            int nextKb = w.count > 0 ? (sparse ? keyBlocks[w.begin] : w.begin) : 0;
-            for (int i = 0; i < w.count; ++i) {
-                const int kb = nextKb;
-                if (i + 1 < w.count) nextKb = sparse ? keyBlocks[w.begin + i + 1] : w.begin + i + 1;  // in flight during the waits
+            const int steps = (w.count + PAIR - 1) / PAIR;
+            // the key blocks of step i (b: the second of a pair, the first again where the row has none)
+            auto blocks = [&](int i, int& a, int& b) {
+                const int j = PAIR * i;
+                a = sparse ? keyBlocks[w.begin + j] : w.begin + j;
+                b = PAIR == 2 && j + 1 < w.count ? (sparse ? keyBlocks[w.begin + j + 1] : w.begin + j + 1) : a;
+            };
+            int nextA = 0, nextB = 0;
+            if (steps > 0) blocks(0, nextA, nextB);
+            for (int i = 0; i < steps; ++i) {
+                const int a = nextA, b = nextB;
+                if (i + 1 < steps) blocks(i + 1, nextA, nextB);  // in flight during the waits
                 const RingPos sp = ring_pos<STAGES>(nTiles++);
-                fill(rings.kEmpty[sp.slot], rings.kFull[sp.slot], sp.parity, sK0 + sp.slot * KV_BYTES, BN, &hp.tmK, kvHead, kb * BN);
-                fill(rings.vEmpty[sp.slot], rings.vFull[sp.slot], sp.parity, sV0 + sp.slot * KV_BYTES, BN, &hp.tmV, kvHead, kb * BN);
+                fill_step(rings.kEmpty[sp.slot], rings.kFull[sp.slot], sp.parity, sK0 + sp.slot * KV_BYTES, &hp.tmK, kvHead, a, b);
+                fill_step(rings.vEmpty[sp.slot], rings.vFull[sp.slot], sp.parity, sV0 + sp.slot * KV_BYTES, &hp.tmV, kvHead, a, b);
             }
             ++round;
             if (queue != nullptr) t = G + atomicAdd(queue, 1);
@@ -197,8 +257,9 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
             const RingPos qp = ring_pos<Q_BUFFERS>(nQ++);
             mbar_wait(bar(rings.qFull[qp.slot]), qp.parity);
             const u32 qAddr = sQ0 + qp.slot * Q_BYTES + cg * 64 * 128;
-            u32 pa[BN / 16][4];  // P of the previous tile (A operand of its P V)
-            float s[BN / 8][4];
+            u32 pa[TN / 16][4];  // P of the previous step (A operand of its P V)
+            float s[TN / 8][4];
+            const int steps = (w.count + PAIR - 1) / PAIR;
             float alpha[2];
 
             auto issue_s = [&](int stage) {
@@ -207,26 +268,33 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 for (int ks = 0; ks < D / 16; ++ks) {
                     const u32 off = (ks % 4) * 32;  // 16 elements = 32 bytes inside the 128-byte row
                     mma_s(s, gmma_desc(qAddr + (ks / 4) * (BM * 128) + off, 16, 1024),
-                          gmma_desc(kAddr + (ks / 4) * (BN * 128) + off, 16, 1024), ks > 0 ? 1 : 0);
+                          gmma_desc(kAddr + (ks / 4) * (TN * 128) + off, 16, 1024), ks > 0 ? 1 : 0);
                 }
             };
             auto issue_pv = [&](int stage) {
                 const u32 vAddr = sV0 + stage * KV_BYTES;
 #pragma unroll
-                for (int kc = 0; kc < BN / 16; ++kc) mma_o(accO, pa[kc], gmma_desc(vAddr + kc * 16 * 128, BN * 128, 1024));
+                for (int kc = 0; kc < TN / 16; ++kc) mma_o(accO, pa[kc], gmma_desc(vAddr + kc * 16 * 128, TN * 128, 1024));
             };
-            // mask and online softmax of s (key block kb) → alpha (the factor for accO), rowMax, rowSum
-            auto softmax = [&](int kb) {
-                mask_causal_window(s, kb, w.qb, rowBase, row0, lane, window);
+            // mask and online softmax of s (step i's key blocks) → alpha (the factor for accO), rowMax, rowSum
+            // step i's key blocks (kbB = −1: no second tile), read before the step's waits
+            auto blocks = [&](int i, int& kbA, int& kbB) {
+                const int j = PAIR * i;
+                kbA = sparse ? keyBlocks[w.begin + j] : w.begin + j;
+                kbB = PAIR == 2 && j + 1 < w.count ? (sparse ? keyBlocks[w.begin + j + 1] : w.begin + j + 1) : -1;
+            };
+            auto softmax = [&](int kbA, int kbB) {
+                mask_step(s, kbA, kbB, w.qb, rowBase, row0, lane, window);
                 online_softmax(s, rowMax, rowSum, alpha, scaleLog2);
             };
             auto pack = [&]() { pack_p(s, pa); };
             auto rescale = [&]() { rescale_rows(accO, alpha); };
 
-            // tile 0: S alone (no P V before it)
+            // step 0: S alone (no P V before it)
             int stage;
             {
-                const int kb = sparse ? keyBlocks[w.begin] : w.begin;
+                int kbA, kbB;
+                blocks(0, kbA, kbB);
                 const RingPos sp = ring_pos<STAGES>(nTiles++);
                 mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
                 turn_wait();
@@ -237,14 +305,15 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 wg_wait<0>();
                 reg_fence(s);
                 release(rings.kEmpty[sp.slot]);
-                if (w.count == 1) release(rings.qEmpty[qp.slot]);
-                softmax(kb);
+                if (steps == 1) release(rings.qEmpty[qp.slot]);
+                softmax(kbA, kbB);
                 pack();
                 stage = sp.slot;
             }
-            // tile i: S_i issued with P_{i−1} V_{i−1}; the softmax of S_i runs while P V is on the tensor cores
-            for (int i = 1; i < w.count; ++i) {
-                const int kb = sparse ? keyBlocks[w.begin + i] : w.begin + i;
+            // step i: S_i issued with P_{i−1} V_{i−1}; the softmax of S_i runs while P V is on the tensor cores
+            for (int i = 1; i < steps; ++i) {
+                int kbA, kbB;
+                blocks(i, kbA, kbB);
                 const RingPos sp = ring_pos<STAGES>(nTiles++);
                 mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
                 mbar_wait(bar(rings.vFull[stage]), ring_pos<STAGES>(nTiles - 2).parity);
@@ -259,8 +328,8 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 wg_wait<1>();
                 reg_fence(s);
                 release(rings.kEmpty[sp.slot]);
-                if (i + 1 == w.count) release(rings.qEmpty[qp.slot]);  // every S of the item is done
-                softmax(kb);
+                if (i + 1 == steps) release(rings.qEmpty[qp.slot]);  // every S of the item is done
+                softmax(kbA, kbB);
                 wg_wait<0>();
                 reg_fence(accO);
                 release(rings.vEmpty[stage]);

@@ -117,16 +117,11 @@ template <int A, int B> SK_DEVICE void reg_fence(float (&r)[A][B]) {
         for (int j = 0; j < B; ++j) reg_fence(r[i][j]);
 }
 
-// The attention kernels' two MMAs for their compile-time tile (SK_BLOCK_N keys, SK_HEAD_DIM), when the
-// including kernel defines both: S (64 × BN) = Q Kᵀ from shared memory, O (64 × D) += P V with P in registers.
-#if defined(SK_BLOCK_N) && defined(SK_HEAD_DIM)
-SK_DEVICE void mma_s(float (&s)[SK_BLOCK_N / 8][4], u64 a, u64 b, int scaleD) {
-#if SK_BLOCK_N == 64
-    wgmma_ss_n64(s, a, b, scaleD);
-#else
-    wgmma_ss_n128(s, a, b, scaleD);
-#endif
-}
+// The attention kernels' two MMAs: S (64 × 64 or 64 × 128 keys, by the accumulator's shape) = Q Kᵀ from shared
+// memory, and, when the including kernel defines SK_HEAD_DIM, O (64 × D) += P V with P in registers.
+SK_DEVICE void mma_s(float (&s)[8][4], u64 a, u64 b, int scaleD) { wgmma_ss_n64(s, a, b, scaleD); }
+SK_DEVICE void mma_s(float (&s)[16][4], u64 a, u64 b, int scaleD) { wgmma_ss_n128(s, a, b, scaleD); }
+#if defined(SK_HEAD_DIM)
 SK_DEVICE void mma_o(float (&o)[SK_HEAD_DIM / 8][4], const u32 (&a)[4], u64 b) {
 #if SK_HEAD_DIM == 64
     wgmma_rs_n64(o, a, b);
