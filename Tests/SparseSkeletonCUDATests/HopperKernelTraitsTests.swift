@@ -8,11 +8,13 @@ import SparseSkeletonKernelParams
 final class HopperKernelTraitsTests: XCTestCase {
     func testParameterLayoutMatchesTheDevice() {
         XCTAssertEqual(MemoryLayout<SKTensorMap>.size, 128)
-        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.size, 640)  // the device rounds to its 64-byte alignment
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.size, 896)  // the device rounds to its 64-byte alignment
         XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmK), 128)
         XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmV), 256)
         XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmO), 384)
-        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.attention), 512)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmKPair), 512)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmVPair), 640)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.attention), 768)
     }
 
     func testDefaultsFitSharedMemoryAndPreferTwoQBuffers() throws {
@@ -35,16 +37,19 @@ final class HopperKernelTraitsTests: XCTestCase {
         XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, minBlocksPerSM: 2, dtype: .bf16, family: .hopper))
     }
 
-    func testDefaultIsTheHopperKernelFor128RowTilesAndD128And256() throws {
+    func testDefaultIsTheHopperKernelFor128RowTiles() throws {
         guard ProcessInfo.processInfo.environment["SK_FLASH_KERNEL"] == nil else { throw XCTSkip("SK_FLASH_KERNEL is set") }
         let g128 = try TileGeometry(tokens: 4096, queryTile: 128, keyTile: 64)
         let g64 = try TileGeometry(tokens: 4096, queryTile: 64, keyTile: 64)
         for d in [64, 128, 256] {
-            XCTAssertEqual(try FlashKernelTraits.default(headDim: d, geometry: g128, dtype: .bf16).family, d == 64 ? .wgmma : .hopper, "d\(d)")
+            XCTAssertEqual(try FlashKernelTraits.default(headDim: d, geometry: g128, dtype: .bf16).family, .hopper, "d\(d)")
             XCTAssertEqual(try FlashKernelTraits.default(headDim: d, geometry: g64, dtype: .bf16).family, .wgmma, "d\(d)")
         }
         // masks of 64-key tiles at d 128 run paired; d 256 cannot (registers)
         XCTAssertTrue(try FlashKernelTraits.default(headDim: 128, geometry: g128, dtype: .bf16).pairedKeyTiles)
+        XCTAssertTrue(try FlashKernelTraits.default(headDim: 64, geometry: g128, dtype: .bf16).pairedKeyTiles)
+        let g128x128 = try TileGeometry(tokens: 4096, queryTile: 128, keyTile: 128)  // d 64 with 128-key mask tiles: v4 as before
+        XCTAssertEqual(try FlashKernelTraits.default(headDim: 64, geometry: g128x128, dtype: .bf16).family, .wgmma)
         XCTAssertFalse(try FlashKernelTraits.default(headDim: 256, geometry: g128, dtype: .bf16).pairedKeyTiles)
     }
 

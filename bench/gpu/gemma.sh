@@ -14,7 +14,8 @@
 #   mkdir -p /tmp/gemma && cp .carry/gemma-N/model.part0$((N-1)) /tmp/gemma/
 # call 5 (carry [".carry/skeleton.xz", ".carry/gemma-5"]):  bash bench/gpu/gemma.sh
 # A lost part (the machine went cold) is named, with the call to repeat. SK_LENGTHS overrides the
-# TTFT lengths (default "8192 16384 32768"). Device time about 5 minutes. Logs in $OUT.
+# TTFT lengths (default "8192 16384 32768"); a 32K step may take 450 s (SK_LONG_TIMEOUT; the 2026-12-02 run's 150 s cut it),
+# so run SK_LENGTHS=32768 alone where the call's 600 s would not hold all three. Device time about 5 minutes. Logs in $OUT.
 set -u
 OUT=${OUT:-/tmp/gemma-out}; mkdir -p "$OUT"
 W=/tmp/gemma; C=.carry/gemma-5; mkdir -p $W
@@ -38,7 +39,7 @@ echo "== $(date -u) $(nvidia-smi --query-gpu=name,driver_version --format=csv,no
     --kernel-check --check --reference-ppl $REFERENCE_PPL --repeats 3 --per-layer --quiet; echo "rc=$?"; } 2>&1 | tee "$OUT/check-1024.txt"
 for n in $LENGTHS; do
   { stamp "gpu-prefill $n"
-    timeout 150 $W/skeleton gpu-prefill --model $W/model.gguf --text $C/pride.txt --tokens $n --sweep --epsilons 0.02 --densities "" \
+    timeout $(( n >= 32768 ? ${SK_LONG_TIMEOUT:-450} : 150 )) $W/skeleton gpu-prefill --model $W/model.gguf --text $C/pride.txt --tokens $n --sweep --epsilons 0.02 --densities "" \
       --gate --ppl --repeats 5 --per-layer --quiet; echo "rc=$?"; } 2>&1 | tee "$OUT/prefill-$n.txt"
 done
 stamp table

@@ -127,11 +127,11 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         let mma = try mmaDefault(headDim: headDim, geometry: geometry, dtype: dtype)
         let choice = environment("SK_FLASH_KERNEL") ?? "auto"
         if choice == "mma" { return mma }
-        // the warp-specialized TMA kernel for 128-row query tiles and d 128 / 256 (bench/NOTES.md, v5: d 64 measured
-        // slower than the v4 kernel with 2 CTAs per SM, so "auto" keeps that one there); "v4" keeps the previous default
-        // (64-key mask tiles computed in pairs where d ≤ 128, bench/NOTES.md v5.2; "hopper-unpaired" one per step)
+        // the warp-specialized TMA kernel for 128-row query tiles, 64-key mask tiles computed in pairs where d ≤ 128
+        // (bench/NOTES.md v5.2: at d 64 unpaired it ran slower than v4 with 2 CTAs per SM, paired 0.95–0.99× v4's time);
+        // "hopper-unpaired" one mask tile per step; "v4" the previous default
         let pairable = geometry.keyTile == 64 && headDim <= 128
-        if choice == "hopper" || (choice == "auto" && headDim != 64), geometry.queryTile == 128,
+        if choice == "hopper" || (choice == "auto" && (headDim != 64 || pairable)), geometry.queryTile == 128,
            let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype, paired: pairable) { return h }
         if choice == "hopper-unpaired", geometry.queryTile == 128,
            let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype) { return h }

@@ -153,6 +153,10 @@ public final class SparseFlashAttention: @unchecked Sendable {
                 tmK: try device.rowTensorMap(address: k.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN),
                 tmV: try device.rowTensorMap(address: v.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN),
                 tmO: try device.rowTensorMap(address: o.pointer, rows: n, heads: shape.queryHeads, headDim: shape.headDim, boxRows: 64),
+                tmKPair: run.pairedKeyTiles ? try device.rowTensorMap(address: k.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: 128)
+                                            : SKTensorMap(),
+                tmVPair: run.pairedKeyTiles ? try device.rowTensorMap(address: v.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: 128)
+                                            : SKTensorMap(),
                 attention: params, padding: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
             try kern.launch(grid: grid, stream: stream, params: hp)
         } else {

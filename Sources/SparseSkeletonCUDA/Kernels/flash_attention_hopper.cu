@@ -163,6 +163,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         regs_dec<40>();
         if (tid != 0) return;
         tma_prefetch_map(&hp.tmQ); tma_prefetch_map(&hp.tmK); tma_prefetch_map(&hp.tmV);
+        if (SK_PAIR_TILES) { tma_prefetch_map(&hp.tmKPair); tma_prefetch_map(&hp.tmVPair); }
         int* const queue = SK_WORK_QUEUE && sparse ? p.workQueue : nullptr;
         const int G = (int)gridDim.x;
         int t = blockIdx.x, round = 0;
@@ -175,9 +176,15 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
             for (int b = 0; b < BOXES; ++b) tma_load_3d(dst + b * (rows * 128), map, bar(full), b * 64, head, row0);
         };
         // one K or V stage of a step: key block a (paired: a into rows [0, 64), b into rows [64, 128) of each
-        // 64-column box; 64 rows are 8 swizzle periods, so the halves form one 128-row box's layout)
-        auto fill_step = [&](const u64& empty, const u64& full, int parity, u32 dst, const SKTensorMap* map, int head, int a, int b) {
+        // 64-column box; 64 rows are 8 swizzle periods, so the halves form one 128-row box's layout; adjacent
+        // blocks, as dense rows and most kept runs are, come in one 128-row box of `pairMap`)
+        auto fill_step = [&](const u64& empty, const u64& full, int parity, u32 dst, const SKTensorMap* map, const SKTensorMap* pairMap,
+                             int head, int a, int b) {
 #if SK_PAIR_TILES
+            if (b == a + 1) {
+                fill(empty, full, parity, dst, TN, pairMap, head, a * BN);
+                return;
+            }
             mbar_wait(bar(empty), parity ^ 1);
             mbar_arrive_expect_tx(bar(full), (u32)TN * D * 2);
 #pragma unroll
@@ -186,7 +193,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 tma_load_3d(dst + x * (TN * 128) + BN * 128, map, bar(full), x * 64, head, b * BN);
             }
 #else
-            (void)b;
+            (void)b; (void)pairMap;
             fill(empty, full, parity, dst, BN, map, head, a * BN);
 #endif
         };
@@ -215,8 +222,8 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 const int a = nextA, b = nextB;
                 if (i + 1 < steps) blocks(i + 1, nextA, nextB);  // in flight during the waits
                 const RingPos sp = ring_pos<STAGES>(nTiles++);
-                fill_step(rings.kEmpty[sp.slot], rings.kFull[sp.slot], sp.parity, sK0 + sp.slot * KV_BYTES, &hp.tmK, kvHead, a, b);
-                fill_step(rings.vEmpty[sp.slot], rings.vFull[sp.slot], sp.parity, sV0 + sp.slot * KV_BYTES, &hp.tmV, kvHead, a, b);
+                fill_step(rings.kEmpty[sp.slot], rings.kFull[sp.slot], sp.parity, sK0 + sp.slot * KV_BYTES, &hp.tmK, &hp.tmKPair, kvHead, a, b);
+                fill_step(rings.vEmpty[sp.slot], rings.vFull[sp.slot], sp.parity, sV0 + sp.slot * KV_BYTES, &hp.tmV, &hp.tmVPair, kvHead, a, b);
             }
             ++round;
             if (queue != nullptr) t = G + atomicAdd(queue, 1);

@@ -27,8 +27,9 @@ typedef struct SKAttentionParams {
 
 // flash_attention_hopper.cu (the warp-specialized TMA kernel): the same fields plus TMA tensor maps of
 // Q, K, V and O (cuTensorMapEncodeTiled's 128 opaque bytes each; TMA wants them 64-byte aligned in the
-// kernel's parameter space; O's boxes are 64 rows, the others' the kernel's tiles). The maps come first,
-// at offsets 0, 128, 256 and 384 on both sides; the padding makes the host's size the device's (a
+// kernel's parameter space; O's boxes are 64 rows, the others' the kernel's tiles), and K and V again with
+// 128-row boxes (the paired kernel loads two adjacent 64-key tiles as one box; unused elsewhere). The maps
+// come first, at offsets 0, 128, …, 640 on both sides; the padding makes the host's size the device's (a
 // multiple of the 64-byte alignment).
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define SK_TMAP_ALIGN __align__(64)
@@ -43,6 +44,8 @@ typedef struct SK_TMAP_ALIGN SKHopperAttentionParams {
     SKTensorMap tmK;
     SKTensorMap tmV;
     SKTensorMap tmO;
+    SKTensorMap tmKPair;
+    SKTensorMap tmVPair;
     SKAttentionParams attention;
     unsigned char padding[40];
 } SKHopperAttentionParams;
@@ -50,9 +53,9 @@ typedef struct SK_TMAP_ALIGN SKHopperAttentionParams {
 // One layout on both sides: Swift's MemoryLayout is tested against the same number.
 #ifdef __cplusplus
 static_assert(sizeof(SKAttentionParams) == 88, "SKAttentionParams layout");
-static_assert(sizeof(SKHopperAttentionParams) == 640, "SKHopperAttentionParams layout");
+static_assert(sizeof(SKHopperAttentionParams) == 896, "SKHopperAttentionParams layout");
 #else
 _Static_assert(sizeof(SKAttentionParams) == 88, "SKAttentionParams layout");
-_Static_assert(sizeof(SKHopperAttentionParams) == 640, "SKHopperAttentionParams layout");
+_Static_assert(sizeof(SKHopperAttentionParams) == 896, "SKHopperAttentionParams layout");
 #endif
 #endif
