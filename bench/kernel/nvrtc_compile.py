@@ -2,18 +2,19 @@
 """Compiles a kernel source here (CPU only) as the Swift KernelCompiler does (the shared headers of
 Kernels/ and the parameter structs' include/ passed to NVRTC by name, the same NVRTC options) and prints ptxas's register/spill report;
 --sass FILE writes the disassembly (needs nvdisasm, e.g. from the nvidia-cuda-nvdisasm wheel).
-usage: nvrtc_compile.py SOURCE.cu [-D K=V ...] [--sass out.sass] [--cubin out.cubin]"""
+usage: nvrtc_compile.py SOURCE.cu [-D K=V ...] [--sass out.sass] [--cubin out.cubin] [--ptx out.ptx]"""
 import ctypes, glob, os, subprocess, sys
 
 def main():
     args = sys.argv[1:]
     src = args.pop(0)
-    defines, sass, cubin_out = [], None, None
+    defines, sass, cubin_out, ptx_out = [], None, None, None
     while args:
         a = args.pop(0)
         if a == "-D": defines.append(args.pop(0))
         elif a == "--sass": sass = args.pop(0)
         elif a == "--cubin": cubin_out = args.pop(0)
+        elif a == "--ptx": ptx_out = args.pop(0)
         else: defines.append(a[2:] if a.startswith("-D") else a)
     root = os.path.dirname(os.path.abspath(__file__)) + "/../.."
     kdir = root + "/Sources/SparseSkeletonCUDA/Kernels"
@@ -38,6 +39,11 @@ def main():
     print("\n".join(l for l in log.splitlines() if l.strip()))
     if rc != 0:
         sys.exit("compile failed")
+    if ptx_out:
+        nv.nvrtcGetPTXSize(prog, ctypes.byref(n))
+        pb = ctypes.create_string_buffer(n.value)
+        nv.nvrtcGetPTX(prog, pb)
+        open(ptx_out, "w").write(pb.value.decode())
     nv.nvrtcGetCUBINSize(prog, ctypes.byref(n))
     cb = ctypes.create_string_buffer(n.value)
     nv.nvrtcGetCUBIN(prog, cb)
