@@ -168,6 +168,11 @@ public enum AttentionCheck {
                 }
             }
         }
+        for mask in [Case.MaskKind.full, .sparse] {  // the hopper kernel without the item overlap (v5.3), many items per CTA
+            if let t = FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, paired: true, itemOverlap: false) {
+                cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2, traits: t, mask: mask, gridCap: 3))
+            }
+        }
         for mask in [Case.MaskKind.full, .sparse] {  // the hopper kernel's register epilogue (its d 256 default) at d 128, many items per CTA
             if let t = FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, tmaStore: false) {
                 cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2, traits: t, mask: mask, gridCap: 3))

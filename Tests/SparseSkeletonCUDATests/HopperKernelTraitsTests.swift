@@ -66,5 +66,11 @@ final class HopperKernelTraitsTests: XCTestCase {
         XCTAssertNil(FlashKernelTraits.hopper(headDim: 256, blockN: 64, dtype: .bf16, paired: true))
         XCTAssertNil(FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: .bf16, paired: true))
         XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma, pairedKeyTiles: true))
+        XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma, itemOverlap: true))
+        let overlap = try XCTUnwrap(FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, paired: true))
+        let plain = try XCTUnwrap(FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, paired: true, itemOverlap: false))
+        XCTAssertTrue(overlap.itemOverlap); XCTAssertEqual(overlap.defines["SK_ITEM_OVERLAP"], "1")
+        XCTAssertFalse(plain.itemOverlap); XCTAssertEqual(plain.defines["SK_ITEM_OVERLAP"], "0"); XCTAssertNotEqual(overlap, plain)
+        XCTAssertFalse(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 64, dtype: .bf16, family: .wgmma).itemOverlap)
     }
 }

@@ -28,7 +28,10 @@
 // copy of the first half's tile, so P V multiplies finite values by 0). On a full mask the pairs are the dense
 // kernel's 128-key tiles, so the arithmetic is the same.
 //
-// Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile), SK_PAIR_TILES,
+// Item overlap (SK_ITEM_OVERLAP = 1): a consumer warpgroup issues the next item's first S in the same turn as the
+// current item's last P V, so that S (and the wait for the last P V) runs during the current item's epilogue.
+//
+// Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile), SK_PAIR_TILES, SK_ITEM_OVERLAP,
 // SK_STAGES 2–4, SK_Q_BUFFERS 1–2, SK_TMA_STORE, SK_WORK_QUEUE, SK_BF16. BM is 128 (SK_BLOCK_M must be 128).
 #include "common.cuh"
 #include "sk_attention_params.h"
@@ -50,6 +53,9 @@
 #endif
 #ifndef SK_PAIR_TILES
 #define SK_PAIR_TILES 0
+#endif
+#ifndef SK_ITEM_OVERLAP
+#define SK_ITEM_OVERLAP 1
 #endif
 #include "attention_tiles.cuh"
 #include "hopper.cuh"
@@ -247,117 +253,84 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     if (cg == 1) turn_pass();  // warpgroup 0 issues first
 
     int nItems = 0, nQ = 0, nTiles = 0;
-    while (true) {
+    auto next_item = [&]() {
         const RingPos ip = ring_pos<2>(nItems++);
         mbar_wait(bar(rings.itemFull[ip.slot]), ip.parity);
         const int t = rings.item[ip.slot];
         release(rings.itemEmpty[ip.slot]);
-        if (t < 0) break;
-        const WorkItem w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
-
-        float accO[D / 8][4], rowMax[2], rowSum[2];
-        start_rows(accO, rowMax, rowSum);
-        const int rowBase = w.qb * BM + cg * 64;               // this warpgroup's first row
-        const int row0 = rowBase + warp * 16 + lane / 4;        // this thread's rows: row0, row0 + 8
-
-        if (w.count > 0) {
-            const RingPos qp = ring_pos<Q_BUFFERS>(nQ++);
-            mbar_wait(bar(rings.qFull[qp.slot]), qp.parity);
-            const u32 qAddr = sQ0 + qp.slot * Q_BYTES + cg * 64 * 128;
-            u32 pa[TN / 16][4];  // P of the previous step (A operand of its P V)
-            float s[TN / 8][4];
-            const int steps = (w.count + PAIR - 1) / PAIR;
-            float alpha[2];
-
-            auto issue_s = [&](int stage) {
-                const u32 kAddr = sK0 + stage * KV_BYTES;
+        return t;
+    };
+    // The current item's state. An item is "started" once its first S has gone through the softmax
+    // (P of step 0 in pa, rowMax / rowSum of step 0, accO = 0); the loop body then runs its other steps,
+    // its epilogue, and starts the next item — whose first S (SK_ITEM_OVERLAP) is issued in the same turn
+    // as this item's last P V, so that S and the wait for the last P V hide behind this item's epilogue.
+    // No accumulator is live across the loop's back edge (S is consumed by the next item's first softmax
+    // before it), so the wgmma pipeline is not serialised.
+    float accO[D / 8][4], rowMax[2], rowSum[2];
+    u32 pa[TN / 16][4];  // P of the previous step (A operand of its P V)
+    float s[TN / 8][4];
+    float alpha[2];
+    RingPos qp{0, 0};    // the current item's Q slot
+    int stage = 0;       // the stage of the current item's last S (its P V comes next)
+    auto q_addr = [&](int slot) { return sQ0 + slot * Q_BYTES + cg * 64 * 128; };
+    auto issue_s = [&](u32 qAddr, int st) {
+        const u32 kAddr = sK0 + st * KV_BYTES;
 #pragma unroll
-                for (int ks = 0; ks < D / 16; ++ks) {
-                    const u32 off = (ks % 4) * 32;  // 16 elements = 32 bytes inside the 128-byte row
-                    mma_s(s, gmma_desc(qAddr + (ks / 4) * (BM * 128) + off, 16, 1024),
-                          gmma_desc(kAddr + (ks / 4) * (TN * 128) + off, 16, 1024), ks > 0 ? 1 : 0);
-                }
-            };
-            auto issue_pv = [&](int stage) {
-                const u32 vAddr = sV0 + stage * KV_BYTES;
+        for (int ks = 0; ks < D / 16; ++ks) {
+            const u32 off = (ks % 4) * 32;  // 16 elements = 32 bytes inside the 128-byte row
+            mma_s(s, gmma_desc(qAddr + (ks / 4) * (BM * 128) + off, 16, 1024),
+                  gmma_desc(kAddr + (ks / 4) * (TN * 128) + off, 16, 1024), ks > 0 ? 1 : 0);
+        }
+    };
+    auto issue_pv = [&](int st) {
+        const u32 vAddr = sV0 + st * KV_BYTES;
 #pragma unroll
-                for (int kc = 0; kc < TN / 16; ++kc) mma_o(accO, pa[kc], gmma_desc(vAddr + kc * 16 * 128, TN * 128, 1024));
-            };
-            // mask and online softmax of s (step i's key blocks) → alpha (the factor for accO), rowMax, rowSum
-            // step i's key blocks (kbB = −1: no second tile), read before the step's waits
-            auto blocks = [&](int i, int& kbA, int& kbB) {
-                const int j = PAIR * i;
-                kbA = sparse ? keyBlocks[w.begin + j] : w.begin + j;
-                kbB = PAIR == 2 && j + 1 < w.count ? (sparse ? keyBlocks[w.begin + j + 1] : w.begin + j + 1) : -1;
-            };
-            auto softmax = [&](int kbA, int kbB) {
-                mask_step(s, kbA, kbB, w.qb, rowBase, row0, lane, window);
-                online_softmax(s, rowMax, rowSum, alpha, scaleLog2);
-            };
-            auto pack = [&]() { pack_p(s, pa); };
-            auto rescale = [&]() { rescale_rows(accO, alpha); };
-
-            // step 0: S alone (no P V before it)
-            int stage;
-            {
-                int kbA, kbB;
-                blocks(0, kbA, kbB);
-                const RingPos sp = ring_pos<STAGES>(nTiles++);
-                mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
-                turn_wait();
-                wg_fence();
-                issue_s(sp.slot);
-                wg_commit();
-                turn_pass();
-                wg_wait<0>();
-                reg_fence(s);
-                release(rings.kEmpty[sp.slot]);
-                if (steps == 1) release(rings.qEmpty[qp.slot]);
-                softmax(kbA, kbB);
-                pack();
-                stage = sp.slot;
-            }
-            // step i: S_i issued with P_{i−1} V_{i−1}; the softmax of S_i runs while P V is on the tensor cores
-            for (int i = 1; i < steps; ++i) {
-                int kbA, kbB;
-                blocks(i, kbA, kbB);
-                const RingPos sp = ring_pos<STAGES>(nTiles++);
-                mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
-                mbar_wait(bar(rings.vFull[stage]), ring_pos<STAGES>(nTiles - 2).parity);
-                turn_wait();
-                reg_fence(accO);
-                wg_fence();
-                issue_s(sp.slot);
-                wg_commit();
-                issue_pv(stage);
-                wg_commit();
-                turn_pass();
-                wg_wait<1>();
-                reg_fence(s);
-                release(rings.kEmpty[sp.slot]);
-                if (i + 1 == steps) release(rings.qEmpty[qp.slot]);  // every S of the item is done
-                softmax(kbA, kbB);
-                wg_wait<0>();
-                reg_fence(accO);
-                release(rings.vEmpty[stage]);
-                rescale();  // accO (P V of the tiles before i included) to the new row max
-                pack();
-                stage = sp.slot;
-            }
-            // the last tile's P V
-            mbar_wait(bar(rings.vFull[stage]), ring_pos<STAGES>(nTiles - 1).parity);
+        for (int kc = 0; kc < TN / 16; ++kc) mma_o(accO, pa[kc], gmma_desc(vAddr + kc * 16 * 128, TN * 128, 1024));
+    };
+    // step i's key blocks of item w (kbB = −1: no second tile)
+    auto blocks = [&](const WorkItem& w, int i, int& kbA, int& kbB) {
+        const int j = PAIR * i;
+        kbA = sparse ? keyBlocks[w.begin + j] : w.begin + j;
+        kbB = PAIR == 2 && j + 1 < w.count ? (sparse ? keyBlocks[w.begin + j + 1] : w.begin + j + 1) : -1;
+    };
+    auto steps_of = [](const WorkItem& w) { return (w.count + PAIR - 1) / PAIR; };
+    auto row_base = [&](const WorkItem& w) { return w.qb * BM + cg * 64; };  // this warpgroup's first row
+    // mask and online softmax of s (item w's step with key blocks kbA, kbB) → alpha, rowMax, rowSum
+    auto softmax = [&](const WorkItem& w, int kbA, int kbB) {
+        const int rb = row_base(w);
+        mask_step(s, kbA, kbB, w.qb, rb, rb + warp * 16 + lane / 4, lane, window);
+        online_softmax(s, rowMax, rowSum, alpha, scaleLog2);
+    };
+    // the first S of item w: issued in a turn of its own unless `issued` (then: Q slot nq, stage ns)
+    auto start_item = [&](const WorkItem& w, bool issued, RingPos nq, int ns) {
+        int kbA, kbB;
+        blocks(w, 0, kbA, kbB);
+        if (!issued) {
+            nq = ring_pos<Q_BUFFERS>(nQ++);
+            mbar_wait(bar(rings.qFull[nq.slot]), nq.parity);
+            const RingPos sp = ring_pos<STAGES>(nTiles++);
+            ns = sp.slot;
+            mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
             turn_wait();
-            reg_fence(accO);
             wg_fence();
-            issue_pv(stage);
+            issue_s(q_addr(nq.slot), sp.slot);
             wg_commit();
             turn_pass();
-            wg_wait<0>();
-            reg_fence(accO);
-            release(rings.vEmpty[stage]);
         }
+        wg_wait<0>();
+        reg_fence(s);
+        release(rings.kEmpty[ns]);
+        if (steps_of(w) == 1) release(rings.qEmpty[nq.slot]);
+        start_rows(accO, rowMax, rowSum);  // no MMA in flight here
+        softmax(w, kbA, kbB);
+        reg_fence(s);
+        pack_p(s, pa);
+        qp = nq;
+        stage = ns;
+    };
 
-        // ---- epilogue: O /= l, LSE ----
+    // ---- epilogue of item w: O /= l, LSE (after its last P V has retired) ----
+    auto epilogue = [&](const WorkItem& w, int rowBase, int row0) {
         float inv[2];
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
@@ -405,6 +378,101 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
             }
         }
 #endif
+    };
+
+    int t = next_item();
+    WorkItem w{};
+    if (t >= 0) {
+        w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+        if (w.count > 0) start_item(w, false, qp, 0); else start_rows(accO, rowMax, rowSum);
+    }
+    while (t >= 0) {
+        const int rowBase = row_base(w);
+        const int row0 = rowBase + warp * 16 + lane / 4;  // this thread's rows: row0, row0 + 8
+        const int steps = steps_of(w);
+        // step i: S_i issued with P_{i−1} V_{i−1}; the softmax of S_i runs while P V is on the tensor cores
+        for (int i = 1; i < steps; ++i) {
+            int kbA, kbB;
+            blocks(w, i, kbA, kbB);
+            const RingPos sp = ring_pos<STAGES>(nTiles++);
+            mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
+            mbar_wait(bar(rings.vFull[stage]), ring_pos<STAGES>(nTiles - 2).parity);
+            turn_wait();
+            reg_fence(accO);
+            wg_fence();
+            issue_s(q_addr(qp.slot), sp.slot);
+            wg_commit();
+            issue_pv(stage);
+            wg_commit();
+            turn_pass();
+            wg_wait<1>();
+            reg_fence(s);
+            release(rings.kEmpty[sp.slot]);
+            if (i + 1 == steps) release(rings.qEmpty[qp.slot]);  // every S of the item is done
+            softmax(w, kbA, kbB);
+            wg_wait<0>();
+            reg_fence(accO);
+            release(rings.vEmpty[stage]);
+            rescale_rows(accO, alpha);  // accO (P V of the tiles before i included) to the new row max
+            pack_p(s, pa);
+            stage = sp.slot;
+        }
+        // the next item, and (overlapping) its first S with this item's last P V
+        const int tNext = next_item();
+        WorkItem wn{};
+        if (tNext >= 0) wn = work_item(tNext, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+        const bool nextHasTiles = tNext >= 0 && wn.count > 0;
+        bool overlapped = false;
+        RingPos nq{0, 0};
+        int ns = 0;
+        if (w.count > 0) {
+            const int lastParity = ring_pos<STAGES>(nTiles - 1).parity;
+            overlapped = SK_ITEM_OVERLAP && nextHasTiles;
+            if (overlapped) {
+                nq = ring_pos<Q_BUFFERS>(nQ++);
+                const RingPos sp = ring_pos<STAGES>(nTiles++);
+                ns = sp.slot;
+                mbar_wait(bar(rings.qFull[nq.slot]), nq.parity);
+                mbar_wait(bar(rings.kFull[sp.slot]), sp.parity);
+            }
+            mbar_wait(bar(rings.vFull[stage]), lastParity);
+            // two straight-line paths from the fence to the next item's start: a branch between the warpgroup fence and
+            // an MMA, or a join while the next S is in flight, makes ptxas serialise every wgmma of the kernel
+            if (overlapped) {
+                turn_wait();
+                reg_fence(accO);
+                wg_fence();
+                issue_pv(stage);
+                wg_commit();
+                issue_s(q_addr(nq.slot), ns);
+                wg_commit();
+                turn_pass();
+                wg_wait<1>();
+                reg_fence(accO);
+                release(rings.vEmpty[stage]);
+                epilogue(w, rowBase, row0);
+                start_item(wn, true, nq, ns);  // its S was in flight during the epilogue
+            } else {
+                turn_wait();
+                reg_fence(accO);
+                wg_fence();
+                issue_pv(stage);
+                wg_commit();
+                turn_pass();
+                wg_wait<0>();
+                reg_fence(accO);
+                release(rings.vEmpty[stage]);
+                epilogue(w, rowBase, row0);
+            }
+        } else {
+            epilogue(w, rowBase, row0);
+        }
+        if (!overlapped) {  // start the next item
+            if (nextHasTiles) start_item(wn, false, nq, ns);
+            else start_rows(accO, rowMax, rowSum);
+        }
+        w = wn;
+        t = tNext;
     }
 #if SK_TMA_STORE
     if (tid % 128 == 0) bulk_wait_read();  // shared memory stays valid until the last store has read it
