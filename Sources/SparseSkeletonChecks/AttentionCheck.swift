@@ -168,8 +168,8 @@ public enum AttentionCheck {
                 }
             }
         }
-        for mask in [Case.MaskKind.full, .sparse] {  // the hopper kernel without the item overlap (v5.3), many items per CTA
-            if let t = FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, paired: true, itemOverlap: false) {
+        for mask in [Case.MaskKind.full, .sparse] {  // the hopper kernel with the item overlap (an option), many items per CTA
+            if let t = FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, paired: true, itemOverlap: true) {
                 cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2, traits: t, mask: mask, gridCap: 3))
             }
         }

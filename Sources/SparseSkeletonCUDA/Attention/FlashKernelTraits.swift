@@ -36,8 +36,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     public let tmaStore: Bool
     /// The hopper kernel computes two of the mask's 64-key tiles per step (a 128-key S tile); false elsewhere.
     public let pairedKeyTiles: Bool
-    /// The hopper kernel issues the next item's first S with this item's last P V (its latency hides behind the
-    /// epilogue); true by default for the hopper kernel, false elsewhere.
+    /// The hopper kernel issues the next item's first S with this item's last P V (its latency hidden behind the
+    /// epilogue). Off by default: measured 2–9 % slower (bench/NOTES.md v5.4); false for the other families.
     public let itemOverlap: Bool
 
     /// Shared memory a block may take on the H100 / H200 (227 KiB).
@@ -72,7 +72,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         guard !pairedKeyTiles || family == .hopper else { throw CUDAError.unsupported("paired key tiles are the hopper kernel's") }
         self.pairedKeyTiles = pairedKeyTiles
         guard itemOverlap != true || family == .hopper else { throw CUDAError.unsupported("the item overlap is the hopper kernel's") }
-        self.itemOverlap = itemOverlap ?? (family == .hopper)
+        self.itemOverlap = itemOverlap ?? false
         self.headDim = headDim; self.blockM = blockM; self.blockN = blockN
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
         self.family = family; self.persistent = persistent || family == .hopper; self.stages = stages
@@ -91,7 +91,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// The hopper kernel for these tiles with as many K/V stages (≤ 4) as fit beside two Q buffers,
     /// else beside one; nil when none fits.
     public static func hopper(headDim: Int, blockN: Int, dtype: DType, tmaStore: Bool? = nil, paired: Bool = false,
-                              itemOverlap: Bool = true) -> FlashKernelTraits? {
+                              itemOverlap: Bool = false) -> FlashKernelTraits? {
         let fitting = [4, 3, 2].compactMap {
             try? FlashKernelTraits(headDim: headDim, blockM: 128, blockN: blockN, dtype: dtype, family: .hopper, stages: $0, tmaStore: tmaStore,
                                    pairedKeyTiles: paired, itemOverlap: itemOverlap)
@@ -141,8 +141,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
            let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype, paired: pairable) { return h }
         if choice == "hopper-unpaired", geometry.queryTile == 128,
            let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype) { return h }
-        if choice == "hopper-nooverlap", geometry.queryTile == 128,  // v5.3: each item's first S in a turn of its own
-           let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype, paired: pairable, itemOverlap: false) { return h }
+        if choice == "hopper-overlap", geometry.queryTile == 128,  // the next item's first S with the last P V (v5.4, slower)
+           let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype, paired: pairable, itemOverlap: true) { return h }
         if choice == "hopper-regstore", geometry.queryTile == 128,  // the v5 epilogue, for side-by-side timing
            let h = hopper(headDim: headDim, blockN: geometry.keyTile, dtype: dtype, tmaStore: false) { return h }
         let capped = headDim == 64 && geometry.queryTile == 128 ? 2 : 1
@@ -218,7 +218,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                 + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
         case .hopper:
             return "hopper \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN)" + (pairedKeyTiles ? " paired" : "") + " s\(stages) q\(qBuffers)"
-                + (tmaStore ? " tma-store" : "") + (itemOverlap ? "" : " no-overlap")
+                + (tmaStore ? " tma-store" : "") + (itemOverlap ? " overlap" : "")
         }
     }
 
@@ -257,7 +257,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                 for bn in [64, 128] { if let t = hopper(headDim: d, blockN: bn, dtype: dt) { out.append(t) } }
                 if d == 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, tmaStore: false) { out.append(t) }
                 if d <= 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, paired: true) { out.append(t) }
-                if d == 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, paired: true, itemOverlap: false) { out.append(t) }
+                if d == 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, paired: true, itemOverlap: true) { out.append(t) }
             }
         }
         for dt in [DType.bf16, .f16] {  // the defaults (hopper for 128-row tiles; 64-row tiles: 4-stage persistent wgmma, d = 64 capped at 2 blocks per SM)

@@ -28,8 +28,8 @@
 // copy of the first half's tile, so P V multiplies finite values by 0). On a full mask the pairs are the dense
 // kernel's 128-key tiles, so the arithmetic is the same.
 //
-// Item overlap (SK_ITEM_OVERLAP = 1): a consumer warpgroup issues the next item's first S in the same turn as the
-// current item's last P V, so that S (and the wait for the last P V) runs during the current item's epilogue.
+// Item overlap (SK_ITEM_OVERLAP = 1, an option: measured slower, bench/NOTES.md v5.4): a consumer warpgroup issues the
+// next item's first S in the same turn as the current item's last P V, so that S runs during the current item's epilogue.
 //
 // Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile), SK_PAIR_TILES, SK_ITEM_OVERLAP,
 // SK_STAGES 2–4, SK_Q_BUFFERS 1–2, SK_TMA_STORE, SK_WORK_QUEUE, SK_BF16. BM is 128 (SK_BLOCK_M must be 128).
@@ -55,7 +55,7 @@
 #define SK_PAIR_TILES 0
 #endif
 #ifndef SK_ITEM_OVERLAP
-#define SK_ITEM_OVERLAP 1
+#define SK_ITEM_OVERLAP 0
 #endif
 #include "attention_tiles.cuh"
 #include "hopper.cuh"
