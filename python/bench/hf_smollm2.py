@@ -4,7 +4,8 @@ and prefill time with attn_implementation "sdpa" vs "sparse_skeleton", torch.com
 counts, one CUDA-graph capture and replay, and the Python overhead over the raw C ABI at 8K.
 Prints one `RESULT key value` line per measurement (gpu_pytest.sh tabulates them).
 
-    python hf_smollm2.py --gguf /path/SmolLM2-135M-Instruct.Q4_1.gguf --text pride_and_prejudice.txt"""
+    python hf_smollm2.py --gguf /path/SmolLM2-135M-Instruct.Q4_1.gguf --text pride_and_prejudice.txt
+    python hf_smollm2.py --overhead-only   # the host overhead step alone"""
 import argparse
 import ctypes
 import faulthandler
@@ -142,11 +143,19 @@ def overhead_us(n=8192, hq=9, hkv=3, d=64, calls=300):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--gguf", required=True)
-    ap.add_argument("--text", required=True)
+    ap.add_argument("--gguf")
+    ap.add_argument("--text")
+    ap.add_argument("--overhead-only", action="store_true", help="only the host overhead per call (needs no model)")
     ap.add_argument("--tokens", type=int, default=8192)
     ap.add_argument("--long", type=int, default=32768, help="prefill timing at this length with linear RoPE scaling (0: skip)")
     a = ap.parse_args()
+    if a.overhead_only:
+        for _ in range(3):  # three measurements: the spread shows the host's noise
+            raw, api = overhead_us()
+            result("host_us_per_call_8k", f"raw C ABI {raw:.1f}, sparse_attention(mask=) {api:.1f}, overhead {api - raw:.1f}")
+        return
+    if not (a.gguf and a.text):
+        ap.error("--gguf and --text are needed (or --overhead-only)")
     # a stall prints every thread's Python stack to stderr each 60 s
     faulthandler.dump_traceback_later(60, repeat=True, file=sys.stderr)
     skhf.register()

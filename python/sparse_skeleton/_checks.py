@@ -21,6 +21,45 @@ def forward_only(*tensors):
                            "torch.inference_mode(), or pass tensors that do not require grad")
 
 
+def batch_fast(q, k, v):
+    """The common case of forward_only + qkv (batch layout) in one pass: (b, n, hq, hkv, d, dtype
+    code, device index) when q, k, v are CUDA tensors of one device and dtype, [B, N, H, d],
+    contiguous, grad-free, of a supported geometry — exactly when those two would pass and copy
+    nothing; else None, and the caller runs them for their errors (or the copies)."""
+    T = torch.Tensor
+    if not (isinstance(q, T) and isinstance(k, T) and isinstance(v, T)):
+        return None
+    qs, ks = q.shape, k.shape
+    if len(qs) != 4 or len(ks) != 4 or v.shape != ks:
+        return None
+    b, n, hq, d = qs
+    hkv = ks[2]
+    code = _DTYPE_CODES.get(q.dtype)
+    if (code is None or k.dtype != q.dtype or v.dtype != q.dtype or ks[0] != b or ks[1] != n or ks[3] != d
+            or hkv < 1 or hq % hkv or d not in HEAD_DIMS or b * n * hq == 0):
+        return None
+    if not (q.is_cuda and k.is_cuda and v.is_cuda):
+        return None
+    index = q.get_device()
+    if k.get_device() != index or v.get_device() != index:
+        return None
+    if not (q.is_contiguous() and k.is_contiguous() and v.is_contiguous()):
+        return None
+    if (q.requires_grad or k.requires_grad or v.requires_grad) and torch.is_grad_enabled():
+        return None
+    return b, n, hq, hkv, d, code, index
+
+
+def scale(softmax_scale):
+    """The scale for the C call (0 = 1/sqrt(d))."""
+    if softmax_scale is None:
+        return 0.0
+    s = float(softmax_scale)
+    if not (math.isfinite(s) and s > 0):
+        raise ValueError(f"softmax_scale must be positive and finite (or None for 1/sqrt(d)), got {softmax_scale}")
+    return s
+
+
 def qkv(q, k, v, packed):
     """Checks q/k/v ([B, N, H, d], or [total, H, d] when packed) and returns
     (q, k, v made contiguous, q heads, kv heads, d, dtype code). A non-contiguous input is copied
@@ -61,12 +100,7 @@ def spec(causal, softmax_scale, window):
     """(scale for the C call, 0 = 1/sqrt(d); window, 0 = none)."""
     if causal is not True:
         raise ValueError("causal=False is not supported: the kernels compute causal attention only")
-    if softmax_scale is None:
-        scale = 0.0
-    else:
-        scale = float(softmax_scale)
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"softmax_scale must be positive and finite (or None for 1/sqrt(d)), got {softmax_scale}")
+    s = scale(softmax_scale)
     if window is None:
         win = 0
     else:
@@ -75,12 +109,12 @@ def spec(causal, softmax_scale, window):
                 raise ValueError(f"window as a tuple must be (left, 0), got {window}")
             window = window[0]
             if window < 0:
-                return scale, 0
+                return s, 0
             window = window + 1  # flash-attn's left excludes the query itself
         if isinstance(window, bool) or int(window) != window or window < 1:
             raise ValueError(f"window must be a positive number of tokens (or None), got {window}")
         win = min(int(window), 2**31 - 1)
-    return scale, win
+    return s, win
 
 
 def target(epsilon, density, time_budget_ms):

@@ -42,18 +42,27 @@ def _lse_empty(q, cu_seqlens):
     return torch.empty(q.shape[0] * q.shape[1], dtype=torch.float32, device=q.device)
 
 
-def _stream_and_context(device):
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    return int(torch.cuda.current_stream(index).cuda_stream), _lib.context(index), index
+def _current_stream(index):
+    """The raw cudaStream_t of torch's current stream on device `index` (one C call; the public
+    torch.cuda.current_stream builds a Stream object per call, a few µs)."""
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return raw(index)
+    return int(torch.cuda.current_stream(index).cuda_stream)
 
 
-def _on_device(device, fn):
-    """Runs fn() with torch's current device = `device`: the library makes that device's primary
-    context current on this thread, and torch must agree."""
-    if device.index is None or device.index == torch.cuda.current_device():
-        return fn()
-    with torch.cuda.device(device.index):
-        return fn()
+def _on_device(index, fn):
+    """fn(library context, current stream) of CUDA device `index`, with torch's current device =
+    `index` meanwhile: the library makes that device's primary context current on this thread, and
+    torch must agree. (A CUDA tensor exists, so torch's CUDA state is initialised.)"""
+    if index == torch._C._cuda_getDevice():
+        return fn(_lib.context(index), _current_stream(index))
+    with torch.cuda.device(index):
+        return fn(_lib.context(index), _current_stream(index))
+
+
+def _index(device):
+    return device.index if device.index is not None else torch.cuda.current_device()
 
 
 def attention_impl(q, k, v, row_offsets, key_blocks, cu_seqlens, softmax_scale, window, query_tile, out=None):
@@ -63,11 +72,24 @@ def attention_impl(q, k, v, row_offsets, key_blocks, cu_seqlens, softmax_scale, 
     ro = row_offsets.data_ptr() if row_offsets is not None else 0
     kb = key_blocks.data_ptr() if key_blocks is not None else 0
 
-    def run():
-        stream, ctx, _ = _stream_and_context(q.device)
-        _lib.call("sk_attention_forward", ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr(),
-                  batch, tokens, cu, hq, hkv, d, _DTYPE_CODES[q.dtype], 1, softmax_scale, window, ro, kb, query_tile, 0, 0, stream)
-    _on_device(q.device, run)
+    _on_device(_index(q.device), lambda ctx, stream: _lib.call(
+        "sk_attention_forward", ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr(),
+        batch, tokens, cu, hq, hkv, d, _DTYPE_CODES[q.dtype], 1, softmax_scale, window, ro, kb, query_tile, 0, 0, stream))
+    return o, lse
+
+
+def attention_batch(q, k, v, b, n, hq, hkv, d, dtype_code, index, ro, kb, softmax_scale, window, query_tile):
+    """attention_impl for checked batch inputs [B, N, H, d] on CUDA device `index`, the shapes and
+    the mask's data pointers (0 = dense) given: the fast path of sparse_attention(mask=)."""
+    o = torch.empty_like(q)
+    lse = q.new_empty((b, hq, n), dtype=torch.float32)
+    args = (q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr(), b, n, None, hq, hkv, d, dtype_code, 1,
+            softmax_scale, window, ro, kb, query_tile, 0, 0)
+    if index == torch._C._cuda_getDevice():
+        _lib.call("sk_attention_forward", _lib.context(index), *args, _current_stream(index))
+    else:
+        with torch.cuda.device(index):
+            _lib.call("sk_attention_forward", _lib.context(index), *args, _current_stream(index))
     return o, lse
 
 
@@ -78,12 +100,10 @@ def estimate_impl(q, k, cu_seqlens, softmax_scale, window, estimator, target_kin
     row_offsets = torch.empty(n_ro, dtype=torch.int32, device=q.device)
     key_blocks = torch.empty(n_kb, dtype=torch.int32, device=q.device)
 
-    def run():
-        stream, ctx, _ = _stream_and_context(q.device)
-        _lib.call("sk_estimate_mask", ctx, q.data_ptr(), k.data_ptr(), batch, tokens, cu, hq, hkv, d, _DTYPE_CODES[q.dtype],
-                  1, softmax_scale, window, estimator, target_kind, target_value, query_tile,
-                  row_offsets.data_ptr(), key_blocks.data_ptr(), stream)
-    _on_device(q.device, run)
+    _on_device(_index(q.device), lambda ctx, stream: _lib.call(
+        "sk_estimate_mask", ctx, q.data_ptr(), k.data_ptr(), batch, tokens, cu, hq, hkv, d, _DTYPE_CODES[q.dtype],
+        1, softmax_scale, window, estimator, target_kind, target_value, query_tile,
+        row_offsets.data_ptr(), key_blocks.data_ptr(), stream))
     return row_offsets, key_blocks
 
 
@@ -92,11 +112,9 @@ def calibrate_impl(q, k, v, query_tile):
     n, hq, d = q.shape
     est, fixed, per_tile = ctypes.c_double(0), ctypes.c_double(0), ctypes.c_double(0)
 
-    def run():
-        stream, ctx, _ = _stream_and_context(q.device)
-        _lib.call("sk_calibrate_time_budget", ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), n, hq, k.shape[1], d,
-                  _DTYPE_CODES[q.dtype], query_tile, stream, ctypes.byref(est), ctypes.byref(fixed), ctypes.byref(per_tile))
-    _on_device(q.device, run)
+    _on_device(_index(q.device), lambda ctx, stream: _lib.call(
+        "sk_calibrate_time_budget", ctx, q.data_ptr(), k.data_ptr(), v.data_ptr(), n, hq, k.shape[1], d,
+        _DTYPE_CODES[q.dtype], query_tile, stream, ctypes.byref(est), ctypes.byref(fixed), ctypes.byref(per_tile)))
     return {"estimation_ms": est.value, "fixed_ms": fixed.value, "per_tile_ns": per_tile.value}
 
 

@@ -89,6 +89,19 @@ def sparse_attention(q, k, v, *, causal=True, softmax_scale=None, window=None, e
     - Non-contiguous inputs are copied once (.contiguous()); forward only (requires_grad raises).
 
     Returns o [B, N, Hq, d] (and lse float32 [B, Hq, N], natural log, with return_lse)."""
+    if (mask is not None and causal is True and window is None and epsilon is None and density is None
+            and time_budget_ms is None and estimator == "skeleton" and query_tile == 128 and type(mask) is Mask
+            and not _ops._compiling()):
+        # the fast path (eager, a given mask, defaults but the scale): the same checks as below in
+        # fewer Python steps; whatever it does not take goes the general way, for its error
+        g = _checks.batch_fast(q, k, v)
+        if g is not None:
+            b, n, hq, hkv, d, code, index = g
+            ro = mask.row_offsets
+            if mask.q_heads == hq and mask.lengths == (n,) * b and ro.get_device() == index and ro.is_cuda:
+                o, lse = _ops.attention_batch(q, k, v, b, n, hq, hkv, d, code, index, ro.data_ptr(),
+                                              mask.key_blocks.data_ptr(), _checks.scale(softmax_scale), 0, mask.query_tile)
+                return (o, lse) if return_lse else o
     _checks.forward_only(q, k, v)
     q, k, v, _, _, _, _ = _checks.qkv(q, k, v, packed=False)
     return _run(q, k, v, None, causal, softmax_scale, window, epsilon, density, time_budget_ms, mask, return_lse,

@@ -197,6 +197,52 @@ def test_foreign_mask_is_refused():
         sk.sparse_attention(q, k, k, mask=m)
 
 
+def _cpu_as_cuda(monkeypatch, calls):
+    """CPU tensors that read as CUDA device -1 (their get_device()), the library call recorded."""
+    from sparse_skeleton import _ops
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    monkeypatch.setattr(torch._C, "_cuda_getDevice", lambda: -1, raising=False)
+    monkeypatch.setattr(torch._C, "_cuda_getCurrentRawStream", lambda index: 77, raising=False)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: -1)
+    monkeypatch.setattr(_lib, "context", lambda index: 1000 + index)
+    monkeypatch.setattr(_lib, "call", lambda name, *args: calls.append((name, args)))
+    return _ops
+
+
+@needs_torch
+def test_mask_fast_path_makes_the_general_paths_call(monkeypatch):
+    """sparse_attention(mask=)'s fast path passes the library what the general path passes (but
+    the fresh output pointers), with a scale too; anything it does not take goes the general way."""
+    calls = []
+    _ops = _cpu_as_cuda(monkeypatch, calls)
+    general = []
+    real = _ops.attention_impl
+    monkeypatch.setattr(_ops, "attention_impl", lambda *a, **kw: general.append(1) or real(*a, **kw))
+    q, k = torch.randn(2, 300, 4, 64, dtype=torch.float16), torch.randn(2, 300, 2, 64, dtype=torch.float16)
+    m = sk.Mask(torch.zeros(4 * 3 + 1, dtype=torch.int32), torch.zeros(4 * 8, dtype=torch.int32), (300, 300), 4, 128)
+    with torch.no_grad():
+        for kw in ({}, {"softmax_scale": 0.25}):
+            o, lse = sk.sparse_attention(q, k, k, mask=m, return_lse=True, **kw)
+            assert not general and o.shape == q.shape and o.dtype == q.dtype and lse.shape == (2, 4, 300)
+            fast = calls.pop()
+            sk.sparse_attention(q, k, k, mask=m, query_tile=64, **kw)  # the general path (the mask's tile is used)
+            assert general.pop() and calls[-1][0] == fast[0] == "sk_attention_forward"
+            slow = calls.pop()[1]
+            drop = lambda a: a[:4] + a[6:]  # ctx, q, k, v | o, lse | the rest
+            assert drop(fast[1]) == drop(slow)
+            assert fast[1][0] == 999 and fast[1][-1] == 77 and fast[1][14] == kw.get("softmax_scale", 0.0)
+        sk.sparse_attention(q.transpose(1, 2).contiguous().transpose(1, 2), k, k, mask=m)  # non-contiguous: copied
+        assert general.pop()
+        with pytest.raises(ValueError, match="softmax_scale"):
+            sk.sparse_attention(q, k, k, mask=m, softmax_scale=float("inf"))
+    with pytest.raises(RuntimeError, match="forward only"):
+        sk.sparse_attention(q.requires_grad_(), k, k, mask=m)
+    with torch.no_grad(), pytest.raises(TypeError, match="is torch.bfloat16"):
+        sk.sparse_attention(q, k.bfloat16(), k, mask=m)
+    with torch.no_grad(), pytest.raises(ValueError, match="heads"):
+        sk.sparse_attention(q, k[:, :, :1], k, mask=m)
+
+
 @needs_torch
 def test_fake_implementations_give_the_real_shapes():
     from sparse_skeleton import _ops  # noqa: F401  (registers the ops)
