@@ -123,7 +123,9 @@ public enum EstimatorCheck {
          Case(tokens: 3000, queryHeads: 4, kvHeads: 4, headDim: 64, dtype: .bf16, queryTile: 64, source: .random(seed: seed &+ 11), bandTokens: 0, tail: (nil, 4)),
          // the IPF fit: the persistent launch on 5 CTAs (every CTA loops over residue and tail items), and the step launches
          Case(tokens: 9000, queryHeads: 8, kvHeads: 2, headDim: 64, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 12), fitGrid: 5),
-         Case(tokens: 4100, queryHeads: 4, kvHeads: 2, headDim: 128, dtype: .f16, queryTile: 128, source: .structured(seed: seed &+ 13), fitGrid: 0)]
+         Case(tokens: 4100, queryHeads: 4, kvHeads: 2, headDim: 128, dtype: .f16, queryTile: 128, source: .structured(seed: seed &+ 13), fitGrid: 0),
+         // 1022 strided fit rows (stride 32): the IPF's 8-outputs-per-thread walk (every case above has W < 1009: 4 per thread)
+         Case(tokens: 32768, queryHeads: 2, kvHeads: 1, headDim: 64, dtype: .bf16, queryTile: 128, source: .structured(seed: seed &+ 14))]
     }
 
     static func inputs(_ c: Case) throws -> (q: HeadTensor, k: HeadTensor) {

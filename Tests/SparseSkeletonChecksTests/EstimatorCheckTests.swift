@@ -1,8 +1,9 @@
+import SparseSkeleton
 import SparseSkeletonChecks
 import SparseSkeletonCUDA
 import Testing
 
-/// gpu-estimate's whole default matrix (14 cases × 2 targets; captured-layer cases need --qk-dir data).
+/// gpu-estimate's whole default matrix (15 cases × 2 targets; captured-layer cases need --qk-dir data).
 @Suite(.serialized) struct EstimatorCheckTests {
     @Test("the GPU skeleton estimator vs its CPU reference", arguments: EstimatorCheck.cases)
     func estimatorMatchesReference(_ c: EstimatorCheck.Case) throws {
@@ -16,10 +17,14 @@ import Testing
         }
     }
 
-    @Test("the default matrix has gpu-estimate's 14 cases, the local band off and on (one and three key tiles), tail calibration on and off, both IPF launch forms")
+    @Test("the default matrix has gpu-estimate's 15 cases, the local band off and on (one and three key tiles), tail calibration on and off, both IPF launch forms, both IPF walk widths")
     func caseCount() {
         let cases = EstimatorCheck.cases
-        #expect(cases.count == 14)
+        #expect(cases.count == 15)
+        // the IPF's strided item takes 8 outputs per thread from ≈ 1009 strided fit rows (64 threads), 4 below
+        let stridedRows = { (c: EstimatorCheck.Case) in c.tokens / SkeletonParameters.stride(tokens: c.tokens, fitRows: c.fitRows ?? 1024) }
+        #expect(cases.contains { stridedRows($0) >= 1024 })
+        #expect(cases.contains { stridedRows($0) < 1009 })
         #expect(cases.contains { $0.fitGrid == 0 })
         #expect(cases.contains { ($0.fitGrid ?? 0) > 0 })
         #expect(cases.contains { $0.bandTokens == 0 })

@@ -9,16 +9,14 @@
 //     z_w          += Σ_u a_t[u] · b_t[w − u]        (row normaliser, h_w = 1 / z_w)
 //     den_s[S·k + o − t] = Σ_w h_w · a_t[w − k]       (every offset δ is one (k, t))
 //     den_v[S·u + t]     = Σ_w h_w · b_t[w − u]       (every key j is one (u, t))
-// One CTA per (residue t, head): a_t, b_t, h in shared memory; each thread computes 8
-// neighbouring outputs with a sliding register window (one new operand per 8 FMAs). The tail
+// One CTA per (residue t, head): a_t, b_t, h in shared memory; each thread computes 8 (or 4,
+// where 8 would leave threads idle) neighbouring outputs with a sliding register window (one new operand per 8 FMAs). The tail
 // rows run as further CTAs of the same launch (their part of den in its own array, added by the
 // update; z is atomic anyway), so one IPF step is two launches: the sums, then the update. Total work per sweep O(W·N), as on the CPU.
 // All factor math is fp32 except the prefix sums of s used for tile masses (double: they are
 // differenced).
 #include "common.cuh"
 #include "sk_skeleton_params.h"
-
-#define SK_OUT 8  // outputs per thread
 
 SK_DEVICE void skf_red_global(float* p, float v) { asm volatile("red.global.add.f32 [%0], %1;" ::"l"(p), "f"(v)); }
 
@@ -61,51 +59,94 @@ SK_DEVICE void gather_b(float* b, const float* s, int n, int stride, int offset,
     }
 }
 
-// Both loops below take 8 steps per iteration: the 8 steps' operands are one 16-float window
-// of shared memory (four 16-byte loads) plus 8 broadcast values, and every register index is a
-// compile-time constant — 64 FMAs per 6 loads, no register shuffling. m: logical, a multiple of 4.
-SK_DEVICE void load16(float (&r)[16], const float* x, int m) {
+// Both loops below take 8 steps per iteration: the 8 steps' operands are one (OUT + 8)-float
+// window of shared memory plus 8 broadcast values, and every register index is a compile-time
+// constant — 8·OUT FMAs per 2 + (OUT + 8)/4 loads, no register shuffling. m: logical, a multiple of 4.
+template <int COUNT>
+SK_DEVICE void loadw(float (&r)[COUNT], const float* x, int m) {
+    static_assert(COUNT % 4 == 0, "windows are whole float4s");
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float4 v = *reinterpret_cast<const float4*>(x + pad(m + 4 * i));
-        r[4 * i] = v.x; r[4 * i + 1] = v.y; r[4 * i + 2] = v.z; r[4 * i + 3] = v.w;
-    }
-}
-SK_DEVICE void load8(float (&r)[8], const float* x, int m) {
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < COUNT / 4; ++i) {
         const float4 v = *reinterpret_cast<const float4*>(x + pad(m + 4 * i));
         r[4 * i] = v.x; r[4 * i + 1] = v.y; r[4 * i + 2] = v.z; r[4 * i + 3] = v.w;
     }
 }
 
-// out[w0 + i] = Σ_{u ≤ w0+i} a[u] b[w0 + i − u]  (a, b padded: x[m] at logical m + 8; w0 % 8 == 0).
-SK_DEVICE void conv8(const float* a, const float* b, int w0, float (&acc)[SK_OUT]) {
+// OUT = 8 or 4 outputs per thread. Output o gets its terms in the same order for either OUT
+// (u or w ascending; the extra terms an 8-wide window adds are exact zeros: a zero pad or a
+// zero h past W, times a finite factor), so the sums are the same floats — OUT only decides
+// how many threads share a residue's outputs (ipf_strided).
+// out[w0 + i] = Σ_{u ≤ w0+i} a[u] b[w0 + i − u]  (a, b padded: x[m] at logical m + 8; w0 % OUT == 0).
+template <int OUT>
+SK_DEVICE void conv_out(const float* a, const float* b, int w0, float (&acc)[OUT]) {
 #pragma unroll
-    for (int i = 0; i < SK_OUT; ++i) acc[i] = 0.f;
-    for (int u0 = 0; u0 <= w0; u0 += 8) {
-        float av[8], bw[16];
-        load8(av, a, u0 + 8);
-        load16(bw, b, w0 - u0);  // bw[x] = b[w0 − u0 − 8 + x]
+    for (int i = 0; i < OUT; ++i) acc[i] = 0.f;
+#pragma unroll 2
+    for (int u0 = 0; u0 < w0 + OUT; u0 += 8) {
+        float av[8], bw[OUT + 8];
+        loadw(av, a, u0 + 8);
+        loadw(bw, b, w0 - u0);  // bw[x] = b[w0 − u0 − 8 + x]
 #pragma unroll
         for (int k = 0; k < 8; ++k)
 #pragma unroll
-            for (int i = 0; i < SK_OUT; ++i) acc[i] = fmaf(av[k], bw[i - k + 8], acc[i]);
+            for (int i = 0; i < OUT; ++i) acc[i] = fmaf(av[k], bw[i - k + 8], acc[i]);
     }
 }
 
-// out[k0 + i] = Σ_{w ≥ k0+i}^{W−1} h[w] x[w − k0 − i]  (x as above, h zero past W; k0 % 8 == 0).
-SK_DEVICE void corr8(const float* h, const float* x, int k0, int W, float (&acc)[SK_OUT]) {
+// out[k0 + i] = Σ_{w ≥ k0+i}^{W−1} h[w] x[w − k0 − i]  (x as above, h zero past W; k0 % OUT == 0).
+template <int OUT>
+SK_DEVICE void corr_out(const float* h, const float* x, int k0, int W, float (&acc)[OUT]) {
 #pragma unroll
-    for (int i = 0; i < SK_OUT; ++i) acc[i] = 0.f;
+    for (int i = 0; i < OUT; ++i) acc[i] = 0.f;
+#pragma unroll 2
     for (int w0 = k0; w0 < W; w0 += 8) {
-        float hv[8], xw[16];
-        load8(hv, h, w0);
-        load16(xw, x, w0 - k0);  // xw[y] = x[w0 − k0 − 8 + y]
+        float hv[8], xw[OUT + 8];
+        loadw(hv, h, w0);
+        loadw(xw, x, w0 - k0 + 8 - OUT);  // xw[y] = x[w0 − k0 − OUT + y]
 #pragma unroll
         for (int k = 0; k < 8; ++k)
 #pragma unroll
-            for (int i = 0; i < SK_OUT; ++i) acc[i] = fmaf(hv[k], xw[k - i + 8], acc[i]);
+            for (int i = 0; i < OUT; ++i) acc[i] = fmaf(hv[k], xw[k - i + OUT], acc[i]);
+    }
+}
+
+// One thread's outputs base … base + OUT − 1 of the strided item, summed and written.
+template <int OUT>
+SK_DEVICE void ipf_strided_outputs(const float* a, const float* b, const float* hs, float* out, int mode, int base, int W,
+                                   int t, int head, int n, int stride, int offset, int hStride) {
+    float acc[OUT];
+    if (mode == 0) conv_out<OUT>(a, b, base, acc);
+    else corr_out<OUT>(hs, mode == 1 ? a : b, base, W, acc);
+#pragma unroll
+    for (int i = 0; i < OUT; ++i) {
+        const int o = base + i;
+        if (o >= W) break;
+        if (mode == 0 && acc[i] == 0.f) continue;
+        // z sums over residues (atomic); every den entry has one (o, t): a plain store
+        if (mode == 0) {
+            skf_red_global(&out[(long long)head * hStride + o], acc[i]);
+        } else if (mode == 1) {
+            const long long d = (long long)stride * o + offset - t;
+            if (d >= 0 && d < n) out[(long long)head * n + d] = acc[i];
+        } else {
+            const long long j = (long long)stride * o + t;
+            if (j < n) out[(long long)head * n + j] = acc[i];
+        }
+    }
+}
+
+// Chunks of OUT outputs, chunk c paired with chunk (chunks − 1 − c) so every thread gets about
+// the same work.
+template <int OUT>
+SK_DEVICE void ipf_strided_walk(const float* a, const float* b, const float* hs, float* out, int mode, int W, int t,
+                                int head, int n, int stride, int offset, int hStride) {
+    const int chunks = (W + OUT - 1) / OUT;
+    for (int pc = threadIdx.x; pc < (chunks + 1) / 2; pc += blockDim.x) {
+        for (int side = 0; side < 2; ++side) {
+            const int c = side == 0 ? pc : chunks - 1 - pc;
+            if (side == 1 && c == pc) break;
+            ipf_strided_outputs<OUT>(a, b, hs, out, mode, c * OUT, W, t, head, n, stride, offset, hStride);
+        }
     }
 }
 
@@ -140,34 +181,12 @@ SK_DEVICE void ipf_strided(const SKIPFStepParams& params, float* sh, int t, int 
         }
     }
     __syncthreads();
-    const int chunks = (W + SK_OUT - 1) / SK_OUT;
-    // pair chunk c with chunk (chunks − 1 − c) so every thread gets about the same work
-    for (int pc = threadIdx.x; pc < (chunks + 1) / 2; pc += blockDim.x) {
-        for (int side = 0; side < 2; ++side) {
-            const int c = side == 0 ? pc : chunks - 1 - pc;
-            if (side == 1 && c == pc) break;
-            const int base = c * SK_OUT;
-            float acc[SK_OUT];
-            if (mode == 0) conv8(a, b, base, acc);
-            else corr8(hs, mode == 1 ? a : b, base, W, acc);
-#pragma unroll
-            for (int i = 0; i < SK_OUT; ++i) {
-                const int o = base + i;
-                if (o >= W) break;
-                if (mode == 0 && acc[i] == 0.f) continue;
-                // z sums over residues (atomic); every den entry has one (o, t): a plain store
-                if (mode == 0) {
-                    skf_red_global(&out[(long long)head * hStride + o], acc[i]);
-                } else if (mode == 1) {
-                    const long long d = (long long)stride * o + offset - t;
-                    if (d >= 0 && d < n) out[(long long)head * n + d] = acc[i];
-                } else {
-                    const long long j = (long long)stride * o + t;
-                    if (j < n) out[(long long)head * n + j] = acc[i];
-                }
-            }
-        }
-    }
+    // 8 outputs per thread where the pairs of 8-output chunks fill the CTA (W ≥ 1024 at 64
+    // threads), else 4: at W = 256 (8K, stride 32) 32 threads work instead of 16, each half the walk
+    if ((((W + 7) / 8) + 1) / 2 >= (int)blockDim.x)
+        ipf_strided_walk<8>(a, b, hs, out, mode, W, t, head, n, stride, offset, hStride);
+    else
+        ipf_strided_walk<4>(a, b, hs, out, mode, W, t, head, n, stride, offset, hStride);
 }
 
 // Tail rows r_i = n − T + i (T ≤ 64), thread i of the CTA's 64.
