@@ -18,10 +18,12 @@ public enum AttentionCheck {
         public var given: (q: [Float], k: [Float], v: [Float], name: String)? = nil
         /// Persistent kernels: at most this many CTAs, so each walks many (query block, head) items.
         public var gridCap: Int? = nil
+        /// The hopper kernel's items in L2 sections of this many query heads (dense walks through the queue).
+        public var headSection: Int? = nil
 
         public var description: String {
             "\(traits) N=\(tokens) heads \(queryHeads)/\(kvHeads) \(mask.rawValue)" + (given.map { " [\($0.name)]" } ?? "")
-                + (gridCap.map { " grid≤\($0)" } ?? "")
+                + (gridCap.map { " grid≤\($0)" } ?? "") + (headSection.map { " sections of \($0) heads" } ?? "")
         }
 
         /// Largest relative error allowed: ‖O − ref‖ / ‖ref‖.
@@ -173,6 +175,13 @@ public enum AttentionCheck {
                 cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2, traits: t, mask: mask, gridCap: 3))
             }
         }
+        for (mask, heads) in [(Case.MaskKind.full, 2), (.sparse, 2), (.full, 4), (.sparse, 4)] {  // L2 sections, many items per CTA
+            if let t = FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, paired: true) {
+                var c = Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2, traits: t, mask: mask, gridCap: 3)
+                c.headSection = heads
+                cases.append(c)
+            }
+        }
         for mask in [Case.MaskKind.full, .sparse] {  // the hopper kernel's register epilogue (its d 256 default) at d 128, many items per CTA
             if let t = FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, tmaStore: false) {
                 cases.append(Case(dtype: .bf16, tokens: 1500, queryHeads: 8, kvHeads: 2, traits: t, mask: mask, gridCap: 3))
@@ -267,7 +276,9 @@ public enum AttentionCheck {
         let lse = try DeviceBuffer(device: s.device, byteCount: n * shape.queryHeads * 4)
         let deviceMask = try DeviceBlockMask(device: s.device, mask: hostMask)
         s.attention.persistentGridCap = c.gridCap
-        defer { s.attention.persistentGridCap = nil }
+        let order = s.attention.workOrder
+        if let h = c.headSection { s.attention.workOrder.forcedHeads = h }
+        defer { s.attention.persistentGridCap = nil; s.attention.workOrder = order }
 
         func launch(_ m: DeviceBlockMask?) throws -> ([Float], [Float]) {
             try o.fill32(0xFFFF_FFFF)  // NaN in bf16 and fp16: every element must be overwritten

@@ -2,7 +2,7 @@ import SparseSkeletonChecks
 import SparseSkeletonCUDA
 import Testing
 
-/// gpu-check's whole default matrix (128 cases; the CLI's captured-layer cases need --qk-dir data),
+/// gpu-check's whole default matrix (132 cases; the CLI's captured-layer cases need --qk-dir data),
 /// one test case each; serialized: one GPU, and the kernel cache is shared.
 @Suite(.serialized) struct AttentionCheckTests {
     @Test("every attention kernel variant vs the CPU reference", arguments: AttentionCheck.cases)
@@ -19,7 +19,7 @@ import Testing
 
     @Test("the default matrix has gpu-check's 128 random-input cases, 44 of them the hopper kernel's (18 paired, 2 with the item overlap)")
     func caseCount() {
-        #expect(AttentionCheck.cases.count == 128)
+        #expect(AttentionCheck.cases.count == 132)
         #expect(AttentionCheck.cases.filter { $0.traits.family == .hopper }.count == 44)
         #expect(AttentionCheck.cases.filter { $0.traits.pairedKeyTiles }.count == 18)
         #expect(AttentionCheck.cases.filter { $0.traits.itemOverlap }.count == 2)

@@ -24,6 +24,8 @@ public final class SparseFlashAttention: @unchecked Sendable {
     public var dynamicSparseOrder = true
     /// Benchmark hook: false runs dense attention in the traits' own key tiles (the hopper kernel's 64).
     public var denseKeyTiles128 = true
+    /// The hopper kernel's item order (L2 sections of heads); `SK_WORK_ORDER` sets it for benchmarks.
+    public var workOrder = AttentionWorkOrder.fromEnvironment()
 
     private func workQueue(for stream: GPUStream) throws -> DeviceBuffer {
         let key = UInt(bitPattern: stream.handle)
@@ -125,7 +127,10 @@ public final class SparseFlashAttention: @unchecked Sendable {
         let run = runnable(traits, dense: mask == nil)
         // A stream's queue is allocated on its first sparse launch; under a CUDA-graph capture nothing
         // may be allocated, so a stream without one yet runs the static order there.
-        var queued = mask != nil && dynamicSparseOrder && Self.hasWorkQueue(run)
+        let headSection = run.family == .hopper
+            ? workOrder.headSection(tokens: n, queryHeads: shape.queryHeads, kvHeads: shape.kvHeads, headDim: shape.headDim,
+                                    elementBytes: e, l2Bytes: device.l2CacheBytes) : 0
+        var queued = (mask != nil ? dynamicSparseOrder : workOrder.queuesDense(headSection: headSection)) && Self.hasWorkQueue(run)
         if queued && workQueues[UInt(bitPattern: stream.handle)] == nil { queued = try !stream.isCapturing() }
         let kern = try kernel(run, workQueue: queued)
         let queryBlocks = (n + traits.blockM - 1) / traits.blockM
@@ -146,7 +151,8 @@ public final class SparseFlashAttention: @unchecked Sendable {
             q: q.pointer, k: k.pointer, v: v.pointer, o: o.pointer, lse: lse.pointer,
             rowOffsets: mask?.rowOffsets.pointer ?? 0, keyBlocks: mask?.keyBlocks.pointer ?? 0,
             tokens: Int32(n), queryHeads: Int32(shape.queryHeads), kvHeads: Int32(shape.kvHeads),
-            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n), workQueue: queue)
+            scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n),
+            headSection: Int32(headSection), workQueue: queue)
         if run.family == .hopper {
             let hp = SKHopperAttentionParams(
                 tmQ: try device.rowTensorMap(address: q.pointer, rows: n, heads: shape.queryHeads, headDim: shape.headDim, boxRows: run.blockM),

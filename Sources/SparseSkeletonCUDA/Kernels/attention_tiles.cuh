@@ -61,10 +61,13 @@ struct WorkItem {
 // Dense: key blocks begin, begin + 1, …, the last causal one (begin = the window's first, else 0).
 // CSR: keyBlocks[begin, begin + count), the row's entries left of the window dropped.
 SK_DEVICE WorkItem work_item(int t, int qBlocks, int qHeads, int n, const int* __restrict__ rowOffsets,
-                             const int* __restrict__ keyBlocks, int window) {
+                             const int* __restrict__ keyBlocks, int window, int headSection = 0) {
     WorkItem w;
-    w.qb = qBlocks - 1 - t / qHeads;
-    w.head = t % qHeads;
+    const int section = headSection > 0 && headSection < qHeads ? headSection : qHeads;
+    const int perSection = qBlocks * section;  // items of one section: its heads × every query block
+    const int r = t % perSection;
+    w.qb = qBlocks - 1 - r / section;
+    w.head = (t / perSection) * section + r % section;
     const int first = window_first_key_block(w.qb, window);
     w.begin = first;
     w.count = (min((w.qb + 1) * SK_BLOCK_M, n) - 1) / SK_BLOCK_N + 1 - first;  // every reachable causal key block (dense)

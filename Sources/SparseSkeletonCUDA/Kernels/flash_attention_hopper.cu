@@ -10,8 +10,9 @@
 //     so the softmax of tile i overlaps the P V of tile i−1 on the tensor cores;
 //   - between the two warpgroups a ping-pong (two named barriers): one issues its MMAs while the
 //     other runs its softmax;
-//   - a persistent grid: the producer takes work items (query block, head) longest rows first —
-//     the static snake over CTAs, or on a CSR mask with p.workQueue the next item of a global
+//   - a persistent grid: the producer takes work items (query block, head) longest rows first, in
+//     L2 sections of p.headSection heads —
+//     the static snake over CTAs, or with p.workQueue the next item of a global
 //     counter — and publishes them to the consumers through a two-slot ring in shared memory, so
 //     the next item's Q and first tiles load while the current item is computed.
 // Shared tiles are TMA boxes of [rows][64] 16-bit values with the 128-byte swizzle (D/64 boxes per
@@ -170,7 +171,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         if (tid != 0) return;
         tma_prefetch_map(&hp.tmQ); tma_prefetch_map(&hp.tmK); tma_prefetch_map(&hp.tmV);
         if (SK_PAIR_TILES) { tma_prefetch_map(&hp.tmKPair); tma_prefetch_map(&hp.tmVPair); }
-        int* const queue = SK_WORK_QUEUE && sparse ? p.workQueue : nullptr;
+        int* const queue = SK_WORK_QUEUE ? p.workQueue : nullptr;  // the host passes one for sparse masks and sectioned dense walks
         const int G = (int)gridDim.x;
         int t = blockIdx.x, round = 0;
         int nItems = 0, nQ = 0, nTiles = 0;  // items published, Q loads, K/V tiles loaded
@@ -209,7 +210,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
             rings.item[ip.slot] = t < items ? t : -1;
             mbar_arrive(bar(rings.itemFull[ip.slot]));
             if (t >= items) break;
-            const WorkItem w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+            const WorkItem w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window, p.headSection);
             if (w.count > 0) {
                 const RingPos qp = ring_pos<Q_BUFFERS>(nQ++);
                 fill(rings.qEmpty[qp.slot], rings.qFull[qp.slot], qp.parity, sQ0 + qp.slot * Q_BYTES, BM, &hp.tmQ, w.head, w.qb * BM);
@@ -383,7 +384,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     int t = next_item();
     WorkItem w{};
     if (t >= 0) {
-        w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+        w = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window, p.headSection);
         if (w.count > 0) start_item(w, false, qp, 0); else start_rows(accO, rowMax, rowSum);
     }
     while (t >= 0) {
@@ -420,7 +421,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         // the next item, and (overlapping) its first S with this item's last P V
         const int tNext = next_item();
         WorkItem wn{};
-        if (tNext >= 0) wn = work_item(tNext, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+        if (tNext >= 0) wn = work_item(tNext, qBlocks, qHeads, n, rowOffsets, keyBlocks, window, p.headSection);
         const bool nextHasTiles = tNext >= 0 && wn.count > 0;
         bool overlapped = false;
         RingPos nq{0, 0};

@@ -134,7 +134,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
 
     int t = blockIdx.x, round = 0;
     if (t >= items) { leave(); return; }
-    WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+    WorkItem cur = work_item(t, qBlocks, qHeads, n, rowOffsets, keyBlocks, window, p.headSection);
     // The queue is read two rounds ahead and published without a barrier of its own: during round r
     // thread 0 stores round r + 2's item (taken in round r − 1) into slot (r + 1) & 1 before the first
     // tile's __syncthreads, and takes the next one; round r + 1 reads that slot at its start, where it
@@ -200,7 +200,7 @@ sparse_flash_fwd(const __grid_constant__ SKAttentionParams p) {
         }
         const bool hasNext = SK_PERSISTENT && tn < items;
         WorkItem nxt = cur;
-        if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets, keyBlocks, window);
+        if (hasNext) nxt = work_item(tn, qBlocks, qHeads, n, rowOffsets, keyBlocks, window, p.headSection);
 
         float accO[D / 8][4], rowMax[2], rowSum[2];
         start_rows(accO, rowMax, rowSum);

@@ -19,6 +19,10 @@ typedef struct SKAttentionParams {
     int kvHeads;
     float scaleLog2;  // softmax scale · log2(e)
     int window;       // query i sees keys j ≥ i − window + 1; 0 = no window
+    // Work-item order in L2 sections: items run section by section, a section being this many
+    // consecutive query heads (whole KV groups), longest rows first inside it, so the CTAs in flight
+    // share few K/V heads. 0 = one section of all heads (query block outermost, head fastest).
+    int headSection;
     // Persistent kernel on a CSR mask: two ints, zero between launches (the kernel's last CTA resets
     // them); CTAs take their next item from [0]'s counter, so per-head tile counts cannot unbalance
     // them. 0 = the static snake order.
