@@ -17,11 +17,12 @@ import Testing
         #expect(r.ok)
     }
 
-    @Test("the default matrix has gpu-check's 128 random-input cases, 44 of them the hopper kernel's (18 paired, 2 with the item overlap)")
+    @Test("the default matrix has gpu-check's 132 random-input cases, 48 of them the hopper kernel's (22 paired, 2 with the item overlap, 4 in L2 sections)")
     func caseCount() {
         #expect(AttentionCheck.cases.count == 132)
-        #expect(AttentionCheck.cases.filter { $0.traits.family == .hopper }.count == 44)
-        #expect(AttentionCheck.cases.filter { $0.traits.pairedKeyTiles }.count == 18)
+        #expect(AttentionCheck.cases.filter { $0.traits.family == .hopper }.count == 48)
+        #expect(AttentionCheck.cases.filter { $0.traits.pairedKeyTiles }.count == 22)
+        #expect(AttentionCheck.cases.filter { $0.headSection != nil }.count == 4)
         #expect(AttentionCheck.cases.filter { $0.traits.itemOverlap }.count == 2)
     }
 }
