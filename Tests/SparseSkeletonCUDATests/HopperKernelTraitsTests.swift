@@ -15,6 +15,21 @@ final class HopperKernelTraitsTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmKPair), 512)
         XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.tmVPair), 640)
         XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.attention), 768)
+        XCTAssertEqual(MemoryLayout<SKHopperAttentionParams>.offset(of: \.fp8Scales), 768 + MemoryLayout<SKAttentionParams>.size)
+    }
+
+    /// The FP8 build: d 128, 128-key tiles, unpaired; 1-byte rings (four stages and two Q buffers fit with the O staging).
+    func testFP8TraitsTakeOneShapeAndHalveTheRings() throws {
+        let t = try XCTUnwrap(FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: .bf16, fp8: true))
+        XCTAssertTrue(t.fp8); XCTAssertEqual(t.defines["SK_FP8"], "1"); XCTAssertTrue(t.description.hasSuffix(" fp8"))
+        XCTAssertEqual(t.stages, 4); XCTAssertEqual(t.qBuffers, 2); XCTAssertTrue(t.tmaStore)
+        XCTAssertEqual(t.sharedBytes, (2 * 128 + 2 * 4 * 128) * 128 + 1024 + 2 * 64 * 128 * 2)
+        XCTAssertNil(try XCTUnwrap(FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: .bf16)).defines["SK_FP8"])
+        XCTAssertNil(FlashKernelTraits.hopper(headDim: 64, blockN: 128, dtype: .bf16, fp8: true))
+        XCTAssertNil(FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, fp8: true))
+        XCTAssertNil(FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, paired: true, fp8: true))
+        XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16, family: .wgmma, fp8: true))
+        XCTAssertEqual(FlashKernelTraits.ciVariants.filter(\.fp8).count, 2)  // bf16 and fp16 output
     }
 
     func testDefaultsFitSharedMemoryAndPreferTwoQBuffers() throws {

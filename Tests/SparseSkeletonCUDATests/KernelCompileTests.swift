@@ -26,6 +26,10 @@ final class KernelCompileTests: XCTestCase {
             let k = try KernelLibrary.compile(compiler: compiler, file: "fill_random.cu", source: fillSource, arch: "sm_90a", defines: ["SK_BF16": bf16])
             print("sm_90a fill_random bf16=\(bf16): \(k.report)")
             XCTAssertGreaterThan(k.report.registers, 0)
+            let q = try KernelLibrary.compile(compiler: compiler, file: FP8Quantizer.sourceFile, source: KernelCompiler.embeddedSource(FP8Quantizer.sourceFile),
+                                              arch: "sm_90a", defines: ["SK_BF16": bf16])
+            print("sm_90a fp8_quantize bf16=\(bf16): \(q.report)")
+            XCTAssertGreaterThan(q.report.registers, 0)
         }
     }
 
@@ -33,7 +37,7 @@ final class KernelCompileTests: XCTestCase {
     func testEveryEmbeddedSourceCompilesOnItsOwn() throws {
         let compiler = try Self.nvrtc()
         XCTAssertEqual(Set(KernelCompiler.embeddedKernelFiles),
-                       ["fill_random.cu", "flash_attention_hopper.cu", "minference_estimator.cu", "skeleton_fit.cu", "skeleton_mask.cu", "skeleton_probes.cu",
+                       ["fill_random.cu", "flash_attention_hopper.cu", "fp8_quantize.cu", "minference_estimator.cu", "skeleton_fit.cu", "skeleton_mask.cu", "skeleton_probes.cu",
                         "sparse_flash_attention.cu"])
         XCTAssertTrue(KernelCompiler.sharedHeaders.map(\.name).contains("common.cuh"))
         XCTAssertTrue(KernelCompiler.sharedHeaders.map(\.name).contains("sk_kernel_params.h"))

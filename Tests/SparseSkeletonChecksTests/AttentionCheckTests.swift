@@ -27,6 +27,30 @@ import Testing
     }
 }
 
+/// gpu-check's FP8 cases: the quantiser byte for byte against its CPU twin, the FP8 kernel against the reference on
+/// the dequantised inputs, one test case each.
+@Suite(.serialized) struct FP8CheckTests {
+    @Test("FP8 quantiser and kernel vs the CPU references", arguments: FP8Check.cases)
+    func fp8KernelMatchesReference(_ c: FP8Check.Case) throws {
+        guard let session = GPUSession.forTest("FP8 check \(c)") else { return }
+        let r = try FP8Check.run(c, session: session, seed: 13)
+        #expect(r.codeMismatches == 0 && r.scaleMismatches == 0, "quantiser: \(r.codeMismatches) codes, \(r.scaleMismatches) scales differ")
+        #expect(r.nanCount == 0 && r.unwrittenLSE == 0, "NaN or unwritten outputs: \(r.nanCount) O, \(r.unwrittenLSE) LSE")
+        #expect(r.relError <= c.tolerance, "relative error \(r.relError) over \(c.tolerance)")
+        #expect(r.lseMaxAbsError <= FP8Check.lseTolerance, "LSE error \(r.lseMaxAbsError)")
+        #expect((r.fullVsDenseMismatches ?? 0) == 0 && r.queueVsStaticMismatches == 0)
+        #expect(r.ok)
+    }
+
+    @Test("the FP8 matrix: bf16 and fp16 inputs, MHA and GQA (group 4 too), full and sparse, capped grids, flat rows")
+    func caseCount() {
+        #expect(FP8Check.cases.count == 16)
+        #expect(Set(FP8Check.cases.map(\.kvHeads)) == [4, 2, 1])
+        #expect(FP8Check.cases.contains { $0.gridCap != nil } && FP8Check.cases.contains { $0.scale < 1 })
+        #expect(FP8Check.cases.allSatisfy { $0.traits.fp8 && $0.tokens % 128 != 0 })
+    }
+}
+
 /// gpu-check's windowed / scaled cases (windows 512 and 4096, a non-default scale; float64
 /// reference on sampled rows), one test case each.
 @Suite(.serialized) struct AttentionSpecCheckTests {

@@ -64,4 +64,19 @@ final class BlockMaskTests: XCTestCase {
         }
         XCTAssertEqual(HalfBits.bf16ToFloat(HalfBits.floatToBF16(1.0 + 1.0 / 256)), 1.0)  // ties to even
     }
+
+    func testWidenedKeyTilesKeepATileWhenEitherHalfIsKept() throws {
+        let g = try TileGeometry(tokens: 600, queryTile: 128, keyTile: 64)  // 5 query blocks, 10 key blocks
+        var rows = [[Int32]](repeating: [], count: 2 * g.queryBlocks)
+        rows[3] = [0, 1, 4, 7]; rows[4] = [9]; rows[g.queryBlocks + 2] = [5]
+        let wide = try BlockMask(geometry: g, heads: 2, rows: rows).widenedKeyTiles(by: 2)
+        XCTAssertEqual(wide.geometry.keyTile, 128)
+        XCTAssertEqual(Array(wide.keyBlocks(head: 0, queryBlock: 3)), [0, 2, 3])
+        XCTAssertEqual(Array(wide.keyBlocks(head: 0, queryBlock: 4)), [4])
+        XCTAssertEqual(Array(wide.keyBlocks(head: 1, queryBlock: 2)), [2])
+        XCTAssertEqual(wide.keptTiles, 5)
+        XCTAssertEqual(try BlockMask.full(geometry: g, heads: 2).widenedKeyTiles(by: 2),
+                       try BlockMask.full(geometry: try TileGeometry(tokens: 600, queryTile: 128, keyTile: 128), heads: 2))
+        XCTAssertThrowsError(try BlockMask.full(geometry: g, heads: 1).widenedKeyTiles(by: 0))
+    }
 }

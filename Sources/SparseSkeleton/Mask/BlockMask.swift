@@ -96,4 +96,25 @@ public struct BlockMask: Equatable, Sendable {
         }
         return try BlockMask(geometry: geometry, heads: heads, rows: rows)
     }
+
+    /// The same mask on key tiles `factor` times wider: a wide tile is kept when any of its narrow tiles is
+    /// (a superset, so recall only grows), for kernels whose key tile is wider than the estimator's.
+    public func widenedKeyTiles(by factor: Int) throws -> BlockMask {
+        guard factor >= 1 else { throw SkeletonError.invalidArgument("key-tile widening factor \(factor) must be ≥ 1") }
+        let wide = try TileGeometry(tokens: geometry.tokens, queryTile: geometry.queryTile, keyTile: geometry.keyTile * factor)
+        var rows: [[Int32]] = []
+        rows.reserveCapacity(heads * geometry.queryBlocks)
+        for h in 0..<heads {
+            for qb in 0..<geometry.queryBlocks {
+                var last: Int32 = -1
+                var row: [Int32] = []
+                for kb in keyBlocks(head: h, queryBlock: qb) where kb / Int32(factor) != last {
+                    last = kb / Int32(factor)
+                    row.append(last)
+                }
+                rows.append(row)
+            }
+        }
+        return try BlockMask(geometry: wide, heads: heads, rows: rows)
+    }
 }

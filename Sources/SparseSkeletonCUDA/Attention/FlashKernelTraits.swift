@@ -39,13 +39,16 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// The hopper kernel issues the next item's first S with this item's last P V (its latency hidden behind the
     /// epilogue). Off by default: measured 2–9 % slower (bench/NOTES.md v5.4); false for the other families.
     public let itemOverlap: Bool
+    /// The hopper kernel's FP8 build: Q, K, V in e4m3 with per-head scales (FP8AttentionInputs), O in `dtype`.
+    /// d 128 and 128-key tiles only; false for the other families.
+    public let fp8: Bool
 
     /// Shared memory a block may take on the H100 / H200 (227 KiB).
     public static let hopperSharedLimit = 227 * 1024
 
     public init(headDim: Int, blockM: Int, blockN: Int, warpTiles: Int = 1, minBlocksPerSM: Int = 1, dtype: DType,
                 family: Family = .mma, persistent: Bool = false, stages: Int = 2, tmaStore: Bool? = nil,
-                pairedKeyTiles: Bool = false, itemOverlap: Bool? = nil) throws {
+                pairedKeyTiles: Bool = false, itemOverlap: Bool? = nil, fp8: Bool = false) throws {
         guard SkeletonError.supportedHeadDims.contains(headDim) else { throw SkeletonError.unsupportedHeadDim(headDim) }
         guard dtype != .f32 else { throw CUDAError.unsupported("the attention kernel takes f16 or bf16 tensors, not f32") }
         for t in [blockM, blockN] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
@@ -73,12 +76,17 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         self.pairedKeyTiles = pairedKeyTiles
         guard itemOverlap != true || family == .hopper else { throw CUDAError.unsupported("the item overlap is the hopper kernel's") }
         self.itemOverlap = itemOverlap ?? false
+        guard !fp8 || (family == .hopper && headDim == 128 && blockN == 128 && !pairedKeyTiles && itemOverlap != true) else {
+            throw CUDAError.unsupported("FP8 attention: the hopper kernel with d 128 and 128-key tiles, unpaired, no item overlap")
+        }
+        self.fp8 = fp8
         self.headDim = headDim; self.blockM = blockM; self.blockN = blockN
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
         self.family = family; self.persistent = persistent || family == .hopper; self.stages = stages
         // the hopper kernel stages O where the two buffers fit beside the rings, unless asked otherwise
         let stepKeys = pairedKeyTiles ? 2 * blockN : blockN
-        let fits = family == .hopper && Self.hopperRingBytes(headDim: headDim, blockN: stepKeys, stages: stages) + 2 * 64 * headDim * 2 <= Self.hopperSharedLimit
+        let fits = family == .hopper && Self.hopperRingBytes(headDim: headDim, blockN: stepKeys, stages: stages, elementBytes: fp8 ? 1 : 2)
+            + 2 * 64 * headDim * 2 <= Self.hopperSharedLimit
         if tmaStore == true && !fits {
             throw CUDAError.unsupported("no room for the hopper kernel's O staging buffers at d \(headDim), 128x\(blockN), \(stages) stages (\(family.rawValue))")
         }
@@ -91,10 +99,10 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// The hopper kernel for these tiles with as many K/V stages (≤ 4) as fit beside two Q buffers,
     /// else beside one; nil when none fits.
     public static func hopper(headDim: Int, blockN: Int, dtype: DType, tmaStore: Bool? = nil, paired: Bool = false,
-                              itemOverlap: Bool = false) -> FlashKernelTraits? {
+                              itemOverlap: Bool = false, fp8: Bool = false) -> FlashKernelTraits? {
         let fitting = [4, 3, 2].compactMap {
             try? FlashKernelTraits(headDim: headDim, blockM: 128, blockN: blockN, dtype: dtype, family: .hopper, stages: $0, tmaStore: tmaStore,
-                                   pairedKeyTiles: paired, itemOverlap: itemOverlap)
+                                   pairedKeyTiles: paired, itemOverlap: itemOverlap, fp8: fp8)
         }
         return fitting.first(where: { $0.qBuffers == 2 }) ?? fitting.first
     }
@@ -103,14 +111,14 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// they fit beside the K/V stages, else one; 1 for the other families' accounting.
     public var qBuffers: Int {
         guard family == .hopper else { return persistent ? 2 : 1 }
-        return Self.hopperQBuffers(headDim: headDim, blockN: stepKeys, stages: stages)
+        return Self.hopperQBuffers(headDim: headDim, blockN: stepKeys, stages: stages, elementBytes: fp8 ? 1 : 2)
     }
-    static func hopperQBuffers(headDim: Int, blockN: Int, stages: Int) -> Int {
-        (2 * 128 + 2 * stages * blockN) * headDim * 2 + 1024 <= hopperSharedLimit ? 2 : 1
+    static func hopperQBuffers(headDim: Int, blockN: Int, stages: Int, elementBytes: Int) -> Int {
+        (2 * 128 + 2 * stages * blockN) * headDim * elementBytes + 1024 <= hopperSharedLimit ? 2 : 1
     }
     /// The hopper kernel's Q buffers and K/V stages (and alignment slack), without the O staging.
-    static func hopperRingBytes(headDim: Int, blockN: Int, stages: Int) -> Int {
-        (hopperQBuffers(headDim: headDim, blockN: blockN, stages: stages) * 128 + 2 * stages * blockN) * headDim * 2 + 1024
+    static func hopperRingBytes(headDim: Int, blockN: Int, stages: Int, elementBytes: Int) -> Int {
+        (hopperQBuffers(headDim: headDim, blockN: blockN, stages: stages, elementBytes: elementBytes) * 128 + 2 * stages * blockN) * headDim * elementBytes + 1024
     }
 
     /// Keys per step of the kernel's main loop (two mask tiles when paired).
@@ -192,7 +200,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         switch family {
         case .mma: return (blockM + 2 * blockN) * headDim * 2
         case .wgmma: return ((persistent ? 2 : 1) * blockM + 2 * stages * blockN) * headDim * 2 + 1024
-        case .hopper: return Self.hopperRingBytes(headDim: headDim, blockN: stepKeys, stages: stages) + (tmaStore ? 2 * 64 * headDim * 2 : 0)
+        case .hopper:
+            return Self.hopperRingBytes(headDim: headDim, blockN: stepKeys, stages: stages, elementBytes: fp8 ? 1 : 2) + (tmaStore ? 2 * 64 * headDim * 2 : 0)
         }
     }
 
@@ -205,6 +214,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
         case .hopper:
             d["SK_STAGES"] = "\(stages)"; d["SK_Q_BUFFERS"] = "\(qBuffers)"; d["SK_TMA_STORE"] = tmaStore ? "1" : "0"; d["SK_MIN_BLOCKS"] = nil
             d["SK_PAIR_TILES"] = pairedKeyTiles ? "1" : "0"; d["SK_ITEM_OVERLAP"] = itemOverlap ? "1" : "0"
+            if fp8 { d["SK_FP8"] = "1" }
         }
         return d
     }
@@ -218,7 +228,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                 + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
         case .hopper:
             return "hopper \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN)" + (pairedKeyTiles ? " paired" : "") + " s\(stages) q\(qBuffers)"
-                + (tmaStore ? " tma-store" : "") + (itemOverlap ? " overlap" : "")
+                + (tmaStore ? " tma-store" : "") + (itemOverlap ? " overlap" : "") + (fp8 ? " fp8" : "")
         }
     }
 
@@ -258,6 +268,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                 if d == 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, tmaStore: false) { out.append(t) }
                 if d <= 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, paired: true) { out.append(t) }
                 if d == 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, paired: true, itemOverlap: true) { out.append(t) }
+                if d == 128, let t = hopper(headDim: d, blockN: 128, dtype: dt, fp8: true) { out.append(t) }
             }
         }
         for dt in [DType.bf16, .f16] {  // the defaults (hopper for 128-row tiles; 64-row tiles: 4-stage persistent wgmma, d = 64 capped at 2 blocks per SM)

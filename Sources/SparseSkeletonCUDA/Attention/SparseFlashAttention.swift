@@ -105,14 +105,35 @@ public final class SparseFlashAttention: @unchecked Sendable {
     public func forward(shape: AttentionShape, traits: FlashKernelTraits, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
                         o: DeviceBuffer, lse: DeviceBuffer, mask: DeviceBlockMask?, spec: AttentionSpec = .causal,
                         stream: GPUStream) throws {
+        guard !traits.fp8 else { throw CUDAError.unsupported("\(traits) takes FP8 inputs: use forwardFP8") }
+        let n = shape.tokens, e = traits.dtype.byteSize
+        for (name, buf, need) in [("Q", q, n * shape.queryHeads * shape.headDim * e), ("K", k, n * shape.kvHeads * shape.headDim * e),
+                                  ("V", v, n * shape.kvHeads * shape.headDim * e)] where buf.byteCount < need {
+            throw SkeletonError.shapeMismatch("\(name) buffer holds \(buf.byteCount) B, \(shape) needs \(need) B")
+        }
+        try launch(shape: shape, traits: traits, inputs: .sixteenBit(q: q, k: k, v: v), o: o, lse: lse, mask: mask, spec: spec, stream: stream)
+    }
+
+    /// The kernel's inputs: 16-bit Q, K, V, or their FP8 quantisation (the hopper kernel's FP8 build).
+    enum KernelInputs {
+        case sixteenBit(q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer)
+        case fp8(FP8AttentionInputs)
+        var pointers: (q: UInt64, k: UInt64, v: UInt64) {
+            switch self {
+            case .sixteenBit(let q, let k, let v): return (q.pointer, k.pointer, v.pointer)
+            case .fp8(let x): return (x.q.pointer, x.k.pointer, x.vTransposed.pointer)
+            }
+        }
+    }
+
+    func launch(shape: AttentionShape, traits: FlashKernelTraits, inputs: KernelInputs, o: DeviceBuffer, lse: DeviceBuffer,
+                mask: DeviceBlockMask?, spec: AttentionSpec, stream: GPUStream) throws {
         try Self.requireSupported(spec)
         guard traits.headDim == shape.headDim else {
             throw SkeletonError.shapeMismatch("kernel built for d = \(traits.headDim), inputs have d = \(shape.headDim)")
         }
         let n = shape.tokens, e = traits.dtype.byteSize
-        for (name, buf, need) in [("Q", q, n * shape.queryHeads * shape.headDim * e), ("K", k, n * shape.kvHeads * shape.headDim * e),
-                                  ("V", v, n * shape.kvHeads * shape.headDim * e), ("O", o, n * shape.queryHeads * shape.headDim * e),
-                                  ("LSE", lse, n * shape.queryHeads * 4)] where buf.byteCount < need {
+        for (name, buf, need) in [("O", o, n * shape.queryHeads * shape.headDim * e), ("LSE", lse, n * shape.queryHeads * 4)] where buf.byteCount < need {
             throw SkeletonError.shapeMismatch("\(name) buffer holds \(buf.byteCount) B, \(shape) needs \(need) B")
         }
         if let mask {
@@ -125,11 +146,12 @@ public final class SparseFlashAttention: @unchecked Sendable {
         }
         guard n <= Int(Int32.max) / max(shape.queryHeads, 1) else { throw CUDAError.unsupported("N = \(n) too large for 32-bit LSE indexing") }
         let run = runnable(traits, dense: mask == nil)
+        if traits.fp8 && run != traits { throw CUDAError.unsupported("FP8 attention needs the hopper kernel (sm_90a with TMA); this GPU is \(device.arch)") }
         // A stream's queue is allocated on its first sparse launch; under a CUDA-graph capture nothing
         // may be allocated, so a stream without one yet runs the static order there.
         let headSection = run.family == .hopper
             ? workOrder.headSection(tokens: n, queryHeads: shape.queryHeads, kvHeads: shape.kvHeads, headDim: shape.headDim,
-                                    elementBytes: e, l2Bytes: device.l2CacheBytes) : 0
+                                    elementBytes: run.fp8 ? 1 : e, l2Bytes: device.l2CacheBytes) : 0
         var queued = (mask != nil ? dynamicSparseOrder : workOrder.queuesDense(headSection: headSection)) && Self.hasWorkQueue(run)
         if queued && workQueues[UInt(bitPattern: stream.handle)] == nil { queued = try !stream.isCapturing() }
         let kern = try kernel(run, workQueue: queued)
@@ -147,23 +169,34 @@ public final class SparseFlashAttention: @unchecked Sendable {
         }
         guard grid.0 > 0 else { return }
         let queue = queued ? try workQueue(for: stream).pointer : 0
+        let (qp, kp, vp) = inputs.pointers
         let params = SKAttentionParams(
-            q: q.pointer, k: k.pointer, v: v.pointer, o: o.pointer, lse: lse.pointer,
+            q: qp, k: kp, v: vp, o: o.pointer, lse: lse.pointer,
             rowOffsets: mask?.rowOffsets.pointer ?? 0, keyBlocks: mask?.keyBlocks.pointer ?? 0,
             tokens: Int32(n), queryHeads: Int32(shape.queryHeads), kvHeads: Int32(shape.kvHeads),
             scaleLog2: Self.scaleLog2(spec: spec, headDim: shape.headDim), window: FlashWindowTiles.kernelWindow(spec, tokens: n),
             headSection: Int32(headSection), workQueue: queue)
         if run.family == .hopper {
+            let eb = run.fp8 ? 1 : 2
+            let tmV: SKTensorMap
+            var scales: UInt64 = 0
+            if case .fp8(let x) = inputs {
+                tmV = try device.transposedTensorMap(address: vp, columns: x.paddedTokens, rows: shape.headDim, heads: shape.kvHeads)
+                scales = x.scales.pointer
+            } else {
+                tmV = try device.rowTensorMap(address: vp, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN)
+            }
             let hp = SKHopperAttentionParams(
-                tmQ: try device.rowTensorMap(address: q.pointer, rows: n, heads: shape.queryHeads, headDim: shape.headDim, boxRows: run.blockM),
-                tmK: try device.rowTensorMap(address: k.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN),
-                tmV: try device.rowTensorMap(address: v.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN),
+                tmQ: try device.rowTensorMap(address: qp, rows: n, heads: shape.queryHeads, headDim: shape.headDim, boxRows: run.blockM, elementBytes: eb),
+                tmK: try device.rowTensorMap(address: kp, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: run.blockN, elementBytes: eb),
+                tmV: tmV,
                 tmO: try device.rowTensorMap(address: o.pointer, rows: n, heads: shape.queryHeads, headDim: shape.headDim, boxRows: 64),
-                tmKPair: run.pairedKeyTiles ? try device.rowTensorMap(address: k.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: 128)
+                tmKPair: run.pairedKeyTiles ? try device.rowTensorMap(address: kp, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: 128)
                                             : SKTensorMap(),
-                tmVPair: run.pairedKeyTiles ? try device.rowTensorMap(address: v.pointer, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: 128)
+                tmVPair: run.pairedKeyTiles ? try device.rowTensorMap(address: vp, rows: n, heads: shape.kvHeads, headDim: shape.headDim, boxRows: 128)
                                             : SKTensorMap(),
-                attention: params, padding: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+                attention: params, fp8Scales: scales,
+                padding: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
             try kern.launch(grid: grid, stream: stream, params: hp)
         } else {
             try kern.launch(grid: grid, stream: stream, params: params)

@@ -32,7 +32,14 @@
 // Item overlap (SK_ITEM_OVERLAP = 1, an option: measured slower, bench/NOTES.md v5.4): a consumer warpgroup issues the
 // next item's first S in the same turn as the current item's last P V, so that S runs during the current item's epilogue.
 //
-// Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile), SK_PAIR_TILES, SK_ITEM_OVERLAP,
+// FP8 (SK_FP8 = 1; d 128, 128-key tiles): Q, K and V in e4m3 with per-head scales (p.fp8Scales), bf16 O. 8-bit wgmma reads
+// both operands K-major, so V comes transposed ([kvHeads][d][keys], fp8_quantize.cu) and the P V MMA's B tile is
+// [d][128 keys]. P is scaled by 256 before its e4m3 rounding (so probabilities down to 2^-17 keep a value) and the
+// epilogue divides it out. P goes to the MMA in the register order it has — for each thread the 8-bit A fragment's
+// keys 4t..4t+3 (+16) are its accumulator columns 2t, 2t+1, 2t+8, 2t+9 (+16) — so V's keys are stored in that order
+// inside each group of 32 (fp8_quantize.cu's permutation); no shuffle of P is needed.
+//
+// Compile-time traits (-D): SK_HEAD_DIM 64/128/256, SK_BLOCK_N 64/128 (the mask's key tile), SK_PAIR_TILES, SK_ITEM_OVERLAP, SK_FP8,
 // SK_STAGES 2–4, SK_Q_BUFFERS 1–2, SK_TMA_STORE, SK_WORK_QUEUE, SK_BF16. BM is 128 (SK_BLOCK_M must be 128).
 #include "common.cuh"
 #include "sk_attention_params.h"
@@ -58,6 +65,9 @@
 #ifndef SK_ITEM_OVERLAP
 #define SK_ITEM_OVERLAP 0
 #endif
+#ifndef SK_FP8
+#define SK_FP8 0
+#endif
 #include "attention_tiles.cuh"
 #include "hopper.cuh"
 
@@ -67,10 +77,13 @@ constexpr int CONSUMERS = 2;                     // consumer warpgroups, 64 quer
 constexpr int THREADS = 128 * (CONSUMERS + 1);   // warpgroup 0 is the producer
 constexpr int CONSUMER_THREADS = 128 * CONSUMERS;
 constexpr int CONSUMER_WARPS = 4 * CONSUMERS;
-constexpr int BOXES = D / 64;                    // TMA boxes (64 columns = 128 bytes) per row block
+constexpr int ES = SK_FP8 ? 1 : 2;               // bytes per Q / K / V element
+constexpr int BOX_COLS = 128 / ES;               // elements in one 128-byte TMA box row
+constexpr int BOXES = D / BOX_COLS;              // TMA boxes (128 bytes) per row block
 constexpr int PAIR = SK_PAIR_TILES ? 2 : 1;     // mask tiles per step
 constexpr int TN = PAIR * BN;                    // keys per step (the S tile's width)
-constexpr u32 Q_BYTES = BM * D * 2, KV_BYTES = TN * D * 2;
+constexpr int KSTEP = 32 / ES;                   // the MMAs' K per instruction (32 bytes)
+constexpr u32 Q_BYTES = BM * D * ES, KV_BYTES = TN * D * ES;
 #if SK_TMA_STORE
 constexpr u32 O_STAGE_BYTES = 64 * D * 2;  // per consumer warpgroup
 #endif
@@ -79,6 +92,7 @@ static_assert(BN == 64 || BN == 128, "BN must be 64 or 128");
 static_assert(D == 64 || D == 128 || D == 256, "head dim must be 64, 128 or 256");
 static_assert(!SK_PAIR_TILES || (BN == 64 && D <= 128), "paired tiles: two 64-key mask tiles per step, d ≤ 128 (registers)");
 static_assert(STAGES >= 2 && STAGES <= 4 && Q_BUFFERS >= 1 && Q_BUFFERS <= 2, "2–4 K/V stages, 1–2 Q buffers");
+static_assert(!SK_FP8 || (D == 128 && BN == 128 && !SK_PAIR_TILES && !SK_ITEM_OVERLAP), "FP8: d 128, 128-key tiles, unpaired");
 
 // Named barriers of the ping-pong: consumer warpgroup g waits on TURN0 + g for its turn to issue;
 // WG_SYNC0 + g synchronises warpgroup g alone (its epilogue's staging buffer).
@@ -178,9 +192,9 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         // one ring slot: wait until it is released, then TMA `rows` rows of one head (D/64 boxes) into it
         auto fill = [&](const u64& empty, const u64& full, int parity, u32 dst, int rows, const SKTensorMap* map, int head, int row0) {
             mbar_wait(bar(empty), parity ^ 1);
-            mbar_arrive_expect_tx(bar(full), (u32)rows * D * 2);
+            mbar_arrive_expect_tx(bar(full), (u32)rows * D * ES);
 #pragma unroll
-            for (int b = 0; b < BOXES; ++b) tma_load_3d(dst + b * (rows * 128), map, bar(full), b * 64, head, row0);
+            for (int b = 0; b < BOXES; ++b) tma_load_3d(dst + b * (rows * 128), map, bar(full), b * BOX_COLS, head, row0);
         };
         // one K or V stage of a step: key block a (paired: a into rows [0, 64), b into rows [64, 128) of each
         // 64-column box; 64 rows are 8 swizzle periods, so the halves form one 128-row box's layout; adjacent
@@ -230,7 +244,15 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
                 if (i + 1 < steps) blocks(i + 1, nextA, nextB);  // in flight during the waits
                 const RingPos sp = ring_pos<STAGES>(nTiles++);
                 fill_step(rings.kEmpty[sp.slot], rings.kFull[sp.slot], sp.parity, sK0 + sp.slot * KV_BYTES, &hp.tmK, &hp.tmKPair, kvHead, a, b);
+#if SK_FP8
+                {  // V transposed: one box of 128 keys (bytes) × D rows of this KV head
+                    mbar_wait(bar(rings.vEmpty[sp.slot]), sp.parity ^ 1);
+                    mbar_arrive_expect_tx(bar(rings.vFull[sp.slot]), (u32)TN * D);
+                    tma_load_3d(sV0 + sp.slot * KV_BYTES, &hp.tmV, bar(rings.vFull[sp.slot]), a * BN, 0, kvHead);
+                }
+#else
                 fill_step(rings.vEmpty[sp.slot], rings.vFull[sp.slot], sp.parity, sV0 + sp.slot * KV_BYTES, &hp.tmV, &hp.tmVPair, kvHead, a, b);
+#endif
             }
             ++round;
             if (queue != nullptr) t = G + atomicAdd(queue, 1);
@@ -252,6 +274,25 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     auto turn_pass = [&]() { bar_arrive(TURN0 + (cg ^ 1), CONSUMER_THREADS); };
     auto release = [&](const u64& b) { __syncwarp(); if (warpLeader) mbar_arrive(bar(b)); };
     if (cg == 1) turn_pass();  // warpgroup 0 issues first
+#if SK_FP8
+    const float* __restrict__ fp8Scales = hp.fp8Scales;
+    auto head_qk_scale = [&](int head) { return fp8Scales[head] * fp8Scales[qHeads + head / groupSize]; };
+    auto out_scale = [&](int head) { return fp8Scales[qHeads + kvHeads + head / groupSize] * (1.f / 256.f); };  // V's scale, P's 256 out
+    auto pack_p_step = [](const float (&sv)[TN / 8][4], u32 (&pv)[TN / 32][4]) {
+#pragma unroll
+        for (int kc = 0; kc < TN / 32; ++kc) {  // keys 32kc..32kc+31: accumulator tiles 4kc..4kc+3
+            const int a = 4 * kc;
+            pv[kc][0] = sk_pack4_e4m3(256.f * sv[a][0], 256.f * sv[a][1], 256.f * sv[a + 1][0], 256.f * sv[a + 1][1]);
+            pv[kc][1] = sk_pack4_e4m3(256.f * sv[a][2], 256.f * sv[a][3], 256.f * sv[a + 1][2], 256.f * sv[a + 1][3]);
+            pv[kc][2] = sk_pack4_e4m3(256.f * sv[a + 2][0], 256.f * sv[a + 2][1], 256.f * sv[a + 3][0], 256.f * sv[a + 3][1]);
+            pv[kc][3] = sk_pack4_e4m3(256.f * sv[a + 2][2], 256.f * sv[a + 2][3], 256.f * sv[a + 3][2], 256.f * sv[a + 3][3]);
+        }
+    };
+#else
+    auto head_qk_scale = [](int) { return 1.f; };
+    auto out_scale = [](int) { return 1.f; };
+    auto pack_p_step = [](const float (&sv)[TN / 8][4], u32 (&pv)[TN / 16][4]) { pack_p(sv, pv); };
+#endif
 
     int nItems = 0, nQ = 0, nTiles = 0;
     auto next_item = [&]() {
@@ -268,7 +309,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     // No accumulator is live across the loop's back edge (S is consumed by the next item's first softmax
     // before it), so the wgmma pipeline is not serialised.
     float accO[D / 8][4], rowMax[2], rowSum[2];
-    u32 pa[TN / 16][4];  // P of the previous step (A operand of its P V)
+    u32 pa[TN / KSTEP][4];  // P of the previous step (A operand of its P V)
     float s[TN / 8][4];
     float alpha[2];
     RingPos qp{0, 0};    // the current item's Q slot
@@ -277,16 +318,24 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     auto issue_s = [&](u32 qAddr, int st) {
         const u32 kAddr = sK0 + st * KV_BYTES;
 #pragma unroll
-        for (int ks = 0; ks < D / 16; ++ks) {
-            const u32 off = (ks % 4) * 32;  // 16 elements = 32 bytes inside the 128-byte row
-            mma_s(s, gmma_desc(qAddr + (ks / 4) * (BM * 128) + off, 16, 1024),
-                  gmma_desc(kAddr + (ks / 4) * (TN * 128) + off, 16, 1024), ks > 0 ? 1 : 0);
+        for (int ks = 0; ks < D / KSTEP; ++ks) {
+            const u32 off = (ks % 4) * 32;  // one K step = 32 bytes inside the 128-byte row
+            const u64 da = gmma_desc(qAddr + (ks / 4) * (BM * 128) + off, 16, 1024), db = gmma_desc(kAddr + (ks / 4) * (TN * 128) + off, 16, 1024);
+#if SK_FP8
+            mma_s_e4m3(s, da, db, ks > 0 ? 1 : 0);
+#else
+            mma_s(s, da, db, ks > 0 ? 1 : 0);
+#endif
         }
     };
     auto issue_pv = [&](int st) {
         const u32 vAddr = sV0 + st * KV_BYTES;
 #pragma unroll
+#if SK_FP8
+        for (int kc = 0; kc < TN / 32; ++kc) wgmma_rs_n128_e4m3(accO, pa[kc], gmma_desc(vAddr + kc * 32, 16, 1024));  // Vᵀ rows: d, K-major
+#else
         for (int kc = 0; kc < TN / 16; ++kc) mma_o(accO, pa[kc], gmma_desc(vAddr + kc * 16 * 128, TN * 128, 1024));
+#endif
     };
     // step i's key blocks of item w (kbB = −1: no second tile)
     auto blocks = [&](const WorkItem& w, int i, int& kbA, int& kbB) {
@@ -300,7 +349,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     auto softmax = [&](const WorkItem& w, int kbA, int kbB) {
         const int rb = row_base(w);
         mask_step(s, kbA, kbB, w.qb, rb, rb + warp * 16 + lane / 4, lane, window);
-        online_softmax(s, rowMax, rowSum, alpha, scaleLog2);
+        online_softmax(s, rowMax, rowSum, alpha, SK_FP8 ? scaleLog2 * head_qk_scale(w.head) : scaleLog2);
     };
     // the first S of item w: issued in a turn of its own unless `issued` (then: Q slot nq, stage ns)
     auto start_item = [&](const WorkItem& w, bool issued, RingPos nq, int ns) {
@@ -325,7 +374,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         start_rows(accO, rowMax, rowSum);  // no MMA in flight here
         softmax(w, kbA, kbB);
         reg_fence(s);
-        pack_p(s, pa);
+        pack_p_step(s, pa);
         qp = nq;
         stage = ns;
     };
@@ -338,7 +387,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
             float l = rowSum[h];
             l += __shfl_xor_sync(0xffffffffu, l, 1);
             l += __shfl_xor_sync(0xffffffffu, l, 2);
-            inv[h] = l > 0.f ? 1.f / l : 0.f;
+            inv[h] = l > 0.f ? out_scale(w.head) / l : 0.f;
             const int row = row0 + 8 * h;
             if (row < n && lane % 4 == 0)
                 lse[(long long)w.head * n + row] = l > 0.f ? (rowMax[h] + sk_log2(l)) * 0.6931471805599453f : sk_neg_inf();
@@ -364,7 +413,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         bar_sync(WG_SYNC0 + cg, 128);
         if (storer) {
 #pragma unroll
-            for (int b = 0; b < BOXES; ++b) tma_store_3d(&hp.tmO, sO + b * (64 * 128), b * 64, w.head, rowBase);
+            for (int b = 0; b < D / 64; ++b) tma_store_3d(&hp.tmO, sO + b * (64 * 128), b * 64, w.head, rowBase);  // O is 16-bit
             bulk_commit();
         }
 #else
@@ -415,7 +464,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
             reg_fence(accO);
             release(rings.vEmpty[stage]);
             rescale_rows(accO, alpha);  // accO (P V of the tiles before i included) to the new row max
-            pack_p(s, pa);
+            pack_p_step(s, pa);
             stage = sp.slot;
         }
         // the next item, and (overlapping) its first S with this item's last P V

@@ -64,6 +64,30 @@ SK_DEVICE void wgmma_rs_n256(float (&d)[32][4], const u32 (&a)[4], u64 descB) {
 }
 
 // ---- end GENERATED ----
+#define ACC16(d) "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]), "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]), "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]), "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]), "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]), "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+
+// ---- FP8 (e4m3) operands: K = 32 per instruction; both operands K-major (8-bit wgmma has no transpose) ----
+// D[64 x 128] (+)= A[64 x 32] (smem, K-major) * B[128 x 32]^T (smem, K-major); scaleD = 0 overwrites D.
+SK_DEVICE void wgmma_ss_n128_e4m3(float (&d)[16][4], u64 descA, u64 descB, int scaleD) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1;\n}\n"
+                 : ACC16(d)
+                 : "l"(descA), "l"(descB), "r"(scaleD));
+}
+// D[64 x 128] += A[64 x 32] (registers: the mma.sync m16n8k32 8-bit A-fragment layout per warp) * B[128 x 32]^T (smem, K-major).
+SK_DEVICE void wgmma_rs_n128_e4m3(float (&d)[16][4], const u32 (&a)[4], u64 descB) {
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1;\n}\n"
+                 : ACC16(d)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB));
+}
+// Four floats -> one register of four e4m3 values, x0 in the low byte (round to nearest even, saturating).
+SK_DEVICE u32 sk_pack4_e4m3(float x0, float x1, float x2, float x3) {
+    unsigned short lo, hi;
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(lo) : "f"(x1), "f"(x0));
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(hi) : "f"(x3), "f"(x2));
+    return (u32)lo | ((u32)hi << 16);
+}
 
 // ---- mbarriers (shared::cta, 64-bit) ----
 SK_DEVICE void mbar_init(u32 bar, u32 count) { asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory"); }
@@ -121,6 +145,7 @@ template <int A, int B> SK_DEVICE void reg_fence(float (&r)[A][B]) {
 // memory, and, when the including kernel defines SK_HEAD_DIM, O (64 × D) += P V with P in registers.
 SK_DEVICE void mma_s(float (&s)[8][4], u64 a, u64 b, int scaleD) { wgmma_ss_n64(s, a, b, scaleD); }
 SK_DEVICE void mma_s(float (&s)[16][4], u64 a, u64 b, int scaleD) { wgmma_ss_n128(s, a, b, scaleD); }
+SK_DEVICE void mma_s_e4m3(float (&s)[16][4], u64 a, u64 b, int scaleD) { wgmma_ss_n128_e4m3(s, a, b, scaleD); }
 #if defined(SK_HEAD_DIM)
 SK_DEVICE void mma_o(float (&o)[SK_HEAD_DIM / 8][4], const u32 (&a)[4], u64 b) {
 #if SK_HEAD_DIM == 64

@@ -32,7 +32,8 @@ typedef struct SKAttentionParams {
 // flash_attention_hopper.cu (the warp-specialized TMA kernel): the same fields plus TMA tensor maps of
 // Q, K, V and O (cuTensorMapEncodeTiled's 128 opaque bytes each; TMA wants them 64-byte aligned in the
 // kernel's parameter space; O's boxes are 64 rows, the others' the kernel's tiles), and K and V again with
-// 128-row boxes (the paired kernel loads two adjacent 64-key tiles as one box; unused elsewhere). The maps
+// 128-row boxes (the paired kernel loads two adjacent 64-key tiles as one box; unused elsewhere). In the FP8
+// kernel tmV maps the transposed V [kvHeads][d][keys] in boxes of 128 keys × d rows. The maps
 // come first, at offsets 0, 128, …, 640 on both sides; the padding makes the host's size the device's (a
 // multiple of the 64-byte alignment).
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
@@ -51,7 +52,10 @@ typedef struct SK_TMAP_ALIGN SKHopperAttentionParams {
     SKTensorMap tmKPair;
     SKTensorMap tmVPair;
     SKAttentionParams attention;
-    unsigned char padding[40];
+    // FP8 kernel (SK_FP8): Q, K (row-major as above) and V (transposed, see fp8_quantize.cu) in e4m3, and
+    // their dequantisation scales: [queryHeads] of Q, then [kvHeads] of K, then [kvHeads] of V. 0 elsewhere.
+    SK_PTR(const float) fp8Scales;
+    unsigned char padding[32];
 } SKHopperAttentionParams;
 
 // One layout on both sides: Swift's MemoryLayout is tested against the same number.
