@@ -20,8 +20,8 @@ public final class FP8AttentionInputs: @unchecked Sendable {
     public var scaleCount: Int { shape.queryHeads + 2 * shape.kvHeads }
 
     public init(device: GPUDevice, shape: AttentionShape) throws {
-        guard shape.headDim % 4 == 0, shape.headDim <= 256 else {
-            throw CUDAError.unsupported("FP8 inputs: d = \(shape.headDim) (the quantiser takes d ≤ 256, a multiple of 4)")
+        guard shape.headDim % 8 == 0, shape.headDim <= 256 else {
+            throw CUDAError.unsupported("FP8 inputs: d = \(shape.headDim) (the quantiser takes d ≤ 256, a multiple of 8)")
         }
         self.shape = shape
         paddedTokens = (shape.tokens + 127) / 128 * 128
@@ -48,6 +48,9 @@ public final class FP8Quantizer: @unchecked Sendable {
         for (name, buf, heads) in [("Q", q, sh.queryHeads), ("K", k, sh.kvHeads), ("V", v, sh.kvHeads)] where buf.byteCount < n * heads * d * 2 {
             throw SkeletonError.shapeMismatch("\(name) buffer holds \(buf.byteCount) B, \(sh) needs \(n * heads * d * 2) B")
         }
+        for (name, buf) in [("Q", q), ("K", k), ("V", v)] where buf.pointer % 16 != 0 {
+            throw CUDAError.unsupported("FP8 quantisation reads 16-byte vectors: \(name) at 0x\(String(buf.pointer, radix: 16)) is not 16-byte aligned")
+        }
         let defines = ["SK_BF16": dtype == .bf16 ? "1" : "0"]
         func kernel(_ entry: String) throws -> GPUKernel { try library.kernel(entry, file: Self.sourceFile, defines: defines, threads: 256) }
         let clear = try kernel("fp8_clear"), amax = try kernel("fp8_amax"), rows = try kernel("fp8_rows"), transpose = try kernel("fp8_transpose")
@@ -61,13 +64,13 @@ public final class FP8Quantizer: @unchecked Sendable {
         let sms = library.device.multiprocessors
         let jobs = [(q, x.q, sh.queryHeads, 0), (k, x.k, sh.kvHeads, sh.queryHeads), (v, x.vTransposed, sh.kvHeads, sh.queryHeads + sh.kvHeads)]
         for (src, dst, heads, offset) in jobs {
-            // about four blocks per SM in all, whatever the head count
-            let perHead = max(1, min((n * d + 255) / 256, 4 * sms / heads))
+            // about eight blocks per SM in all (enough 16-byte loads in flight), whatever the head count
+            let perHead = max(1, min((n * d / 8 + 255) / 256, 8 * sms / heads))
             try amax.launch(grid: (perHead, heads, 1), stream: stream, params: params(src, dst, heads: heads, offset: offset))
         }
         for (src, dst, heads, offset) in jobs.prefix(2) {
-            let quads = n * heads * d / 4
-            try rows.launch(grid: (max(1, min((quads + 255) / 256, 8 * sms)), 1, 1), stream: stream, params: params(src, dst, heads: heads, offset: offset))
+            let chunks = n * heads * d / 8
+            try rows.launch(grid: (max(1, min((chunks + 255) / 256, 8 * sms)), 1, 1), stream: stream, params: params(src, dst, heads: heads, offset: offset))
         }
         let (src, dst, heads, offset) = jobs[2]
         try transpose.launch(grid: (x.paddedTokens / 64, heads, 1), stream: stream, params: params(src, dst, heads: heads, offset: offset))

@@ -22,45 +22,53 @@ extern "C" __global__ void fp8_clear(const __grid_constant__ SKFP8QuantizeParams
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < p.heads; i += gridDim.x * blockDim.x) p.amax[i] = 0u;
 }
 
-// grid (blocks, heads): block (b, h) reduces a strided share of head h's tokens · headDim elements.
+// Eight 16-bit elements (one 16-byte load) as floats.
+SK_DEVICE void fp8_load8(const u16* src, float (&x)[8]) {
+    const uint4 w = *reinterpret_cast<const uint4*>(src);
+    const u32 v[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) { x[2 * i] = sk_to_float((u16)(v[i] & 0xffffu)); x[2 * i + 1] = sk_to_float((u16)(v[i] >> 16)); }
+}
+SK_DEVICE float fp8_max_nan(float a, float b) { return b > a || b != b ? b : a; }  // NaN wins
+
+// grid (blocks, heads): block (b, h) reduces a strided share of head h's tokens · headDim elements, 8 per load
+// (headDim % 8 == 0: loads are 16-byte aligned).
 extern "C" __global__ void fp8_amax(const __grid_constant__ SKFP8QuantizeParams p) {
     const int h = blockIdx.y, d = p.headDim;
-    const long long count = (long long)p.tokens * d, stride = (long long)gridDim.x * blockDim.x;
+    const long long chunks = (long long)p.tokens * d / 8, stride = (long long)gridDim.x * blockDim.x;
     float m = 0.f;
-    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < count; e += stride) {
-        const long long row = e / d;
-        const float x = fabsf(sk_to_float(p.src[(row * p.heads + h) * d + (e - row * d)]));
-        m = x > m || x != x ? x : m;  // NaN wins
+    for (long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x; e < chunks; e += stride) {
+        const long long row = e * 8 / d;
+        float x[8];
+        fp8_load8(p.src + (row * p.heads + h) * d + (e * 8 - row * d), x);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) m = fp8_max_nan(m, fabsf(x[i]));
     }
-    for (int o = 16; o > 0; o >>= 1) {
-        const float y = __shfl_xor_sync(0xffffffffu, m, o);
-        m = y > m || y != y ? y : m;
-    }
+    for (int o = 16; o > 0; o >>= 1) m = fp8_max_nan(m, __shfl_xor_sync(0xffffffffu, m, o));
     __shared__ float warpMax[32];
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     if (lane == 0) warpMax[warp] = m;
     __syncthreads();
     if (warp == 0) {
         m = lane < (int)(blockDim.x / 32) ? warpMax[lane] : 0.f;
-        for (int o = 16; o > 0; o >>= 1) {
-            const float y = __shfl_xor_sync(0xffffffffu, m, o);
-            m = y > m || y != y ? y : m;
-        }
+        for (int o = 16; o > 0; o >>= 1) m = fp8_max_nan(m, __shfl_xor_sync(0xffffffffu, m, o));
         // non-negative floats (and NaN, above +inf) order as their bit patterns
         if (lane == 0) atomicMax(p.amax + h, __float_as_uint(m));
     }
 }
 
-// dst[t][h][c] = e4m3(src[t][h][c] / scale[h]); four elements per thread (headDim % 4 == 0).
+// dst[t][h][c] = e4m3(src[t][h][c] / scale[h]); eight elements per thread (headDim % 8 == 0).
 extern "C" __global__ void fp8_rows(const __grid_constant__ SKFP8QuantizeParams p) {
-    const long long quads = (long long)p.tokens * p.heads * p.headDim / 4, stride = (long long)gridDim.x * blockDim.x;
+    const long long chunks = (long long)p.tokens * p.heads * p.headDim / 8, stride = (long long)gridDim.x * blockDim.x;
     const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (first < p.heads) p.scales[first] = fp8_scale(fp8_amax_of(p.amax, (int)first));
-    for (long long qd = first; qd < quads; qd += stride) {
-        const int h = (int)((qd * 4 / p.headDim) % p.heads);
+    for (long long e = first; e < chunks; e += stride) {
+        const int h = (int)((e * 8 / p.headDim) % p.heads);
         const float inv = fp8_inverse(fp8_amax_of(p.amax, h));
-        const u16* s = p.src + qd * 4;
-        reinterpret_cast<u32*>(p.dst)[qd] = fp8_pack4(sk_to_float(s[0]) * inv, sk_to_float(s[1]) * inv, sk_to_float(s[2]) * inv, sk_to_float(s[3]) * inv);
+        float x[8];
+        fp8_load8(p.src + e * 8, x);
+        reinterpret_cast<uint2*>(p.dst)[e] = make_uint2(fp8_pack4(x[0] * inv, x[1] * inv, x[2] * inv, x[3] * inv),
+                                                        fp8_pack4(x[4] * inv, x[5] * inv, x[6] * inv, x[7] * inv));
     }
 }
 
@@ -76,9 +84,13 @@ extern "C" __global__ void fp8_transpose(const __grid_constant__ SKFP8QuantizePa
     const int h = blockIdx.y, d = p.headDim, key0 = blockIdx.x * KEYS;
     if (blockIdx.x == 0 && threadIdx.x == 0) p.scales[h] = fp8_scale(fp8_amax_of(p.amax, h));
     const float inv = fp8_inverse(fp8_amax_of(p.amax, h));
-    for (int e = threadIdx.x; e < KEYS * d; e += blockDim.x) {
-        const int k = e / d, c = e - k * d, key = key0 + k;
-        tile[k][c] = key < p.tokens ? p.src[((long long)key * p.heads + h) * d + c] : (u16)0;
+    for (int e = threadIdx.x; e < KEYS * d / 8; e += blockDim.x) {  // 16-byte loads
+        const int k = e * 8 / d, c = e * 8 - k * d, key = key0 + k;
+        uint4 w = make_uint4(0u, 0u, 0u, 0u);
+        if (key < p.tokens) w = *reinterpret_cast<const uint4*>(p.src + ((long long)key * p.heads + h) * d + c);
+        const u32 v[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) { tile[k][c + 2 * i] = (u16)(v[i] & 0xffffu); tile[k][c + 2 * i + 1] = (u16)(v[i] >> 16); }
     }
     __syncthreads();
     for (int w = threadIdx.x; w < d * (KEYS / 4); w += blockDim.x) {  // one 4-byte word: positions 4j'..4j'+3 of row c
