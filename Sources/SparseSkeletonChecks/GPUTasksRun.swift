@@ -108,11 +108,11 @@ public struct GPUTasksRun {
         return rows
     }
 
-    /// Each prompt in each mode: greedy answer, exact score, density. [prompt][mode].
+    /// Each prompt in each mode: greedy answer, exact score, density, appended to `table` ([prompt][mode])
+    /// as each prompt completes, so that the prompts done before an error still make a table.
     public func retrieval<M: CausalLM>(gpu: GPUModelPrefill, model m: M, prompts: [(length: Int, prompt: RetrievalPrompt)],
-                                       modes: [(String, GPUAttentionMode)]) throws -> [[Answer]] {
+                                       modes: [(String, GPUAttentionMode)], into table: inout [[Answer]]) throws {
         let stop = Set([m.tokenizer.eosID].compactMap { $0 })
-        var table: [[Answer]] = []
         for (length, p) in prompts {
             var row: [Answer] = []
             for (label, mode) in modes {
@@ -129,7 +129,6 @@ public struct GPUTasksRun {
             }
             table.append(row)
         }
-        return table
     }
 
     static func cell(_ s: String) -> String {

@@ -99,14 +99,21 @@ struct GPUTasks: ParsableCommand {
             try GPUTasksRun.reuseCheck(gpu: gpu, short: [m.tokenizer.bosID ?? 1] + Array(hay[0..<999]),
                                        long: [m.tokenizer.bosID ?? 1] + Array(hay[0..<2047]))
         }
+        // perplexity first (the 32K figure), then the tasks; an error in the tasks still prints the prompts done
         let t0 = ModelSession.now()
-        let answers = try run.retrieval(gpu: gpu, model: m, prompts: prompts, modes: modes)
-        let t1 = ModelSession.now()
         let ppl = try run.perplexity(gpu: gpu, model: m, texts: texts, modes: modes)
-        ModelSession.log("retrieval \(fixed(t1 - t0, 1)) s, perplexity \(fixed(ModelSession.now() - t1, 1)) s")
+        let t1 = ModelSession.now()
+        var answers: [[GPUTasksRun.Answer]] = []
+        var failure: Error?
+        do { try run.retrieval(gpu: gpu, model: m, prompts: prompts, modes: modes, into: &answers) } catch { failure = error }
+        ModelSession.log("perplexity \(fixed(t1 - t0, 1)) s, retrieval \(fixed(ModelSession.now() - t1, 1)) s")
+        let done = Array(prompts.prefix(answers.count))
         let header = "gpu-tasks \(ModelSession.label(m, path: model)), seed \(seed), haystack \(haystack), greedy by re-prefill, modes "
             + modes.map(\.0).joined(separator: ", ") + " (GPU skeleton on the global layers)"
         print("")
-        try ModelSession.emit(header: header, lines: run.tables(prompts: prompts, answers: answers, modes: modes.map(\.0), perplexity: ppl), report: report)
+        try ModelSession.emit(header: header, lines: run.tables(prompts: done, answers: answers, modes: modes.map(\.0), perplexity: ppl), report: report)
+        if let failure {
+            throw SkeletonError.invalidArgument("gpu-tasks stopped after \(answers.count) of \(prompts.count) prompts: \(failure)")
+        }
     }
 }

@@ -36,16 +36,22 @@ use_cublas
 echo "== $(date -u) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 stamp "gpu-tasks"
 timeout 540 $W/skeleton gpu-tasks --model $W/model.gguf --kernel-check \
-  --lengths "${SK_TASK_LENGTHS:-8K,16K,32K}" --tasks needle,multikey,kv --depths 10,50,90 --needles 4 --seed 1 \
+  --lengths "${SK_TASK_LENGTHS:-32K,16K,8K}" --tasks needle,multikey,kv --depths 10,50,90 --needles 4 --seed 1 \
   --haystack $C/paul_graham_essays.txt --epsilons 0.02,0.05 --densities 0.1 \
-  --ppl-texts $C/pride_and_prejudice.txt,$C/emma.txt,$C/persuasion.txt --ppl-lengths "${SK_PPL_LENGTHS:-8K,16K,32K}" \
+  --ppl-texts $C/pride_and_prejudice.txt,$C/emma.txt,$C/persuasion.txt --ppl-lengths "${SK_PPL_LENGTHS:-32K,16K,8K}" \
   --report "$OUT/gemma-tasks.md" > "$OUT/gemma-tasks.txt" 2> "$OUT/gemma-tasks.err"
 rc=$?
 stamp "done, rc=$rc"
 grep -E "^kernel-check .*FAIL" "$OUT/gemma-tasks.txt"
 echo "kernel-check: $(grep -c '^kernel-check .* ok$' "$OUT/gemma-tasks.txt") ok, $(grep -c '^kernel-check .*FAIL' "$OUT/gemma-tasks.txt") failed"
 grep -E "^(reuse-check|device:|model:)" "$OUT/gemma-tasks.txt"
-[ $rc -eq 0 ] || { echo "gpu-tasks failed (rc=$rc); last lines:"; tail -5 "$OUT/gemma-tasks.err"; tail -5 "$OUT/gemma-tasks.txt"; }
+if [ $rc -ne 0 ]; then
+  echo "gpu-tasks failed (rc=$rc; 124 = the 540 s limit); what it had done:"
+  grep -E "^ppl " "$OUT/gemma-tasks.txt"
+  echo "prompts decoded: $(grep -cE '→ (retrieved|MISSED)' "$OUT/gemma-tasks.txt"), retrieved $(grep -c '→ retrieved' "$OUT/gemma-tasks.txt")"
+  grep -E '→ (retrieved|MISSED)' "$OUT/gemma-tasks.txt" | tail -8
+  tail -5 "$OUT/gemma-tasks.err"
+fi
 tail -3 "$OUT/gemma-tasks.err"
 echo
 # the short tables last: counts per task × length × mode, densities, perplexity
