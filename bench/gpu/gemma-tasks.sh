@@ -56,3 +56,4 @@ tail -3 "$OUT/gemma-tasks.err"
 echo
 # the short tables last: counts per task × length × mode, densities, perplexity
 sed -n '/^### Retrieved/,$p' "$OUT/gemma-tasks.txt"
+exit $rc
