@@ -27,7 +27,7 @@ extension CausalLM {
 }
 
 /// The first index of the largest logit.
-func greedyArgmax(_ logits: [Float]) -> Int32 {
+public func greedyArgmax(_ logits: [Float]) -> Int32 {
     var best = 0
     for i in 1..<logits.count where logits[i] > logits[best] { best = i }
     return Int32(best)

@@ -23,9 +23,11 @@ struct GPUPrefillOps {
 /// The buffers every family's layers share, for one prompt length N: residual stream x [N, E]
 /// fp32, normed activations h [N, E] bf16, the fused qkv product [N, (H + 2·Hkv)·d] fp32, the
 /// attention's bf16 Q/K/V/O and LSE, the feed-forward's [N, 2F] fp32 product and [N, F] bf16
-/// activation, and one chunk of the output head (hLast, logits).
+/// activation, and one chunk of the output head (hLast, logits). The buffers hold `capacity`
+/// tokens (≥ `tokens`, see `GPUModelPrefill.reserve`); kernels run on the first `tokens` rows.
 struct GPUPrefillWorkspace {
-    let tokens: Int
+    var tokens: Int
+    let capacity: Int
     let ids, x, h, qkv, q, k, v, o, lse, gateUp, act, hLast, logits: DeviceBuffer
 }
 
@@ -41,7 +43,8 @@ protocol GPUPrefillFamily: AnyObject {
     /// The final norm's gain (fp32 [E]) and the output head (bf16 [V, E]).
     var outputNorm: DeviceBuffer { get }
     var vocabulary: DeviceBuffer { get }
-    /// Builds the family's own buffers for an N-token prompt (called when the workspace changes length).
+    /// Builds the family's own buffers for prompts of up to N tokens (called when the workspace is
+    /// allocated; its RoPE tables are indexed by position, so a shorter prompt reads their first rows).
     func prepare(tokens: Int) throws
     /// w.x ← the embedding of w.ids.
     func embed(_ w: GPUPrefillWorkspace, _ ops: GPUPrefillOps) throws
@@ -138,18 +141,37 @@ public final class GPUModelPrefill: @unchecked Sendable {
         return e
     }
 
+    /// Prompts up to this many tokens reuse one workspace (`reserve`).
+    private var reservedTokens = 0
+
+    /// Sizes the prefill's buffers for prompts of up to `tokens` tokens from the next run on, so that
+    /// runs of any length up to it (a prompt and the tokens a greedy decode appends) allocate nothing
+    /// and build no RoPE table. Without it the buffers fit the last prompt exactly.
+    public func reserve(tokens: Int) throws {
+        guard tokens <= family.dims.contextLength else {
+            throw ModelError.contextTooLong(requested: tokens, modelContext: family.dims.contextLength)
+        }
+        reservedTokens = tokens
+        if let w = work, w.capacity < tokens { work = nil }
+    }
+
     func workspace(tokens n: Int) throws -> GPUPrefillWorkspace {
-        if let w = work, w.tokens == n { return w }
+        if var w = work, w.tokens == n || (n <= w.capacity && n <= reservedTokens) {
+            w.tokens = n
+            work = w
+            return w
+        }
         work = nil
+        let cap = max(n, reservedTokens)
         let c = family.dims, qkvWidth = (c.heads + 2 * c.kvHeads) * c.headDim
         func buf(_ bytes: Int) throws -> DeviceBuffer { try DeviceBuffer(device: device, byteCount: bytes) }
-        let w = GPUPrefillWorkspace(tokens: n, ids: try buf(n * 4), x: try buf(n * c.embedding * 4), h: try buf(n * c.embedding * 2),
-                                    qkv: try buf(n * qkvWidth * 4), q: try buf(n * c.heads * c.headDim * 2),
-                                    k: try buf(n * c.kvHeads * c.headDim * 2), v: try buf(n * c.kvHeads * c.headDim * 2),
-                                    o: try buf(n * c.heads * c.headDim * 2), lse: try buf(n * c.heads * 4),
-                                    gateUp: try buf(n * 2 * c.feedForward * 4), act: try buf(n * c.feedForward * 2),
+        let w = GPUPrefillWorkspace(tokens: n, capacity: cap, ids: try buf(cap * 4), x: try buf(cap * c.embedding * 4), h: try buf(cap * c.embedding * 2),
+                                    qkv: try buf(cap * qkvWidth * 4), q: try buf(cap * c.heads * c.headDim * 2),
+                                    k: try buf(cap * c.kvHeads * c.headDim * 2), v: try buf(cap * c.kvHeads * c.headDim * 2),
+                                    o: try buf(cap * c.heads * c.headDim * 2), lse: try buf(cap * c.heads * 4),
+                                    gateUp: try buf(cap * 2 * c.feedForward * 4), act: try buf(cap * c.feedForward * 2),
                                     hLast: try buf(LogitsChunk.rows * c.embedding * 2), logits: try buf(LogitsChunk.rows * c.vocabSize * 4))
-        try family.prepare(tokens: n)
+        try family.prepare(tokens: cap)
         work = w
         return w
     }
@@ -315,31 +337,30 @@ public final class GPUModelPrefill: @unchecked Sendable {
     }
 
     /// Natural-log probability of `targets[r]` at position r (r = 0..<targets.count) of the last
-    /// prefill, computed chunk by chunk from `logits(rows:)` (log-sum-exp in Double, rows in
-    /// parallel on the host). For perplexity; not part of TTFT.
+    /// prefill, on the device chunk by chunk: the chunk's logits (as `logits(rows:)`), then
+    /// `model_target_logprob` (log-sum-exp in fp64); only the log-probabilities come back. For
+    /// perplexity; not part of TTFT.
     public func targetLogProbabilities(_ targets: [Int32]) throws -> [Double] {
-        let v = family.dims.vocabSize
-        var out = [Double](repeating: 0, count: targets.count)
+        guard let w = work else { throw ModelError.invalidRequest("no prefill has run yet") }
+        let c = family.dims
+        guard targets.count <= w.tokens else { throw ModelError.invalidRequest("\(targets.count) targets for a prefill of \(w.tokens) tokens") }
+        if let bad = targets.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) {
+            throw ModelError.invalidRequest("target id \(bad) is outside the vocabulary 0..<\(c.vocabSize)")
+        }
+        let ids = try DeviceBuffer(device: device, byteCount: max(1, targets.count) * 4)
+        let lp = try DeviceBuffer(device: device, byteCount: max(1, targets.count) * 8)
+        try ids.upload(targets)
         var first = 0
         while first < targets.count {
             let count = min(LogitsChunk.rows, targets.count - first)
-            let logits = try self.logits(rows: first..<(first + count))
-            let base = first
-            out.withUnsafeMutableBufferPointer { o in
-                logits.withUnsafeBufferPointer { lg in
-                    let op = o.baseAddress!, lp = lg.baseAddress!
-                    DispatchQueue.concurrentPerform(iterations: count) { r in
-                        let row = lp + r * v
-                        var mx = -Float.infinity
-                        for i in 0..<v { mx = max(mx, row[i]) }
-                        var sum = 0.0
-                        for i in 0..<v { sum += Foundation.exp(Double(row[i] - mx)) }
-                        op[base + r] = Double(row[Int(targets[base + r])] - mx) - Foundation.log(sum)
-                    }
-                }
-            }
+            try kernels.rmsNorm(x: w.x, gain: family.outputNorm, y: w.hLast, rows: count, width: c.embedding, epsilon: c.rmsEpsilon,
+                                firstRow: first, stream: stream)
+            try blas.linear(a: w.hLast.pointer, w: family.vocabulary.pointer, c: w.logits.pointer, rows: count, inDim: c.embedding,
+                            outDim: c.vocabSize, accumulate: false)
+            try kernels.targetLogProb(logits: w.logits, targets: ids, out: lp, first: first, rows: count, vocab: c.vocabSize, stream: stream)
             first += count
         }
-        return out
+        try stream.synchronize()
+        return targets.isEmpty ? [] : try lp.download(Double.self, count: targets.count)
     }
 }

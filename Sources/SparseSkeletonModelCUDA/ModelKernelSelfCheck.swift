@@ -177,6 +177,28 @@ public enum ModelKernelSelfCheck {
             }
             record("rmsnorm residual (fp32)", try x.download(Float.self, count: rows * width), ref, 1e-5)
         }
+        // Target log-probabilities (perplexity): log softmax in fp64 against a float64 log-sum-exp, a
+        // vocabulary not a multiple of the block, logits spanning ±30, one row with a huge maximum.
+        do {
+            let rows = 13, vocab = 70_001
+            var logits = (0..<(rows * vocab)).map { _ in Float.random(in: -30...30) }
+            logits[5 * vocab + 12_345] = 80
+            let targets = (0..<rows).map { _ in Int32.random(in: 0..<Int32(vocab)) }
+            let lp = try poisoned(rows * 8)
+            try kernels.targetLogProb(logits: try upload(logits), targets: try upload(targets), out: lp, rows: rows, vocab: vocab, stream: stream)
+            try stream.synchronize()
+            var ref: [Double] = []
+            for r in 0..<rows {
+                let row = logits[(r * vocab)..<((r + 1) * vocab)].map(Double.init)
+                let m = row.max()!
+                ref.append(row[Int(targets[r])] - m - Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - m) }))
+            }
+            // fp64 out: compare as Double (Float would round away the agreement being checked)
+            let gpu = try lp.download(Double.self, count: rows)
+            var num = 0.0, den = 0.0, nans = 0
+            for (g, e) in zip(gpu, ref) { if g.isNaN { nans += 1 } else { num += (g - e) * (g - e); den += e * e } }
+            out.append(Outcome(name: "target log-prob (fp64)", relativeError: (num / max(den, 1e-300)).squareRoot(), bound: 1e-12, nanCount: nans))
+        }
         // cuBLAS: C = A·Wᵀ then C += A·Wᵀ again (β = 1), bf16 operands, reference on the rounded operands.
         do {
             let rows = 70, inDim = 96, outDim = 130

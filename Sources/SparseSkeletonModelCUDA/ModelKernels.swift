@@ -6,11 +6,11 @@ import SparseSkeletonKernelParams
 /// kernel library and launched with their parameter structs (sk_model_params.h).
 public final class ModelKernels: @unchecked Sendable {
     let embed: GPUKernel, rmsNorm: GPUKernel, ropeSplit: GPUKernel, glu: GPUKernel
-    let qkNormRopeSplit: GPUKernel, rmsNormResidual: GPUKernel
+    let qkNormRopeSplit: GPUKernel, rmsNormResidual: GPUKernel, targetLogProb: GPUKernel
     static let threads = 256
     public static let sourceFile = "model_kernels.cu"
     public static let entries = ["model_embed", "model_rmsnorm_bf16", "model_rope_split", "model_glu", "model_qknorm_rope_split",
-                                       "model_rmsnorm_residual"]
+                                       "model_rmsnorm_residual", "model_target_logprob"]
     /// This target's embedded kernel sources (file name → text).
     public static var sources: [String: String] { KernelSources.files }
 
@@ -26,6 +26,7 @@ public final class ModelKernels: @unchecked Sendable {
         embed = try load("model_embed"); rmsNorm = try load("model_rmsnorm_bf16")
         ropeSplit = try load("model_rope_split"); glu = try load("model_glu")
         qkNormRopeSplit = try load("model_qknorm_rope_split"); rmsNormResidual = try load("model_rmsnorm_residual")
+        targetLogProb = try load("model_target_logprob")
     }
 
     static func blocks(_ count: Int) -> Int { (count + threads - 1) / threads }
@@ -80,5 +81,17 @@ public final class ModelKernels: @unchecked Sendable {
     func glu(_ activation: GatedActivation, gateUp: DeviceBuffer, out: DeviceBuffer, tokens: Int, feedForward: Int, stream: GPUStream) throws {
         try glu.launch(grid: (Self.blocks(tokens * feedForward), 1, 1), stream: stream, params: SKModelGLUParams(
             gateUp: gateUp.pointer, out: out.pointer, tokens: Int32(tokens), feedForward: Int32(feedForward), activation: activation.rawValue))
+    }
+
+    /// out[first + r] = log softmax(logits[r, :])[targets[first + r]], r < rows (out fp64, targets
+    /// int32, logits fp32 [rows, vocab]).
+    func targetLogProb(logits: DeviceBuffer, targets: DeviceBuffer, out: DeviceBuffer, first: Int = 0, rows: Int, vocab: Int,
+                       stream: GPUStream) throws {
+        guard (first + rows) * 4 <= targets.byteCount, (first + rows) * 8 <= out.byteCount, rows * vocab * 4 <= logits.byteCount else {
+            throw CUDAError.unsupported("target log-prob of rows \(first)..<\(first + rows) × \(vocab) overruns its buffers")
+        }
+        try targetLogProb.launch(grid: (rows, 1, 1), stream: stream, params: SKModelTargetLogProbParams(
+            logits: logits.pointer, targets: targets.pointer + UInt64(first * 4), out: out.pointer + UInt64(first * 8),
+            rows: Int32(rows), vocab: Int32(vocab)))
     }
 }

@@ -55,6 +55,9 @@ final class CommandLineHardeningTests: XCTestCase {
         try expectRefused(["ppl", "--context", "512", "--attention", "skeleton", "--epsilon", "inf"], "--epsilon must be a finite number in (0, 1)")
         try expectRefused(["capture", "--text", "x", "--tokens", "256", "--layers", "0,4.9"], "--layers: '4.9' is not an integer")
         try expectRefused(["niah", "--tokens", "1024", "--depths", "0,150"], "--depths must be an integer in 0...100")
+        try expectRefused(["gpu-tasks", "--depths", "0,150"], "--depths must be an integer in 0...100")
+        try expectRefused(["gpu-tasks", "--tasks", "needle,haystack"], "--tasks: unknown task 'haystack'")
+        try expectRefused(["gpu-tasks", "--lengths", "100"], "--lengths 100 is too short for a task prompt (at least 256)")
         try expectRefused(["gpu-bench", "--seconds", "nan"], "--seconds must be a finite number in (0, ∞)")
         try expectRefused(["gpu-bench", "--tokens", "8K,2**62"], "--tokens: '2**62' is not an integer")
     }
@@ -72,6 +75,10 @@ final class CommandLineHardeningTests: XCTestCase {
         try expectRefused(["capture", "--model", gemma, "--text", "emma", "--tokens", "40000", "--layers", "5", "--out", dir + "/cap"],
                           "--tokens 40000 is longer than the model's context of 32768 tokens")
         try expectRefused(["ppl", "--model", gemma, "--pi", "2", "--context", "65537"], "--context 65537 is longer than the model's context of 65536 tokens")
+        try expectRefused(["gpu-tasks", "--model", gemma, "--lengths", "8K,40000"], "--lengths 40000 is longer than the model's context of 32768 tokens")
+        try expectRefused(["gpu-tasks", "--model", gemma, "--tasks", "", "--ppl-texts", "emma", "--ppl-lengths", "33K"],
+                          "--ppl-lengths 33792 is longer than the model's context of 32768 tokens")
+        try expectRefused(["gpu-tasks", "--model", gemma, "--pi", "2", "--lengths", "65537"], "--lengths 65537 is longer than the model's context of 65536 tokens")
     }
 
     func testOutputsMayNotOverwriteInputsAndCapturesMustBeComplete() throws {

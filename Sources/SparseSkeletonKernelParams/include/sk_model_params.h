@@ -68,4 +68,13 @@ typedef struct SKModelGLUParams {
     int feedForward;
     int activation;  // SK_GLU_SILU (SwiGLU) or SK_GLU_GELU_TANH (GeGLU)
 } SKModelGLUParams;
+
+// out[r] = log softmax(logits[r, :])[targets[r]] in fp64, r < rows (perplexity on the device)
+typedef struct SKModelTargetLogProbParams {
+    SK_PTR(const float) logits;
+    SK_PTR(const int) targets;
+    SK_PTR(double) out;
+    int rows;
+    int vocab;
+} SKModelTargetLogProbParams;
 #endif

@@ -1,7 +1,7 @@
 // The model's element-wise kernels, compiled at run time by NVRTC. Each takes its parameter
 // struct (sk_model_params.h) by value. Launch shapes: embed grid (N) and rmsnorm grid (rows) with
 // block 256; rope_split and glu one thread per output element, block 256; qknorm_rope_split grid
-// (N · (H + 2·Hkv)) and rmsnorm_residual grid (rows), block 256.
+// (N · (H + 2·Hkv)) and rmsnorm_residual grid (rows), block 256; target_logprob grid (rows), block 256.
 #include "common.cuh"
 #include "sk_model_params.h"
 
@@ -31,6 +31,65 @@ __device__ __forceinline__ float block_sum(float s) {
     float total = partial[0];
     __syncthreads();  // partial is reused by the next call
     return total;
+}
+
+// The maximum of every thread's `m` over the block, returned to all threads (as block_sum).
+__device__ __forceinline__ float block_max(float m) {
+    __shared__ float partial[32];
+    for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) partial[warp] = m;
+    __syncthreads();
+    if (warp == 0) {
+        int warps = (blockDim.x + 31) >> 5;
+        m = lane < warps ? partial[lane] : sk_neg_inf();
+        for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+        if (lane == 0) partial[0] = m;
+    }
+    __syncthreads();
+    float total = partial[0];
+    __syncthreads();
+    return total;
+}
+
+// block_sum in fp64.
+__device__ __forceinline__ double block_sum_f64(double s) {
+    __shared__ double partial[32];
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if (lane == 0) partial[warp] = s;
+    __syncthreads();
+    if (warp == 0) {
+        int warps = (blockDim.x + 31) >> 5;
+        s = lane < warps ? partial[lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0) partial[0] = s;
+    }
+    __syncthreads();
+    double total = partial[0];
+    __syncthreads();
+    return total;
+}
+
+// out[r] = (logits[r, t] - m) - log(Σ_c exp(logits[r, c] - m)), t = targets[r], m = the row's
+// maximum (fp32); the exponentials and their sum in fp64, as the host's perplexity did (a
+// 262K-entry row summed in fp32 would lose ~1e-4 relative). A target outside the vocabulary
+// gives NaN. grid (rows), block 256.
+extern "C" __global__ void model_target_logprob(const __grid_constant__ SKModelTargetLogProbParams p) {
+    int r = blockIdx.x;
+    if (r >= p.rows) return;
+    const int v = p.vocab;
+    const float* row = p.logits + (long long)r * v;
+    float m = sk_neg_inf();
+    for (int c = threadIdx.x; c < v; c += blockDim.x) m = fmaxf(m, row[c]);
+    m = block_max(m);
+    double s = 0.0;
+    for (int c = threadIdx.x; c < v; c += blockDim.x) s += exp((double)row[c] - (double)m);
+    s = block_sum_f64(s);
+    if (threadIdx.x == 0) {
+        int t = p.targets[r];
+        p.out[r] = (t >= 0 && t < v) ? ((double)row[t] - (double)m) - log(s) : __longlong_as_double(0x7ff8000000000000LL);
+    }
 }
 
 // x[t, :] = table[ids[t], :]. grid (N), block 256.

@@ -21,21 +21,8 @@ struct NeedlePrompt {
         guard room > 0 else {
             throw SkeletonError.invalidArgument("\(n) tokens leave no room for a haystack around the needle and the question")
         }
-        let hay = tok.encode(haystack, parseSpecial: false, maxTokens: room)
-        guard hay.count == room else {
-            throw ModelError.textTooShort(path: haystackName, tokensAvailable: hay.count, tokensNeeded: room)
-        }
-        // Insert after a sentence end at or before the depth (searching back at most 300 tokens).
-        var at = room * depthPercent / 100
-        if at > 0 && at < room {
-            let floor = max(0, at - 300)
-            var j = at
-            while j > floor {
-                if let s = try? tok.decode([hay[j - 1]]), s.hasSuffix(".") || s.hasSuffix("\n") { break }
-                j -= 1
-            }
-            if j > floor { at = j }
-        }
+        let hay = try Haystack.tokens(haystack, name: haystackName, tokenizer: tok, count: room)
+        let at = Haystack.boundary(near: room * depthPercent / 100, in: hay, tokenizer: tok)
         let bos = tok.bosID ?? 1
         let ids = [bos] + hay[0..<at] + needleIDs + hay[at...] + questionIDs
         return NeedlePrompt(tokens: Array(ids), needleAt: 1 + at)
