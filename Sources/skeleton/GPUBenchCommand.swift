@@ -27,6 +27,7 @@ struct GPUBench: ParsableCommand {
     @Option(name: .customLong("estimate-budgets"), help: "With --epsilon: comma-separated densities for the estimator's budget mode.") var estimateBudgets: String = "0.05"
     @Option(name: .customLong("estimate-fit-rows"), help: "With --epsilon: comma-separated probe budgets (strided fit rows per head; sets the probe stride) to time.") var estimateFitRows: String = "1024"
     @Flag(name: .customLong("estimate-only"), help: "With --epsilon: generate the inputs on the host and print the time, touch no GPU.") var estimateOnly = false
+    @Option(help: "Write every timed mask (strided and estimated) with its Q/K/V and our output on sampled rows into this folder, for a peer benchmark (bench/gpu/flashinfer_peer.py).") var dump: String?
     @Option(name: .customLong("calibrate-tokens"), help: "N at which the time-budget cost model is measured.") var calibrateTokens: String = "32K"
     @OptionGroup var progress: QuietOption
 
@@ -50,6 +51,7 @@ struct GPUBench: ParsableCommand {
         print("gpu-bench on \(session.banner)")
         let bench = AttentionBench(session: session, secondsPerMeasurement: seconds) { print($0); fflush(stdout) }
         if append, let json { bench.loadRecords(from: json) }
+        if let dump { bench.dump = try MaskDump(directory: dump) }
         if let epsilon {
             try bench.runEstimated(tokens: lengths, headDims: dims, heads: heads, kvHeads: kvHeads, dtype: dt, tiles: tiles,
                                    epsilon: epsilon, budgets: budgets, fitRows: fitRows, json: json)
