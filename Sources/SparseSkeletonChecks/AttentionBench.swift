@@ -38,6 +38,8 @@ public final class AttentionBench {
     public let secondsPerMeasurement: Double
     public var records: [BenchRecord] = []
     public var log: (String) -> Void
+    /// When set, every timed mask (strided and estimated) is written here with its inputs and our output (`MaskDump`).
+    public var dump: MaskDump?
 
     public init(session: GPUSession, secondsPerMeasurement: Double, log: @escaping (String) -> Void) {
         s = session; self.secondsPerMeasurement = secondsPerMeasurement; self.log = log
@@ -79,6 +81,8 @@ public final class AttentionBench {
         try s.fill.random(v, count: kvCount, dtype: dtype, seed: 33, scale: 1, stream: s.stream)
         try s.stream.synchronize()
         func peak() throws -> Int { let m = try s.device.memoryInfo(); return m.total - m.free - inUseBefore }
+        let inputsName = "random-\(n)-d\(d)"
+        if let dump, !densities.isEmpty { try dump.writeInputs(inputsName, q: q, k: k, v: v, count: qCount, kvCount: kvCount) }
 
         let geometry = try TileGeometry(tokens: n, queryTile: geometryTiles.0, keyTile: geometryTiles.1)
         let denseFlops = 4.0 * Double(d) * Double(n) * Double(n + 1) / 2 * Double(heads)
@@ -106,6 +110,7 @@ public final class AttentionBench {
                 let dm = try DeviceBlockMask(device: s.device, geometry: geometry, heads: heads, rowOffsets: m.offsets, keyBlocks: m.indices,
                                              computedPairs: m.computedPairs, validate: false)
                 let flops = 4.0 * Double(d) * Double(m.computedPairs)
+                var queueTime: (median: Double, min: Double, reps: Int)?
                 for order in try workOrders(mainTraits) {
                     s.attention.dynamicSparseOrder = order.dynamic
                     defer { s.attention.dynamicSparseOrder = true }
@@ -114,6 +119,16 @@ public final class AttentionBench {
                                           headDim: d, dtype: dtype.rawValue, density: try dm.stats().density, usefulFlops: flops, msMedian: t.median, msMin: t.min,
                                           reps: t.reps, tflops: flops / (t.median * 1e9), peakBytes: try peak(), note: "\(label), asked \(density)")
                     records.append(rec); report(rec)
+                    if order.dynamic { queueTime = t }
+                }
+                if let dump, let t = queueTime {
+                    let st = try dm.stats()
+                    try dump.writeMask(MaskDump.Record(inputs: inputsName, mask: MaskDump.slug(inputsName, mode, "\(density)"), mode: mode,
+                                                       label: "\(label), asked \(density)", dtype: dtype.rawValue, variant: mainTraits.description,
+                                                       tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, queryTile: geometry.queryTile,
+                                                       keyTile: geometry.keyTile, density: st.density, computedPairs: m.computedPairs,
+                                                       keptTiles: st.keptTiles, oursMsMedian: t.median, oursMsMin: t.min, oursReps: t.reps),
+                                       mask: dm, output: o)
                 }
             }
         }

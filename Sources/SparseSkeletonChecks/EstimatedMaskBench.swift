@@ -22,6 +22,8 @@ public enum EstimatedMaskBench {
     public static func run(session s: GPUSession, tokens n: Int, heads: Int, kvHeads: Int, headDim d: Int, dtype: DType, tiles: (Int, Int),
                     epsilon: Double, budgets: [Double], fitRows: [Int], bench: AttentionBench) throws {
         let (q, k, v) = try generate(tokens: n, heads: heads, kvHeads: kvHeads, headDim: d, dtype: dtype, log: bench.log)
+        let inputsName = "structured-\(n)-d\(d)"
+        try bench.dump?.writeInputs(inputsName, q: q, k: k, v: v)
         let shape = try AttentionShape(tokens: n, queryHeads: heads, kvHeads: kvHeads, headDim: d)
         let geometry = try TileGeometry(tokens: n, queryTile: tiles.0, keyTile: tiles.1)
         let traits = try FlashKernelTraits.default(headDim: d, geometry: geometry, dtype: dtype)
@@ -85,6 +87,12 @@ public enum EstimatedMaskBench {
                                                  msMedian: tStatic.median, msMin: tStatic.min, reps: tStatic.reps, tflops: flops / (tStatic.median * 1e9),
                                                  peakBytes: 0, note: "\(label), static order"))
             }
+            try bench.dump?.writeMask(MaskDump.Record(inputs: inputsName, mask: MaskDump.slug(inputsName, label), mode: "estimated", label: label,
+                                                      dtype: dtype.rawValue, variant: traits.description, tokens: n, heads: heads, kvHeads: kvHeads,
+                                                      headDim: d, queryTile: geometry.queryTile, keyTile: geometry.keyTile, density: st.density,
+                                                      computedPairs: st.computedPairs, keptTiles: st.keptTiles, oursMsMedian: ts.median,
+                                                      oursMsMin: ts.min, oursReps: ts.reps),
+                                      mask: r.mask, output: oSparse)
             let sparse = try s.downloadFloats(oSparse, count: count, dtype: dtype)
             var num = 0.0, den = 0.0
             for (x, y) in zip(dense, sparse) { num += Double(x - y) * Double(x - y); den += Double(x) * Double(x) }

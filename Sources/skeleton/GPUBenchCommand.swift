@@ -28,6 +28,7 @@ struct GPUBench: ParsableCommand {
     @Option(name: .customLong("estimate-fit-rows"), help: "With --epsilon: comma-separated probe budgets (strided fit rows per head; sets the probe stride) to time.") var estimateFitRows: String = "1024"
     @Flag(name: .customLong("estimate-only"), help: "With --epsilon: generate the inputs on the host and print the time, touch no GPU.") var estimateOnly = false
     @Flag(name: .customLong("fp8"), help: "FP8 mode: the hopper kernel's FP8 (e4m3) build beside its 16-bit build at d 128, 128×128 tiles: dense, --densities strided masks and, with --epsilon, the GPU estimator's masks at ε and --estimate-budgets (runs nothing else).") var fp8 = false
+    @Option(help: "Write every timed mask (strided and estimated) with its Q/K/V and our output on sampled rows into this folder, for a peer benchmark (bench/gpu/flashinfer_peer.py).") var dump: String?
     @Option(name: .customLong("calibrate-tokens"), help: "N at which the time-budget cost model is measured.") var calibrateTokens: String = "32K"
     @OptionGroup var progress: QuietOption
 
@@ -51,6 +52,7 @@ struct GPUBench: ParsableCommand {
         print("gpu-bench on \(session.banner)")
         let bench = AttentionBench(session: session, secondsPerMeasurement: seconds) { print($0); fflush(stdout) }
         if append, let json { bench.loadRecords(from: json) }
+        if let dump { bench.dump = try MaskDump(directory: dump) }
         if fp8 {
             for n in lengths {
                 try FP8Bench.run(bench: bench, tokens: n, heads: heads, kvHeads: kvHeads, dtype: dt, densities: dens, epsilon: epsilon, budgets: budgets)
