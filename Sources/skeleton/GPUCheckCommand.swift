@@ -1,7 +1,7 @@
 import ArgumentParser
 import SparseSkeletonChecks
 
-/// `skeleton gpu-check`: `AttentionCheck`'s matrix, then `AttentionSpecCheck`'s windows and scales. Fails (exit 1) on any NaN, unwritten element,
+/// `skeleton gpu-check`: `AttentionCheck`'s matrix, then `AttentionSpecCheck`'s windows and scales, then `TileMassCheck`'s exact tile masses. Fails (exit 1) on any NaN, unwritten element,
 /// error over tolerance (bf16 1e-2, fp16 5e-3), or a full-mask run that differs from dense.
 struct GPUCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,6 +21,7 @@ struct GPUCheck: ParsableCommand {
         let seed = self.seed ?? UInt64.random(in: 1...UInt64.max / 2)
         let matrix = AttentionCheck.runAll(cases, session: session, seed: seed, filter: filter)
         let windowed = try AttentionSpecCheck.runAll(session: session, seed: seed, filter: filter)
-        if matrix.failed + windowed.failed > 0 { throw ExitCode.failure }
+        let masses = TileMassCheck.runAll(session: session, seed: seed, filter: filter)
+        if matrix.failed + windowed.failed + masses.failed > 0 { throw ExitCode.failure }
     }
 }

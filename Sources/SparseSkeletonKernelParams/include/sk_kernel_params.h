@@ -8,4 +8,5 @@
 #include "sk_model_params.h"
 #include "sk_minference_params.h"
 #include "sk_skeleton_params.h"
+#include "sk_tile_mass_params.h"
 #endif
