@@ -123,4 +123,10 @@ public struct GPULayerAttention {
     public let spec: AttentionSpec
     public let dtype: DType
     public let q, k, v, o, lse: DeviceBuffer
+
+    public init(layer: Int, shape: AttentionShape, spec: AttentionSpec, dtype: DType, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
+                o: DeviceBuffer, lse: DeviceBuffer) {
+        self.layer = layer; self.shape = shape; self.spec = spec; self.dtype = dtype
+        self.q = q; self.k = k; self.v = v; self.o = o; self.lse = lse
+    }
 }

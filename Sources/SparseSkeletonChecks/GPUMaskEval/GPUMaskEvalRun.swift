@@ -52,6 +52,24 @@ public final class GPUMaskEvalRun {
         do { _ = try prefill.prefill(tokens: ids, attention: .dense) } catch { throw failure ?? error }
     }
 
+    /// Scores one layer given on the host (a capture's, or generated): Q/K/V rounded to `dtype`, the
+    /// dense pass (O and LSE) run here by our kernel, then scored as a tapped layer. `mask-eval`
+    /// scores the same inputs with the default softmax scale 1/√d, so `spec` defaults to it.
+    public func evaluate(inputs x: AttentionInputs, layer: Int, spec: AttentionSpec = .causal, dtype: DType = .bf16) throws {
+        guard let v = x.v else { throw SkeletonError.invalidArgument("layer \(layer): gpu-mask-eval needs V (the output error); the input has Q and K only") }
+        let s = x.shape, n = s.tokens, d = s.headDim
+        let q = try session.upload(try HeadTensor(name: "Q", tokens: n, heads: s.queryHeads, headDim: d, values: x.q, dtype: dtype))
+        let k = try session.upload(try HeadTensor(name: "K", tokens: n, heads: s.kvHeads, headDim: d, values: x.k, dtype: dtype))
+        let vd = try session.upload(try HeadTensor(name: "V", tokens: n, heads: s.kvHeads, headDim: d, values: v, dtype: dtype))
+        let o = try DeviceBuffer(device: session.device, byteCount: n * s.queryHeads * d * 2)
+        let lse = try DeviceBuffer(device: session.device, byteCount: n * s.queryHeads * 4)
+        try o.fill8(0xFF); try lse.fill32(0x7FC0_0000)  // NaN: the dense pass must write every entry
+        let traits = try FlashKernelTraits.default(headDim: d, geometry: try TileGeometry(tokens: n, queryTile: 128, keyTile: 64), dtype: dtype)
+        try session.attention.forward(shape: s, traits: traits, q: q, k: k, v: vd, o: o, lse: lse, mask: nil, spec: spec, stream: session.stream)
+        try session.stream.synchronize()
+        try evaluate(GPULayerAttention(layer: layer, shape: s, spec: spec, dtype: dtype, q: q, k: k, v: vd, o: o, lse: lse))
+    }
+
     func evaluate(_ a: GPULayerAttention) throws {
         let t0 = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
@@ -89,8 +107,8 @@ public final class GPUMaskEvalRun {
         log("\(layer): minference scored (\(fixed(elapsed(), 1)) s)")
         if !cpuEstimators.isEmpty {
             let s = a.shape
-            let q = try a.q.download(UInt16.self, count: s.tokens * s.queryHeads * s.headDim).map(HalfBits.bf16ToFloat)
-            let k = try a.k.download(UInt16.self, count: s.tokens * s.kvHeads * s.headDim).map(HalfBits.bf16ToFloat)
+            let q = try session.downloadFloats(a.q, count: s.tokens * s.queryHeads * s.headDim, dtype: a.dtype)
+            let k = try session.downloadFloats(a.k, count: s.tokens * s.kvHeads * s.headDim, dtype: a.dtype)
             let x = try AttentionInputs(shape: s, q: q, k: k, v: nil)
             for e in cpuEstimators {
                 let masks = try frontier.sweep(e, x, geometry: g, truths: truth.truths)
