@@ -81,7 +81,7 @@ public struct FrontierRunner {
         case let oracle as OracleEstimator:
             var m = try TileMasses(geometry: g, heads: heads)
             for (h, t) in truths.enumerated() { t.tileMasses(into: &m, as: h) }
-            return try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: oracle.alwaysKeep).mask }
+            return try ErrorBoundThreshold.sweep(m, epsilons: Self.epsilonGrid, alwaysKeep: oracle.alwaysKeep)
         case let skeleton as SkeletonEstimator:
             let (m, fits) = try skeleton.masses(x, geometry: g)
             let p = try skeleton.errorBoundMask(masses: m, fits: fits, epsilon: promiseEpsilon)
@@ -91,13 +91,13 @@ public struct FrontierRunner {
                 promise.estRecallSum += p.estimatedRecall?[h] ?? .nan
                 if s.recallMean >= 1 - promiseEpsilon { promise.kept += 1 }
             }
-            return try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: skeleton.parameters.alwaysKeep).mask }
+            return try ErrorBoundThreshold.sweep(m, epsilons: Self.epsilonGrid, alwaysKeep: skeleton.parameters.alwaysKeep)
         case let flex as FlexPrefillEstimator:
             let m = try flex.masses(x, geometry: g)
-            return try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0).mask }
+            return try ErrorBoundThreshold.sweep(m, epsilons: Self.epsilonGrid)
         case let xattention as XAttentionEstimator:
             let m = try xattention.masses(x, geometry: g)
-            return try Self.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0).mask }
+            return try ErrorBoundThreshold.sweep(m, epsilons: Self.epsilonGrid)
         case let minference as MInferenceEstimator:
             let top = Double(x.shape.tokens) / 1000 + 0.1
             let scales = (0..<26).map { 0.004 * pow(top / 0.004, Double($0) / 25) }

@@ -36,7 +36,7 @@ enum GPUMaskSweeps {
             throw SkeletonError.shapeMismatch("the GPU skeleton gave \(est.count) tile masses, the geometry has \(m.values.count)")
         }
         m.values = est.map(Double.init)
-        let masks = try FrontierRunner.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: p.alwaysKeep).mask }
+        let masks = try ErrorBoundThreshold.sweep(m, epsilons: FrontierRunner.epsilonGrid, alwaysKeep: p.alwaysKeep)
         return GPUMaskSweep(name: name, masks: masks, promiseMask: try r.mask.download(),
                             estimatedRecall: try r.probeRecalls().map(Double.init), stride: r.plan.stride,
                             estimateMs: try e1.milliseconds(since: e0))
@@ -66,6 +66,6 @@ enum GPUMaskSweeps {
         var m = try TileMasses(geometry: g, heads: truths.count)
         for (h, t) in truths.enumerated() { t.tileMasses(into: &m, as: h) }
         let keep = OracleEstimator().alwaysKeep
-        return GPUMaskSweep(name: "oracle", masks: try FrontierRunner.epsilonGrid.map { try ErrorBoundThreshold.mask(m, epsilon: $0, alwaysKeep: keep).mask })
+        return GPUMaskSweep(name: "oracle", masks: try ErrorBoundThreshold.sweep(m, epsilons: FrontierRunner.epsilonGrid, alwaysKeep: keep))
     }
 }
