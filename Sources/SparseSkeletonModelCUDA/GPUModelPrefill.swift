@@ -97,6 +97,11 @@ public final class GPUModelPrefill: @unchecked Sendable {
     /// estimator's workspace holds it until its next estimate): read it back after a timed run,
     /// e.g. to check that the timed run built the same mask as a recorded one.
     public private(set) var lastEstimatedMask: (layer: Int, mask: DeviceBlockMask)?
+    /// Called after the attention of each layer in `layers`, with that layer's device Q/K/V/O/LSE
+    /// (the stream synchronised first; the buffers are the prefill's and are reused by the next
+    /// layer, so copy what must outlive the call). For evaluations on the model's real attention
+    /// (`gpu-mask-eval`); a tapped run's times are not a TTFT.
+    public var attentionTap: (layers: Set<Int>, handle: (GPULayerAttention) throws -> Void)?
     /// Profitability gate of the GPU-estimated modes (nil: every estimated layer sparse): a layer
     /// the gate predicts no gain for runs dense, without an estimate.
     public var gate: GPUPrefillGate?
@@ -292,6 +297,10 @@ public final class GPUModelPrefill: @unchecked Sendable {
             try attention.forward(shape: shape, traits: traits, q: w.q, k: w.k, v: w.v, o: w.o, lse: w.lse, mask: mask, spec: spec, stream: stream)
             try a1.record(on: stream)
             attnEvents.append((a0, a1))
+            if let tap = attentionTap, tap.layers.contains(l) {
+                try stream.synchronize()
+                try tap.handle(GPULayerAttention(layer: l, shape: shape, spec: spec, dtype: .bf16, q: w.q, k: w.k, v: w.v, o: w.o, lse: w.lse))
+            }
             try family.finishLayer(l, w, ops)
         }
         try kernels.rmsNorm(x: w.x, gain: family.outputNorm, y: w.hLast, rows: 1, width: c.embedding, epsilon: c.rmsEpsilon,
@@ -307,7 +316,7 @@ public final class GPUModelPrefill: @unchecked Sendable {
         withExtendedLifetime(uploaded) {}
         let timings = GPUPrefillTimings(totalMs: try end.milliseconds(since: start), attentionMs: layerAttn.reduce(0, +),
                                         estimationMs: layerEst.reduce(0, +), layerAttentionMs: layerAttn, layerEstimationMs: layerEst,
-                                        layerDensities: densities, recorded: record.active, estimateEnqueueMs: enqueueMs.reduce(0, +),
+                                        layerDensities: densities, recorded: record.active || attentionTap != nil, estimateEnqueueMs: enqueueMs.reduce(0, +),
                                         layerGatedDense: gatedDense)
         return GPUPrefillResult(tokens: n, lastLogits: logits, timings: timings, layerMasks: layerMasks, layerQK: layerQK)
     }

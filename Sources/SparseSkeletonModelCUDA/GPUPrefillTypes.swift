@@ -113,3 +113,20 @@ public struct GPUPrefillResult: Sendable {
     /// The recorded layers' Q/K (`GPUPrefillRecording.qkLayers`).
     public let layerQK: [GPULayerQK]
 }
+
+/// One layer's attention as a prefill ran it (`GPUModelPrefill.attentionTap`): post-RoPE Q
+/// [N, heads, d], K and V [N, kvHeads, d], the output O [N, heads, d] (all 16-bit `dtype`) and the
+/// row LSE [heads, N] fp32 (natural log) on the device. Valid during the tap's call only.
+public struct GPULayerAttention {
+    public let layer: Int
+    public let shape: AttentionShape
+    public let spec: AttentionSpec
+    public let dtype: DType
+    public let q, k, v, o, lse: DeviceBuffer
+
+    public init(layer: Int, shape: AttentionShape, spec: AttentionSpec, dtype: DType, q: DeviceBuffer, k: DeviceBuffer, v: DeviceBuffer,
+                o: DeviceBuffer, lse: DeviceBuffer) {
+        self.layer = layer; self.shape = shape; self.spec = spec; self.dtype = dtype
+        self.q = q; self.k = k; self.v = v; self.o = o; self.lse = lse
+    }
+}

@@ -1,7 +1,9 @@
 import ArgumentParser
 import SparseSkeletonChecks
 
-/// `skeleton gpu-check`: `AttentionCheck`'s matrix, then `AttentionSpecCheck`'s windows and scales, then `FP8Check`'s FP8 kernel. Fails (exit 1) on any NaN, unwritten element,
+/// `skeleton gpu-check`: `AttentionCheck`'s matrix, then `AttentionSpecCheck`'s windows and scales, then `FP8Check`'s FP8
+/// kernel, then `TileMassCheck`'s exact tile masses, then `GPUMaskEvalAgreement` (gpu-mask-eval vs mask-eval on one
+/// generated layer). Fails (exit 1) on any NaN, unwritten element, figure out of its tolerance,
 /// error over tolerance (bf16 1e-2, fp16 5e-3), or a full-mask run that differs from dense.
 struct GPUCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +24,8 @@ struct GPUCheck: ParsableCommand {
         let matrix = AttentionCheck.runAll(cases, session: session, seed: seed, filter: filter)
         let windowed = try AttentionSpecCheck.runAll(session: session, seed: seed, filter: filter)
         let fp8 = FP8Check.runAll(session: session, seed: seed, filter: filter)
-        if matrix.failed + windowed.failed + fp8.failed > 0 { throw ExitCode.failure }
+        let masses = TileMassCheck.runAll(session: session, seed: seed, filter: filter)
+        let agreement = GPUMaskEvalAgreement.runCheck(session: session, seed: seed, filter: filter)
+        if matrix.failed + windowed.failed + fp8.failed + masses.failed + agreement.failed > 0 { throw ExitCode.failure }
     }
 }

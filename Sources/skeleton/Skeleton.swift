@@ -7,6 +7,6 @@ struct Skeleton: ParsableCommand {
         commandName: "skeleton",
         abstract: "Training-free dynamic sparse attention for long-context prefill (slash / vertical / horizontal skeleton).",
         version: SparseSkeletonVersion.string,
-        subcommands: [MaskEval.self, Capture.self, Perplexity.self, Niah.self, Doctor.self, GPUCheck.self, GPUBench.self, GPUPrefill.self, GPUTasks.self, MInferenceGPU.self, GPUEstimate.self]
+        subcommands: [MaskEval.self, Capture.self, Perplexity.self, Niah.self, Doctor.self, GPUCheck.self, GPUBench.self, GPUPrefill.self, GPUTasks.self, MInferenceGPU.self, GPUEstimate.self, GPUMaskEval.self]
     )
 }

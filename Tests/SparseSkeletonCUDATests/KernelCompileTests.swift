@@ -33,11 +33,23 @@ final class KernelCompileTests: XCTestCase {
         }
     }
 
+    /// The exact tile-mass kernel (gpu-mask-eval's truth) compiles in both 16-bit types without spills.
+    func testExactTileMassCompilesWithoutSpills() throws {
+        let compiler = try Self.nvrtc()
+        for bf16 in ["1", "0"] {
+            let k = try KernelLibrary.compile(compiler: compiler, file: ExactTileMass.sourceFile, source: KernelCompiler.embeddedSource(ExactTileMass.sourceFile),
+                                              arch: "sm_90a", defines: ["SK_BF16": bf16])
+            print("sm_90a exact_tile_mass bf16=\(bf16): \(k.report)")
+            XCTAssertGreaterThan(k.report.registers, 0)
+            XCTAssertEqual(k.report.spillStoreBytes, 0)
+        }
+    }
+
     /// Every embedded .cu compiles on its own, with only the shared headers (no prelude glued on).
     func testEveryEmbeddedSourceCompilesOnItsOwn() throws {
         let compiler = try Self.nvrtc()
         XCTAssertEqual(Set(KernelCompiler.embeddedKernelFiles),
-                       ["fill_random.cu", "flash_attention_hopper.cu", "fp8_quantize.cu", "minference_estimator.cu", "skeleton_fit.cu", "skeleton_mask.cu", "skeleton_probes.cu",
+                       ["exact_tile_mass.cu", "fill_random.cu", "flash_attention_hopper.cu", "fp8_quantize.cu", "minference_estimator.cu", "skeleton_fit.cu", "skeleton_mask.cu", "skeleton_probes.cu",
                         "sparse_flash_attention.cu"])
         XCTAssertTrue(KernelCompiler.sharedHeaders.map(\.name).contains("common.cuh"))
         XCTAssertTrue(KernelCompiler.sharedHeaders.map(\.name).contains("sk_kernel_params.h"))

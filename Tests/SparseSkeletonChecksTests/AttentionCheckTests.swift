@@ -72,3 +72,16 @@ import Testing
         #expect(d.contains { $0.contains("dense") } && d.contains { $0.contains("sparse CSR") })
     }
 }
+
+/// gpu-check's exact tile masses (ExactTileMass from the dense kernel's LSE vs a float64 softmax
+/// of every row), one test case each.
+@Suite(.serialized) struct TileMassCheckTests {
+    @Test("exact per-(row, key tile) masses vs the float64 reference", arguments: TileMassCheck.defaultCases())
+    func massesMatchReference(_ c: TileMassCheckCase) throws {
+        guard let session = GPUSession.forTest("tile mass check \(c)") else { return }
+        let r = try TileMassCheck.run(c, session: session, seed: 13)
+        #expect(r.nanCount == 0, "\(r.nanCount) NaN or unwritten masses")
+        #expect(r.maxAbsError <= c.tolerance, "mass error \(r.maxAbsError) over \(c.tolerance)")
+        #expect(r.ok)
+    }
+}

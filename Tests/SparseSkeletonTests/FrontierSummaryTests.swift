@@ -39,8 +39,8 @@ final class FrontierSummaryTests: XCTestCase {
         let t = try truth()
         let diagonal = try mask([1]), column = try mask([0]), full = try mask([0, 1])
         var f = FrontierRunner(estimators: [SkeletonEstimator(), OracleEstimator()], recalls: [0.8, 0.95], curveRecalls: [0.8, 0.9], geometryTile: 64)
-        f.accumulate(estimator: "skeleton", layer: "L", masks: [diagonal], truths: [t], outputs: true)
-        f.accumulate(estimator: "oracle", layer: "L", masks: [full, diagonal, column], truths: [t], outputs: true)
+        try f.accumulate(estimator: "skeleton", layer: "L", masks: [diagonal], truths: [t], outputs: true)
+        try f.accumulate(estimator: "oracle", layer: "L", masks: [full, diagonal, column], truths: [t], outputs: true)
         let s = f.summary
         let oracle = try XCTUnwrap(s.rows.first { $0.estimator == "oracle" }), skeleton = try XCTUnwrap(s.rows.first { $0.estimator == "skeleton" })
         let col = recall(column: true), diag = recall(column: false)

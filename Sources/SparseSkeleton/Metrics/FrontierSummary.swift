@@ -13,21 +13,26 @@ public struct FrontierSummary: Sendable {
         public var outputError: [Double]?
         /// Mean over heads of the lowest row recall of each head's mask at each recall.
         public var worstRow: [Double]
+        /// Mean over heads of each head's 5th-percentile (`FrontierRunner.rowQuantile`) row recall at
+        /// each recall; nil when not scored.
+        public var lowRow: [Double]?
         /// Heads whose sweep never reached each recall (counted as density 1).
         public var unreached: [Int]
         /// Mean density over heads along `FrontierRunner.curveRecalls`.
         public var curve: [Double]
 
-        public init(estimator: String, heads: Int, density: [Double], outputError: [Double]?, worstRow: [Double], unreached: [Int], curve: [Double] = []) {
+        public init(estimator: String, heads: Int, density: [Double], outputError: [Double]?, worstRow: [Double], unreached: [Int], curve: [Double] = [],
+                    lowRow: [Double]? = nil) {
             self.estimator = estimator; self.heads = heads; self.density = density; self.outputError = outputError
-            self.worstRow = worstRow; self.unreached = unreached; self.curve = curve
+            self.worstRow = worstRow; self.unreached = unreached; self.curve = curve; self.lowRow = lowRow
         }
 
-        init(estimator: String, _ a: FrontierRunner.Accumulator) {
+        init(estimator: String, _ a: FrontierRunner.Accumulator, lowRow scored: Bool = false) {
             let n = Double(max(a.heads, 1))
             self.init(estimator: estimator, heads: a.heads, density: a.density.map { $0 / n },
                       outputError: a.error.allSatisfy { $0 == 0 } ? nil : a.error.map { $0 / n },
-                      worstRow: a.worstRow.map { $0 / n }, unreached: a.unreached, curve: a.curve.map { $0 / n })
+                      worstRow: a.worstRow.map { $0 / n }, unreached: a.unreached, curve: a.curve.map { $0 / n },
+                      lowRow: scored ? a.lowRow.map { $0 / n } : nil)
         }
     }
 
@@ -55,12 +60,15 @@ public struct FrontierSummary: Sendable {
     /// The ten-second table (plain text, aligned).
     public func table(title: String) -> String {
         let i = index95
-        let head = ["estimator", "heads"] + recalls.map { "d@\($0)" } + ["out.err@0.95", "worst.row@0.95(mean)", "skeleton÷this@0.95", "unreached"]
+        let low = rows.contains { $0.lowRow != nil }
+        let head = ["estimator", "heads"] + recalls.map { "d@\($0)" } + ["out.err@0.95", "worst.row@0.95(mean)"] + (low ? ["p5.row@0.95(mean)"] : [])
+            + ["skeleton÷this@0.95", "unreached"]
         var cells = [head]
         for r in rows {
             cells.append([r.estimator, String(r.heads)] + r.density.map { Self.f($0) }
-                         + [Self.f(i.flatMap { r.outputError?[$0] }, 4), Self.f(i.map { r.worstRow[$0] }), Self.f(skeletonRatio(to: r.estimator), 2),
-                            r.unreached.map(String.init).joined(separator: "/")])
+                         + [Self.f(i.flatMap { r.outputError?[$0] }, 4), Self.f(i.map { r.worstRow[$0] })]
+                         + (low ? [Self.f(i.flatMap { r.lowRow?[$0] })] : [])
+                         + [Self.f(skeletonRatio(to: r.estimator), 2), r.unreached.map(String.init).joined(separator: "/")])
         }
         let widths = (0..<head.count).map { c in cells.map { $0[c].count }.max()! + 2 }
         var out = "\(title)\ndensity needed for mean attention recall R (fraction of causal tiles kept, knob tuned per head; lower is better)\n"
@@ -99,13 +107,16 @@ public struct FrontierSummary: Sendable {
 
     /// The frontier as a markdown table (the report's first section).
     public func markdown(title: String) -> String {
+        let low = rows.contains { $0.lowRow != nil }
         var out = "### \(title)\n\n| estimator | heads | " + recalls.map { "density@\($0)" }.joined(separator: " | ")
-            + " | " + recalls.map { "out.err@\($0)" }.joined(separator: " | ") + " | worst row@0.95 (mean over heads) | skeleton ÷ this @0.95 | unreached |\n"
-        out += "|" + String(repeating: "---|", count: 5 + 2 * recalls.count) + "\n"
+            + " | " + recalls.map { "out.err@\($0)" }.joined(separator: " | ") + " | worst row@0.95 (mean over heads) |"
+            + (low ? " 5th-percentile row@0.95 (mean over heads) |" : "") + " skeleton ÷ this @0.95 | unreached |\n"
+        out += "|" + String(repeating: "---|", count: 5 + 2 * recalls.count + (low ? 1 : 0)) + "\n"
         for r in rows {
             out += "| \(r.estimator) | \(r.heads) | " + r.density.map { Self.f($0) }.joined(separator: " | ")
                 + " | " + (r.outputError ?? recalls.map { _ in .nan }).map { $0.isNaN ? "-" : Self.f($0, 4) }.joined(separator: " | ")
-                + " | \(Self.f(index95.map { r.worstRow[$0] })) | \(Self.f(skeletonRatio(to: r.estimator), 2)) | \(r.unreached.map(String.init).joined(separator: "/")) |\n"
+                + " | \(Self.f(index95.map { r.worstRow[$0] })) |" + (low ? " \(Self.f(index95.flatMap { r.lowRow?[$0] })) |" : "")
+                + " \(Self.f(skeletonRatio(to: r.estimator), 2)) | \(r.unreached.map(String.init).joined(separator: "/")) |\n"
         }
         if let p = promise, p.heads > 0 {
             let n = Double(p.heads)

@@ -9,4 +9,5 @@
 #include "sk_minference_params.h"
 #include "sk_skeleton_params.h"
 #include "sk_fp8_params.h"
+#include "sk_tile_mass_params.h"
 #endif

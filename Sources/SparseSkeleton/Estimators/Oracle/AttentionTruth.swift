@@ -95,6 +95,35 @@ public struct AttentionTruth: Sendable {
         } else { dense = nil }
     }
 
+    /// A truth from masses computed elsewhere (the GPU's exact pass, `ExactTileMass`): `mass` is one
+    /// head's [N, keyBlocks] row masses; no partial outputs, so `score` gives recall only.
+    public init(masses mass: [Float], head: Int, headDim: Int, geometry g: TileGeometry) throws {
+        guard mass.count == g.tokens * g.keyBlocks else {
+            throw SkeletonError.shapeMismatch("\(mass.count) row masses for \(g.tokens) rows × \(g.keyBlocks) key tiles")
+        }
+        geometry = g; self.head = head; self.headDim = headDim; self.mass = mass
+        partial = nil; dense = nil; outputRowStride = 1
+    }
+
+    /// The `q`-quantile (0 < q < 1, lower) of `mask`'s row recalls of head `maskHead` (e.g. 0.05:
+    /// the 5th percentile, a worst-row figure that one row cannot set alone).
+    public func rowRecallQuantile(_ mask: BlockMask, maskHead: Int, _ q: Double) -> Double {
+        let g = geometry, kb = g.keyBlocks
+        var recalls = [Float](repeating: 0, count: g.tokens)
+        mass.withUnsafeBufferPointer { m in
+            for qb in 0..<g.queryBlocks {
+                let kept = mask.keyBlocks(head: maskHead, queryBlock: qb)
+                for i in g.queryRows(qb) {
+                    var r: Float = 0
+                    for b in kept { r += m[i * kb + Int(b)] }
+                    recalls[i] = r
+                }
+            }
+        }
+        recalls.sort()
+        return Double(recalls[min(recalls.count - 1, max(0, Int((q * Double(recalls.count)).rounded(.down))))])
+    }
+
     /// The head's true tile masses in TileMasses layout (mean over each query block's rows).
     public func tileMasses(into out: inout TileMasses, as outHead: Int) {
         let g = geometry, kb = g.keyBlocks
