@@ -35,7 +35,7 @@ export SKELETON_CACHE=$W/cache
 use_cublas
 echo "== $(date -u) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 stamp "gpu-tasks"
-timeout 540 $W/skeleton gpu-tasks --model $W/model.gguf --kernel-check \
+timeout ${SK_TASKS_TIMEOUT:-540} $W/skeleton gpu-tasks --model $W/model.gguf --kernel-check \
   --lengths "${SK_TASK_LENGTHS:-32K,16K,8K}" --tasks needle,multikey,kv --depths 10,50,90 --needles 4 --seed 1 \
   --haystack $C/paul_graham_essays.txt --epsilons 0.02,0.05 --densities 0.1 \
   --ppl-texts $C/pride_and_prejudice.txt,$C/emma.txt,$C/persuasion.txt --ppl-lengths "${SK_PPL_LENGTHS:-32K,16K,8K}" \
