@@ -15,23 +15,25 @@ __device__ __forceinline__ u16 mk_bf16(float f) {
 
 // The sum of every thread's `s` over the block (warp shuffles, then one warp over the warps'
 // partials), returned to all threads. Every thread of the block must call it.
-__device__ __forceinline__ float block_sum(float s) {
-    __shared__ float partial[32];
+template <typename T> __device__ __forceinline__ T block_sum_of(T s) {
+    __shared__ T partial[32];
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     if (lane == 0) partial[warp] = s;
     __syncthreads();
     if (warp == 0) {
         int warps = (blockDim.x + 31) >> 5;
-        s = lane < warps ? partial[lane] : 0.f;
+        s = lane < warps ? partial[lane] : T(0);
         for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
         if (lane == 0) partial[0] = s;
     }
     __syncthreads();
-    float total = partial[0];
+    T total = partial[0];
     __syncthreads();  // partial is reused by the next call
     return total;
 }
+__device__ __forceinline__ float block_sum(float s) { return block_sum_of(s); }
+__device__ __forceinline__ double block_sum_f64(double s) { return block_sum_of(s); }
 
 // The maximum of every thread's `m` over the block, returned to all threads (as block_sum).
 __device__ __forceinline__ float block_max(float m) {
@@ -52,24 +54,6 @@ __device__ __forceinline__ float block_max(float m) {
     return total;
 }
 
-// block_sum in fp64.
-__device__ __forceinline__ double block_sum_f64(double s) {
-    __shared__ double partial[32];
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    if (lane == 0) partial[warp] = s;
-    __syncthreads();
-    if (warp == 0) {
-        int warps = (blockDim.x + 31) >> 5;
-        s = lane < warps ? partial[lane] : 0.0;
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0) partial[0] = s;
-    }
-    __syncthreads();
-    double total = partial[0];
-    __syncthreads();
-    return total;
-}
 
 // out[r] = (logits[r, t] - m) - log(Σ_c exp(logits[r, c] - m)), t = targets[r], m = the row's
 // maximum (fp32); the exponentials and their sum in fp64, as the host's perplexity did (a
