@@ -6,8 +6,10 @@
 #include "sk_fp8_params.h"
 
 SK_DEVICE float fp8_amax_of(const unsigned int* amax, int h) { return __uint_as_float(amax[h]); }
-SK_DEVICE float fp8_scale(float a) { return a > 0.f && a <= 3.402823466e38f ? a / 448.f : (a == 0.f ? 1.f : __int_as_float(0x7fc00000)); }
-SK_DEVICE float fp8_inverse(float a) { return a > 0.f && a <= 3.402823466e38f ? 448.f / a : (a == 0.f ? 1.f : __int_as_float(0x7fc00000)); }
+// __fdiv_rn: correctly rounded whatever the compile flags (the kernels build with --use_fast_math, whose division is
+// approximate), so that the CPU twin's IEEE divisions give the same scales and codes bit for bit.
+SK_DEVICE float fp8_scale(float a) { return a > 0.f && a <= 3.402823466e38f ? __fdiv_rn(a, 448.f) : (a == 0.f ? 1.f : __int_as_float(0x7fc00000)); }
+SK_DEVICE float fp8_inverse(float a) { return a > 0.f && a <= 3.402823466e38f ? __fdiv_rn(448.f, a) : (a == 0.f ? 1.f : __int_as_float(0x7fc00000)); }
 
 // Four floats -> four e4m3 bytes, x0 lowest (round to nearest even, saturating at ±448).
 SK_DEVICE u32 fp8_pack4(float x0, float x1, float x2, float x3) {
