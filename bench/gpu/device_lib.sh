@@ -8,6 +8,12 @@ join_model() {
   local sha; sha=$(sha256sum "$out" | cut -d' ' -f1)
   [ "$sha" = "$want" ] || { echo "model sha256 $sha differs from $want (a part is truncated or stale)"; exit 4; }
 }
+# join_gemma DIR PART04: Gemma-3 270M (setup.sh --gemma's sha256) as DIR/model.gguf from DIR/model.part00..03 (the
+# back-to-back part calls) and PART04 (carried with the command).
+join_gemma() {
+  join_model "$1/model.gguf" a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 \
+    "$1/model.part00" "$1/model.part01" "$1/model.part02" "$1/model.part03" "$2"
+}
 # use_cublas: SKELETON_CUBLAS from the machine's torch wheel or CUDA toolkit, unless already set.
 use_cublas() {
   if [ -z "${SKELETON_CUBLAS:-}" ]; then

@@ -29,8 +29,7 @@ for f in model.part04 paul_graham_essays.txt pride_and_prejudice.txt emma.txt pe
 done
 . bench/gpu/device_lib.sh
 unpack_skeleton .carry/skeleton.xz $W/skeleton
-join_model $W/model.gguf a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 \
-  $W/model.part00 $W/model.part01 $W/model.part02 $W/model.part03 $C/model.part04
+join_gemma $W $C/model.part04
 export SKELETON_CACHE=$W/cache
 use_cublas
 echo "== $(date -u) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"

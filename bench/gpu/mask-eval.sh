@@ -28,8 +28,7 @@ done
 unpack_skeleton $C/skeleton.xz $W/gme-skeleton
 if [ ! -f $W/model.gguf ]; then
   [ -f $P/model.part04 ] || { echo "model part 04 missing from $P (carry .carry/gemma-5)"; exit 3; }
-  join_model $W/model.gguf a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818 \
-    $W/model.part00 $W/model.part01 $W/model.part02 $W/model.part03 $P/model.part04
+  join_gemma $W $P/model.part04
 fi
 export SKELETON_CACHE=$W/cache
 use_cublas
