@@ -1,3 +1,4 @@
+import Foundation
 import SparseSkeleton
 import SparseSkeletonCUDA
 
@@ -29,9 +30,11 @@ public enum FP8Bench {
         let lse = try DeviceBuffer(device: s.device, byteCount: n * heads * 4)
         let x = try FP8AttentionInputs(device: s.device, shape: shape)
         let quantizer = FP8Quantizer(library: s.library)
-        guard let t8 = FlashKernelTraits.hopper(headDim: d, blockN: 128, dtype: dtype, fp8: true),
-              let t16 = FlashKernelTraits.hopper(headDim: d, blockN: 128, dtype: dtype) else {
-            throw CUDAError.unsupported("no hopper kernel for d 128 with 128-key tiles")
+        // SK_FP8_FMA_EXP (e.g. "0,3"): the FMA-pipe exponential shares timed side by side; default: the traits' default
+        let shares = (ProcessInfo.processInfo.environment["SK_FP8_FMA_EXP"] ?? "0").split(separator: ",").compactMap { Int($0) }
+        let t8s = shares.compactMap { FlashKernelTraits.hopper(headDim: d, blockN: 128, dtype: dtype, fp8: true, fmaExp: $0) }
+        guard !t8s.isEmpty, t8s.count == shares.count, let t16 = FlashKernelTraits.hopper(headDim: d, blockN: 128, dtype: dtype) else {
+            throw CUDAError.unsupported("no hopper kernel for d 128 with 128-key tiles (FMA exponential shares \(shares): 0–8)")
         }
         try quantizer.quantize(q: q, k: k, v: v, dtype: dtype, into: x, stream: s.stream)
         try s.stream.synchronize()
@@ -45,12 +48,15 @@ public enum FP8Bench {
         func pair(mode: String, label: String, mask: DeviceBlockMask?, pairs: Int, density: Double) throws {
             let flops = 4.0 * Double(d) * Double(pairs)
             let t16t = try bench.time { try s.attention.forward(shape: shape, traits: t16, q: q, k: k, v: v, o: o16, lse: lse, mask: mask, stream: s.stream) }
-            let t8t = try bench.time { try s.attention.forwardFP8(traits: t8, inputs: x, o: o8, lse: lse, mask: mask, stream: s.stream) }
-            try s.stream.synchronize()
-            let err = try error()
-            let note = "\(label); \(inputs); quantise \(tq.median.f(3)) ms; FP8 ÷ 16-bit time \((t8t.median / t16t.median).f(3))"
-                + (err.map { "; FP8 vs 16-bit output rel err \($0.sci)" } ?? "")
-            for (traits, t) in [(t16, t16t), (t8, t8t)] {
+            var timed = [(t16, t16t, "")]
+            for t8 in t8s {
+                let t8t = try bench.time { try s.attention.forwardFP8(traits: t8, inputs: x, o: o8, lse: lse, mask: mask, stream: s.stream) }
+                try s.stream.synchronize()
+                let err = try error()
+                timed.append((t8, t8t, "; FP8 ÷ 16-bit time \((t8t.median / t16t.median).f(3))" + (err.map { "; FP8 vs 16-bit output rel err \($0.sci)" } ?? "")))
+            }
+            for (traits, t, extra) in timed {
+                let note = "\(label); \(inputs); quantise \(tq.median.f(3)) ms" + extra
                 let rec = BenchRecord(impl: "ours", variant: traits.description, mode: mode, tokens: n, heads: heads, kvHeads: kvHeads, headDim: d,
                                       dtype: traits.fp8 ? "e4m3" : dtype.rawValue, density: density, usefulFlops: flops, msMedian: t.median, msMin: t.min,
                                       reps: t.reps, tflops: flops / (t.median * 1e9), peakBytes: 0, note: note)

@@ -15,9 +15,11 @@ public enum FP8Check {
         public var gridCap: Int? = nil
         /// Inputs' standard deviation (Q and K; V is 1): 1.2 gives peaked rows, 0.3 flat ones.
         public var scale: Float = 1.2
+        /// Of every 8 accumulator tiles of S, how many take the FMA-pipe 2^x (FlashKernelTraits.fmaExp).
+        public var fmaExp = 0
 
         public var traits: FlashKernelTraits {
-            guard let t = FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: dtype, fp8: true) else {
+            guard let t = FlashKernelTraits.hopper(headDim: 128, blockN: 128, dtype: dtype, fp8: true, fmaExp: fmaExp) else {
                 preconditionFailure("the FP8 kernel's traits are constants")
             }
             return t
@@ -56,6 +58,7 @@ public enum FP8Check {
                     var c = Case(dtype: dtype, tokens: n, queryHeads: hq, kvHeads: hkv, mask: mask)
                     if i % 3 == 1 { c.gridCap = 3 }
                     if i % 4 == 3 { c.scale = 0.3 }
+                    if i % 2 == 1 { c.fmaExp = 3 }
                     out.append(c)
                     i += 1
                 }

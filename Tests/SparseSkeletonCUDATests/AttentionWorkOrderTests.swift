@@ -35,4 +35,14 @@ final class AttentionWorkOrderTests: XCTestCase {
         XCTAssertFalse(AttentionWorkOrder().queuesDense(headSection: 0))
         XCTAssertFalse(AttentionWorkOrder(mode: .sections).queuesDense(headSection: 4))
     }
+
+    func testEnvironmentSetsModeAndSectionHeads() {
+        setenv("SK_WORK_ORDER", "sections", 1); setenv("SK_SECTION_HEADS", "4", 1)
+        defer { unsetenv("SK_WORK_ORDER"); unsetenv("SK_SECTION_HEADS") }
+        let order = AttentionWorkOrder.fromEnvironment()
+        XCTAssertEqual(order.mode, .sections)
+        XCTAssertEqual(section(order, tokens: 32768), 4, "one KV head per section at 32K instead of the L2 rule's two")
+        setenv("SK_SECTION_HEADS", "four", 1)
+        XCTAssertNil(AttentionWorkOrder.fromEnvironment().forcedHeads, "not a number: the L2 rule")
+    }
 }

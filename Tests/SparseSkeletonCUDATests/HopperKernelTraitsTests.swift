@@ -29,7 +29,8 @@ final class HopperKernelTraitsTests: XCTestCase {
         XCTAssertNil(FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, fp8: true))
         XCTAssertNil(FlashKernelTraits.hopper(headDim: 128, blockN: 64, dtype: .bf16, paired: true, fp8: true))
         XCTAssertThrowsError(try FlashKernelTraits(headDim: 128, blockM: 128, blockN: 128, dtype: .bf16, family: .wgmma, fp8: true))
-        XCTAssertEqual(FlashKernelTraits.ciVariants.filter(\.fp8).count, 2)  // bf16 and fp16 output
+        XCTAssertEqual(FlashKernelTraits.ciVariants.filter(\.fp8).count, 4)  // bf16 and fp16 output, MUFU and FMA exponentials
+        XCTAssertEqual(FlashKernelTraits.ciVariants.filter { $0.fmaExp > 0 }.count, 2)
     }
 
     func testDefaultsFitSharedMemoryAndPreferTwoQBuffers() throws {

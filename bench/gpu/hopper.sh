@@ -4,7 +4,7 @@
 # side in the same run: the previous default (SK_FLASH_KERNEL=v4) and the new kernel (hopper) on dense
 # causal attention at 8K/32K/128K (d 128; d 64 and 256 at 32K), uniform and graded strided masks, and the
 # GPU estimator's own masks (ε and density targets), and cuDNN / PyTorch flash on the same shapes.
-# SK_KERNELS picks the kernels (SK_FLASH_KERNEL values; KERNEL_ORDER also sets SK_WORK_ORDER, e.g. hopper_flat), SK_VARIANTS_FOR=<kernel> adds gpu-bench --variants to that
+# SK_KERNELS picks the kernels (SK_FLASH_KERNEL values; KERNEL_ORDER also sets SK_WORK_ORDER, e.g. hopper_flat, and KERNEL_hN SK_SECTION_HEADS=N, e.g. hopper_h4), SK_VARIANTS_FOR=<kernel> adds gpu-bench --variants to that
 # kernel's dense timing. hopper_table.py prints the table last. Every step has its own timeout (a hung kernel costs one step).
 # SK_LONG=1 adds 1M tokens (dense, 5 %, 2 %) with the default kernel. SK_SMALLD_TOKENS / SK_SMALLD_DENSITIES: the d 64 / 256
 # step's lengths and strided masks; SK_D64_KERNELS: kernels timed at d 64 only (their table rows: d 64).
@@ -24,7 +24,12 @@ if [ "${SK_CHECK:-1}" = 1 ]; then
 fi
 for K in ${SK_KERNELS:-v4 hopper}; do
   stamp "bench $K"
-  case "$K" in *_*) export SK_WORK_ORDER=${K#*_}; KERN=${K%%_*} ;; *) unset SK_WORK_ORDER; KERN=$K ;; esac
+  unset SK_WORK_ORDER SK_SECTION_HEADS
+  case "$K" in  # KERNEL_ORDER sets SK_WORK_ORDER; KERNEL_hN forces N query heads per L2 section
+    *_h[0-9]*) export SK_SECTION_HEADS=${K##*_h}; KERN=${K%%_*} ;;
+    *_*) export SK_WORK_ORDER=${K#*_}; KERN=${K%%_*} ;;
+    *) KERN=$K ;;
+  esac
   J="$OUT/ours-$K.json"
   VAR=""; [ "$K" = "${SK_VARIANTS_FOR:-}" ] && VAR=--variants  # other dense layouts, timed once, with this kernel's run
   SK_FLASH_KERNEL=$KERN timeout 240 /tmp/sk gpu-bench --tokens "$TOK" --head-dims 128 --densities "${SK_DENSITIES:-0.2,0.05}" --seconds "$SEC" $VAR --json "$J" >> "$OUT/bench.txt" 2>&1 || echo "$K dense/strided bench failed or timed out"
@@ -35,7 +40,7 @@ for K in ${SK_KERNELS:-v4 hopper}; do
   done
   grep -E " dense " "$OUT/bench.txt" | tail -5 | cut -c1-150
 done
-unset SK_WORK_ORDER
+unset SK_WORK_ORDER SK_SECTION_HEADS
 for K in ${SK_D64_KERNELS:-}; do  # d 64 only (dense and strided masks), e.g. the v4 kernel that "auto" keeps for d 64 masks
   stamp "bench $K d64"
   SK_FLASH_KERNEL=$K timeout 90 /tmp/sk gpu-bench --tokens ${SK_SMALLD_TOKENS:-32K} --head-dims 64 --densities "${SK_SMALLD_DENSITIES:-0.2,0.05}" --seconds "$SEC" \

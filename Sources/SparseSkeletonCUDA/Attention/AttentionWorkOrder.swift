@@ -23,12 +23,14 @@ public struct AttentionWorkOrder: Sendable, Equatable {
         self.forcedHeads = forcedHeads
     }
 
-    /// `SK_WORK_ORDER` (flat | sections | sections-queue) overrides the default, for side-by-side timing.
+    /// `SK_WORK_ORDER` (flat | sections | sections-queue) overrides the default and `SK_SECTION_HEADS` forces the
+    /// query heads per section, for side-by-side timing.
     public static func fromEnvironment() -> AttentionWorkOrder {
-        guard let raw = ProcessInfo.processInfo.environment["SK_WORK_ORDER"], let mode = Mode(rawValue: raw) else {
-            return AttentionWorkOrder()
-        }
-        return AttentionWorkOrder(mode: mode)
+        let env = ProcessInfo.processInfo.environment
+        var order = AttentionWorkOrder()
+        if let raw = env["SK_WORK_ORDER"], let mode = Mode(rawValue: raw) { order.mode = mode }
+        if let raw = env["SK_SECTION_HEADS"], let heads = Int(raw), heads > 0 { order.forcedHeads = heads }
+        return order
     }
 
     /// Query heads per section for the kernel's `headSection` (0: one section of all heads): as many whole

@@ -42,13 +42,16 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// The hopper kernel's FP8 build: Q, K, V in e4m3 with per-head scales (FP8AttentionInputs), O in `dtype`.
     /// d 128 and 128-key tiles only; false for the other families.
     public let fp8: Bool
+    /// FP8 build: of every 8 accumulator tiles of S, how many take 2^x on the FMA pipe instead of the MUFU unit
+    /// (0–8; the softmax's exponentials are what FP8's faster MMAs leave exposed). 0 elsewhere.
+    public let fmaExp: Int
 
     /// Shared memory a block may take on the H100 / H200 (227 KiB).
     public static let hopperSharedLimit = 227 * 1024
 
     public init(headDim: Int, blockM: Int, blockN: Int, warpTiles: Int = 1, minBlocksPerSM: Int = 1, dtype: DType,
                 family: Family = .mma, persistent: Bool = false, stages: Int = 2, tmaStore: Bool? = nil,
-                pairedKeyTiles: Bool = false, itemOverlap: Bool? = nil, fp8: Bool = false) throws {
+                pairedKeyTiles: Bool = false, itemOverlap: Bool? = nil, fp8: Bool = false, fmaExp: Int = 0) throws {
         guard SkeletonError.supportedHeadDims.contains(headDim) else { throw SkeletonError.unsupportedHeadDim(headDim) }
         guard dtype != .f32 else { throw CUDAError.unsupported("the attention kernel takes f16 or bf16 tensors, not f32") }
         for t in [blockM, blockN] where !SkeletonError.supportedTileSizes.contains(t) { throw SkeletonError.unsupportedTileSize(t) }
@@ -80,6 +83,8 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
             throw CUDAError.unsupported("FP8 attention: the hopper kernel with d 128 and 128-key tiles, unpaired, no item overlap")
         }
         self.fp8 = fp8
+        guard (0...8).contains(fmaExp), fmaExp == 0 || fp8 else { throw CUDAError.unsupported("fmaExp \(fmaExp): 0–8, FP8 builds only") }
+        self.fmaExp = fmaExp
         self.headDim = headDim; self.blockM = blockM; self.blockN = blockN
         self.warpTiles = warpTiles; self.minBlocksPerSM = minBlocksPerSM; self.dtype = dtype
         self.family = family; self.persistent = persistent || family == .hopper; self.stages = stages
@@ -99,10 +104,10 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
     /// The hopper kernel for these tiles with as many K/V stages (≤ 4) as fit beside two Q buffers,
     /// else beside one; nil when none fits.
     public static func hopper(headDim: Int, blockN: Int, dtype: DType, tmaStore: Bool? = nil, paired: Bool = false,
-                              itemOverlap: Bool = false, fp8: Bool = false) -> FlashKernelTraits? {
+                              itemOverlap: Bool = false, fp8: Bool = false, fmaExp: Int = 0) -> FlashKernelTraits? {
         let fitting = [4, 3, 2].compactMap {
             try? FlashKernelTraits(headDim: headDim, blockM: 128, blockN: blockN, dtype: dtype, family: .hopper, stages: $0, tmaStore: tmaStore,
-                                   pairedKeyTiles: paired, itemOverlap: itemOverlap, fp8: fp8)
+                                   pairedKeyTiles: paired, itemOverlap: itemOverlap, fp8: fp8, fmaExp: fmaExp)
         }
         return fitting.first(where: { $0.qBuffers == 2 }) ?? fitting.first
     }
@@ -215,6 +220,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
             d["SK_STAGES"] = "\(stages)"; d["SK_Q_BUFFERS"] = "\(qBuffers)"; d["SK_TMA_STORE"] = tmaStore ? "1" : "0"; d["SK_MIN_BLOCKS"] = nil
             d["SK_PAIR_TILES"] = pairedKeyTiles ? "1" : "0"; d["SK_ITEM_OVERLAP"] = itemOverlap ? "1" : "0"
             if fp8 { d["SK_FP8"] = "1" }
+            if fmaExp > 0 { d["SK_FMA_EXP"] = "\(fmaExp)" }
         }
         return d
     }
@@ -228,7 +234,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                 + (minBlocksPerSM > 1 ? " minB\(minBlocksPerSM)" : "")
         case .hopper:
             return "hopper \(dtype.rawValue) d\(headDim) \(blockM)x\(blockN)" + (pairedKeyTiles ? " paired" : "") + " s\(stages) q\(qBuffers)"
-                + (tmaStore ? " tma-store" : "") + (itemOverlap ? " overlap" : "") + (fp8 ? " fp8" : "")
+                + (tmaStore ? " tma-store" : "") + (itemOverlap ? " overlap" : "") + (fp8 ? " fp8" : "") + (fmaExp > 0 ? " fma-exp \(fmaExp)/8" : "")
         }
     }
 
@@ -269,6 +275,7 @@ public struct FlashKernelTraits: Hashable, Sendable, CustomStringConvertible {
                 if d <= 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, paired: true) { out.append(t) }
                 if d == 128, let t = hopper(headDim: d, blockN: 64, dtype: dt, paired: true, itemOverlap: true) { out.append(t) }
                 if d == 128, let t = hopper(headDim: d, blockN: 128, dtype: dt, fp8: true) { out.append(t) }
+                if d == 128, let t = hopper(headDim: d, blockN: 128, dtype: dt, fp8: true, fmaExp: 3) { out.append(t) }
             }
         }
         for dt in [DType.bf16, .f16] {  // the defaults (hopper for 128-row tiles; 64-row tiles: 4-stage persistent wgmma, d = 64 capped at 2 blocks per SM)

@@ -68,6 +68,9 @@
 #ifndef SK_FP8
 #define SK_FP8 0
 #endif
+#ifndef SK_FMA_EXP  // FP8: of every 8 accumulator tiles of S, this many take 2^x on the FMA pipe (sk_exp2_fma)
+#define SK_FMA_EXP 0
+#endif
 #include "attention_tiles.cuh"
 #include "hopper.cuh"
 
@@ -78,6 +81,7 @@ constexpr int THREADS = 128 * (CONSUMERS + 1);   // warpgroup 0 is the producer
 constexpr int CONSUMER_THREADS = 128 * CONSUMERS;
 constexpr int CONSUMER_WARPS = 4 * CONSUMERS;
 constexpr int ES = SK_FP8 ? 1 : 2;               // bytes per Q / K / V element
+constexpr int P_SHIFT = SK_FP8 ? 8 : 0;          // log2 of P's scale: e4m3 P spends its range on (0, 256]
 constexpr int BOX_COLS = 128 / ES;               // elements in one 128-byte TMA box row
 constexpr int BOXES = D / BOX_COLS;              // TMA boxes (128 bytes) per row block
 constexpr int PAIR = SK_PAIR_TILES ? 2 : 1;     // mask tiles per step
@@ -277,15 +281,15 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
 #if SK_FP8
     const float* __restrict__ fp8Scales = hp.fp8Scales;
     auto head_qk_scale = [&](int head) { return fp8Scales[head] * fp8Scales[qHeads + head / groupSize]; };
-    auto out_scale = [&](int head) { return fp8Scales[qHeads + kvHeads + head / groupSize] * (1.f / 256.f); };  // V's scale, P's 256 out
+    auto out_scale = [&](int head) { return fp8Scales[qHeads + kvHeads + head / groupSize]; };  // V's scale (P's 2^8 cancels in O / l)
     auto pack_p_step = [](const float (&sv)[TN / 8][4], u32 (&pv)[TN / 32][4]) {
 #pragma unroll
         for (int kc = 0; kc < TN / 32; ++kc) {  // keys 32kc..32kc+31: accumulator tiles 4kc..4kc+3
             const int a = 4 * kc;
-            pv[kc][0] = sk_pack4_e4m3(256.f * sv[a][0], 256.f * sv[a][1], 256.f * sv[a + 1][0], 256.f * sv[a + 1][1]);
-            pv[kc][1] = sk_pack4_e4m3(256.f * sv[a][2], 256.f * sv[a][3], 256.f * sv[a + 1][2], 256.f * sv[a + 1][3]);
-            pv[kc][2] = sk_pack4_e4m3(256.f * sv[a + 2][0], 256.f * sv[a + 2][1], 256.f * sv[a + 3][0], 256.f * sv[a + 3][1]);
-            pv[kc][3] = sk_pack4_e4m3(256.f * sv[a + 2][2], 256.f * sv[a + 2][3], 256.f * sv[a + 3][2], 256.f * sv[a + 3][3]);
+            pv[kc][0] = sk_pack4_e4m3(sv[a][0], sv[a][1], sv[a + 1][0], sv[a + 1][1]);  // P already 2^8-scaled (P_SHIFT)
+            pv[kc][1] = sk_pack4_e4m3(sv[a][2], sv[a][3], sv[a + 1][2], sv[a + 1][3]);
+            pv[kc][2] = sk_pack4_e4m3(sv[a + 2][0], sv[a + 2][1], sv[a + 3][0], sv[a + 3][1]);
+            pv[kc][3] = sk_pack4_e4m3(sv[a + 2][2], sv[a + 2][3], sv[a + 3][2], sv[a + 3][3]);
         }
     };
 #else
@@ -312,6 +316,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     u32 pa[TN / KSTEP][4];  // P of the previous step (A operand of its P V)
     float s[TN / 8][4];
     float alpha[2];
+    float itemScaleLog2 = scaleLog2;  // the current item's softmax scale (FP8: × its head's Q and K scales, loaded once per item)
     RingPos qp{0, 0};    // the current item's Q slot
     int stage = 0;       // the stage of the current item's last S (its P V comes next)
     auto q_addr = [&](int slot) { return sQ0 + slot * Q_BYTES + cg * 64 * 128; };
@@ -349,7 +354,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
     auto softmax = [&](const WorkItem& w, int kbA, int kbB) {
         const int rb = row_base(w);
         mask_step(s, kbA, kbB, w.qb, rb, rb + warp * 16 + lane / 4, lane, window);
-        online_softmax(s, rowMax, rowSum, alpha, SK_FP8 ? scaleLog2 * head_qk_scale(w.head) : scaleLog2);
+        online_softmax<TN / 8, P_SHIFT, SK_FP8 ? SK_FMA_EXP : 0>(s, rowMax, rowSum, alpha, itemScaleLog2);
     };
     // the first S of item w: issued in a turn of its own unless `issued` (then: Q slot nq, stage ns)
     auto start_item = [&](const WorkItem& w, bool issued, RingPos nq, int ns) {
@@ -372,6 +377,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
         release(rings.kEmpty[ns]);
         if (steps_of(w) == 1) release(rings.qEmpty[nq.slot]);
         start_rows(accO, rowMax, rowSum);  // no MMA in flight here
+        itemScaleLog2 = SK_FP8 ? scaleLog2 * head_qk_scale(w.head) : scaleLog2;
         softmax(w, kbA, kbB);
         reg_fence(s);
         pack_p_step(s, pa);
@@ -390,7 +396,7 @@ flash_fwd_hopper(const __grid_constant__ SKHopperAttentionParams hp) {
             inv[h] = l > 0.f ? out_scale(w.head) / l : 0.f;
             const int row = row0 + 8 * h;
             if (row < n && lane % 4 == 0)
-                lse[(long long)w.head * n + row] = l > 0.f ? (rowMax[h] + sk_log2(l)) * 0.6931471805599453f : sk_neg_inf();
+                lse[(long long)w.head * n + row] = l > 0.f ? (rowMax[h] + sk_log2(l) - (float)P_SHIFT) * 0.6931471805599453f : sk_neg_inf();
         }
 #if SK_TMA_STORE
         // rows [rowBase, rowBase + 64) into this warpgroup's staging buffer as D/64 swizzled [64][64] boxes,
