@@ -19,10 +19,10 @@ struct GPUTasks: ParsableCommand {
         kv_retrieval), the pair asked at the depth of the pairs. A prompt of length L has at most L − 64 \
         tokens, the rest kept for the answer. Greedy decoding runs a full prefill of prompt + answer so far \
         per token (the GPU prefill has no K/V cache), in the same attention mode; an answer is exact when, \
-        after leading spaces and an opening quote, it begins with the expected text and does not continue it. \
-        Modes: dense, the GPU skeleton at every --epsilons and --densities target (global layers estimated; \
-        sliding-window layers run their window). --ppl-texts: perplexity of each text's window at every \
-        --ppl-lengths, every mode.
+        after leading spaces, one colon and an opening quote, it begins with the expected text and does not \
+        continue it. Modes: dense, the GPU skeleton at every --epsilons and --densities target (global layers \
+        estimated; sliding-window layers run their window), and each --baselines estimator at every \
+        --densities target. --ppl-texts: perplexity of each text's window at every --ppl-lengths, every mode.
         """)
 
     @Option(help: "GGUF model file (llama or gemma3).") var model: String = ModelSession.defaultModel
@@ -34,7 +34,9 @@ struct GPUTasks: ParsableCommand {
     @Option(help: "Needles of the multi-key task (one asked).") var needles: Int = 4
     @Option(help: "Filler text of the needle tasks: a path, or a name under data/texts.") var haystack: String = "paul_graham_essays"
     @Option(help: "Error bounds of the GPU skeleton modes.") var epsilons: String = "0.02,0.05"
-    @Option(help: "Budget densities of the GPU skeleton modes (empty: none).") var densities: String = "0.1"
+    @Option(help: "Budget densities of the GPU skeleton modes and the baselines (empty: none).") var densities: String = "0.1"
+    @Option(help: "Baseline estimators, each at every --densities value: minference (on the GPU), flexprefill, xattention (on the host CPU: Q/K of each global layer copied back per prefill). Empty: none.")
+    var baselines: String = ""
     @Option(name: .customLong("ppl-texts"), help: "Texts whose perplexity is measured (paths or names; empty: none).") var pplTexts: String = ""
     @Option(name: .customLong("ppl-lengths"), help: "Window lengths of the perplexity runs.") var pplLengths: String = "32K"
     @Option(name: .customLong("start-char"), help: "First character of each perplexity text taken.") var startChar: Int = 5000
@@ -63,6 +65,8 @@ struct GPUTasks: ParsableCommand {
         guard !(taskList.isEmpty || lengthList.isEmpty) || !(textNames.isEmpty || pplList.isEmpty) else {
             throw SkeletonError.invalidArgument("nothing to run: give --tasks and --lengths, or --ppl-texts and --ppl-lengths")
         }
+        let densityList = try densities.isEmpty ? [] : ModelSession.parseDoubles(densities, name: "--densities", .density)
+        let baselineNames = try Self.baselineNames(baselines, densities: densityList)
         // the model's context bounds every length (checked from the GGUF header, before any weight or the GPU)
         let m = try ModelSession.loadModel(model, positionInterpolation: positionInterpolation) { c in
             if let l = lengthList.max() { try c.require(tokens: l, "--lengths") }
@@ -72,7 +76,7 @@ struct GPUTasks: ParsableCommand {
         for e in try ModelSession.parseDoubles(epsilons, name: "--epsilons", .epsilon) {
             modes.append(("ε=\(e)", .skeleton(try MaskTarget.errorBound(epsilon: e).validated())))
         }
-        for d in try densities.isEmpty ? [] : ModelSession.parseDoubles(densities, name: "--densities", .density) {
+        for d in densityList {
             modes.append(("density \(d)", .skeleton(try MaskTarget.density(d).validated())))
         }
         let texts = try textNames.map { (URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent, try ModelSession.readText($0, lossy: lossyUTF8)) }
@@ -93,6 +97,13 @@ struct GPUTasks: ParsableCommand {
         let library = KernelLibrary(device: try GPUDevice(), compiler: try KernelCompiler())
         if kernelCheck { try GPUPrefillRun.kernelCheck(library: library) }
         let gpu = try GPUModelPrefill(library: library, model: m, queryTile: 128, keyTile: 64)
+        for name in baselineNames {
+            for d in densityList {
+                let t = try MaskTarget.density(d).validated()
+                modes.append(name == "minference" ? ("minference-gpu density \(d)", .deviceEstimated(GPUMInferenceEstimator(library: library), t))
+                                                  : ("\(name)-cpu density \(d)", .hostEstimated(try EstimatorRegistry.named(name), t)))
+            }
+        }
         print("device: \(library.device.name) (\(library.device.arch)), driver \(library.device.driverVersionString); cuBLAS: \(gpu.cublasPath)")
         print("model: \(ModelSession.label(m, path: model)), \(gpu.architecture), estimated layers \(gpu.estimatedLayers.map(String.init).joined(separator: ","))")
         if hay.count >= 2048 {
@@ -109,11 +120,23 @@ struct GPUTasks: ParsableCommand {
         ModelSession.log("perplexity \(fixed(t1 - t0, 1)) s, retrieval \(fixed(ModelSession.now() - t1, 1)) s")
         let done = Array(prompts.prefix(answers.count))
         let header = "gpu-tasks \(ModelSession.label(m, path: model)), seed \(seed), haystack \(haystack), greedy by re-prefill, modes "
-            + modes.map(\.0).joined(separator: ", ") + " (GPU skeleton on the global layers)"
+            + modes.map(\.0).joined(separator: ", ") + " (masks on the global layers only)"
         print("")
         try ModelSession.emit(header: header, lines: run.tables(prompts: done, answers: answers, modes: modes.map(\.0), perplexity: ppl), report: report)
         if let failure {
             throw SkeletonError.invalidArgument("gpu-tasks stopped after \(answers.count) of \(prompts.count) prompts: \(failure)")
         }
+    }
+
+    /// The --baselines names, checked before the model or the GPU: the estimators a global layer can take at a
+    /// density target besides the GPU skeleton (the oracle would be a dense pass on the host per prefill).
+    static func baselineNames(_ list: String, densities: [Double]) throws -> [String] {
+        let known = ["minference", "flexprefill", "xattention"]
+        let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for n in names where !known.contains(n) {
+            throw SkeletonError.invalidArgument("--baselines: unknown baseline '\(n)'; baselines are \(known.joined(separator: ", "))")
+        }
+        if !names.isEmpty, densities.isEmpty { throw SkeletonError.invalidArgument("--baselines run at the --densities targets: give --densities") }
+        return names
     }
 }

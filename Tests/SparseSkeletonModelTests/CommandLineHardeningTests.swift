@@ -58,6 +58,8 @@ final class CommandLineHardeningTests: XCTestCase {
         try expectRefused(["gpu-tasks", "--depths", "0,150"], "--depths must be an integer in 0...100")
         try expectRefused(["gpu-tasks", "--tasks", "needle,haystack"], "--tasks: unknown task 'haystack'")
         try expectRefused(["gpu-tasks", "--lengths", "100"], "--lengths 100 is too short for a task prompt (at least 256)")
+        try expectRefused(["gpu-tasks", "--baselines", "minference,oracle"], "--baselines: unknown baseline 'oracle'; baselines are minference, flexprefill, xattention")
+        try expectRefused(["gpu-tasks", "--baselines", "flexprefill", "--densities", ""], "--baselines run at the --densities targets: give --densities")
         try expectRefused(["gpu-bench", "--seconds", "nan"], "--seconds must be a finite number in (0, ∞)")
         try expectRefused(["gpu-bench", "--tokens", "8K,2**62"], "--tokens: '2**62' is not an integer")
     }

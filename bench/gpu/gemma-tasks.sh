@@ -15,7 +15,8 @@
 # part is still in /tmp/gemma from an earlier gemma.sh call on the same warm machine):
 #   mkdir -p /tmp/gemma && cp .carry/gemma-N/model.part0$((N-1)) /tmp/gemma/
 # call 5 (carry [".carry/skeleton.xz", ".carry/gemma-tasks"]):  bash bench/gpu/gemma-tasks.sh
-# SK_TASK_LENGTHS / SK_PPL_LENGTHS override the lengths. Device time about 3 minutes (limit 540 s). Logs in $OUT.
+# SK_TASK_LENGTHS / SK_PPL_LENGTHS override the lengths; SK_EPSILONS / SK_DENSITIES the skeleton's targets; SK_BASELINES
+# (e.g. minference,flexprefill,xattention) adds those estimators at the densities; SK_TAG suffixes the log names. Device time about 3 minutes (limit 540 s). Logs in $OUT.
 set -u
 OUT=${OUT:-/tmp/gemma-tasks-out}; mkdir -p "$OUT"
 W=/tmp/gemma; C=.carry/gemma-tasks; mkdir -p $W
@@ -34,25 +35,25 @@ export SKELETON_CACHE=$W/cache
 use_cublas
 echo "== $(date -u) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 stamp "gpu-tasks"
-timeout ${SK_TASKS_TIMEOUT:-540} $W/skeleton gpu-tasks --model $W/model.gguf --kernel-check \
+timeout ${SK_TASKS_TIMEOUT:-540} stdbuf -oL $W/skeleton gpu-tasks --model $W/model.gguf --kernel-check \
   --lengths "${SK_TASK_LENGTHS:-32K,16K,8K}" --tasks needle,multikey,kv --depths 10,50,90 --needles 4 --seed 1 \
-  --haystack $C/paul_graham_essays.txt --epsilons 0.02,0.05 --densities 0.1 \
+  --haystack $C/paul_graham_essays.txt --epsilons "${SK_EPSILONS:-0.02,0.05}" --densities "${SK_DENSITIES:-0.1}" ${SK_BASELINES:+--baselines "$SK_BASELINES"} \
   --ppl-texts $C/pride_and_prejudice.txt,$C/emma.txt,$C/persuasion.txt --ppl-lengths "${SK_PPL_LENGTHS:-32K,16K,8K}" \
-  --report "$OUT/gemma-tasks.md" > "$OUT/gemma-tasks.txt" 2> "$OUT/gemma-tasks.err"
+  --report "$OUT/gemma-tasks${SK_TAG:-}.md" > "$OUT/gemma-tasks${SK_TAG:-}.txt" 2> "$OUT/gemma-tasks${SK_TAG:-}.err"
 rc=$?
 stamp "done, rc=$rc"
-grep -E "^kernel-check .*FAIL" "$OUT/gemma-tasks.txt"
-echo "kernel-check: $(grep -c '^kernel-check .* ok$' "$OUT/gemma-tasks.txt") ok, $(grep -c '^kernel-check .*FAIL' "$OUT/gemma-tasks.txt") failed"
-grep -E "^(reuse-check|device:|model:)" "$OUT/gemma-tasks.txt"
+grep -E "^kernel-check .*FAIL" "$OUT/gemma-tasks${SK_TAG:-}.txt"
+echo "kernel-check: $(grep -c '^kernel-check .* ok$' "$OUT/gemma-tasks${SK_TAG:-}.txt") ok, $(grep -c '^kernel-check .*FAIL' "$OUT/gemma-tasks${SK_TAG:-}.txt") failed"
+grep -E "^(reuse-check|device:|model:)" "$OUT/gemma-tasks${SK_TAG:-}.txt"
 if [ $rc -ne 0 ]; then
   echo "gpu-tasks failed (rc=$rc; 124 = the 540 s limit); what it had done:"
-  grep -E "^ppl " "$OUT/gemma-tasks.txt"
-  echo "prompts decoded: $(grep -cE '→ (retrieved|MISSED)' "$OUT/gemma-tasks.txt"), retrieved $(grep -c '→ retrieved' "$OUT/gemma-tasks.txt")"
-  grep -E '→ (retrieved|MISSED)' "$OUT/gemma-tasks.txt" | tail -8
-  tail -5 "$OUT/gemma-tasks.err"
+  grep -E "^ppl " "$OUT/gemma-tasks${SK_TAG:-}.txt"
+  echo "prompts decoded: $(grep -cE '→ (retrieved|MISSED)' "$OUT/gemma-tasks${SK_TAG:-}.txt"), retrieved $(grep -c '→ retrieved' "$OUT/gemma-tasks${SK_TAG:-}.txt")"
+  grep -E '→ (retrieved|MISSED)' "$OUT/gemma-tasks${SK_TAG:-}.txt" | tail -8
+  tail -5 "$OUT/gemma-tasks${SK_TAG:-}.err"
 fi
-tail -3 "$OUT/gemma-tasks.err"
+tail -3 "$OUT/gemma-tasks${SK_TAG:-}.err"
 echo
 # the short tables last: counts per task × length × mode, densities, perplexity
-sed -n '/^### Retrieved/,$p' "$OUT/gemma-tasks.txt"
+sed -n '/^### Retrieved/,$p' "$OUT/gemma-tasks${SK_TAG:-}.txt"
 exit $rc

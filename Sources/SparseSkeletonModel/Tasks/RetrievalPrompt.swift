@@ -32,12 +32,14 @@ public struct RetrievalPrompt: Sendable {
     static func sevenDigits(_ rng: inout Xoshiro256StarStar) -> String { String(Int.random(in: 1_000_000...9_999_999, using: &rng)) }
 }
 
-/// Exact scoring of a greedy answer: after leading whitespace and one opening quote, the decoded
-/// text begins with the answer, and the character after it (if any) does not continue it (no letter,
-/// digit or hyphen: "4721" does not pass for "47213", nor a UUID for a longer one).
+/// Exact scoring of a greedy answer: after leading whitespace, one colon (the needles' own "is: VALUE"
+/// form, which a model may repeat after the question's "… is") and one opening quote, the decoded text
+/// begins with the answer, and the character after it (if any) does not continue it (no letter, digit
+/// or hyphen: "4721" does not pass for "47213", nor a UUID for a longer one).
 public enum RetrievalScore {
     static func body(_ generated: String) -> Substring {
         var s = generated.drop { $0.isWhitespace }
+        if s.first == ":" { s = s.dropFirst().drop { $0.isWhitespace } }
         if s.first == "\"" { s = s.dropFirst() }
         return s
     }
