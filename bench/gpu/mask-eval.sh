@@ -13,11 +13,13 @@
 # The model travels in parts as bench/gpu/gemma.sh says (calls 1-4 put model.part00..03 into
 # /tmp/gemma; part04 in .carry/gemma-5). This call: carry [".carry/gme", ".carry/gemma-5"]:
 #   bash bench/gpu/mask-eval.sh
-# SK_BUDGET_S (default 225): no step starts that would end past this many seconds.
+# SK_BUDGET_S (default 225): no step starts that would end past this many seconds. SK_CPU_ESTIMATORS (e.g.
+# flexprefill,xattention): also scored, on the Q/K copied back to the host.
 set -u
 OUT=${OUT:-/tmp/gme-out}; mkdir -p "$OUT"
 W=/tmp/gemma; C=.carry/gme; P=.carry/gemma-5; mkdir -p $W
 BUDGET=${SK_BUDGET_S:-225}
+CPU_EST=${SK_CPU_ESTIMATORS:-}  # e.g. flexprefill,xattention: scored on the Q/K copied back to the host
 started=$(date +%s)
 el() { echo $(( $(date +%s) - started )); }
 stamp() { echo "== $1 (t+$(el)s)"; }
@@ -49,7 +51,7 @@ run() {  # text tokens pi strides layers seconds-if-unmeasured ratio-to-the-firs
   if [ $need -gt $left ]; then echo "== skipped $1 N=$2 PI x$3: predicted ${need}s, ${left}s left" | tee "$f"; return; fi
   local t0=$(date +%s)
   { stamp "gpu-mask-eval $1 N=$2 PI x$3 layers $5"
-    timeout $left $S gpu-mask-eval --model $M --text $C/$1.txt --tokens $2 --pi $3 --strides "$4" --layers $5 --report "$OUT/eval-$1-$2-pi$3.md"
+    timeout $left $S gpu-mask-eval --model $M --text $C/$1.txt --tokens $2 --pi $3 --strides "$4" --layers $5 --cpu-estimators "$CPU_EST" --report "$OUT/eval-$1-$2-pi$3.md"
     echo "rc=$?"; } 2>&1 | tee "$f"
   [ $last -eq 0 ] && last=$(( $(date +%s) - t0 ))
 }
@@ -64,8 +66,8 @@ grep -E "^tile-mass .*\| (ok|FAIL)$|cases passed|^agreement:" "$OUT/check.txt"
 grep -E "^agreement:|^compare-cpu:|FAIL$|^rc=" "$OUT/agree-2048.txt" | tr '\n' ' '; echo
 grep -E "^error|^rc=" "$OUT/bad-input.txt" | tr '\n' ' '; echo
 echo
-echo "| N | text | layers | skeleton d@0.90 / 0.95 / 0.99 | s32 / s64 / s128 d@0.95 | minference d@0.95 | oracle d@0.95 | skel ÷ oracle | skel ÷ minf | out.err@0.95 skel / minf / oracle | skel worst / p5 row@0.95 | promise ε=0.05 | s |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| N | text | layers | skeleton d@0.90 / 0.95 / 0.99 | s32 / s64 / s128 d@0.95 | minference d@0.95 | flexprefill / xattention d@0.95 | oracle d@0.95 | skel ÷ oracle | skel ÷ minf | out.err@0.95 skel / minf / oracle | skel worst / p5 row@0.95 | promise ε=0.05 | s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for f in "$OUT"/eval-*.txt; do
   awk -v file="$(basename "$f" .txt)" '
     /^== skipped/ { skipped = $0 }
@@ -73,11 +75,11 @@ for f in "$OUT"/eval-*.txt; do
                   gsub(/,$/, "", ly); pi = ($0 ~ /PI ×/) ? " PI×4" : ""; t = $(NF - 1) }
     $1 == "skeleton" && $2 ~ /^[0-9]+$/ { d90 = $3; d95 = $4; d99 = $5; err = $6; worst = $7; p5 = $8 }
     $1 == "skeleton-s32" { s32 = $4 } $1 == "skeleton-s64" { s64 = $4 } $1 == "skeleton-s128" { s128 = $4 }
-    $1 == "minference" && $2 ~ /^[0-9]+$/ { mi = $4; mierr = $6 } $1 == "oracle" && $2 ~ /^[0-9]+$/ { or = $4; orerr = $6 }
+    $1 == "minference" && $2 ~ /^[0-9]+$/ { mi = $4; mierr = $6 } $1 == "flexprefill" && $2 ~ /^[0-9]+$/ { fx = $4 } $1 == "xattention" && $2 ~ /^[0-9]+$/ { xa = $4 } $1 == "oracle" && $2 ~ /^[0-9]+$/ { or = $4; orerr = $6 }
     /^skeleton \(stride/ { match($0, /on [0-9]+ \/ [0-9]+ heads/); pr = substr($0, RSTART + 3, RLENGTH - 9) }
     END { split(file, a, "-"); if (d95 == "") { printf "| %s | %s | | %s |\n", a[3], a[2], (skipped != "" ? skipped : "no result, see " file ".txt"); exit }
-          printf "| %s%s | %s | %s | %s / %s / %s | %s / %s / %s | %s | %s | %.2f | %.2f | %s / %s / %s | %s / %s | %s | %s |\n",
-            n, pi, a[2], ly, d90, d95, d99, (s32 == "" ? "-" : s32), (s64 == "" ? "-" : s64), (s128 == "" ? "-" : s128), mi, or,
+          printf "| %s%s | %s | %s | %s / %s / %s | %s / %s / %s | %s | %s / %s | %s | %.2f | %.2f | %s / %s / %s | %s / %s | %s | %s |\n",
+            n, pi, a[2], ly, d90, d95, d99, (s32 == "" ? "-" : s32), (s64 == "" ? "-" : s64), (s128 == "" ? "-" : s128), mi, (fx == "" ? "-" : fx), (xa == "" ? "-" : xa), or,
             (or > 0 ? d95 / or : 0), (mi > 0 ? d95 / mi : 0), err, mierr, orerr, worst, p5, pr, t }' "$f"
 done
 stamp done
