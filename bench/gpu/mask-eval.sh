@@ -74,7 +74,7 @@ for f in "$OUT"/eval-*.txt; do
     /^Summary:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^N=/) { n = substr($i, 3); gsub(/,/, "", n) } if ($i == "layers") ly = $(i + 1) }
                   gsub(/,$/, "", ly); pi = ($0 ~ /PI ×/) ? " PI×4" : ""; t = $(NF - 1) }
     $1 == "skeleton" && $2 ~ /^[0-9]+$/ { d90 = $3; d95 = $4; d99 = $5; err = $6; worst = $7; p5 = $8 }
-    $1 == "skeleton-s32" { s32 = $4 } $1 == "skeleton-s64" { s64 = $4 } $1 == "skeleton-s128" { s128 = $4 }
+    $2 ~ /^[0-9]+$/ && $1 == "skeleton-s32" { s32 = $4 } $2 ~ /^[0-9]+$/ && $1 == "skeleton-s64" { s64 = $4 } $2 ~ /^[0-9]+$/ && $1 == "skeleton-s128" { s128 = $4 }
     $1 == "minference" && $2 ~ /^[0-9]+$/ { mi = $4; mierr = $6 } $1 == "flexprefill" && $2 ~ /^[0-9]+$/ { fx = $4 } $1 == "xattention" && $2 ~ /^[0-9]+$/ { xa = $4 } $1 == "oracle" && $2 ~ /^[0-9]+$/ { or = $4; orerr = $6 }
     /^skeleton \(stride/ { match($0, /on [0-9]+ \/ [0-9]+ heads/); pr = substr($0, RSTART + 3, RLENGTH - 9) }
     END { split(file, a, "-"); if (d95 == "") { printf "| %s | %s | | %s |\n", a[3], a[2], (skipped != "" ? skipped : "no result, see " file ".txt"); exit }
