@@ -7,7 +7,10 @@
 // each warp holding its rows of every head (the heads' MMA row tiles share each K fragment). It
 // walks every key tile of 64 keys up to its last row, S = Q_g K_J^T with mma.sync (fp32
 // accumulators), causal per row (key j > row r is out). Pass 2 splits each tile's keys over two
-// warps per row block: twice the warps per SM for its latency-bound bookkeeping.
+// warps per row block: twice the warps per SM for its latency-bound bookkeeping; it holds its Q
+// rows in registers (the MMA A fragments, loaded once), so the shared memory that staged them
+// becomes the column / ring / diagonal buffers — at 128K with stride 256 that is what lets two
+// CTAs share a multiprocessor (and __launch_bounds__ keeps the registers at ≤ 128 for it).
 //
 // SK_PROBE_PASS 1 (every probe): per (probe, key tile) the tile's log2-sum-exp
 //     tileLse2[h][p][J] = log2 Σ_{j∈J, j≤r} 2^(x_rj),   x = s · log2(e)/√d,
@@ -24,7 +27,8 @@
 // (stride ≥ 32) put at most one element of a 32-key half tile on each δ, so the tile is added in
 // two halves with a barrier between; contiguous rows (the tail group) are summed per diagonal of
 // the tile first (through a padded shared tile), one writer per δ. The ring index is XOR-swizzled
-// with the row bits of δ so the 8 rows of a warp's MMA fragment hit 8 different banks.
+// with the row bits of δ so the 8 rows of a warp's MMA fragment hit 8 different banks. The tail
+// group's CTAs come first in the same launch as the strided groups' (their own ring size).
 //
 // Layout: Q [N, qHeads, D], K [N, kvHeads, D] (16-bit), GQA in place (kv head = h / group).
 #include "common.cuh"
@@ -50,6 +54,7 @@ constexpr int NT = BN / 8 / KS;              // n8 tiles per warp
 constexpr int THREADS = WARPS * 32;
 constexpr int CHUNKS = D / 8;                // 16-byte chunks per row
 constexpr int DIAG_PITCH = BN + 1;           // padded row of the tail group's shared tile
+constexpr int TAIL_ROW_SHIFT = 5;            // ring swizzle bits of the tail group (contiguous rows)
 static_assert(H == 1 || H == 2, "SK_PROBE_HEADS must be 1 or 2");
 
 SK_DEVICE int swz(int row, int chunk) { return row * D + ((chunk ^ (row & 7)) << 3); }
@@ -89,7 +94,12 @@ typedef SKProbePass1Params SKProbePassParams;
 typedef SKProbePass2Params SKProbePassParams;
 #endif
 
-extern "C" __global__ void __launch_bounds__(THREADS)
+#if SK_PROBE_PASS == 2
+#define SK_PROBE_BOUNDS __launch_bounds__(THREADS, 2)  /* ≤ 128 registers: two CTAs per multiprocessor */
+#else
+#define SK_PROBE_BOUNDS __launch_bounds__(THREADS)
+#endif
+extern "C" __global__ void SK_PROBE_BOUNDS
 skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
     const u16* __restrict__ q = params.q;
     const u16* __restrict__ k = params.k;
@@ -99,24 +109,34 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
     const int probes = params.probes, keyTiles = params.keyTiles, chunks = params.chunks, chunkTiles = params.chunkTiles;
 #if SK_PROBE_PASS == 1
     float* __restrict__ tileLse2 = params.tileLse2;
-    const int groupOffset = 0;
+    const int groupOffset = 0, block = (int)blockIdx.x;
 #else
     const float* __restrict__ rowLse2 = params.rowLse2;
     float* __restrict__ colObs = params.colObs;
     float* __restrict__ diagObs = params.diagObs;
-    const int window = params.window, rowShift = params.rowShift, groupOffset = params.firstGroup;
+    // the tail group(s) first: blocks [0, tailGroups · chunks), then the strided groups
+    const int tailBlocks = params.tailGroups * chunks;
+    const bool tailBlock = (int)blockIdx.x < tailBlocks;
+    const int window = tailBlock ? params.tailWindow : params.window;
+    const int rowShift = tailBlock ? TAIL_ROW_SHIFT : params.rowShift;
+    const int block = tailBlock ? (int)blockIdx.x : (int)blockIdx.x - tailBlocks;
+    const int groupOffset = tailBlock ? params.stridedGroups : 0;
 #endif
     extern __shared__ __align__(128) u16 smem[];
+#if SK_PROBE_PASS == 1
     u16* sQ = smem;                                  // [H][64][D]
     u16* sK = sQ + H * PROBES * D;                   // two K buffers
     int* sRows = reinterpret_cast<int*>(sK + 2 * BN * D);
-#if SK_PROBE_PASS == 2
-    float* sCol = reinterpret_cast<float*>(sRows + PROBES);  // [H][4 row blocks][64]
-    float* sRing = sCol + H * 4 * BN;                        // [H][window]
-    float* sDiag = sRing + H * window;                       // [H][64][DIAG_PITCH] (tail group)
+#else
+    u16* sK = smem;                                  // two K buffers
+    int* sRows = reinterpret_cast<int*>(sK + 2 * BN * D);
+    u16* sQ = reinterpret_cast<u16*>(sRows + PROBES);  // [H][64][D], only until Q is in registers
+    float* sCol = reinterpret_cast<float*>(sQ);      // [H][4 row blocks][64], over the staged Q
+    float* sRing = sCol + H * 4 * BN;                // [H][window]
+    float* sDiag = sRing + H * window;               // [H][64][DIAG_PITCH] (tail group)
 #endif
     // one CTA per (group, key chunk of chunkTiles tiles, head set): long rows split over CTAs
-    const int group = groupOffset + (int)blockIdx.x / chunks, chunk = (int)blockIdx.x % chunks;
+    const int group = groupOffset + block / chunks, chunk = block % chunks;
     const int head0 = blockIdx.y * H;                // H consecutive query heads of one KV head
     const int kvHead = head0 / (qHeads / kvHeads);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -124,9 +144,6 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
     const int ntBase = keyPart * NT;                 // this warp's first n8 tile of the key tile
     const int p0 = group * PROBES;
     if (threadIdx.x < PROBES) sRows[threadIdx.x] = groupRows[p0 + threadIdx.x];
-#if SK_PROBE_PASS == 2
-    for (int i = threadIdx.x; i < H * window; i += THREADS) sRing[i] = 0.f;
-#endif
     __syncthreads();
     // rows ascend inside a group; padding (-1) only at the end
     const int rMin = sRows[0];
@@ -156,6 +173,21 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
             lse[mt][h] = row[h] >= 0 ? rowLse2[(long long)(head0 + mt) * probes + p0 + r0 + 8 * h] : 0.f;
 #endif
     const int lane7 = lane & 7;
+#if SK_PROBE_PASS == 2
+    u32 qf[H][D / 16][4];                            // the A fragments of every k step, loaded once
+    {
+        sk_cp_async_wait<0>();
+        __syncthreads();  // Q (and K_first) landed
+        const int qrow = rowBlock * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
+#pragma unroll
+        for (int mt = 0; mt < H; ++mt)
+#pragma unroll
+            for (int kc = 0; kc < D / 16; ++kc)
+                sk_ldsm_x4(qf[mt][kc], sk_smem_addr(sQ + mt * PROBES * D) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
+        __syncthreads();  // every warp holds its fragments: the staging area becomes sCol / sRing / sDiag
+        for (int i = threadIdx.x; i < H * window; i += THREADS) sRing[i] = 0.f;
+    }
+#endif
 
     for (int kb = firstTile; kb <= lastTile; ++kb) {
         sk_cp_async_wait<0>();
@@ -174,10 +206,17 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
 #pragma unroll
         for (int kc = 0; kc < D / 16; ++kc) {
             u32 qa[H][4];
+#if SK_PROBE_PASS == 2
+#pragma unroll
+            for (int mt = 0; mt < H; ++mt)
+#pragma unroll
+                for (int i = 0; i < 4; ++i) qa[mt][i] = qf[mt][kc][i];
+#else
             const int qrow = rowBlock * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
 #pragma unroll
             for (int mt = 0; mt < H; ++mt)
                 sk_ldsm_x4(qa[mt], sk_smem_addr(sQ + mt * PROBES * D) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
+#endif
 #pragma unroll
             for (int nt = 0; nt < NT; nt += 2) {
                 u32 b[4];
@@ -245,30 +284,44 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
         if (!contiguous) {
             // strided rows: a δ gets at most one element of each 32-key half of the tile; at stride
             // ≥ 64 at most one of the whole tile. Halves that may collide are added one after the other.
-            auto addRange = [&](int ntFrom, int ntTo) {
+            // A thread's own elements lie on distinct δ (its two rows are 8 strides apart, its keys
+            // < 64), so on distinct slots: all its loads are issued first, then the stores (the
+            // compiler cannot see that they do not alias and would chain load → add → store).
+            auto addToRing = [&]() {
+                int slot[H][NT][4];
+                float old[H][NT][4];
 #pragma unroll
                 for (int mt = 0; mt < H; ++mt)
 #pragma unroll
-                    for (int nt = 0; nt < NT; ++nt) {
-                        if (nt < ntFrom || nt >= ntTo) continue;
+                    for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
                         for (int e = 0; e < 4; ++e) {
-                            const float pr = s[mt][nt][e];
-                            if (pr != 0.f) {
-                                const int j = kb * BN + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1);
-                                sRing[mt * window + ring_slot(row[e / 2] - j, window, rowShift)] += pr;
-                            }
+                            const int j = kb * BN + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1);
+                            slot[mt][nt][e] = s[mt][nt][e] != 0.f ? mt * window + ring_slot(row[e / 2] - j, window, rowShift) : -1;
                         }
-                    }
+#pragma unroll
+                for (int mt = 0; mt < H; ++mt)
+#pragma unroll
+                    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                        for (int e = 0; e < 4; ++e)
+                            if (slot[mt][nt][e] >= 0) old[mt][nt][e] = sRing[slot[mt][nt][e]];
+#pragma unroll
+                for (int mt = 0; mt < H; ++mt)
+#pragma unroll
+                    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                        for (int e = 0; e < 4; ++e)
+                            if (slot[mt][nt][e] >= 0) sRing[slot[mt][nt][e]] = old[mt][nt][e] + s[mt][nt][e];
             };
             const bool halvesCollide = (1 << rowShift) < 64;
             if (halvesCollide) {
-                if (keyPart == 0) addRange(0, NT);
+                if (keyPart == 0) addToRing();
                 __syncthreads();
-                if (keyPart == 1) addRange(0, NT);
+                if (keyPart == 1) addToRing();
                 __syncthreads();
             } else {
-                addRange(0, NT);
+                addToRing();
                 __syncthreads();
             }
         } else {
@@ -290,19 +343,23 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
             }
             __syncthreads();
         }
-        for (int t = threadIdx.x; t < H * BN; t += THREADS) {
-            const int hl = t / BN, c = t % BN;
+        // columns on threads [0, H·64), the ring's final offsets on the next H·64 (independent)
+        for (int t = threadIdx.x; t < 2 * H * BN; t += THREADS) {
+            const int hl = (t / BN) % H, c = t % BN;
             const int head = head0 + hl;
-            const int j = kb * BN + c;
-            const float* cp = sCol + hl * 4 * BN + c;
-            const float cv = cp[0] + cp[BN] + cp[2 * BN] + cp[3 * BN];
-            if (cv != 0.f && j < n) red_global(&colObs[(long long)head * n + j], cv);
-            // offsets above rMax − (kb+1)·64 are final: no later tile reaches them
-            const int delta = rMax - kb * BN - c;
-            if (delta >= 0) {
-                float* cell = &sRing[hl * window + ring_slot(delta, window, rowShift)];
-                if (*cell != 0.f) red_global(&diagObs[(long long)head * n + delta], *cell);
-                *cell = 0.f;
+            if (t < H * BN) {
+                const int j = kb * BN + c;
+                const float* cp = sCol + hl * 4 * BN + c;
+                const float cv = cp[0] + cp[BN] + cp[2 * BN] + cp[3 * BN];
+                if (cv != 0.f && j < n) red_global(&colObs[(long long)head * n + j], cv);
+            } else {
+                // offsets above rMax − (kb+1)·64 are final: no later tile reaches them
+                const int delta = rMax - kb * BN - c;
+                if (delta >= 0) {
+                    float* cell = &sRing[hl * window + ring_slot(delta, window, rowShift)];
+                    if (*cell != 0.f) red_global(&diagObs[(long long)head * n + delta], *cell);
+                    *cell = 0.f;
+                }
             }
         }
 #endif
