@@ -88,6 +88,41 @@ SK_DEVICE void load_keys(u16* tile, const u16* __restrict__ g, int row0, int n, 
     }
 }
 
+// The same copy, straight-line with its fixed per-thread part out of the tile loop (the loop
+// above costs ~30 instructions per 16-byte copy and holds registers across the walk; at d ≤ 128
+// only: at d256 pass 2 would spill): thread t copies chunk t % CHUNKS of rows t / CHUNKS +
+// i · ROW_STEP, and as ROW_STEP is a multiple of 8 the swizzle is the same for all i.
+#define SK_KEY_LOADER (SK_HEAD_DIM <= 128)
+#if SK_KEY_LOADER
+struct KeyLoader {
+    static constexpr int PER_THREAD = BN * CHUNKS / THREADS;
+    static constexpr int ROW_STEP = THREADS / CHUNKS;
+    static_assert(BN * CHUNKS % THREADS == 0 && THREADS % CHUNKS == 0 && ROW_STEP % 8 == 0, "KeyLoader layout");
+    int r0;                 // the thread's first row in the tile
+    u32 dst;                // its first destination (shared byte address, buffer 0)
+    const u16* src;         // its chunk of key row 0 (also the in-bounds address of a zero fill)
+    int stride;             // elements between consecutive key rows
+
+    SK_DEVICE KeyLoader(const u16* tile0, const u16* __restrict__ g, int rowStride) {
+        r0 = threadIdx.x / CHUNKS;
+        const int ch = threadIdx.x % CHUNKS;
+        dst = sk_smem_addr(tile0 + swz(r0, ch));
+        src = g + ch * 8;
+        stride = rowStride;
+    }
+    // rows [row0, row0 + 64) into buffer `buffer` (BN · D elements each), rows ≥ n zero-filled
+    SK_DEVICE void load(int buffer, int row0, int n) const {
+        const u32 d = dst + buffer * (BN * D * 2);
+#pragma unroll
+        for (int i = 0; i < PER_THREAD; ++i) {
+            const int gr = row0 + r0 + i * ROW_STEP;
+            const bool in = gr < n;
+            sk_cp_async16(d + i * (ROW_STEP * D * 2), in ? src + (long long)gr * stride : src, in ? 16 : 0);
+        }
+    }
+};
+#endif
+
 #if SK_PROBE_PASS == 1
 typedef SKProbePass1Params SKProbePassParams;
 #else
@@ -159,7 +194,12 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
     const u16* gK = k + (long long)kvHead * D;
 #pragma unroll
     for (int hl = 0; hl < H; ++hl) load_rows(sQ + hl * PROBES * D, q + (long long)(head0 + hl) * D, sRows, qHeads * D);
+#if SK_KEY_LOADER
+    const KeyLoader keys(sK, gK, kvHeads * D);
+    keys.load(firstTile & 1, firstTile * BN, n);
+#else
     load_keys(sK + (firstTile & 1) * BN * D, gK, firstTile * BN, n, kvHeads * D);
+#endif
     sk_cp_async_commit();
 
     const int r0 = rowBlock * 16 + lane / 4;         // this thread's two rows in the group
@@ -192,7 +232,11 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
     for (int kb = firstTile; kb <= lastTile; ++kb) {
         sk_cp_async_wait<0>();
         __syncthreads();  // K_kb landed; the other buffer is free (and, pass 2, the ring flush is done)
+#if SK_KEY_LOADER
+        if (kb < lastTile) keys.load((kb + 1) & 1, (kb + 1) * BN, n);
+#else
         if (kb < lastTile) load_keys(sK + ((kb + 1) & 1) * BN * D, gK, (kb + 1) * BN, n, kvHeads * D);
+#endif
         sk_cp_async_commit();
         const u32 sKaddr = sk_smem_addr(sK + (kb & 1) * BN * D);
 
