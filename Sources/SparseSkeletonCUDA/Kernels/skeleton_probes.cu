@@ -67,6 +67,21 @@ SK_DEVICE int ring_slot(int delta, int window, int rowShift) {
     const int g = delta & (window - 1);
     return g ^ ((((g >> rowShift) & 3) << 3) | ((g >> (rowShift + 2)) & 1));
 }
+SK_DEVICE int ring_xor(int rowBits) { return ((rowBits & 3) << 3) | ((rowBits >> 2) & 1); }  // the same bits, of (g >> rowShift) & 7
+
+// ring_slot of δ = base − k for 0 ≤ k < 32 (one thread's elements of one row in a tile) when
+// rowShift ≥ 5 (and window ≥ 2^(rowShift+3), true of every ring): the XOR bits are those of
+// base >> 5 for k ≤ base & 31 and of (base >> 5) − 1 above (one borrow at most), so two masks
+// per row replace the per-element shifts: slot = ((base − k) & (window − 1)) ^ mask.
+struct RingRow {
+    int base, low, maskHi, maskLo;
+    SK_DEVICE RingRow(int b, int rowShift) : base(b), low(b & 31) {
+        const int hi = b >> 5;
+        maskHi = ring_xor((hi >> (rowShift - 5)) & 7);
+        maskLo = ring_xor(((hi - 1) >> (rowShift - 5)) & 7);
+    }
+    SK_DEVICE int slot(int k, int window) const { return ((base - k) & (window - 1)) ^ (k <= low ? maskHi : maskLo); }
+};
 
 // Gathers the group's query rows (row -1 → zeros) into a swizzled [64, D] tile.
 SK_DEVICE void load_rows(u16* tile, const u16* __restrict__ g, const int* rows, int stride) {
@@ -334,15 +349,31 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
             auto addToRing = [&]() {
                 int slot[H][NT][4];
                 float old[H][NT][4];
+#if SK_HEAD_DIM <= 128  // (at d256 the second copy of the slot code would spill)
+                if (rowShift >= 5) {  // every stride ≥ 32, the stride policy's minimum
+                    // element (nt, e) of row e / 2 lies on δ = row − base − (nt · 8 + (e & 1))
+                    const int base = kb * BN + ntBase * 8 + (lane % 4) * 2;
+                    const RingRow rr[2] = {RingRow(row[0] - base, rowShift), RingRow(row[1] - base, rowShift)};
 #pragma unroll
-                for (int mt = 0; mt < H; ++mt)
+                    for (int mt = 0; mt < H; ++mt)
 #pragma unroll
-                    for (int nt = 0; nt < NT; ++nt)
+                        for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-                        for (int e = 0; e < 4; ++e) {
-                            const int j = kb * BN + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1);
-                            slot[mt][nt][e] = s[mt][nt][e] != 0.f ? mt * window + ring_slot(row[e / 2] - j, window, rowShift) : -1;
-                        }
+                            for (int e = 0; e < 4; ++e)
+                                slot[mt][nt][e] = s[mt][nt][e] != 0.f ? mt * window + rr[e / 2].slot(nt * 8 + (e & 1), window) : -1;
+                } else
+#endif
+                {
+#pragma unroll
+                    for (int mt = 0; mt < H; ++mt)
+#pragma unroll
+                        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                            for (int e = 0; e < 4; ++e) {
+                                const int j = kb * BN + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1);
+                                slot[mt][nt][e] = s[mt][nt][e] != 0.f ? mt * window + ring_slot(row[e / 2] - j, window, rowShift) : -1;
+                            }
+                }
 #pragma unroll
                 for (int mt = 0; mt < H; ++mt)
 #pragma unroll
