@@ -277,12 +277,12 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 groupRows: w.groupRows.pointer, tileLse2: w.tileLse2.pointer, rowLse2: w.rowLse2.pointer,
                 probes: Int32(plan.probes), keyTiles: Int32(keyTiles), heads: Int32(heads)))
             try stage("probes pass 1 (all probe rows)")
-            // pass 2, one launch: the tail group's CTAs first (its long walks start early; small ring and
-            // the shared tile its per-diagonal sums go through), then the strided fit groups (ring of
-            // `ring` floats)
+            // pass 2, one launch, longest walks first: the tail group's CTAs of every head (small ring and
+            // the shared tile its per-diagonal sums go through), then the strided fit groups from the
+            // last down (ring of `ring` floats)
             if plan.fitGroups > 0 {
                 let pass2 = try estimator.probeKernel(pass: 2, heads: pass2Heads, headDim: d, dtype: dtype, sharedBytes: pass2Shared)
-                try pass2.launch(grid: (plan.fitGroups * chunks, heads / pass2Heads, 1), threads: GPUSkeletonEstimator.probeThreads(pass: 2),
+                try pass2.launch(grid: (heads / pass2Heads, plan.fitGroups * chunks, 1), threads: GPUSkeletonEstimator.probeThreads(pass: 2),
                                  sharedBytes: pass2Shared, stream: stream, params: SKProbePass2Params(
                     q: q.pointer, k: k.pointer, groupRows: w.groupRows.pointer, rowLse2: w.rowLse2.pointer,
                     colObs: w.colObs.pointer, diagObs: w.diagObs.pointer,

@@ -159,18 +159,22 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
     const int probes = params.probes, keyTiles = params.keyTiles, chunks = params.chunks, chunkTiles = params.chunkTiles;
 #if SK_PROBE_PASS == 1
     float* __restrict__ tileLse2 = params.tileLse2;
-    const int groupOffset = 0, block = (int)blockIdx.x;
+    // one CTA per (group, key chunk of chunkTiles tiles; head set)
+    const int group = (int)blockIdx.x / chunks, chunk = (int)blockIdx.x % chunks, headSet = blockIdx.y;
 #else
     const float* __restrict__ rowLse2 = params.rowLse2;
     float* __restrict__ colObs = params.colObs;
     float* __restrict__ diagObs = params.diagObs;
-    // the tail group(s) first: blocks [0, tailGroups · chunks), then the strided groups
+    // grid (head sets, fit groups · chunks): the hardware starts CTAs x fastest, so every head set's
+    // CTA of one (group, chunk) starts before the next, and y orders them longest walks first: the
+    // tail group(s) (whole rows of N keys), then the strided groups from the last (longest rows) down
     const int tailBlocks = params.tailGroups * chunks;
-    const bool tailBlock = (int)blockIdx.x < tailBlocks;
+    const bool tailBlock = (int)blockIdx.y < tailBlocks;
     const int window = tailBlock ? params.tailWindow : params.window;
     const int rowShift = tailBlock ? TAIL_ROW_SHIFT : params.rowShift;
-    const int block = tailBlock ? (int)blockIdx.x : (int)blockIdx.x - tailBlocks;
-    const int groupOffset = tailBlock ? params.stridedGroups : 0;
+    const int b = tailBlock ? (int)blockIdx.y : (int)blockIdx.y - tailBlocks;
+    const int chunk = b % chunks, headSet = blockIdx.x;
+    const int group = tailBlock ? params.stridedGroups + b / chunks : params.stridedGroups - 1 - b / chunks;
 #endif
     extern __shared__ __align__(128) u16 smem[];
 #if SK_PROBE_PASS == 1
@@ -185,9 +189,8 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
     float* sRing = sCol + H * 4 * BN;                // [H][window]
     float* sDiag = sRing + H * window;               // [H][64][DIAG_PITCH] (tail group)
 #endif
-    // one CTA per (group, key chunk of chunkTiles tiles, head set): long rows split over CTAs
-    const int group = groupOffset + block / chunks, chunk = block % chunks;
-    const int head0 = blockIdx.y * H;                // H consecutive query heads of one KV head
+    // long rows are split over CTAs (chunks of chunkTiles key tiles)
+    const int head0 = headSet * H;                   // H consecutive query heads of one KV head
     const int kvHead = head0 / (qHeads / kvHeads);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int keyPart = warp / 4, rowBlock = warp % 4;

@@ -25,9 +25,10 @@ typedef struct SKProbePass1Params {
     int chunkTiles;                 // key tiles per chunk
 } SKProbePass1Params;
 
-// Pass 2 over the fit groups, the tail groups' CTAs first (blocks [0, tailGroups · chunks) take
-// groups [stridedGroups, stridedGroups + tailGroups), the rest the strided groups from 0): the
-// observed column and diagonal masses, summed into colObs[h][j] and diagObs[h][δ].
+// Pass 2 over the fit groups, grid (head sets, fitGroups · chunks): y < tailGroups · chunks are
+// the tail groups [stridedGroups, stridedGroups + tailGroups), the rest the strided groups from
+// stridedGroups − 1 down to 0 (longest walks first), chunk = y % chunks: the observed column and
+// diagonal masses, summed into colObs[h][j] and diagObs[h][δ].
 typedef struct SKProbePass2Params {
     SK_PTR(const u16) q;
     SK_PTR(const u16) k;
