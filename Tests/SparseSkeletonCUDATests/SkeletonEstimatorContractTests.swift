@@ -30,7 +30,7 @@ final class SkeletonEstimatorContractTests: XCTestCase {
     func testParameterStructsMatchTheHeader() {
         XCTAssertTrue(KernelCompiler.sharedHeaders.map(\.name).contains("sk_skeleton_params.h"), "the header does not reach NVRTC")
         check(SKProbePass1Params(), fields: 12)
-        check(SKProbePass2Params(), fields: 17)
+        check(SKProbePass2Params(), fields: 19)
         check(SKProbeRowLseParams(), fields: 6)
         check(SKIPFStepParams(), fields: 14)
         check(SKEstimateInitParams(), fields: 9)

@@ -31,6 +31,23 @@ final class SkeletonEstimatorKernelTests: XCTestCase {
         }
     }
 
+    /// Pass 2's shared memory per CTA: two CTAs per H200 / H100 multiprocessor (233,472 B, 1 KiB
+    /// reserved per CTA) at d ≤ 128 for every ring the stride policy makes (stride ≤ 256), the tail
+    /// group's layout included; and under the 227 KiB per-block limit at every head dim.
+    func testProbePass2SharedMemoryFitsTwoCTAsPerMultiprocessor() throws {
+        for d in SkeletonError.supportedHeadDims {
+            for stride in [32, 64, 128, 256] {
+                let plan = try SkeletonProbePlan(tokens: 131_072, lastRows: 64, stride: stride)
+                let strided = GPUSkeletonEstimator.probePass2SharedBytes(heads: 1, headDim: d, window: plan.diagonalRing, diagonalTile: false)
+                let tail = GPUSkeletonEstimator.probePass2SharedBytes(heads: 1, headDim: d, window: 256, diagonalTile: true)
+                XCTAssertLessThanOrEqual(max(strided, tail), 227 * 1024, "d=\(d) stride \(stride)")
+                if d <= 128 { XCTAssertLessThanOrEqual(2 * (max(strided, tail) + 1024), 233_472, "d=\(d) stride \(stride)") }
+            }
+        }
+        // d128, stride 256 (128K with 256 fit rows): K tiles 32 KiB + rows + sCol + a 16K-float ring
+        XCTAssertEqual(GPUSkeletonEstimator.probePass2SharedBytes(heads: 1, headDim: 128, window: 16_384, diagonalTile: false), 99_584)
+    }
+
     func testProbePlanMatchesTheCPUProbeSet() throws {
         for (n, stride) in [(100, 32), (1000, 32), (4100, 32), (70_000, 64), (131_072, 128)] {
             let plan = try SkeletonProbePlan(tokens: n, lastRows: 64, stride: stride)

@@ -71,6 +71,17 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
     }
     static func probeThreads(pass: Int) -> Int { pass == 2 ? 256 : 128 }
 
+    /// Pass 1's shared memory (skeleton_probes.cu): the Q tile of each head, two K tiles, the rows.
+    static func probePass1SharedBytes(heads h: Int, headDim d: Int) -> Int { (h * 64 + 2 * 64) * d * 2 + 64 * 4 }
+
+    /// Pass 2's: two K tiles, the rows, then one area that first stages the Q tiles (until they
+    /// are in registers) and then holds the column sums, the diagonal ring and, for the tail
+    /// group, the tile its per-diagonal sums go through.
+    static func probePass2SharedBytes(heads h: Int, headDim d: Int, window: Int, diagonalTile: Bool) -> Int {
+        let buffers = (h * 4 * 64 + h * window + (diagonalTile ? h * 64 * 65 : 0)) * 4
+        return 2 * 64 * d * 2 + 64 * 4 + max(h * 64 * d * 2, buffers)
+    }
+
     /// Key tiles per probe CTA: a power of two from 16 to 256, the largest that still gives the
     /// probe grid (groups × chunks × head sets) about 8 CTAs per multiprocessor — so at small N a
     /// group's row is walked by several CTAs at once instead of one CTA walking it all.
@@ -243,11 +254,11 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
             let ring = plan.diagonalRing
             var rowShift = 0
             while (1 << (rowShift + 1)) <= plan.stride { rowShift += 1 }
-            func probeShared(pass: Int, heads h: Int, window: Int, diagonalTile: Bool) -> Int {
-                var b = (h * 64 + 2 * 64) * d * 2 + 64 * 4
-                if pass == 2 { b += (h * 4 * 64 + h * window + (diagonalTile ? h * 64 * 65 : 0)) * 4 }
-                return b
-            }
+            let pass2Heads = 1
+            let stridedGroups = plan.stridedFitGroups, tailGroups = plan.fitGroups - plan.stridedFitGroups
+            let tailRing = 256
+            let pass2Shared = max(stridedGroups > 0 ? GPUSkeletonEstimator.probePass2SharedBytes(heads: pass2Heads, headDim: d, window: ring, diagonalTile: false) : 0,
+                                  tailGroups > 0 ? GPUSkeletonEstimator.probePass2SharedBytes(heads: pass2Heads, headDim: d, window: tailRing, diagonalTile: true) : 0)
             // pass 1: two heads of a KV group per CTA (each K tile serves both) where the group allows
             let h1 = shape.groupSize % 2 == 0 ? 2 : 1
             // long rows are split into chunks of key tiles, one CTA each (probe rows are few: the grid
@@ -256,7 +267,7 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                                                                   multiprocessors: estimator.device.multiprocessors)
             let chunks = (keyTiles - 1) / chunkTiles + 1
             let pass1 = try estimator.probeKernel(pass: 1, heads: h1, headDim: d, dtype: dtype,
-                                                  sharedBytes: probeShared(pass: 1, heads: h1, window: 0, diagonalTile: false))
+                                                  sharedBytes: GPUSkeletonEstimator.probePass1SharedBytes(heads: h1, headDim: d))
             try pass1.launch(grid: (plan.groups * chunks, heads / h1, 1), stream: stream, params: SKProbePass1Params(
                 q: q.pointer, k: k.pointer, groupRows: w.groupRows.pointer, tileLse2: w.tileLse2.pointer,
                 tokens: Int32(n), queryHeads: Int32(heads), kvHeads: Int32(shape.kvHeads), scaleLog2: scaleLog2,
@@ -266,19 +277,19 @@ public final class GPUSkeletonEstimator: @unchecked Sendable {
                 groupRows: w.groupRows.pointer, tileLse2: w.tileLse2.pointer, rowLse2: w.rowLse2.pointer,
                 probes: Int32(plan.probes), keyTiles: Int32(keyTiles), heads: Int32(heads)))
             try stage("probes pass 1 (all probe rows)")
-            // pass 2: strided fit groups (ring of `ring` floats), then the tail group (small ring, and
-            // the shared tile its per-diagonal sums go through)
-            let strideGroups = plan.stridedFitGroups, tailGroups = plan.fitGroups - plan.stridedFitGroups
-            for (firstGroup, count, window, tail) in [(0, strideGroups, ring, false), (strideGroups, tailGroups, 256, true)] where count > 0 {
-                let bytes = probeShared(pass: 2, heads: 1, window: window, diagonalTile: tail)
-                let pass2 = try estimator.probeKernel(pass: 2, heads: 1, headDim: d, dtype: dtype, sharedBytes: bytes)
-                try pass2.launch(grid: (count * chunks, heads, 1), threads: GPUSkeletonEstimator.probeThreads(pass: 2), sharedBytes: bytes,
-                                 stream: stream, params: SKProbePass2Params(
+            // pass 2, one launch, longest walks first: the tail group's CTAs of every head (small ring and
+            // the shared tile its per-diagonal sums go through), then the strided fit groups from the
+            // last down (ring of `ring` floats)
+            if plan.fitGroups > 0 {
+                let pass2 = try estimator.probeKernel(pass: 2, heads: pass2Heads, headDim: d, dtype: dtype, sharedBytes: pass2Shared)
+                try pass2.launch(grid: (heads / pass2Heads, plan.fitGroups * chunks, 1), threads: GPUSkeletonEstimator.probeThreads(pass: 2),
+                                 sharedBytes: pass2Shared, stream: stream, params: SKProbePass2Params(
                     q: q.pointer, k: k.pointer, groupRows: w.groupRows.pointer, rowLse2: w.rowLse2.pointer,
                     colObs: w.colObs.pointer, diagObs: w.diagObs.pointer,
                     tokens: Int32(n), queryHeads: Int32(heads), kvHeads: Int32(shape.kvHeads), scaleLog2: scaleLog2,
                     probes: Int32(plan.probes), keyTiles: Int32(keyTiles), chunks: Int32(chunks), chunkTiles: Int32(chunkTiles),
-                    window: Int32(window), rowShift: Int32(tail ? 5 : rowShift), firstGroup: Int32(firstGroup)))
+                    window: Int32(ring), rowShift: Int32(rowShift), stridedGroups: Int32(stridedGroups),
+                    tailGroups: Int32(tailGroups), tailWindow: Int32(tailRing)))
             }
             try stage("probes pass 2 (fit rows: column / diagonal sums)")
         }

@@ -25,8 +25,10 @@ typedef struct SKProbePass1Params {
     int chunkTiles;                 // key tiles per chunk
 } SKProbePass1Params;
 
-// Pass 2 over the fit groups [firstGroup, firstGroup + gridDim.x / chunks): the observed column
-// and diagonal masses, summed into colObs[h][j] and diagObs[h][δ].
+// Pass 2 over the fit groups, grid (head sets, fitGroups · chunks): y < tailGroups · chunks are
+// the tail groups [stridedGroups, stridedGroups + tailGroups), the rest the strided groups from
+// stridedGroups − 1 down to 0 (longest walks first), chunk = y % chunks: the observed column and
+// diagonal masses, summed into colObs[h][j] and diagObs[h][δ].
 typedef struct SKProbePass2Params {
     SK_PTR(const u16) q;
     SK_PTR(const u16) k;
@@ -42,9 +44,11 @@ typedef struct SKProbePass2Params {
     int keyTiles;
     int chunks;
     int chunkTiles;
-    int window;                     // diagonal ring floats per head (a power of two)
+    int window;                     // strided groups' diagonal ring floats per head (a power of two)
     int rowShift;                   // log2 of the row stride's low bits the ring swizzle skips
-    int firstGroup;
+    int stridedGroups;
+    int tailGroups;
+    int tailWindow;                 // the tail groups' ring (a power of two ≥ 191)
 } SKProbePass2Params;
 
 // rowLse2[h][p] = log2 Σ_J 2^tileLse2[h][p][J]: one warp per (probe, head).
