@@ -83,6 +83,12 @@ struct RingRow {
     SK_DEVICE int slot(int k, int window) const { return ((base - k) & (window - 1)) ^ (k <= low ? maskHi : maskLo); }
 };
 
+// The MMA A fragment of k step kc of this warp's 16 rows (row block rowBlock) of a staged Q tile.
+SK_DEVICE void load_q_fragment(u32 (&a)[4], const u16* tile, int rowBlock, int kc, int lane) {
+    const int qrow = rowBlock * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
+    sk_ldsm_x4(a, sk_smem_addr(tile) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ (lane & 7)) << 3)));
+}
+
 // Gathers the group's query rows (row -1 → zeros) into a swizzled [64, D] tile.
 SK_DEVICE void load_rows(u16* tile, const u16* __restrict__ g, const int* rows, int stride) {
     for (int c = threadIdx.x; c < PROBES * CHUNKS; c += THREADS) {
@@ -137,6 +143,16 @@ struct KeyLoader {
     }
 };
 #endif
+
+// f(mt, nt, e) for every accumulator element a thread holds of an S tile (H heads × NT n8 tiles × 4), unrolled.
+template <typename F> SK_DEVICE void for_each_element(F f) {
+#pragma unroll
+    for (int mt = 0; mt < H; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) f(mt, nt, e);
+}
 
 #if SK_PROBE_PASS == 1
 typedef SKProbePass1Params SKProbePassParams;
@@ -236,12 +252,10 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
     {
         sk_cp_async_wait<0>();
         __syncthreads();  // Q (and K_first) landed
-        const int qrow = rowBlock * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
 #pragma unroll
         for (int mt = 0; mt < H; ++mt)
 #pragma unroll
-            for (int kc = 0; kc < D / 16; ++kc)
-                sk_ldsm_x4(qf[mt][kc], sk_smem_addr(sQ + mt * PROBES * D) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
+            for (int kc = 0; kc < D / 16; ++kc) load_q_fragment(qf[mt][kc], sQ + mt * PROBES * D, rowBlock, kc, lane);
         __syncthreads();  // every warp holds its fragments: the staging area becomes sCol / sRing / sDiag
         for (int i = threadIdx.x; i < H * window; i += THREADS) sRing[i] = 0.f;
     }
@@ -274,10 +288,8 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
 #pragma unroll
                 for (int i = 0; i < 4; ++i) qa[mt][i] = qf[mt][kc][i];
 #else
-            const int qrow = rowBlock * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
 #pragma unroll
-            for (int mt = 0; mt < H; ++mt)
-                sk_ldsm_x4(qa[mt], sk_smem_addr(sQ + mt * PROBES * D) + 2 * (qrow * D + (((kc * 2 + lane / 16) ^ lane7) << 3)));
+            for (int mt = 0; mt < H; ++mt) load_q_fragment(qa[mt], sQ + mt * PROBES * D, rowBlock, kc, lane);
 #endif
 #pragma unroll
             for (int nt = 0; nt < NT; nt += 2) {
@@ -357,40 +369,19 @@ skeleton_probe_pass(const __grid_constant__ SKProbePassParams params) {
                     // element (nt, e) of row e / 2 lies on δ = row − base − (nt · 8 + (e & 1))
                     const int base = kb * BN + ntBase * 8 + (lane % 4) * 2;
                     const RingRow rr[2] = {RingRow(row[0] - base, rowShift), RingRow(row[1] - base, rowShift)};
-#pragma unroll
-                    for (int mt = 0; mt < H; ++mt)
-#pragma unroll
-                        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                            for (int e = 0; e < 4; ++e)
-                                slot[mt][nt][e] = s[mt][nt][e] != 0.f ? mt * window + rr[e / 2].slot(nt * 8 + (e & 1), window) : -1;
+                    for_each_element([&](int mt, int nt, int e) {
+                        slot[mt][nt][e] = s[mt][nt][e] != 0.f ? mt * window + rr[e / 2].slot(nt * 8 + (e & 1), window) : -1;
+                    });
                 } else
 #endif
                 {
-#pragma unroll
-                    for (int mt = 0; mt < H; ++mt)
-#pragma unroll
-                        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                            for (int e = 0; e < 4; ++e) {
-                                const int j = kb * BN + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1);
-                                slot[mt][nt][e] = s[mt][nt][e] != 0.f ? mt * window + ring_slot(row[e / 2] - j, window, rowShift) : -1;
-                            }
+                    for_each_element([&](int mt, int nt, int e) {
+                        const int j = kb * BN + (ntBase + nt) * 8 + (lane % 4) * 2 + (e & 1);
+                        slot[mt][nt][e] = s[mt][nt][e] != 0.f ? mt * window + ring_slot(row[e / 2] - j, window, rowShift) : -1;
+                    });
                 }
-#pragma unroll
-                for (int mt = 0; mt < H; ++mt)
-#pragma unroll
-                    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                        for (int e = 0; e < 4; ++e)
-                            if (slot[mt][nt][e] >= 0) old[mt][nt][e] = sRing[slot[mt][nt][e]];
-#pragma unroll
-                for (int mt = 0; mt < H; ++mt)
-#pragma unroll
-                    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-                        for (int e = 0; e < 4; ++e)
-                            if (slot[mt][nt][e] >= 0) sRing[slot[mt][nt][e]] = old[mt][nt][e] + s[mt][nt][e];
+                for_each_element([&](int mt, int nt, int e) { if (slot[mt][nt][e] >= 0) old[mt][nt][e] = sRing[slot[mt][nt][e]]; });
+                for_each_element([&](int mt, int nt, int e) { if (slot[mt][nt][e] >= 0) sRing[slot[mt][nt][e]] = old[mt][nt][e] + s[mt][nt][e]; });
             };
             const bool halvesCollide = (1 << rowShift) < 64;
             if (halvesCollide) {
