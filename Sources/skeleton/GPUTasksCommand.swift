@@ -128,10 +128,10 @@ struct GPUTasks: ParsableCommand {
         }
     }
 
-    /// The --baselines names, checked before the model or the GPU: the estimators a global layer can take at a
-    /// density target besides the GPU skeleton (the oracle would be a dense pass on the host per prefill).
+    /// The --baselines names, checked before the model or the GPU: every registered estimator but the skeleton (its
+    /// GPU modes run already) and the oracle (a dense pass on the host per prefill), at a density target.
     static func baselineNames(_ list: String, densities: [Double]) throws -> [String] {
-        let known = ["minference", "flexprefill", "xattention"]
+        let known = EstimatorRegistry.names.filter { $0 != "skeleton" && $0 != "oracle" }
         let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for n in names where !known.contains(n) {
             throw SkeletonError.invalidArgument("--baselines: unknown baseline '\(n)'; baselines are \(known.joined(separator: ", "))")
